@@ -1,0 +1,126 @@
+/**
+ * A small DER writer and TLV reader. Certificates are built by concatenating pre-encoded parts, which costs
+ * microseconds; a generic ASN.1 object model costs milliseconds per certificate (see docs/benchmarks.md).
+ */
+
+function encodeLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.from([length])
+  const bytes: number[] = []
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest & 0xff)
+  return Buffer.from([0x80 | bytes.length, ...bytes])
+}
+
+/** tlv encodes one DER element from its tag byte and content. */
+export function tlv(tag: number, content: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content])
+}
+
+/** sequence encodes a SEQUENCE of already-encoded elements. */
+export const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts))
+/** set encodes a SET of already-encoded elements (callers pass them in DER order). */
+export const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts))
+/** explicit wraps an element in a constructed context tag [n]. */
+export const explicit = (n: number, part: Buffer): Buffer => tlv(0xa0 | n, part)
+/** octetString encodes an OCTET STRING. */
+export const octetString = (bytes: Buffer): Buffer => tlv(0x04, bytes)
+/** utf8String encodes a UTF8String. */
+export const utf8String = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'))
+/** boolean encodes a DER BOOLEAN. */
+export const boolean = (value: boolean): Buffer => Buffer.from([0x01, 0x01, value ? 0xff : 0x00])
+/** NULL is the DER NULL element. */
+export const NULL = Buffer.from([0x05, 0x00])
+
+/** bitString encodes a BIT STRING with the given number of unused trailing bits. */
+export function bitString(bytes: Buffer, unusedBits = 0): Buffer {
+  return tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), bytes]))
+}
+
+/** unsignedInteger encodes a non-negative big-endian integer, adding a leading zero where DER needs one. */
+export function unsignedInteger(bytes: Buffer): Buffer {
+  let start = 0
+  while (start < bytes.length - 1 && bytes[start] === 0) start++
+  const trimmed = bytes.subarray(start)
+  const needsPad = (trimmed[0] ?? 0) & 0x80
+  return tlv(0x02, needsPad ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed)
+}
+
+/** smallInteger encodes a small non-negative integer. */
+export function smallInteger(value: number): Buffer {
+  const bytes: number[] = []
+  for (let rest = value; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest & 0xff)
+  return unsignedInteger(Buffer.from(bytes.length ? bytes : [0]))
+}
+
+const oidCache = new Map<string, Buffer>()
+
+/** oid encodes an OBJECT IDENTIFIER from dotted notation (cached: OIDs are a small fixed set). */
+export function oid(dotted: string): Buffer {
+  const cached = oidCache.get(dotted)
+  if (cached) return cached
+  const arcs = dotted.split('.').map(Number)
+  const body: number[] = [(arcs[0] ?? 0) * 40 + (arcs[1] ?? 0)]
+  for (const arc of arcs.slice(2)) {
+    const chunk: number[] = [arc & 0x7f]
+    for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128))
+      chunk.unshift(0x80 | (rest & 0x7f))
+    body.push(...chunk)
+  }
+  const encoded = tlv(0x06, Buffer.from(body))
+  oidCache.set(dotted, encoded)
+  return encoded
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0')
+
+/** time encodes a certificate time: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5). */
+export function time(date: Date): Buffer {
+  const year = date.getUTCFullYear()
+  const rest =
+    pad2(date.getUTCMonth() + 1) +
+    pad2(date.getUTCDate()) +
+    pad2(date.getUTCHours()) +
+    pad2(date.getUTCMinutes()) +
+    pad2(date.getUTCSeconds())
+  if (year < 2050) return tlv(0x17, Buffer.from(`${pad2(year % 100)}${rest}Z`, 'ascii'))
+  return tlv(0x18, Buffer.from(`${year}${rest}Z`, 'ascii'))
+}
+
+/** Element is one decoded TLV: its tag, where its content lies, and where the whole element ends. */
+export interface Element {
+  readonly tag: number
+  readonly start: number
+  readonly contentStart: number
+  readonly end: number
+}
+
+/** readElement decodes the TLV at `offset`; throws RangeError on truncated or malformed input. */
+export function readElement(buf: Buffer, offset = 0): Element {
+  const tag = buf[offset]
+  let length = buf[offset + 1]
+  if (tag === undefined || length === undefined) throw new RangeError('truncated DER')
+  let contentStart = offset + 2
+  if (length & 0x80) {
+    const count = length & 0x7f
+    if (count === 0 || count > 4) throw new RangeError('unsupported DER length')
+    length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + (buf[contentStart + i] ?? Number.NaN)
+    contentStart += count
+  }
+  const end = contentStart + length
+  if (!Number.isFinite(end) || end > buf.length) throw new RangeError('truncated DER')
+  return { tag, start: offset, contentStart, end }
+}
+
+/** children lists the elements inside a constructed element. */
+export function children(buf: Buffer, parent: Element): Element[] {
+  const out: Element[] = []
+  for (let offset = parent.contentStart; offset < parent.end; ) {
+    const child = readElement(buf, offset)
+    out.push(child)
+    offset = child.end
+  }
+  return out
+}
+
+/** slice returns the full encoding of an element. */
+export const slice = (buf: Buffer, el: Element): Buffer => buf.subarray(el.start, el.end)

@@ -1,0 +1,107 @@
+import { createHash, generateKeyPair, type KeyObject } from 'node:crypto'
+import { promisify } from 'node:util'
+import type { KeyAlgorithm } from '../protocol/messages.js'
+import { children, NULL, oid, readElement, sequence } from './der.js'
+
+const generateKeyPairAsync = promisify(generateKeyPair)
+
+/** keyAlgorithmOf names the algorithm of a public or private key, or undefined for any other kind of key. */
+export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm | undefined {
+  const details = key.asymmetricKeyDetails
+  switch (key.asymmetricKeyType) {
+    case 'ec':
+      if (details?.namedCurve === 'prime256v1') return 'ECDSA-P256'
+      if (details?.namedCurve === 'secp384r1') return 'ECDSA-P384'
+      return undefined
+    case 'ed25519':
+      return 'Ed25519'
+    case 'rsa': {
+      const bits = details?.modulusLength
+      if (bits === 2048 || bits === 3072 || bits === 4096) return `RSA-${bits}`
+      return undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+/** describeKey gives a short human name for any key, for error messages. */
+export function describeKey(key: KeyObject): string {
+  const d = key.asymmetricKeyDetails
+  return [key.asymmetricKeyType, d?.namedCurve, d?.modulusLength].filter((x) => x !== undefined).join(' ')
+}
+
+/** KeyPair is a generated key pair. */
+export interface KeyPair {
+  readonly privateKey: KeyObject
+  readonly publicKey: KeyObject
+}
+
+/** generateKey makes a key pair on libuv's thread pool, so the event loop never blocks on it. */
+export async function generateKey(algorithm: KeyAlgorithm): Promise<KeyPair> {
+  switch (algorithm) {
+    case 'ECDSA-P256':
+      return generateKeyPairAsync('ec', { namedCurve: 'P-256' })
+    case 'ECDSA-P384':
+      return generateKeyPairAsync('ec', { namedCurve: 'P-384' })
+    case 'Ed25519':
+      return generateKeyPairAsync('ed25519')
+    case 'RSA-2048':
+    case 'RSA-3072':
+    case 'RSA-4096':
+      return generateKeyPairAsync('rsa', { modulusLength: Number(algorithm.slice(4)) })
+  }
+}
+
+/** SignatureScheme is how a key signs: the digest for crypto.sign and the AlgorithmIdentifier DER. */
+export interface SignatureScheme {
+  readonly digest: string | null
+  readonly algorithmIdentifier: Buffer
+}
+
+/** signatureSchemeFor picks the X.509 signature algorithm a CA key signs with. */
+export function signatureSchemeFor(key: KeyObject): SignatureScheme {
+  switch (keyAlgorithmOf(key)) {
+    case 'ECDSA-P256':
+      return { digest: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.2')) }
+    case 'ECDSA-P384':
+      return { digest: 'sha384', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.3')) }
+    case 'Ed25519':
+      return { digest: null, algorithmIdentifier: sequence(oid('1.3.101.112')) }
+    case 'RSA-2048':
+    case 'RSA-3072':
+    case 'RSA-4096':
+      return { digest: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.113549.1.1.11'), NULL) }
+    default:
+      throw new Error(`unsupported signing key: ${describeKey(key)}`)
+  }
+}
+
+/** signatureDigestForOid maps a signature AlgorithmIdentifier OID to a crypto.verify digest; undefined if unsupported. */
+export function signatureDigestForOid(algorithmOid: string): string | null | undefined {
+  const digests: Record<string, string | null> = {
+    '1.2.840.10045.4.3.2': 'sha256',
+    '1.2.840.10045.4.3.3': 'sha384',
+    '1.2.840.10045.4.3.4': 'sha512',
+    '1.2.840.113549.1.1.11': 'sha256',
+    '1.2.840.113549.1.1.12': 'sha384',
+    '1.2.840.113549.1.1.13': 'sha512',
+    '1.3.101.112': null,
+  }
+  return Object.hasOwn(digests, algorithmOid) ? digests[algorithmOid] : undefined
+}
+
+/** spkiDer exports a public key as SubjectPublicKeyInfo DER. */
+export function spkiDer(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' })
+}
+
+/** keyIdentifier computes RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value. */
+export function keyIdentifier(spki: Buffer): Buffer {
+  const [, subjectPublicKey] = children(spki, readElement(spki))
+  if (!subjectPublicKey) throw new RangeError('SubjectPublicKeyInfo without a key')
+  // skip the unused-bits octet of the BIT STRING
+  return createHash('sha1')
+    .update(spki.subarray(subjectPublicKey.contentStart + 1, subjectPublicKey.end))
+    .digest()
+}

@@ -1,0 +1,128 @@
+import { RegistrationError } from './errors.js'
+
+/** KEY_ALGORITHMS are the key types the bridge can generate (and accept in CSRs). */
+export const KEY_ALGORITHMS = [
+  'ECDSA-P256',
+  'ECDSA-P384',
+  'Ed25519',
+  'RSA-2048',
+  'RSA-3072',
+  'RSA-4096',
+] as const
+
+/** KeyAlgorithm names a key type and size. */
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number]
+
+/** PROTOCOL_VERSION is the version of the wire protocol this bridge speaks. */
+export const PROTOCOL_VERSION = 1
+
+/** RegistrationRequest is a decoded, validated request. */
+export interface RegistrationRequest {
+  readonly requestId?: string
+  /** The CSR as the device sent it (PEM or base64 DER); parsed later by the issuance path. */
+  readonly csr?: string
+  readonly keyAlgorithm?: KeyAlgorithm
+}
+
+const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm'])
+const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+
+/** decodeRequest validates a request payload; every failure is a RegistrationError with a wire code. */
+export function decodeRequest(payload: Buffer, maxBytes: number): RegistrationRequest {
+  if (payload.length > maxBytes) {
+    throw new RegistrationError(
+      'REQUEST_TOO_LARGE',
+      `request is ${payload.length} bytes; the limit is ${maxBytes}`,
+    )
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+  } catch {
+    throw new RegistrationError('MALFORMED_REQUEST', 'request is not UTF-8 JSON')
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new RegistrationError('MALFORMED_REQUEST', 'request must be a JSON object')
+  }
+  const fields = body as Record<string, unknown>
+  for (const key of Object.keys(fields)) {
+    if (!REQUEST_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
+  }
+  const { version, requestId, csr, keyAlgorithm } = fields
+  if (version !== undefined && version !== PROTOCOL_VERSION) {
+    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
+  }
+  if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
+    throw new RegistrationError('MALFORMED_REQUEST', 'requestId must be 1-128 printable ASCII characters')
+  }
+  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0)) {
+    throw new RegistrationError('MALFORMED_REQUEST', 'csr must be a non-empty string')
+  }
+  if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
+    throw new RegistrationError('KEY_NOT_ALLOWED', `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
+  }
+  if (csr !== undefined && keyAlgorithm !== undefined) {
+    throw new RegistrationError('MALFORMED_REQUEST', 'csr and keyAlgorithm are mutually exclusive')
+  }
+  return {
+    ...(requestId === undefined ? {} : { requestId: requestId as string }),
+    ...(csr === undefined ? {} : { csr: csr as string }),
+    ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
+  }
+}
+
+/** IssuedReply carries the credentials. */
+export interface IssuedReply {
+  readonly status: 'issued'
+  readonly requestId?: string
+  /** PEM: the device certificate followed by any intermediates. */
+  readonly certificate: string
+  /** PEM: the CA certificates the device should trust (issuing CA, production broker CA). */
+  readonly caCertificates: string
+  /** PEM PKCS#8: present only when the bridge generated the key. */
+  readonly privateKey?: string
+  readonly serialNumber: string
+  readonly notBefore: string
+  readonly notAfter: string
+  readonly endpoint?: { readonly url: string }
+}
+
+/** PendingReply tells the device that issuance is under way. */
+export interface PendingReply {
+  readonly status: 'pending'
+  readonly requestId?: string
+}
+
+/** RejectedReply carries a wire error. */
+export interface RejectedReply {
+  readonly status: 'rejected'
+  readonly requestId?: string
+  readonly error: {
+    readonly code: string
+    readonly message: string
+    readonly retryable: boolean
+    readonly retryAfterSeconds?: number
+  }
+}
+
+/** Reply is any message the bridge sends on a reply topic. */
+export type Reply = IssuedReply | PendingReply | RejectedReply
+
+/** rejectedReply turns a typed error into its wire form. */
+export function rejectedReply(err: RegistrationError, requestId: string | undefined): RejectedReply {
+  return {
+    status: 'rejected',
+    ...(requestId === undefined ? {} : { requestId }),
+    error: {
+      code: err.code,
+      message: err.message,
+      retryable: err.retryable,
+      ...(err.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: err.retryAfterSeconds }),
+    },
+  }
+}
+
+/** encodeReply serialises a reply with the protocol version first. */
+export function encodeReply(reply: Reply): Buffer {
+  return Buffer.from(JSON.stringify({ version: PROTOCOL_VERSION, ...reply }))
+}
