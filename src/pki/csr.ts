@@ -20,6 +20,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
 /** ParsedCsr is a PKCS#10 request whose signature has been verified. */
 export interface ParsedCsr {
+  readonly der: Buffer
   readonly commonNames: readonly string[]
   readonly publicKey: KeyObject
   readonly spki: Buffer
@@ -68,7 +69,7 @@ export function parseCsr(text: string): ParsedCsr {
   } catch (cause) {
     throw new RegistrationError('CSR_UNREADABLE', 'CSR extension request is not readable', { cause })
   }
-  return { commonNames, publicKey, spki, requestsCaPowers: caPowers }
+  return { der, commonNames, publicKey, spki, requestsCaPowers: caPowers }
 }
 
 function verifySignature(request: CertificationRequest, publicKey: KeyObject): void {

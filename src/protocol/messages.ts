@@ -126,3 +126,14 @@ export function rejectedReply(err: RegistrationError, requestId: string | undefi
 export function encodeReply(reply: Reply): Buffer {
   return Buffer.from(JSON.stringify({ version: PROTOCOL_VERSION, ...reply }))
 }
+
+/** peekRequestId extracts a valid requestId from a payload that failed validation, so rejections can echo it. */
+export function peekRequestId(payload: Buffer): string | undefined {
+  try {
+    const body: unknown = JSON.parse(payload.toString('utf8'))
+    const id = (body as { requestId?: unknown } | null)?.requestId
+    return typeof id === 'string' && REQUEST_ID_PATTERN.test(id) ? id : undefined
+  } catch {
+    return undefined
+  }
+}

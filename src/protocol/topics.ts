@@ -27,5 +27,5 @@ export function createTopics(request: string, replyPrefix: string): Topics {
 
 /** isValidTopicName tells whether a string is a concrete topic name (no wildcards, no NUL, not empty). */
 export function isValidTopicName(topic: string): boolean {
-  return topic.length > 0 && !/[+#\u0000]/.test(topic)
+  return topic.length > 0 && !/[+#]/.test(topic) && !topic.includes('\u0000')
 }

@@ -1,0 +1,96 @@
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { BootstrapBroker } from './broker/broker.js'
+import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
+import { type Config, ConfigError } from './config/load.js'
+import type { Issuer } from './issuers/issuer.js'
+import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
+import { createLogger } from './logger.js'
+import { createDevPki, devPkiExists } from './pki/dev-pki.js'
+import { loadCa } from './pki/signer.js'
+import { createTopics } from './protocol/topics.js'
+import { AuditLog } from './registration/audit-log.js'
+import { RegistrationService } from './registration/service.js'
+
+/** Bridge is a running registration bridge. */
+export interface Bridge {
+  readonly address: AddressInfo
+  readonly config: Config
+  /** True when this start created the development PKI. */
+  readonly createdDevPki: boolean
+  stop(): Promise<void>
+}
+
+function createIssuer(config: Config, files: ConfiguredFiles): Issuer {
+  try {
+    const ca = loadCa(files.issuerCertPem, files.issuerKeyPem)
+    return new LocalCaIssuer({ ca, chainPem: files.issuerChainPem, template: config.certificate })
+  } catch (err) {
+    throw new ConfigError([`issuer.localCa: ${(err as Error).message}`])
+  }
+}
+
+/** devPkiDir is where the development PKI lives for a configuration. */
+export const devPkiDir = (config: Config): string => join(config.stateDir, 'pki')
+
+/** startBridge wires configuration into logger, issuer, service and broker, and starts listening. */
+export async function startBridge(
+  config: Config,
+  logger: Logger = createLogger(config.log.level),
+): Promise<Bridge> {
+  let createdDevPki = false
+  if (config.usesDevPki && !(await devPkiExists(devPkiDir(config)))) {
+    await createDevPki(devPkiDir(config))
+    createdDevPki = true
+    logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
+  }
+  const files = readConfiguredFiles(config)
+  const issuer = createIssuer(config, files)
+  const audit = new AuditLog(config.auditLog)
+  const broker: BootstrapBroker = new BootstrapBroker({
+    host: config.listen.host,
+    port: config.listen.port,
+    tls: {
+      certPem: files.serverCertPem,
+      keyPem: files.serverKeyPem,
+      clientCaPem: files.clientCaPem,
+      maxConnections: config.limits.maxConnections,
+    },
+    topics: createTopics(config.topics.request, config.topics.replyPrefix),
+    identitySource: config.identity.source,
+    connectTimeoutMs: config.limits.connectTimeoutMs,
+    maxPacketBytes: config.limits.maxPacketBytes,
+    maxClientIdLength: config.limits.maxClientIdLength,
+    logger,
+    onRequest: (identity, payload) => service.handle(identity.id, payload),
+  })
+  const { registration: r } = config
+  const service = new RegistrationService(
+    { issuer, audit, publisher: broker, logger },
+    {
+      policy: { allowedKeyAlgorithms: r.allowedKeyAlgorithms, defaultKeyAlgorithm: r.defaultKeyAlgorithm },
+      requestMaxBytes: config.limits.maxRequestBytes,
+      pendingAfterMs: r.pendingAfterMs,
+      issuanceTimeoutMs: r.timeoutMs,
+      rateLimit: r.rateLimit,
+      replyCache: { ttlSeconds: r.replyCacheSeconds, maxEntries: r.replyCacheMaxEntries },
+      extraTrustPem: files.productionCaPem,
+      productionUrl: config.production.url,
+    },
+  )
+  const address = await broker.start()
+  logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
+  return {
+    address,
+    config,
+    createdDevPki,
+    async stop() {
+      await service.close()
+      await broker.stop()
+      await audit.close()
+      await issuer.close()
+      logger.info('bridge stopped')
+    },
+  }
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { INIT_HELP, init } from './cli/init.js'
+import { REGISTER_HELP, registerCommand } from './cli/register.js'
+import { SERVE_HELP, serve } from './cli/serve.js'
+import { RegistrationRejectedError } from './client/register.js'
+import { ConfigError } from './config/load.js'
+
+const USAGE = `Usage: registration-bridge <command> [options]
+
+Commands:
+  serve      run the bridge (embedded CA and a development PKI by default)
+  init       write a development PKI
+  register   register a device: factory certificate in, operational credentials out
+
+Run 'registration-bridge <command> --help' for a command's options.`
+
+const str = { type: 'string' } as const
+const bool = { type: 'boolean' } as const
+
+const COMMANDS = {
+  serve: {
+    help: SERVE_HELP,
+    options: {
+      config: { ...str, short: 'c' },
+      set: { ...str, multiple: true },
+      host: str,
+      port: str,
+      'state-dir': str,
+      'log-level': str,
+    },
+    run: serve,
+  },
+  init: { help: INIT_HELP, options: { 'state-dir': str, force: bool }, run: init },
+  register: {
+    help: REGISTER_HELP,
+    options: {
+      url: str,
+      device: str,
+      cert: str,
+      key: str,
+      ca: str,
+      'state-dir': str,
+      csr: bool,
+      'key-algorithm': str,
+      'request-id': str,
+      out: str,
+      verify: str,
+      timeout: str,
+    },
+    run: registerCommand,
+  },
+} as const
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(`${USAGE}\n`)
+    return name ? 0 : 2
+  }
+  const command = COMMANDS[name as keyof typeof COMMANDS]
+  if (!command) {
+    process.stderr.write(`unknown command "${name}"\n\n${USAGE}\n`)
+    return 2
+  }
+  let values: Record<string, unknown>
+  try {
+    values = parseArgs({ args: rest, options: { ...command.options, help: { ...bool, short: 'h' } } }).values
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${command.help}\n`)
+    return 2
+  }
+  if (values.help) {
+    process.stdout.write(`${command.help}\n`)
+    return 0
+  }
+  await (command.run as (flags: Record<string, unknown>) => Promise<void>)(values)
+  return 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exitCode = 2
+    } else if (err instanceof RegistrationRejectedError) {
+      process.stderr.write(`registration rejected: ${err.message}\n`)
+      process.exitCode = 1
+    } else {
+      process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`)
+      process.exitCode = 1
+    }
+  },
+)

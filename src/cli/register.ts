@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import {
+  CREDENTIAL_FILES,
+  commonNameOf,
+  register,
+  verifyCredentials,
+  writeCredentials,
+} from '../client/index.js'
+import { DEV_PKI_FILES } from '../pki/dev-pki.js'
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
+
+/** REGISTER_HELP documents `register`. */
+export const REGISTER_HELP = `Usage: registration-bridge register [options]
+
+The reference device client: connects with a factory certificate, registers, and writes
+${Object.values(CREDENTIAL_FILES).join(', ')} to the output directory.
+
+Options:
+  --url URL              the bridge (default mqtts://localhost:8883)
+  --device ID            use the development PKI's factory certificate for ID (e.g. device-001)
+  --cert FILE --key FILE factory certificate and key (instead of --device)
+  --ca FILE              CA that signed the bridge's server certificate (default: development issuing CA)
+  --state-dir DIR        where the development PKI lives (default ./.registration-bridge)
+  --csr                  make the key here and send only a CSR
+  --key-algorithm ALG    ${KEY_ALGORITHMS.join(' | ')}
+  --request-id ID        idempotency key (default: a random UUID)
+  --out DIR              where to write credentials (default ./credentials/<identity>)
+  --verify URL           then connect to this production broker with the new credentials
+  --timeout SECONDS      give up after this long (default 60)`
+
+/** RegisterFlags are the parsed flags of `register`. */
+export interface RegisterFlags {
+  readonly url?: string | undefined
+  readonly device?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
+  readonly ca?: string | undefined
+  readonly 'state-dir'?: string | undefined
+  readonly csr?: boolean | undefined
+  readonly 'key-algorithm'?: string | undefined
+  readonly 'request-id'?: string | undefined
+  readonly out?: string | undefined
+  readonly verify?: string | undefined
+  readonly timeout?: string | undefined
+}
+
+function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
+  if (value === undefined) return undefined
+  if (!(KEY_ALGORITHMS as readonly string[]).includes(value)) {
+    throw new Error(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
+  }
+  return value as KeyAlgorithm
+}
+
+/** registerCommand runs one registration and writes the credentials. */
+export async function registerCommand(flags: RegisterFlags): Promise<void> {
+  const pki = join(resolve(flags['state-dir'] ?? '.registration-bridge'), 'pki')
+  const device = flags.device
+  const certFile = flags.cert ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.crt`))
+  const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
+  if (!certFile || !keyFile) throw new Error('give --device ID, or --cert FILE and --key FILE')
+  const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  const registration = await register({
+    url: flags.url ?? 'mqtts://localhost:8883',
+    certPem: await readFile(certFile, 'utf8'),
+    keyPem: await readFile(keyFile, 'utf8'),
+    caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
+    csr: flags.csr === true,
+    ...(keyAlgorithm ? { keyAlgorithm } : {}),
+    ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
+    timeoutMs: Number(flags.timeout ?? 60) * 1000,
+    onPending: () => process.stderr.write('issuance pending…\n'),
+  })
+  const out = resolve(flags.out ?? join('credentials', commonNameOf(registration.certificatePem)))
+  await writeCredentials(out, registration)
+  process.stdout.write(
+    `Issued certificate ${registration.serialNumber}, valid until ${registration.notAfter}\n`,
+  )
+  process.stdout.write(`Wrote ${Object.values(CREDENTIAL_FILES).join(', ')} to ${out}\n`)
+  const verifyUrl = flags.verify
+  if (verifyUrl) {
+    await verifyCredentials(verifyUrl, registration)
+    process.stdout.write(`Connected to ${verifyUrl} with the new credentials\n`)
+  }
+}

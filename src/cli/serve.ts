@@ -1,0 +1,54 @@
+import { devPkiDir, startBridge } from '../bridge.js'
+import { loadConfig } from '../config/load.js'
+
+/** SERVE_HELP documents `serve`. */
+export const SERVE_HELP = `Usage: registration-bridge serve [options]
+
+Runs the bridge. With no configuration it uses the embedded CA and a development PKI,
+created under ./.registration-bridge/pki on first run.
+
+Options:
+  -c, --config FILE      YAML or JSON configuration file
+  --set SETTING=VALUE    override one setting, e.g. --set limits.maxConnections=500 (repeatable)
+  --host HOST            listen address (listen.host)
+  --port PORT            listen port (listen.port; 0 picks a free port)
+  --state-dir DIR        where the development PKI and audit log live (stateDir)
+  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (log.level)
+Environment: every setting also reads MRB_<SETTING>, e.g. MRB_LISTEN_PORT=8883 (see docs/configuration.md).`
+
+/** ServeFlags are the parsed flags of `serve`. */
+export interface ServeFlags {
+  readonly config?: string | undefined
+  readonly set?: string[] | undefined
+  readonly host?: string | undefined
+  readonly port?: string | undefined
+  readonly 'state-dir'?: string | undefined
+  readonly 'log-level'?: string | undefined
+}
+
+/** serve starts the bridge and stops it cleanly on SIGINT or SIGTERM. */
+export async function serve(flags: ServeFlags): Promise<void> {
+  const shortcuts: [string, string | undefined][] = [
+    ['listen.host', flags.host],
+    ['listen.port', flags.port],
+    ['stateDir', flags['state-dir']],
+    ['log.level', flags['log-level']],
+  ]
+  const sets = [
+    ...shortcuts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
+    ...(flags.set ?? []),
+  ]
+  const config = loadConfig({ file: flags.config, env: process.env, sets })
+  const bridge = await startBridge(config)
+  if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
+  if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
+  process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
+  const stop = (): void => {
+    bridge.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}

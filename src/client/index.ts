@@ -1,0 +1,11 @@
+/** The device-side library: what `registration-bridge register` uses, for Node-based devices and gateways. */
+export { CREDENTIAL_FILES, verifyCredentials, writeCredentials } from './credentials.js'
+export {
+  commonNameOf,
+  connectTls,
+  type DeviceTls,
+  type RegisterOptions,
+  type Registration,
+  RegistrationRejectedError,
+  register,
+} from './register.js'

@@ -1,0 +1,135 @@
+import { randomUUID, X509Certificate } from 'node:crypto'
+import mqtt, { type MqttClient } from 'mqtt'
+import { buildCsr } from '../pki/csr-builder.js'
+import { generateKey } from '../pki/keys.js'
+import type { IssuedReply, KeyAlgorithm, Reply } from '../protocol/messages.js'
+
+/** DeviceTls is the TLS material a device connects with. */
+export interface DeviceTls {
+  readonly certPem: string
+  readonly keyPem: string
+  /** PEM of the CA(s) the device trusts for the server it connects to. */
+  readonly caPem: string
+}
+
+/** RegisterOptions configure one registration. */
+export interface RegisterOptions extends DeviceTls {
+  /** The bridge, e.g. mqtts://localhost:8883. */
+  readonly url: string
+  /** Make the key here and send only a CSR (the key never leaves the device). */
+  readonly csr?: boolean
+  readonly keyAlgorithm?: KeyAlgorithm
+  /** Defaults to the CN of the factory certificate. */
+  readonly identity?: string
+  readonly requestId?: string
+  readonly requestTopic?: string
+  readonly replyPrefix?: string
+  readonly timeoutMs?: number
+  readonly onPending?: () => void
+}
+
+/** Registration is what a successful registration yields; privateKeyPem is always set. */
+export interface Registration {
+  readonly certificatePem: string
+  readonly caCertificatesPem: string
+  readonly privateKeyPem: string
+  readonly serialNumber: string
+  readonly notBefore: string
+  readonly notAfter: string
+  readonly endpointUrl: string | undefined
+}
+
+/** RegistrationRejectedError is a `rejected` reply from the bridge, with its wire code. */
+export class RegistrationRejectedError extends Error {
+  override readonly name = 'RegistrationRejectedError'
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly retryAfterSeconds: number | undefined,
+  ) {
+    super(`${code}: ${message}`)
+  }
+}
+
+/** commonNameOf reads the subject CN of a certificate. */
+export function commonNameOf(certPem: string): string {
+  const cn = new X509Certificate(certPem).subject.split('\n').find((line) => line.startsWith('CN='))
+  if (!cn) throw new Error('the certificate has no subject CN; pass the identity explicitly')
+  return cn.slice(3)
+}
+
+/** connectTls opens an MQTT 3.1.1 connection over mutual TLS and fails fast instead of reconnecting. */
+export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Promise<MqttClient> {
+  return mqtt.connectAsync(url, {
+    protocolVersion: 4,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: timeoutMs,
+    key: tls.keyPem,
+    cert: tls.certPem,
+    ca: tls.caPem,
+  })
+}
+
+function waitForAnswer(
+  client: MqttClient,
+  topic: string,
+  requestId: string,
+  options: RegisterOptions,
+): Promise<IssuedReply> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error('no answer from the bridge in time')),
+      options.timeoutMs ?? 60_000,
+    )
+    client.on('error', reject)
+    client.on('close', () => reject(new Error('connection to the bridge closed before an answer')))
+    client.on('message', (t, payload) => {
+      if (t !== topic) return
+      const reply = JSON.parse(payload.toString('utf8')) as Reply
+      if (reply.requestId !== requestId) return
+      if (reply.status === 'pending') return options.onPending?.()
+      clearTimeout(timer)
+      if (reply.status === 'issued') return resolve(reply)
+      const e = reply.error
+      reject(new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds))
+    })
+  })
+}
+
+/** register trades a factory certificate for operational credentials over MQTT. */
+export async function register(options: RegisterOptions): Promise<Registration> {
+  const identity = options.identity ?? commonNameOf(options.certPem)
+  const requestId = options.requestId ?? randomUUID()
+  const keys = options.csr ? await generateKey(options.keyAlgorithm ?? 'ECDSA-P256') : undefined
+  const request = keys
+    ? { requestId, csr: buildCsr(identity, keys.privateKey, keys.publicKey) }
+    : { requestId, ...(options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}) }
+  const topic = `${options.replyPrefix ?? 'registration'}/${identity}/reply`
+  const client = await connectTls(options.url, options)
+  try {
+    const answer = waitForAnswer(client, topic, requestId, options)
+    const [granted] = await client.subscribeAsync(topic, { qos: 1 })
+    if (!granted || granted.qos === 128) throw new Error(`the bridge refused the subscription to ${topic}`)
+    await client.publishAsync(options.requestTopic ?? 'registration/request', JSON.stringify(request), {
+      qos: 1,
+    })
+    const reply = await answer
+    const privateKeyPem = keys
+      ? keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      : reply.privateKey
+    if (!privateKeyPem) throw new Error('the bridge issued a certificate without a private key')
+    return {
+      certificatePem: reply.certificate,
+      caCertificatesPem: reply.caCertificates,
+      privateKeyPem,
+      serialNumber: reply.serialNumber,
+      notBefore: reply.notBefore,
+      notAfter: reply.notAfter,
+      endpointUrl: reply.endpoint?.url,
+    }
+  } finally {
+    await client.endAsync(true).catch(() => {})
+  }
+}

@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import YAML from 'yaml'
+import type { z } from 'zod'
+import { DEV_PKI_FILES } from '../pki/dev-pki.js'
+import { configSchema, type RawConfig } from './schema.js'
+
+/** ConfigError lists every configuration problem at once, each naming its setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  readonly problems: readonly string[]
+
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.problems = problems
+  }
+}
+
+/** Config is the validated, frozen configuration with every file path resolved. */
+export type Config = Readonly<
+  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production'> & {
+    tls: { certFile: string; keyFile: string; clientCaFile: string }
+    issuer: { type: 'local-ca'; localCa: { certFile: string; keyFile: string; chainFile?: string } }
+    auditLog: string
+    production: { url?: string; caFile?: string }
+    /** True when every PKI file is left at its default: the bridge may create a development PKI. */
+    usesDevPki: boolean
+  }
+>
+
+/** ConfigSources are where settings come from, lowest precedence first: file, environment, flags. */
+export interface ConfigSources {
+  readonly file?: string | undefined
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** `path=value` pairs from --set and the convenience flags, e.g. `listen.port=8883`. */
+  readonly sets?: readonly string[]
+  readonly cwd?: string
+}
+
+/** ENV_PREFIX starts every environment variable the bridge reads, e.g. MRB_LISTEN_PORT. */
+export const ENV_PREFIX = 'MRB_'
+
+type Leaf = { readonly path: string[]; readonly kind: 'number' | 'boolean' | 'array' | 'string' }
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema
+  for (
+    let def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
+    ;
+    def = s.def as typeof def
+  ) {
+    const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined)
+    if (!inner) return s
+    s = inner
+  }
+}
+
+/** settingLeaves lists every setting path with its kind, walking the schema itself. */
+export function settingLeaves(schema: z.ZodType = configSchema, path: string[] = []): Leaf[] {
+  const s = unwrap(schema)
+  const type = s.def.type
+  if (type === 'object') {
+    const shape = (s as z.ZodObject).shape as Record<string, z.ZodType>
+    return Object.entries(shape).flatMap(([key, child]) => settingLeaves(child, [...path, key]))
+  }
+  const kind = type === 'number' || type === 'boolean' || type === 'array' ? type : 'string'
+  return [{ path, kind }]
+}
+
+/** envName is the environment variable of a setting: listen.port → MRB_LISTEN_PORT. */
+export function envName(path: readonly string[]): string {
+  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+}
+
+function coerce(kind: Leaf['kind'], text: string): unknown {
+  if (kind === 'number') return text.trim() === '' ? text : Number(text)
+  if (kind === 'boolean') return text === 'true' ? true : text === 'false' ? false : text
+  if (kind === 'array')
+    return text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+  return text
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target
+  for (const key of path.slice(0, -1)) {
+    const next = node[key]
+    node[key] = typeof next === 'object' && next !== null && !Array.isArray(next) ? next : {}
+    node = node[key] as Record<string, unknown>
+  }
+  node[path[path.length - 1] ?? ''] = value
+}
+
+function readFileSource(file: string, problems: string[]): Record<string, unknown> {
+  try {
+    const parsed: unknown = YAML.parse(readFileSync(file, 'utf8'))
+    if (parsed === null || parsed === undefined) return {}
+    if (typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+    problems.push(`config file ${file}: must hold a mapping of settings`)
+  } catch (err) {
+    problems.push(`config file ${file}: ${(err as Error).message.split('\n')[0]}`)
+  }
+  return {}
+}
+
+function resolvePaths(raw: RawConfig, cwd: string): Config {
+  const state = resolve(cwd, raw.stateDir)
+  const pki = (name: string): string => resolve(state, 'pki', name)
+  const file = (value: string | undefined, fallback: string): string => resolve(cwd, value ?? fallback)
+  const { localCa } = raw.issuer
+  const pkiSettings = [
+    raw.tls.certFile,
+    raw.tls.keyFile,
+    raw.tls.clientCaFile,
+    localCa.certFile,
+    localCa.keyFile,
+  ]
+  const usesDevPki = pkiSettings.every((v) => v === undefined)
+  const { chainFile } = raw.issuer.localCa
+  const { url, caFile } = raw.production
+  return {
+    ...raw,
+    stateDir: state,
+    tls: {
+      certFile: file(raw.tls.certFile, pki(DEV_PKI_FILES.serverCert)),
+      keyFile: file(raw.tls.keyFile, pki(DEV_PKI_FILES.serverKey)),
+      clientCaFile: file(raw.tls.clientCaFile, pki(DEV_PKI_FILES.factoryCaCert)),
+    },
+    issuer: {
+      type: raw.issuer.type,
+      localCa: {
+        certFile: file(raw.issuer.localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
+        keyFile: file(raw.issuer.localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
+        ...(chainFile === undefined ? {} : { chainFile: resolve(cwd, chainFile) }),
+      },
+    },
+    auditLog: file(raw.auditLog, resolve(state, 'audit.log')),
+    production: {
+      ...(url === undefined ? {} : { url }),
+      ...(caFile === undefined ? {} : { caFile: resolve(cwd, caFile) }),
+    },
+    usesDevPki,
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/** loadConfig merges file, environment and flags over the defaults, validates once, and freezes the result. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const cwd = sources.cwd ?? process.cwd()
+  const problems: string[] = []
+  const merged = sources.file ? readFileSource(resolve(cwd, sources.file), problems) : {}
+  const leaves = settingLeaves()
+  for (const leaf of leaves) {
+    const value = sources.env?.[envName(leaf.path)]
+    if (value !== undefined) setPath(merged, leaf.path, coerce(leaf.kind, value))
+  }
+  for (const assignment of sources.sets ?? []) {
+    const [key = '', ...rest] = assignment.split('=')
+    const leaf = leaves.find((l) => l.path.join('.') === key)
+    if (!leaf || rest.length === 0) {
+      problems.push(`--set ${assignment}: expected <setting>=<value> with a known setting`)
+      continue
+    }
+    setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
+  }
+  const result = configSchema.safeParse(merged)
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.join('.') || '(top level)'
+      problems.push(`${path}: ${issue.message}`)
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems)
+  return deepFreeze(resolvePaths(result.data, cwd))
+}

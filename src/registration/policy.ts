@@ -1,0 +1,58 @@
+import type { IssuanceOrder } from '../issuers/issuer.js'
+import { parseCsr } from '../pki/csr.js'
+import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
+import { RegistrationError } from '../protocol/errors.js'
+import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
+
+/** PolicyOptions say which keys may be certified and which key the bridge makes when asked for one. */
+export interface PolicyOptions {
+  readonly allowedKeyAlgorithms: readonly KeyAlgorithm[]
+  readonly defaultKeyAlgorithm: KeyAlgorithm
+}
+
+function checkAllowed(algorithm: KeyAlgorithm, options: PolicyOptions): void {
+  if (!options.allowedKeyAlgorithms.includes(algorithm)) {
+    throw new RegistrationError(
+      'KEY_NOT_ALLOWED',
+      `${algorithm} is not allowed; allowed: ${options.allowedKeyAlgorithms.join(', ')}`,
+    )
+  }
+}
+
+/**
+ * authorize decides what an identity may obtain for a request: in CSR mode the CSR must verify, hold an
+ * allowed key, ask for no CA powers and name exactly the caller; otherwise the key type must be allowed.
+ */
+export function authorize(
+  identity: string,
+  request: RegistrationRequest,
+  options: PolicyOptions,
+): IssuanceOrder {
+  if (request.csr === undefined) {
+    const keyAlgorithm = request.keyAlgorithm ?? options.defaultKeyAlgorithm
+    checkAllowed(keyAlgorithm, options)
+    return { identity, keyAlgorithm }
+  }
+  const csr = parseCsr(request.csr)
+  const keyAlgorithm = keyAlgorithmOf(csr.publicKey)
+  if (keyAlgorithm === undefined) {
+    throw new RegistrationError(
+      'KEY_NOT_ALLOWED',
+      `the CSR key (${describeKey(csr.publicKey)}) is not allowed`,
+    )
+  }
+  checkAllowed(keyAlgorithm, options)
+  if (csr.requestsCaPowers) {
+    throw new RegistrationError(
+      'EXTENSION_NOT_ALLOWED',
+      'the CSR requests CA powers, which are never granted',
+    )
+  }
+  if (csr.commonNames.length !== 1 || csr.commonNames[0] !== identity) {
+    throw new RegistrationError(
+      'CSR_IDENTITY_MISMATCH',
+      'the CSR subject CN must be exactly the connected identity',
+    )
+  }
+  return { identity, keyAlgorithm, csr: { der: csr.der, publicKey: csr.publicKey, spki: csr.spki } }
+}

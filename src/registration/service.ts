@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
+import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import {
+  decodeRequest,
+  type IssuedReply,
+  peekRequestId,
+  type RegistrationRequest,
+  type Reply,
+  rejectedReply,
+} from '../protocol/messages.js'
+import { type AuditLog, auditRecordFor } from './audit-log.js'
+import { authorize, type PolicyOptions } from './policy.js'
+import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+import { issuedReply } from './replies.js'
+import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
+
+/** ReplyPublisher delivers a reply on the identity's reply topic (QoS 1, never retained). */
+export interface ReplyPublisher {
+  publish(identity: string, reply: Reply): Promise<void>
+}
+
+/** RegistrationServiceOptions are the validated settings the service needs. */
+export interface RegistrationServiceOptions {
+  readonly policy: PolicyOptions
+  readonly requestMaxBytes: number
+  readonly pendingAfterMs: number
+  readonly issuanceTimeoutMs: number
+  readonly rateLimit: RateLimitOptions
+  readonly replyCache: ReplyCacheOptions
+  readonly extraTrustPem: string
+  readonly productionUrl: string | undefined
+}
+
+/** RegistrationServiceDeps are the collaborators the service calls, never back. */
+export interface RegistrationServiceDeps {
+  readonly issuer: Issuer
+  readonly audit: AuditLog
+  readonly publisher: ReplyPublisher
+  readonly logger: Logger
+}
+
+interface InFlight {
+  readonly key: string
+  readonly controller: AbortController
+}
+
+const SHUTDOWN = (): RegistrationError =>
+  new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+
+/**
+ * RegistrationService answers registration requests:
+ * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ audit ▶ reply.
+ */
+export class RegistrationService {
+  readonly #deps: RegistrationServiceDeps
+  readonly #options: RegistrationServiceOptions
+  readonly #cache: ReplyCache
+  readonly #limiter: RateLimiter
+  readonly #inFlight = new Map<string, InFlight>()
+  readonly #handlers = new Set<Promise<void>>()
+  #closed = false
+
+  constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.#cache = new ReplyCache(options.replyCache)
+    this.#limiter = new RateLimiter(options.rateLimit)
+  }
+
+  /** inFlightCount is the number of registrations being issued now. */
+  get inFlightCount(): number {
+    return this.#inFlight.size
+  }
+
+  /** handle answers one request payload from `identity`. It never throws: every failure becomes a reply. */
+  handle(identity: string, payload: Buffer): void {
+    const handler = this.#handle(identity, payload).finally(() => this.#handlers.delete(handler))
+    this.#handlers.add(handler)
+  }
+
+  async #handle(identity: string, payload: Buffer): Promise<void> {
+    const log = this.#deps.logger.child({ identity })
+    let requestId: string | undefined
+    let reply: Reply
+    try {
+      if (this.#closed) throw SHUTDOWN()
+      const request = decodeRequest(payload, this.#options.requestMaxBytes)
+      requestId = request.requestId
+      const answer = await this.#answer(identity, request, log)
+      if (answer === undefined) return // a duplicate of the registration in flight, which will answer
+      reply = answer
+    } catch (err) {
+      const error = toRegistrationError(err)
+      requestId ??= peekRequestId(payload)
+      const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
+      log[level]({ requestId, code: error.code, err: error.cause ?? error }, 'registration rejected')
+      reply = rejectedReply(error, requestId)
+    }
+    await this.#deps.publisher
+      .publish(identity, reply)
+      .catch((err: unknown) => log.warn({ requestId, err }, 'reply could not be published'))
+  }
+
+  async #answer(identity: string, request: RegistrationRequest, log: Logger): Promise<Reply | undefined> {
+    const key = idempotencyKey(identity, request)
+    const cached = this.#cache.get(key)
+    if (cached) return cached
+    const current = this.#inFlight.get(identity)
+    if (current?.key === key) return undefined
+    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    const retryAfterSeconds = this.#limiter.take(identity)
+    if (retryAfterSeconds > 0) {
+      throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+    }
+    const order = authorize(identity, request, this.#options.policy)
+    const controller = new AbortController()
+    this.#inFlight.set(identity, { key, controller })
+    try {
+      const reply = await this.#issue(order, request.requestId, controller, log)
+      this.#cache.set(key, reply)
+      return reply
+    } finally {
+      this.#inFlight.delete(identity)
+    }
+  }
+
+  async #issue(
+    order: IssuanceOrder,
+    requestId: string | undefined,
+    controller: AbortController,
+    log: Logger,
+  ): Promise<IssuedReply> {
+    const { issuer, audit, publisher } = this.#deps
+    const started = performance.now()
+    const pending = setTimeout(() => {
+      const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
+      publisher.publish(order.identity, notice).catch(() => {})
+    }, this.#options.pendingAfterMs)
+    const timeout = setTimeout(
+      () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),
+      this.#options.issuanceTimeoutMs,
+    )
+    try {
+      const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
+      await audit.append(
+        auditRecordFor(credentials.certificatePem, {
+          identity: order.identity,
+          issuer: issuer.name,
+          keySource: order.csr ? 'device' : 'bridge',
+        }),
+      )
+      log.info(
+        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
+        'certificate issued',
+      )
+      return issuedReply(credentials, {
+        requestId,
+        extraTrustPem: this.#options.extraTrustPem,
+        productionUrl: this.#options.productionUrl,
+      })
+    } finally {
+      clearTimeout(pending)
+      clearTimeout(timeout)
+    }
+  }
+
+  /** close refuses new requests, aborts registrations in flight (they answer ISSUER_UNAVAILABLE) and waits. */
+  async close(): Promise<void> {
+    this.#closed = true
+    for (const { controller } of this.#inFlight.values()) controller.abort(SHUTDOWN())
+    await Promise.allSettled([...this.#handlers])
+    this.#cache.clear()
+  }
+}
+
+/** idempotencyKey identifies a request: the same identity sending the same request is the same registration. */
+function idempotencyKey(identity: string, request: RegistrationRequest): string {
+  return createHash('sha256')
+    .update(JSON.stringify([identity, request]))
+    .digest('base64')
+}
+
+/** untilAborted settles with the promise, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
