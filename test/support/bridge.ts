@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises'
+import { Writable } from 'node:stream'
+import { type Bridge, startBridge } from '../../src/bridge.js'
+import { loadConfig } from '../../src/config/load.js'
+import { createLogger } from '../../src/logger.js'
+import { createTestPki, type TestPki } from './pki.js'
+
+/** TestBridge is a bridge on a free loopback port with its own PKI, and everything it logged. */
+export interface TestBridge {
+  readonly bridge: Bridge
+  readonly pki: TestPki
+  readonly url: string
+  readonly port: number
+  readonly logs: string[]
+  auditLines(): Promise<string[]>
+  stop(): Promise<void>
+}
+
+/** startTestBridge starts a real bridge; `sets` override settings as `--set` would. */
+export async function startTestBridge(sets: readonly string[] = [], pki?: TestPki): Promise<TestBridge> {
+  const testPki = pki ?? (await createTestPki())
+  const config = loadConfig({
+    sets: [
+      'listen.host=127.0.0.1',
+      'listen.port=0',
+      `stateDir=${testPki.stateDir}`,
+      'log.level=debug',
+      ...sets,
+    ],
+  })
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(...String(chunk).trim().split('\n'))
+      done()
+    },
+  })
+  const bridge = await startBridge(config, createLogger(config.log.level, sink))
+  const port = bridge.address.port
+  return {
+    bridge,
+    pki: testPki,
+    url: `mqtts://localhost:${port}`,
+    port,
+    logs,
+    async auditLines() {
+      const text = await readFile(config.auditLog, 'utf8').catch(() => '')
+      return text.split('\n').filter(Boolean)
+    },
+    stop: () => bridge.stop(),
+  }
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs'
+import type { MqttClient } from 'mqtt'
+import { connectTls, type DeviceTls } from '../../src/client/register.js'
+import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
+import type { Reply } from '../../src/protocol/messages.js'
+import type { TestBridge } from './bridge.js'
+
+/** tlsFor reads a device's factory certificate and key from the test PKI. */
+export function tlsFor(bridge: TestBridge, files: { certFile: string; keyFile: string }): DeviceTls {
+  return {
+    certPem: readFileSync(files.certFile, 'utf8'),
+    keyPem: readFileSync(files.keyFile, 'utf8'),
+    caPem: readFileSync(bridge.pki.file(DEV_PKI_FILES.issuingCaCert), 'utf8'),
+  }
+}
+
+/** TestDevice is a connected MQTT.js device subscribed to its reply topic, collecting replies. */
+export interface TestDevice {
+  readonly client: MqttClient
+  readonly replies: Reply[]
+  /** nextReply resolves with the next final (not pending) reply, or the next reply of any kind. */
+  nextReply(options?: { includePending?: boolean }): Promise<Reply>
+  send(payload: string | Buffer | object): Promise<void>
+  end(): Promise<void>
+}
+
+/** connectDevice connects a device with its factory certificate and subscribes to its reply topic. */
+export async function connectDevice(
+  bridge: TestBridge,
+  id: string,
+  options: { subscribe?: boolean } = {},
+): Promise<TestDevice> {
+  const client = await connectTls(bridge.url, tlsFor(bridge, bridge.pki.device(id)))
+  const replies: Reply[] = []
+  const waiters: { includePending: boolean; resolve: (r: Reply) => void }[] = []
+  let cursor = 0
+  const pump = (): void => {
+    while (waiters.length > 0 && cursor < replies.length) {
+      const reply = replies[cursor++] as Reply
+      const waiter = waiters[0]
+      if (!waiter) return
+      if (reply.status === 'pending' && !waiter.includePending) continue
+      waiters.shift()
+      waiter.resolve(reply)
+    }
+  }
+  client.on('message', (_topic, payload) => {
+    replies.push(JSON.parse(payload.toString('utf8')) as Reply)
+    pump()
+  })
+  if (options.subscribe !== false) {
+    const [granted] = await client.subscribeAsync(`registration/${id}/reply`, { qos: 1 })
+    if (granted?.qos === 128) throw new Error(`subscription to ${id}'s reply topic refused`)
+  }
+  return {
+    client,
+    replies,
+    nextReply: (o = {}) =>
+      new Promise((resolve) => {
+        waiters.push({ includePending: o.includePending === true, resolve })
+        pump()
+      }),
+    send: async (payload) => {
+      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload)
+      await client.publishAsync('registration/request', body, { qos: 1 })
+    },
+    end: () => client.endAsync(true),
+  }
+}
