@@ -104,7 +104,7 @@ export function createAccessControl(options: AccessControlOptions) {
       done(null, null) // SUBACK 0x80 for this filter; the connection stays up
       return
     }
-    done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 })
+    done(null, sub)
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
