@@ -79,7 +79,7 @@ describe('publishing', () => {
     async (topic) => {
       const b = await connectDevice(bridge, 'device-002')
       const { client } = await rawConnect('device-001', {})
-      const closed = new Promise((resolve) => client.once('close', resolve))
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()))
       client.publish(topic, JSON.stringify({ status: 'issued', certificate: 'forged' }), { qos: 1 })
       await closed
       // B's own round trip completes after the forged publish; nothing else arrived before it
@@ -160,7 +160,7 @@ describe('client ids and sessions', () => {
 
   it('the same identity may take over its own client id (normal MQTT)', async () => {
     const first = await rawConnect('device-003', { clientId: 'mine' })
-    const closed = new Promise((resolve) => first.client.once('close', resolve))
+    const closed = new Promise<void>((resolve) => first.client.once('close', () => resolve()))
     const second = await rawConnect('device-003', { clientId: 'mine' })
     expect(second.connack?.returnCode).toBe(0)
     await closed
