@@ -47,6 +47,8 @@ export class BootstrapBroker implements ReplyPublisher {
       }),
       connectTimeout: o.connectTimeoutMs,
     })
+    aedes.on('client', (client) => o.logger.debug({ clientId: client.id }, 'client connected'))
+    aedes.on('clientDisconnect', (client) => o.logger.debug({ clientId: client.id }, 'client disconnected'))
     aedes.on('clientError', (client, err) =>
       o.logger.debug({ clientId: client.id, err: err.message }, 'client error'),
     )

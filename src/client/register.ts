@@ -59,9 +59,12 @@ export function commonNameOf(certPem: string): string {
   return cn.slice(3)
 }
 
-/** connectTls opens an MQTT 3.1.1 connection over mutual TLS and fails fast instead of reconnecting. */
+/**
+ * connectTls opens an MQTT 3.1.1 connection over mutual TLS. It fails fast, with no reconnect: on a
+ * refused CONNECT, a TLS alert, a closed connection or a timeout.
+ */
 export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Promise<MqttClient> {
-  return mqtt.connectAsync(url, {
+  const client = mqtt.connect(url, {
     protocolVersion: 4,
     clean: true,
     reconnectPeriod: 0,
@@ -69,6 +72,28 @@ export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Pro
     key: tls.keyPem,
     cert: tls.certPem,
     ca: tls.caPem,
+  })
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error): void => {
+      clearTimeout(timer)
+      client.removeListener('connect', ok)
+      client.end(true)
+      reject(err)
+    }
+    const ok = (): void => {
+      clearTimeout(timer)
+      client.removeListener('error', fail)
+      client.removeListener('close', closed)
+      resolve(client)
+    }
+    const closed = (): void => fail(new Error(`connection to ${url} closed before CONNACK`))
+    const timer = setTimeout(
+      () => fail(new Error(`no CONNACK from ${url} within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+    client.once('connect', ok)
+    client.once('error', fail)
+    client.once('close', closed)
   })
 }
 

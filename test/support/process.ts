@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process'
+
+/** Running is a child process whose output a test can wait on. */
+export interface Running {
+  readonly output: () => string
+  /** waitFor resolves when the combined output matches, or rejects if the process exits first. */
+  waitFor(pattern: RegExp): Promise<void>
+  readonly exited: Promise<number>
+  kill(): void
+}
+
+/** start spawns a command without a shell and records everything it prints. */
+export function start(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Running {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString('utf8')
+    for (const l of listeners) l()
+  }
+  child.stdout.on('data', onData)
+  child.stderr.on('data', onData)
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', (err) => reject(new Error(`${command} could not start: ${err.message}`)))
+    child.once('close', (code) => resolve(code ?? -1))
+  })
+  return {
+    output: () => output,
+    waitFor(pattern) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(output)) {
+            listeners.delete(check)
+            resolve()
+          }
+        }
+        listeners.add(check)
+        check()
+        exited.then((code) => {
+          listeners.delete(check)
+          if (!pattern.test(output))
+            reject(new Error(`${command} exited (${code}) before printing ${pattern}:\n${output}`))
+        }, reject)
+      })
+    },
+    exited,
+    kill: () => child.kill('SIGTERM'),
+  }
+}
