@@ -8,6 +8,9 @@ const topicName = z.string().refine(isValidTopicName, 'must be a topic name with
 const keyAlgorithm = z.enum(KEY_ALGORITHMS)
 const DNS_PATTERN =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const dnsNamePattern = z
+  .string()
+  .refine((p) => DNS_PATTERN.test(p.replaceAll('{deviceId}', 'device-001')), 'is not a DNS name pattern')
 /** A file path; unset paths default to files in the development PKI under stateDir. */
 const filePath = z.string().min(1).optional()
 
@@ -15,102 +18,89 @@ const filePath = z.string().min(1).optional()
  * configSchema is the one description of every setting, its type, bounds and default.
  * docs/configuration.md lists the same settings; test/unit/config tests tie the two together.
  */
-export const configSchema = z
-  .strictObject({
-    stateDir: z.string().min(1).default('.registration-bridge'),
-    listen: z
-      .strictObject({
-        host: z.string().min(1).default('0.0.0.0'),
-        port: port.default(8883),
-      })
-      .prefault({}),
-    tls: z
-      .strictObject({
-        certFile: filePath,
-        keyFile: filePath,
-        clientCaFile: filePath,
-      })
-      .prefault({}),
-    identity: z
-      .strictObject({ source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn') })
-      .prefault({}),
-    topics: z
-      .strictObject({
-        request: topicName.default('registration/request'),
-        replyPrefix: topicName.default('registration'),
-      })
-      .prefault({}),
-    limits: z
-      .strictObject({
-        maxConnections: positiveInt.default(10_000),
-        maxPacketBytes: positiveInt.min(1024).default(65_536),
-        maxRequestBytes: positiveInt.default(16_384),
-        connectTimeoutMs: positiveInt.default(10_000),
-        maxClientIdLength: positiveInt.max(65_535).default(128),
-      })
-      .prefault({}),
-    registration: z
-      .strictObject({
-        pendingAfterMs: positiveInt.default(2_000),
-        timeoutMs: positiveInt.default(30_000),
-        replyCacheSeconds: z.number().int().min(0).default(600),
-        replyCacheMaxEntries: z.number().int().min(0).default(10_000),
-        rateLimit: z
-          .strictObject({ burst: positiveInt.default(5), perMinute: z.number().positive().default(6) })
-          .prefault({}),
-        allowedKeyAlgorithms: z
-          .array(keyAlgorithm)
-          .min(1)
-          .default([...KEY_ALGORITHMS]),
-        defaultKeyAlgorithm: keyAlgorithm.default('ECDSA-P256'),
-      })
-      .prefault({}),
-    certificate: z
-      .strictObject({
-        validityHours: positiveInt.default(720),
-        organization: z.string().min(1).optional(),
-        dnsNames: z.array(z.string().min(1)).default([]),
-        uris: z.array(z.string().min(1)).default([]),
-      })
-      .prefault({}),
-    issuer: z
-      .strictObject({
-        type: z.enum(['local-ca']).default('local-ca'),
-        localCa: z.strictObject({ certFile: filePath, keyFile: filePath, chainFile: filePath }).prefault({}),
-      })
-      .prefault({}),
-    auditLog: filePath,
-    production: z
-      .strictObject({
-        url: z.string().url().optional(),
-        caFile: filePath,
-      })
-      .prefault({}),
-    log: z
-      .strictObject({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      })
-      .prefault({}),
-  })
-  .superRefine((config, ctx) => {
-    const { allowedKeyAlgorithms, defaultKeyAlgorithm } = config.registration
-    if (!allowedKeyAlgorithms.includes(defaultKeyAlgorithm)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['registration', 'defaultKeyAlgorithm'],
-        message: 'must be one of registration.allowedKeyAlgorithms',
-      })
-    }
-    config.certificate.dnsNames.forEach((pattern, i) => {
-      if (!DNS_PATTERN.test(pattern.replaceAll('{deviceId}', 'device-001'))) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['certificate', 'dnsNames', i],
-          message: 'is not a DNS name pattern',
-        })
-      }
+export const configSchema = z.strictObject({
+  stateDir: z.string().min(1).default('.registration-bridge'),
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(8883),
     })
-  })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      certFile: filePath,
+      keyFile: filePath,
+      clientCaFile: filePath,
+    })
+    .prefault({}),
+  identity: z
+    .strictObject({ source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn') })
+    .prefault({}),
+  topics: z
+    .strictObject({
+      request: topicName.default('registration/request'),
+      replyPrefix: topicName.default('registration'),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxConnections: positiveInt.default(10_000),
+      maxPacketBytes: positiveInt.min(1024).default(65_536),
+      maxRequestBytes: positiveInt.default(16_384),
+      connectTimeoutMs: positiveInt.default(10_000),
+      maxClientIdLength: positiveInt.max(65_535).default(128),
+    })
+    .prefault({}),
+  registration: z
+    .strictObject({
+      pendingAfterMs: positiveInt.default(2_000),
+      timeoutMs: positiveInt.default(30_000),
+      replyCacheSeconds: z.number().int().min(0).default(600),
+      replyCacheMaxEntries: z.number().int().min(0).default(10_000),
+      rateLimit: z
+        .strictObject({ burst: positiveInt.default(5), perMinute: z.number().positive().default(6) })
+        .prefault({}),
+      allowedKeyAlgorithms: z
+        .array(keyAlgorithm)
+        .min(1)
+        .default([...KEY_ALGORITHMS]),
+      defaultKeyAlgorithm: keyAlgorithm.default('ECDSA-P256'),
+    })
+    .refine((r) => r.allowedKeyAlgorithms.includes(r.defaultKeyAlgorithm), {
+      path: ['defaultKeyAlgorithm'],
+      message: 'must be one of registration.allowedKeyAlgorithms',
+      // run even when other settings have problems, so that every problem is reported at once
+      when: (payload) =>
+        Array.isArray((payload.value as { allowedKeyAlgorithms?: unknown }).allowedKeyAlgorithms),
+    })
+    .prefault({}),
+  certificate: z
+    .strictObject({
+      validityHours: positiveInt.default(720),
+      organization: z.string().min(1).optional(),
+      dnsNames: z.array(dnsNamePattern).default([]),
+      uris: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  issuer: z
+    .strictObject({
+      type: z.enum(['local-ca']).default('local-ca'),
+      localCa: z.strictObject({ certFile: filePath, keyFile: filePath, chainFile: filePath }).prefault({}),
+    })
+    .prefault({}),
+  auditLog: filePath,
+  production: z
+    .strictObject({
+      url: z.string().url().optional(),
+      caFile: filePath,
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+})
 
 /** RawConfig is the validated configuration before file paths are resolved. */
 export type RawConfig = z.infer<typeof configSchema>
