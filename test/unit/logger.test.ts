@@ -11,8 +11,12 @@ it('redacts private keys wherever they appear in a log call', () => {
     },
   })
   const logger = createLogger('info', sink)
-  const secret = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n'
-  logger.info({ privateKey: secret, reply: { privateKey: secret }, credentials: { privateKeyPem: secret } }, 'x')
+  const secret =
+    '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n'
+  logger.info(
+    { privateKey: secret, reply: { privateKey: secret }, credentials: { privateKeyPem: secret } },
+    'x',
+  )
   expect(lines.join('')).not.toContain('PRIVATE KEY')
   expect(lines.join('')).toContain('[redacted]')
 })

@@ -49,7 +49,12 @@ describe('loadConfig', () => {
     const problems = problemsOf(() =>
       loadConfig({
         env: { MRB_LISTEN_PORT: '70000', MRB_IDENTITY_SOURCE: 'serial' },
-        sets: ['registration.allowedKeyAlgorithms=Ed25519', 'topics.request=a/#', 'nope=1', 'certificate.dnsNames=bad_name.{deviceId}'],
+        sets: [
+          'registration.allowedKeyAlgorithms=Ed25519',
+          'topics.request=a/#',
+          'nope=1',
+          'certificate.dnsNames=bad_name.{deviceId}',
+        ],
       }),
     )
     expect(problems).toEqual(
@@ -69,8 +74,12 @@ describe('loadConfig', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mrb-config-'))
     const file = join(dir, 'bad.yaml')
     await writeFile(file, 'listen:\n  prot: 1\n')
-    expect(problemsOf(() => loadConfig({ file }))).toEqual([expect.stringMatching(/^listen: Unrecognized key: "prot"/)])
-    expect(problemsOf(() => loadConfig({ file: join(dir, 'missing.yaml') }))).toEqual([expect.stringContaining('ENOENT')])
+    expect(problemsOf(() => loadConfig({ file }))).toEqual([
+      expect.stringMatching(/^listen: Unrecognized key: "prot"/),
+    ])
+    expect(problemsOf(() => loadConfig({ file: join(dir, 'missing.yaml') }))).toEqual([
+      expect.stringContaining('ENOENT'),
+    ])
   })
 
   it('does not use the development PKI once any PKI file is configured', () => {
