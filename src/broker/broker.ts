@@ -49,6 +49,9 @@ export class BootstrapBroker implements ReplyPublisher {
     })
     aedes.on('client', (client) => o.logger.debug({ clientId: client.id }, 'client connected'))
     aedes.on('clientDisconnect', (client) => o.logger.debug({ clientId: client.id }, 'client disconnected'))
+    aedes.on('subscribe', (subscriptions, client) =>
+      o.logger.debug({ clientId: client.id, topics: subscriptions.map((s) => s.topic) }, 'subscribed'),
+    )
     aedes.on('clientError', (client, err) =>
       o.logger.debug({ clientId: client.id, err: err.message }, 'client error'),
     )

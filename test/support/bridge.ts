@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
 import { type Bridge, startBridge } from '../../src/bridge.js'
@@ -12,6 +13,8 @@ export interface TestBridge {
   readonly url: string
   readonly port: number
   readonly logs: string[]
+  /** waitForLog resolves when a log line with this message is written after the call. */
+  waitForLog(msg: string): Promise<void>
   auditLines(): Promise<string[]>
   stop(): Promise<void>
 }
@@ -29,9 +32,13 @@ export async function startTestBridge(sets: readonly string[] = [], pki?: TestPk
     ],
   })
   const logs: string[] = []
+  const logged = new EventEmitter()
   const sink = new Writable({
     write(chunk, _enc, done) {
-      logs.push(...String(chunk).trim().split('\n'))
+      for (const line of String(chunk).trim().split('\n')) {
+        logs.push(line)
+        logged.emit('line', JSON.parse(line))
+      }
       done()
     },
   })
@@ -43,6 +50,15 @@ export async function startTestBridge(sets: readonly string[] = [], pki?: TestPk
     url: `mqtts://localhost:${port}`,
     port,
     logs,
+    waitForLog: (msg) =>
+      new Promise((resolve) => {
+        const listener = (entry: { msg?: string }): void => {
+          if (entry.msg !== msg) return
+          logged.off('line', listener)
+          resolve()
+        }
+        logged.on('line', listener)
+      }),
     async auditLines() {
       const text = await readFile(config.auditLog, 'utf8').catch(() => '')
       return text.split('\n').filter(Boolean)

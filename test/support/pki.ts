@@ -26,9 +26,9 @@ export interface TestPki {
   ): Promise<{ certFile: string; keyFile: string }>
 }
 
-/** createTestPki writes a development PKI under a new temporary state directory. */
-export async function createTestPki(): Promise<TestPki> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'mrb-test-'))
+/** createTestPki writes a development PKI under `stateDir` (default: a new temporary directory). */
+export async function createTestPki(stateDirectory?: string): Promise<TestPki> {
+  const stateDir = stateDirectory ?? (await mkdtemp(join(tmpdir(), 'mrb-test-')))
   const dir = join(stateDir, 'pki')
   await createDevPki(dir)
   const file = (name: string): string => join(dir, name)
