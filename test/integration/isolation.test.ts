@@ -227,3 +227,20 @@ describe('identities', () => {
     client.end(true)
   })
 })
+
+describe('identity from a SAN', () => {
+  it('identity.source=san-dns takes the one DNS SAN as the identity', async () => {
+    const sanBridge = await startTestBridge(['identity.source=san-dns'], bridge.pki)
+    const files = await bridge.pki.makeDevice('san-device', {
+      commonName: 'Factory Unit 7',
+      dnsNames: ['unit-7'],
+    })
+    const tls = tlsFor(sanBridge, files)
+    const { register } = await import('../../src/client/index.js')
+    const issued = await register({ url: sanBridge.url, identity: 'unit-7', ...tls })
+    expect(issued.certificatePem).toContain('BEGIN CERTIFICATE')
+    const { X509Certificate } = await import('node:crypto')
+    expect(new X509Certificate(issued.certificatePem).subject).toBe('CN=unit-7')
+    await sanBridge.stop()
+  })
+})
