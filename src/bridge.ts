@@ -4,6 +4,8 @@ import type { Logger } from 'pino'
 import { BootstrapBroker } from './broker/broker.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
+import { healthPort, startHealthServer } from './health.js'
+import { CertManagerIssuer } from './issuers/cert-manager/cert-manager-issuer.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
@@ -16,13 +18,34 @@ import { RegistrationService } from './registration/service.js'
 /** Bridge is a running registration bridge. */
 export interface Bridge {
   readonly address: AddressInfo
+  /** The port of the health server, when it is enabled. */
+  readonly healthPort: number | undefined
+  /** Resolves when the issuer has started (for cert-manager: the informers' first sync). */
+  readonly issuerStarted: Promise<void>
   readonly config: Config
   /** True when this start created the development PKI. */
   readonly createdDevPki: boolean
   stop(): Promise<void>
 }
 
-function createIssuer(config: Config, files: ConfiguredFiles): Issuer {
+function createIssuer(config: Config, files: ConfiguredFiles, logger: Logger): Issuer {
+  if (config.issuer.type === 'cert-manager') {
+    const cm = config.issuer.certManager
+    return new CertManagerIssuer({
+      namespace: cm.namespace,
+      issuerRef: cm.issuerRef,
+      kubeconfig: cm.kubeconfig,
+      secretRetention: cm.secretRetention,
+      requestRetention: cm.requestRetention,
+      throttle: {
+        requestsPerSecond: cm.apiRequestsPerSecond,
+        burst: cm.apiBurst,
+        maxConcurrent: cm.apiMaxConcurrent,
+      },
+      template: config.certificate,
+      logger,
+    })
+  }
   try {
     const ca = loadCa(files.issuerCertPem, files.issuerKeyPem)
     return new LocalCaIssuer({ ca, chainPem: files.issuerChainPem, template: config.certificate })
@@ -46,7 +69,7 @@ export async function startBridge(
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
   const files = readConfiguredFiles(config)
-  const issuer = createIssuer(config, files)
+  const issuer = createIssuer(config, files, logger)
   const audit = new AuditLog(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
@@ -69,7 +92,11 @@ export async function startBridge(
   const service = new RegistrationService(
     { issuer, audit, publisher: broker, logger },
     {
-      policy: { allowedKeyAlgorithms: r.allowedKeyAlgorithms, defaultKeyAlgorithm: r.defaultKeyAlgorithm },
+      policy: {
+        allowedKeyAlgorithms: r.allowedKeyAlgorithms,
+        defaultKeyAlgorithm: r.defaultKeyAlgorithm,
+        template: config.certificate,
+      },
       requestMaxBytes: config.limits.maxRequestBytes,
       pendingAfterMs: r.pendingAfterMs,
       issuanceTimeoutMs: r.timeoutMs,
@@ -81,11 +108,20 @@ export async function startBridge(
   )
   const address = await broker.start()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
+  const issuerStarted = issuer
+    .start()
+    .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
+  const health = config.health.enabled
+    ? await startHealthServer(config.health.host, config.health.port, () => issuer.isReady())
+    : undefined
   return {
     address,
+    healthPort: health ? healthPort(health) : undefined,
     config,
     createdDevPki,
+    issuerStarted: issuerStarted.then(() => undefined),
     async stop() {
+      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
       await service.close()
       await broker.stop()
       await audit.close()

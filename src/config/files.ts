@@ -24,13 +24,14 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
       return ''
     }
   }
+  const localCa = config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined
   const files: ConfiguredFiles = {
     serverCertPem: read('tls.certFile', config.tls.certFile),
     serverKeyPem: read('tls.keyFile', config.tls.keyFile),
     clientCaPem: read('tls.clientCaFile', config.tls.clientCaFile),
-    issuerCertPem: read('issuer.localCa.certFile', config.issuer.localCa.certFile),
-    issuerKeyPem: read('issuer.localCa.keyFile', config.issuer.localCa.keyFile),
-    issuerChainPem: read('issuer.localCa.chainFile', config.issuer.localCa.chainFile),
+    issuerCertPem: read('issuer.localCa.certFile', localCa?.certFile),
+    issuerKeyPem: read('issuer.localCa.keyFile', localCa?.keyFile),
+    issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
   }
   if (problems.length > 0) throw new ConfigError(problems)

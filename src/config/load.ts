@@ -20,7 +20,11 @@ export class ConfigError extends Error {
 export type Config = Readonly<
   Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production'> & {
     tls: { certFile: string; keyFile: string; clientCaFile: string }
-    issuer: { type: 'local-ca'; localCa: { certFile: string; keyFile: string; chainFile?: string } }
+    issuer: {
+      type: RawConfig['issuer']['type']
+      localCa: { certFile: string; keyFile: string; chainFile?: string }
+      certManager: RawConfig['issuer']['certManager'] & { issuerRef: { name: string } }
+    }
     auditLog: string
     production: { url?: string; caFile?: string }
     /** True when every PKI file is left at its default: the bridge may create a development PKI. */
@@ -109,14 +113,9 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
   const state = resolve(cwd, raw.stateDir)
   const pki = (name: string): string => resolve(state, 'pki', name)
   const file = (value: string | undefined, fallback: string): string => resolve(cwd, value ?? fallback)
-  const { localCa } = raw.issuer
-  const pkiSettings = [
-    raw.tls.certFile,
-    raw.tls.keyFile,
-    raw.tls.clientCaFile,
-    localCa.certFile,
-    localCa.keyFile,
-  ]
+  const { localCa, certManager } = raw.issuer
+  const caSettings = raw.issuer.type === 'local-ca' ? [localCa.certFile, localCa.keyFile] : []
+  const pkiSettings = [raw.tls.certFile, raw.tls.keyFile, raw.tls.clientCaFile, ...caSettings]
   const usesDevPki = pkiSettings.every((v) => v === undefined)
   const { chainFile } = raw.issuer.localCa
   const { url, caFile } = raw.production
@@ -134,6 +133,12 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
         certFile: file(raw.issuer.localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
         keyFile: file(raw.issuer.localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
         ...(chainFile === undefined ? {} : { chainFile: resolve(cwd, chainFile) }),
+      },
+      certManager: {
+        ...certManager,
+        ...(certManager.kubeconfig === undefined ? {} : { kubeconfig: resolve(cwd, certManager.kubeconfig) }),
+        // validated above: required when the type is cert-manager, unused otherwise
+        issuerRef: { ...certManager.issuerRef, name: certManager.issuerRef.name ?? '' },
       },
     },
     auditLog: file(raw.auditLog, resolve(state, 'audit.log')),

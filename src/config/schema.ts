@@ -11,6 +11,9 @@ const DNS_PATTERN =
 const dnsNamePattern = z
   .string()
   .refine((p) => DNS_PATTERN.test(p.replaceAll('{deviceId}', 'device-001')), 'is not a DNS name pattern')
+const dns1123Label = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label (lower case, digits, -)')
 /** A file path; unset paths default to files in the development PKI under stateDir. */
 const filePath = z.string().min(1).optional()
 
@@ -84,8 +87,39 @@ export const configSchema = z.strictObject({
     .prefault({}),
   issuer: z
     .strictObject({
-      type: z.enum(['local-ca']).default('local-ca'),
+      type: z.enum(['local-ca', 'cert-manager']).default('local-ca'),
       localCa: z.strictObject({ certFile: filePath, keyFile: filePath, chainFile: filePath }).prefault({}),
+      certManager: z
+        .strictObject({
+          namespace: dns1123Label.default('mqtt-registration-bridge'),
+          issuerRef: z
+            .strictObject({
+              name: z.string().min(1).optional(),
+              kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer'),
+              group: z.string().min(1).default('cert-manager.io'),
+            })
+            .prefault({}),
+          /** Unset: in-cluster service account when running in a pod, else the default kubeconfig. */
+          kubeconfig: filePath,
+          secretRetention: z.enum(['delete', 'keep']).default('delete'),
+          requestRetention: z.enum(['delete', 'keep']).default('delete'),
+          apiRequestsPerSecond: z.number().positive().default(50),
+          apiBurst: positiveInt.default(100),
+          apiMaxConcurrent: positiveInt.default(32),
+        })
+        .prefault({}),
+    })
+    .refine((i) => i.type !== 'cert-manager' || i.certManager?.issuerRef?.name !== undefined, {
+      path: ['certManager', 'issuerRef', 'name'],
+      message: 'is required when issuer.type is cert-manager',
+      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+    })
+    .prefault({}),
+  health: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('0.0.0.0'),
+      port: port.default(8080),
     })
     .prefault({}),
   auditLog: filePath,

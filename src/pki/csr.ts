@@ -3,10 +3,13 @@ import { CertificationRequest } from '@peculiar/asn1-csr'
 import { AsnConvert } from '@peculiar/asn1-schema'
 import {
   BasicConstraints,
+  type Extension,
   Extensions,
   id_ce_basicConstraints,
   id_ce_keyUsage,
+  id_ce_subjectAltName,
   KeyUsage,
+  SubjectAlternativeName,
 } from '@peculiar/asn1-x509'
 import { RegistrationError } from '../protocol/errors.js'
 import { signatureDigestForOid } from './keys.js'
@@ -26,6 +29,8 @@ export interface ParsedCsr {
   readonly spki: Buffer
   /** True when the request asks for CA powers (basicConstraints cA, keyCertSign/cRLSign, name constraints). */
   readonly requestsCaPowers: boolean
+  /** Requested SANs: DNS names and URIs, and how many names of any other kind (IP, e-mail, …). */
+  readonly subjectAltNames: { readonly dnsNames: string[]; readonly uris: string[]; readonly others: number }
 }
 
 /** csrDer accepts a CSR as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or as base64 DER. */
@@ -63,13 +68,20 @@ export function parseCsr(text: string): ParsedCsr {
   const commonNames = [...info.subject].flatMap((rdn) =>
     rdn.filter((atv) => atv.type === OID_COMMON_NAME).map((atv) => atv.value.toString()),
   )
-  let caPowers: boolean
+  let extensions: Extension[]
   try {
-    caPowers = requestsCaPowers(request)
+    extensions = requestedExtensions(request)
   } catch (cause) {
     throw new RegistrationError('CSR_UNREADABLE', 'CSR extension request is not readable', { cause })
   }
-  return { der, commonNames, publicKey, spki, requestsCaPowers: caPowers }
+  return {
+    der,
+    commonNames,
+    publicKey,
+    spki,
+    requestsCaPowers: requestsCaPowers(extensions),
+    subjectAltNames: subjectAltNames(extensions),
+  }
 }
 
 function verifySignature(request: CertificationRequest, publicKey: KeyObject): void {
@@ -90,10 +102,13 @@ function verifySignature(request: CertificationRequest, publicKey: KeyObject): v
   if (!valid) throw new RegistrationError('CSR_SIGNATURE_INVALID', 'CSR signature does not verify')
 }
 
-function requestsCaPowers(request: CertificationRequest): boolean {
-  const extensions = request.certificationRequestInfo.attributes
+function requestedExtensions(request: CertificationRequest): Extension[] {
+  return request.certificationRequestInfo.attributes
     .filter((a) => a.type === OID_EXTENSION_REQUEST)
     .flatMap((a) => a.values.flatMap((v) => [...AsnConvert.parse(v, Extensions)]))
+}
+
+function requestsCaPowers(extensions: Extension[]): boolean {
   return extensions.some((ext) => {
     const value = ext.extnValue.buffer
     if (ext.extnID === id_ce_basicConstraints) return AsnConvert.parse(value, BasicConstraints).cA
@@ -103,4 +118,16 @@ function requestsCaPowers(request: CertificationRequest): boolean {
     }
     return ext.extnID === OID_NAME_CONSTRAINTS
   })
+}
+
+function subjectAltNames(extensions: Extension[]): ParsedCsr['subjectAltNames'] {
+  const out = { dnsNames: [] as string[], uris: [] as string[], others: 0 }
+  for (const ext of extensions.filter((e) => e.extnID === id_ce_subjectAltName)) {
+    for (const name of AsnConvert.parse(ext.extnValue.buffer, SubjectAlternativeName)) {
+      if (name.dNSName !== undefined) out.dnsNames.push(name.dNSName)
+      else if (name.uniformResourceIdentifier !== undefined) out.uris.push(name.uniformResourceIdentifier)
+      else out.others++
+    }
+  }
+  return out
 }

@@ -1,13 +1,15 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
+import { type CertificateTemplate, expandTemplate } from '../issuers/template.js'
 import { parseCsr } from '../pki/csr.js'
 import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
 
-/** PolicyOptions say which keys may be certified and which key the bridge makes when asked for one. */
+/** PolicyOptions say which keys may be certified, which key the bridge makes, and which names a device may hold. */
 export interface PolicyOptions {
   readonly allowedKeyAlgorithms: readonly KeyAlgorithm[]
   readonly defaultKeyAlgorithm: KeyAlgorithm
+  readonly template: CertificateTemplate
 }
 
 function checkAllowed(algorithm: KeyAlgorithm, options: PolicyOptions): void {
@@ -53,6 +55,16 @@ export function authorize(
       'CSR_IDENTITY_MISMATCH',
       'the CSR subject CN must be exactly the connected identity',
     )
+  }
+  // Some issuers (cert-manager's among them) sign the names a CSR asks for: allow only this device's own names.
+  const own = expandTemplate(options.template, identity)
+  const { dnsNames, uris, others } = csr.subjectAltNames
+  const foreign =
+    others > 0 ||
+    dnsNames.some((n) => !own.dnsNames.includes(n.toLowerCase())) ||
+    uris.some((u) => !own.uris.includes(u))
+  if (foreign) {
+    throw new RegistrationError('CSR_IDENTITY_MISMATCH', "the CSR asks for names that are not this device's")
   }
   return { identity, keyAlgorithm, csr: { der: csr.der, publicKey: csr.publicKey, spki: csr.spki } }
 }

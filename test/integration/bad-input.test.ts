@@ -91,6 +91,16 @@ describe('bad input gets rejected with its documented code, and nothing is issue
     expectRejected({ csr: forge(await csrFor('device-001', p256)) }, 'CSR_SIGNATURE_INVALID'))
   it('a CSR naming another identity', async () =>
     expectRejected({ csr: await csrFor('device-002', p256) }, 'CSR_IDENTITY_MISMATCH'))
+  it("a CSR asking for another device's DNS name", async () =>
+    expectRejected(
+      { csr: await csrFor('device-001', p256, ['-addext', 'subjectAltName=DNS:device-002']) },
+      'CSR_IDENTITY_MISMATCH',
+    ))
+  it('a CSR asking for an IP address SAN', async () =>
+    expectRejected(
+      { csr: await csrFor('device-001', p256, ['-addext', 'subjectAltName=IP:10.0.0.1']) },
+      'CSR_IDENTITY_MISMATCH',
+    ))
   it('a CSR asking to be a CA', async () =>
     expectRejected(
       { csr: await csrFor('device-001', p256, ['-addext', 'basicConstraints=critical,CA:TRUE']) },

@@ -7,6 +7,11 @@ import { openssl, run } from '../support/tools.js'
 
 const cli = new URL('../../dist/cli.js', import.meta.url).pathname
 const node = process.execPath
+/** serveArgs runs the bridge on free loopback ports, quietly. */
+const serveArgs = (dir: string): string[] => [
+  ...[cli, 'serve', '--state-dir', dir, '--host', '127.0.0.1', '--port', '0'],
+  ...['--log-level', 'warn', '--set', 'health.port=0', '--set', 'health.host=127.0.0.1'],
+]
 
 describe('registration-bridge CLI', () => {
   it('init writes a development PKI and refuses to overwrite it without --force', async () => {
@@ -23,18 +28,7 @@ describe('registration-bridge CLI', () => {
 
   it('serve creates the PKI on first run and says where; register writes working credentials', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mrb-cli-'))
-    const serve = start(node, [
-      cli,
-      'serve',
-      '--state-dir',
-      dir,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--log-level',
-      'warn',
-    ])
+    const serve = start(node, serveArgs(dir))
     try {
       await serve.waitFor(/Bridge listening on mqtts:\/\/127\.0\.0\.1:(\d+)/)
       expect(serve.output()).toContain(`Created a development PKI in ${join(dir, 'pki')}`)
@@ -64,7 +58,7 @@ describe('registration-bridge CLI', () => {
   it('register reports a rejection with its wire code', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mrb-cli-'))
     const serve = start(node, [
-      ...[cli, 'serve', '--state-dir', dir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'],
+      ...serveArgs(dir),
       ...['--set', 'registration.allowedKeyAlgorithms=ECDSA-P256'],
     ])
     try {

@@ -116,6 +116,20 @@ describe('CSR mode with openssl-made CSRs', () => {
     expect(certKey).toBe(deviceKey)
   })
 
+  it("accepts a CSR that asks for the device's own template names", async () => {
+    const { csr } = await opensslCsr('device-002', [
+      ...['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      ...[
+        '-addext',
+        'subjectAltName=DNS:device-002.qiot-project.svc,URI:spiffe://example.org/device/device-002',
+      ],
+    ])
+    const device = await connectDevice(bridge, 'device-002')
+    await device.send({ csr })
+    expect(await device.nextReply()).toMatchObject({ status: 'issued' })
+    await device.end()
+  })
+
   it('accepts a CSR as base64 DER', async () => {
     const { csr } = await opensslCsr('device-002', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'])
     const der = csr.replace(/-----[A-Z ]+-----|\s/g, '')

@@ -26,6 +26,8 @@ export async function startTestBridge(sets: readonly string[] = [], pki?: TestPk
     sets: [
       'listen.host=127.0.0.1',
       'listen.port=0',
+      'health.host=127.0.0.1',
+      'health.port=0',
       `stateDir=${testPki.stateDir}`,
       'log.level=debug',
       ...sets,

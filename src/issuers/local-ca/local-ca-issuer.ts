@@ -60,5 +60,11 @@ export class LocalCaIssuer implements Issuer {
     }
   }
 
+  async start(): Promise<void> {}
+
+  isReady(): boolean {
+    return true
+  }
+
   async close(): Promise<void> {}
 }

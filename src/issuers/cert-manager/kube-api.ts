@@ -1,0 +1,154 @@
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { RegistrationError } from '../../protocol/errors.js'
+import { ApiThrottle, type ApiThrottleOptions } from './api-throttle.js'
+
+/** The cert-manager API group and version the bridge speaks. */
+export const CERT_MANAGER_GROUP = 'cert-manager.io'
+export const CERT_MANAGER_VERSION = 'v1'
+
+/** CustomPlural names the cert-manager resources the bridge writes. */
+export type CustomPlural = 'certificates' | 'certificaterequests'
+
+const MAX_ATTEMPTS = 6
+const BASE_DELAY_MS = 100
+const MAX_DELAY_MS = 5_000
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof ApiException ? err.code : undefined
+}
+
+function retryAfterMs(err: unknown): number | undefined {
+  if (!(err instanceof ApiException)) return undefined
+  const header = (err.headers as Record<string, string> | undefined)?.['retry-after']
+  const seconds = header === undefined ? Number.NaN : Number(header)
+  return Number.isFinite(seconds) ? seconds * 1000 : undefined
+}
+
+/** isRetryable: 429, 5xx and network failures (no status) are worth another try; other answers are final. */
+function isRetryable(err: unknown): boolean {
+  const status = statusOf(err)
+  return status === undefined || status === 429 || status >= 500
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * KubeApi is the bridge's only writer to Kubernetes: every call is throttled, and retried with exponential
+ * backoff (honouring Retry-After) on 429, 5xx and network errors.
+ */
+export class KubeApi {
+  readonly #custom: CustomObjectsApi
+  readonly #core: CoreV1Api
+  readonly #throttle: ApiThrottle
+  readonly #namespace: string
+  readonly #logger: Logger
+
+  constructor(kc: KubeConfig, namespace: string, throttle: ApiThrottleOptions, logger: Logger) {
+    this.#custom = kc.makeApiClient(CustomObjectsApi)
+    this.#core = kc.makeApiClient(CoreV1Api)
+    this.#throttle = new ApiThrottle(throttle)
+    this.#namespace = namespace
+    this.#logger = logger
+  }
+
+  async #call<T>(what: string, request: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      signal.throwIfAborted()
+      try {
+        return await this.#throttle.run(request)
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err
+        const backoff = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2)
+        const delay = retryAfterMs(err) ?? backoff
+        this.#logger.warn(
+          { what, status: statusOf(err), attempt, delayMs: Math.round(delay) },
+          'API call failed; retrying',
+        )
+        await sleep(delay, signal)
+      }
+    }
+  }
+
+  /** create makes a cert-manager object; an object of that name already there (409) counts as done. */
+  async create(plural: CustomPlural, body: object, signal: AbortSignal): Promise<'created' | 'exists'> {
+    try {
+      await this.#call(
+        `create ${plural}`,
+        () =>
+          this.#custom.createNamespacedCustomObject({
+            group: CERT_MANAGER_GROUP,
+            version: CERT_MANAGER_VERSION,
+            namespace: this.#namespace,
+            plural,
+            body,
+          }),
+        signal,
+      )
+      return 'created'
+    } catch (err) {
+      if (statusOf(err) === 409) return 'exists'
+      throw toIssuerError(err, `create ${plural}`)
+    }
+  }
+
+  /** deleteCustom deletes a cert-manager object; one already gone (404) counts as done. */
+  async deleteCustom(plural: CustomPlural, name: string, signal: AbortSignal): Promise<void> {
+    await this.#delete(
+      `delete ${plural}/${name}`,
+      () =>
+        this.#custom.deleteNamespacedCustomObject({
+          group: CERT_MANAGER_GROUP,
+          version: CERT_MANAGER_VERSION,
+          namespace: this.#namespace,
+          plural,
+          name,
+        }),
+      signal,
+    )
+  }
+
+  /** deleteSecret deletes a Secret; one already gone (404) counts as done. */
+  async deleteSecret(name: string, signal: AbortSignal): Promise<void> {
+    await this.#delete(
+      `delete secrets/${name}`,
+      () => this.#core.deleteNamespacedSecret({ name, namespace: this.#namespace }),
+      signal,
+    )
+  }
+
+  async #delete(what: string, request: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#call(what, request, signal)
+    } catch (err) {
+      if (statusOf(err) !== 404) throw toIssuerError(err, what)
+    }
+  }
+}
+
+/** toIssuerError maps an API failure to a wire error: unavailable when retrying may help, failed otherwise. */
+export function toIssuerError(err: unknown, what: string): RegistrationError {
+  if (err instanceof RegistrationError) return err
+  const status = statusOf(err)
+  if (isRetryable(err)) {
+    return new RegistrationError('ISSUER_UNAVAILABLE', 'the Kubernetes API is unavailable; retry later', {
+      cause: err,
+    })
+  }
+  return new RegistrationError('ISSUANCE_FAILED', `the Kubernetes API refused to ${what} (${status})`, {
+    cause: err,
+  })
+}

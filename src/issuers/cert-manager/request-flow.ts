@@ -1,0 +1,94 @@
+import { X509Certificate } from 'node:crypto'
+import { toPem } from '../../pki/pem.js'
+import { RegistrationError } from '../../protocol/errors.js'
+import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
+import type { FlowContext } from './flow-context.js'
+import { certificateRequestName } from './names.js'
+import { type CertificateRequest, certificateRequestFor, conditionOf } from './resources.js'
+
+const decode = (value: string | undefined): string => Buffer.from(value ?? '', 'base64').toString('utf8')
+
+/** outcome maps a CertificateRequest's conditions to an answer; each terminal reason to a documented code. */
+function outcome(request: CertificateRequest | undefined): CertificateRequest | undefined {
+  if (!request) return undefined
+  const denied = conditionOf(request, 'Denied')
+  if (denied?.status === 'True') {
+    throw new RegistrationError('ISSUANCE_FAILED', 'the certificate request was denied', {
+      cause: new Error(denied.message ?? 'Denied'),
+    })
+  }
+  const invalid = conditionOf(request, 'InvalidRequest')
+  if (invalid?.status === 'True') {
+    throw new RegistrationError('ISSUANCE_FAILED', 'the issuer found the certificate request invalid', {
+      cause: new Error(invalid.message ?? 'InvalidRequest'),
+    })
+  }
+  const ready = conditionOf(request, 'Ready')
+  if (ready?.status === 'False' && (ready.reason === 'Failed' || ready.reason === 'Denied')) {
+    throw new RegistrationError(
+      'ISSUANCE_FAILED',
+      `the issuer did not issue the certificate (${ready.reason})`,
+      {
+        cause: new Error(ready.message ?? ready.reason),
+      },
+    )
+  }
+  return ready?.status === 'True' && request.status?.certificate ? request : undefined
+}
+
+/** credentialsFrom checks that the issued certificate certifies the device's own key before handing it over. */
+function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credentials {
+  const chain = decode(request.status?.certificate)
+  const leaf = new X509Certificate(chain)
+  const issuedKey = leaf.publicKey.export({ format: 'der', type: 'spki' })
+  if (!issuedKey.equals(csr.spki)) {
+    throw new RegistrationError('ISSUANCE_FAILED', 'the issuer returned a certificate for another key')
+  }
+  return {
+    certificatePem: chain,
+    caCertificatesPem: decode(request.status?.ca),
+    serialNumber: leaf.serialNumber.toLowerCase(),
+    notBefore: new Date(leaf.validFrom),
+    notAfter: new Date(leaf.validTo),
+  }
+}
+
+/**
+ * issueWithRequest is CSR mode: create a CertificateRequest with the device's CSR, wait for Ready/Issued (or
+ * Denied/Failed), verify the certificate is for the device's key, and (by default) delete the request.
+ */
+export async function issueWithRequest(
+  ctx: FlowContext,
+  order: IssuanceOrder & { csr: VerifiedCsr },
+  validityHours: number,
+  signal: AbortSignal,
+): Promise<Credentials> {
+  const { api, watchers, options } = ctx
+  const name = certificateRequestName(order.identity, order.csr.der)
+  const csrPem = toPem(order.csr.der, 'CERTIFICATE REQUEST')
+  const body = certificateRequestFor(
+    name,
+    order.identity,
+    csrPem,
+    order.keyAlgorithm,
+    validityHours,
+    options.issuerRef,
+    options.namespace,
+  )
+  await api.create('certificaterequests', body, signal)
+  let request: CertificateRequest
+  try {
+    request = await watchers.requests.waitFor(name, options.namespace, outcome, signal)
+  } catch (err) {
+    // a timeout keeps the request, so that a retry resumes it; a terminal failure does not need it any more
+    if (err instanceof RegistrationError && !err.retryable) scheduleDelete(ctx, name)
+    throw err
+  }
+  scheduleDelete(ctx, name)
+  return credentialsFrom(request, order.csr)
+}
+
+function scheduleDelete(ctx: FlowContext, name: string): void {
+  if (ctx.options.requestRetention !== 'delete') return
+  ctx.cleanup((signal) => ctx.api.deleteCustom('certificaterequests', name, signal))
+}

@@ -1,0 +1,113 @@
+import type { KubernetesObject, V1Secret } from '@kubernetes/client-node'
+import type { KeyAlgorithm } from '../../protocol/messages.js'
+import type { ExpandedTemplate } from '../template.js'
+import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
+import { objectMetadata, resourceName, secretName } from './names.js'
+
+/** Condition is a cert-manager status condition. */
+export interface Condition {
+  readonly type: string
+  readonly status: 'True' | 'False' | 'Unknown'
+  readonly reason?: string
+  readonly message?: string
+  readonly observedGeneration?: number
+}
+
+/** IssuerRef names the cert-manager issuer that signs; group is always explicit. */
+export interface IssuerRef {
+  readonly name: string
+  readonly kind: 'Issuer' | 'ClusterIssuer'
+  readonly group: string
+}
+
+/** Certificate is the part of cert-manager's Certificate the bridge reads. */
+export interface Certificate extends KubernetesObject {
+  readonly spec?: { secretName?: string }
+  readonly status?: { conditions?: Condition[]; revision?: number; notAfter?: string }
+}
+
+/** CertificateRequest is the part of cert-manager's CertificateRequest the bridge reads. */
+export interface CertificateRequest extends KubernetesObject {
+  readonly status?: { conditions?: Condition[]; certificate?: string; ca?: string }
+}
+
+/** Secret is a core Secret. */
+export type Secret = V1Secret
+
+/** conditionOf finds a condition by type. */
+export function conditionOf(
+  object: { status?: { conditions?: Condition[] } },
+  type: string,
+): Condition | undefined {
+  return object.status?.conditions?.find((c) => c.type === type)
+}
+
+const API_VERSION = `${CERT_MANAGER_GROUP}/${CERT_MANAGER_VERSION}`
+
+/** usagesFor are the key usages of a device client certificate (RSA keys also encipher). */
+export function usagesFor(algorithm: KeyAlgorithm): string[] {
+  return algorithm.startsWith('RSA')
+    ? ['digital signature', 'key encipherment', 'client auth']
+    : ['digital signature', 'client auth']
+}
+
+function privateKeyFor(algorithm: KeyAlgorithm) {
+  const common = { encoding: 'PKCS8', rotationPolicy: 'Always' }
+  if (algorithm === 'Ed25519') return { ...common, algorithm: 'Ed25519' }
+  if (algorithm.startsWith('ECDSA'))
+    return { ...common, algorithm: 'ECDSA', size: Number(algorithm.slice(-3)) }
+  return { ...common, algorithm: 'RSA', size: Number(algorithm.slice(4)) }
+}
+
+/** certificateFor is the Certificate for server-side key mode, built from the same template as the embedded CA. */
+export function certificateFor(
+  template: ExpandedTemplate,
+  algorithm: KeyAlgorithm,
+  issuerRef: IssuerRef,
+  namespace: string,
+): object {
+  const identity = template.commonName
+  const metadata = objectMetadata(resourceName(identity), namespace, identity)
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Certificate',
+    metadata,
+    spec: {
+      commonName: identity,
+      ...(template.organization === undefined ? {} : { subject: { organizations: [template.organization] } }),
+      ...(template.dnsNames.length ? { dnsNames: [...template.dnsNames] } : {}),
+      ...(template.uris.length ? { uris: [...template.uris] } : {}),
+      usages: usagesFor(algorithm),
+      privateKey: privateKeyFor(algorithm),
+      duration: `${template.validityHours}h`,
+      secretName: secretName(identity),
+      // the Secret carries the bridge's label too, so one label-filtered informer sees it
+      secretTemplate: { labels: metadata.labels, annotations: metadata.annotations },
+      issuerRef: { ...issuerRef },
+    },
+  }
+}
+
+/** certificateRequestFor is the CertificateRequest carrying a device's CSR. */
+export function certificateRequestFor(
+  name: string,
+  identity: string,
+  csrPem: string,
+  algorithm: KeyAlgorithm,
+  validityHours: number,
+  issuerRef: IssuerRef,
+  namespace: string,
+): object {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'CertificateRequest',
+    metadata: objectMetadata(name, namespace, identity),
+    spec: {
+      request: Buffer.from(csrPem).toString('base64'),
+      isCA: false,
+      usages: usagesFor(algorithm),
+      duration: `${validityHours}h`,
+      issuerRef: { ...issuerRef },
+    },
+  }
+}
