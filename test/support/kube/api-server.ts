@@ -1,0 +1,277 @@
+import { writeFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { join } from 'node:path'
+import { jsonPatch, mergePatch } from './patch.js'
+import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
+import { parseFieldSelector, parseLabelSelector } from './selectors.js'
+import { ApiError, errors } from './status.js'
+import { type KubeObject, ObjectStore } from './store.js'
+import { serveWatch } from './watch.js'
+
+/** Verb is the Kubernetes verb of a request. */
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete'
+
+/** RequestRecord is one request the emulated API server answered. */
+export interface RequestRecord {
+  readonly verb: Verb
+  readonly resource: string
+  readonly name?: string
+  readonly status: number
+}
+
+/** Fault makes matching requests fail the way an overloaded or broken API server does. */
+export interface Fault {
+  readonly verb?: Verb
+  readonly resource?: string
+  readonly status: 429 | 500 | 503
+  readonly retryAfterSeconds?: number
+  times: number
+}
+
+/** KubeApiServer is a running emulated API server. */
+export interface KubeApiServer {
+  readonly url: string
+  readonly store: ObjectStore
+  readonly requests: RequestRecord[]
+  readonly faults: Fault[]
+  /** Open watch connections, per resource. */
+  readonly openWatches: Map<string, number>
+  /** Watch connections ever opened, per resource. */
+  readonly watchesOpened: Map<string, number>
+  /** writeKubeconfig writes a kubeconfig for this server into `dir` and returns its path. */
+  writeKubeconfig(dir: string, namespace?: string): Promise<string>
+  /** createNamespace makes a namespace, as `kubectl create namespace` would. */
+  createNamespace(name: string): void
+  /** dropWatches cuts every open watch connection, as a network failure or an API server restart would. */
+  dropWatches(): void
+  close(): Promise<void>
+}
+
+interface Route {
+  readonly resource: ResourceType
+  readonly namespace: string | undefined
+  readonly name: string | undefined
+  readonly subresource: 'status' | undefined
+}
+
+function route(path: string): Route | undefined {
+  const m = path.match(/^\/(?:api\/v1|apis\/([^/]+)\/v1)\/(.*)$/)
+  if (!m) return undefined
+  const group = m[1] ?? ''
+  let segments = (m[2] ?? '').split('/').filter(Boolean)
+  let namespace: string | undefined
+  if (segments[0] === 'namespaces' && segments.length >= 3) {
+    namespace = segments[1]
+    segments = segments.slice(2)
+  }
+  const [plural = '', name, sub] = segments
+  const resource = findResource(group, plural)
+  if (!resource || (sub !== undefined && sub !== 'status') || segments.length > 3) return undefined
+  return { resource, namespace, name, subresource: sub === 'status' ? 'status' : undefined }
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  try {
+    return text ? JSON.parse(text) : {}
+  } catch {
+    throw errors.badRequest('the request body is not JSON')
+  }
+}
+
+function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
+}
+
+/** startKubeApiServer starts an HTTP server that behaves like kube-apiserver for the resources in RESOURCES. */
+export async function startKubeApiServer(): Promise<KubeApiServer> {
+  const store = new ObjectStore()
+  const namespaces = RESOURCES.find((r) => r.plural === 'namespaces') as ResourceType
+  store.create(namespaces, '', { metadata: { name: 'default' } })
+  const requests: RequestRecord[] = []
+  const faults: Fault[] = []
+  const openWatches = new Map<string, number>()
+  const watchesOpened = new Map<string, number>()
+  const watchSockets = new Set<Socket>()
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const doc = req.method === 'GET' ? discovery(url.pathname) : undefined
+    if (doc) return send(res, 200, doc)
+    const r = route(url.pathname)
+    if (!r)
+      return send(
+        res,
+        404,
+        errors.notFound({ ...namespaces, plural: 'paths', group: '' }, url.pathname).status(),
+      )
+    const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
+    const verb = verbOf(req.method ?? 'GET', r, isWatch)
+    const record = (status: number) =>
+      requests.push({ verb, resource: r.resource.plural, ...(r.name ? { name: r.name } : {}), status })
+    const fault = faults.find(
+      (f) => f.times > 0 && (!f.verb || f.verb === verb) && (!f.resource || f.resource === r.resource.plural),
+    )
+    if (fault) {
+      fault.times--
+      const error =
+        fault.status === 429
+          ? errors.tooManyRequests(fault.retryAfterSeconds ?? 1)
+          : new ApiError(
+              fault.status,
+              fault.status === 503 ? 'ServiceUnavailable' : 'InternalError',
+              'injected fault',
+            )
+      record(error.code)
+      return send(
+        res,
+        error.code,
+        error.status(),
+        error.retryAfterSeconds ? { 'retry-after': String(error.retryAfterSeconds) } : {},
+      )
+    }
+    const namespace = r.resource.namespaced ? r.namespace : ''
+    if (verb === 'watch') {
+      record(200)
+      watchesOpened.set(r.resource.plural, (watchesOpened.get(r.resource.plural) ?? 0) + 1)
+      openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 0) + 1)
+      watchSockets.add(req.socket)
+      res.once('close', () => {
+        watchSockets.delete(req.socket)
+        openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 1) - 1)
+      })
+      return serveWatch(store, r.resource, namespace, url.searchParams, res)
+    }
+    const result = await perform(store, verb, r, namespace ?? '', url, req)
+    record(result.status)
+    send(res, result.status, result.body)
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const error = err instanceof ApiError ? err : errors.internal((err as Error).message)
+      if (!res.headersSent) send(res, error.code, error.status())
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    store,
+    requests,
+    faults,
+    openWatches,
+    watchesOpened,
+    async writeKubeconfig(dir, namespace = 'default') {
+      const file = join(dir, 'kubeconfig')
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'emulated', cluster: { server: url } }],
+        users: [{ name: 'tester', user: { token: 'emulated' } }],
+        contexts: [{ name: 'emulated', context: { cluster: 'emulated', user: 'tester', namespace } }],
+        'current-context': 'emulated',
+      }
+      await writeFile(file, JSON.stringify(config))
+      return file
+    },
+    createNamespace(name) {
+      store.create(namespaces, '', { metadata: { name } })
+    },
+    dropWatches() {
+      for (const socket of watchSockets) socket.destroy()
+    },
+    async close() {
+      for (const socket of watchSockets) socket.destroy()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
+
+function verbOf(method: string, r: Route, isWatch: boolean): Verb {
+  switch (method) {
+    case 'GET':
+      return isWatch ? 'watch' : r.name ? 'get' : 'list'
+    case 'POST':
+      return 'create'
+    case 'PUT':
+      return 'update'
+    case 'PATCH':
+      return 'patch'
+    case 'DELETE':
+      return 'delete'
+    default:
+      throw errors.methodNotAllowed()
+  }
+}
+
+async function perform(
+  store: ObjectStore,
+  verb: Verb,
+  r: Route,
+  namespace: string,
+  url: URL,
+  req: IncomingMessage,
+) {
+  const { resource, name, subresource } = r
+  switch (verb) {
+    case 'get':
+      return { status: 200, body: store.get(resource, namespace, name ?? '') }
+    case 'list': {
+      const items = store.list(
+        resource,
+        r.resource.namespaced ? r.namespace : undefined,
+        parseLabelSelector(url.searchParams.get('labelSelector')),
+        parseFieldSelector(url.searchParams.get('fieldSelector')),
+      )
+      return {
+        status: 200,
+        body: {
+          kind: `${resource.kind}List`,
+          apiVersion: apiVersionOf(resource),
+          metadata: { resourceVersion: String(store.resourceVersion) },
+          items,
+        },
+      }
+    }
+    case 'create': {
+      if (name) throw errors.methodNotAllowed()
+      const body = (await readJson(req)) as KubeObject
+      if (body.metadata?.namespace && resource.namespaced && body.metadata.namespace !== namespace) {
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        )
+      }
+      return { status: 201, body: store.create(resource, namespace, body) }
+    }
+    case 'update':
+      return {
+        status: 200,
+        body: store.update(resource, namespace, name ?? '', (await readJson(req)) as KubeObject, subresource),
+      }
+    case 'patch': {
+      const type = (req.headers['content-type'] ?? '').split(';')[0] ?? ''
+      const patch = (await readJson(req)) as never
+      const current = store.get(resource, namespace, name ?? '')
+      let next: unknown
+      if (type === 'application/json-patch+json') next = jsonPatch(current as never, patch)
+      else if (type === 'application/merge-patch+json' || type === 'application/strategic-merge-patch+json')
+        next = mergePatch(current as never, patch)
+      else throw errors.unsupportedMediaType(type)
+      // a resourceVersion in the patch is a precondition; without one the patch applies to the current object
+      return {
+        status: 200,
+        body: store.update(resource, namespace, name ?? '', next as KubeObject, subresource),
+      }
+    }
+    case 'delete':
+      return { status: 200, body: store.delete(resource, namespace, name ?? '') }
+    default:
+      throw errors.methodNotAllowed()
+  }
+}
