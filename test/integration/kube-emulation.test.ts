@@ -22,13 +22,11 @@ afterAll(() => api?.close())
 const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args])
 
 async function call(method: string, path: string, body?: unknown, contentType = 'application/json') {
-  const res = await fetch(api.url + path, {
-    method,
-    headers: { 'content-type': contentType },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
+  const res = await api.request(method, path, { body, contentType })
+  let text = ''
+  for await (const chunk of res) text += chunk
   // biome-ignore lint/suspicious/noExplicitAny: the tests read arbitrary API JSON
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
+  return { status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, any> }
 }
 
 const CERTS = '/apis/cert-manager.io/v1/namespaces/devices/certificates'
@@ -215,11 +213,11 @@ async function readWatch(
   count: number,
 ): Promise<{ type: string; object: Record<string, unknown> }[]> {
   const controller = new AbortController()
-  const res = await fetch(api.url + path, { signal: controller.signal })
+  const res = await api.request('GET', path, { signal: controller.signal })
   const events: { type: string; object: Record<string, unknown> }[] = []
   let buffer = ''
   const decoder = new TextDecoder()
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk)
     const lines = buffer.split('\n')
     buffer = lines.pop() ?? ''

@@ -25,10 +25,22 @@ function retryAfterMs(err: unknown): number | undefined {
   return Number.isFinite(seconds) ? seconds * 1000 : undefined
 }
 
-/** isRetryable: 429, 5xx and network failures (no status) are worth another try; other answers are final. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+])
+
+/** isRetryable: 429, 5xx and network failures are worth another try; other answers and errors are final. */
 function isRetryable(err: unknown): boolean {
   const status = statusOf(err)
-  return status === undefined || status === 429 || status >= 500
+  if (status !== undefined) return status === 429 || status >= 500
+  const e = err as { type?: string; code?: string } | undefined
+  return e?.type === 'system' || NETWORK_ERRORS.has(e?.code ?? '')
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -75,7 +87,13 @@ export class KubeApi {
         const backoff = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2)
         const delay = retryAfterMs(err) ?? backoff
         this.#logger.warn(
-          { what, status: statusOf(err), attempt, delayMs: Math.round(delay) },
+          {
+            what,
+            status: statusOf(err),
+            reason: String((err as Error)?.message).split('\n')[0],
+            attempt,
+            delayMs: Math.round(delay),
+          },
           'API call failed; retrying',
         )
         await sleep(delay, signal)
@@ -143,12 +161,12 @@ export class KubeApi {
 export function toIssuerError(err: unknown, what: string): RegistrationError {
   if (err instanceof RegistrationError) return err
   const status = statusOf(err)
-  if (isRetryable(err)) {
-    return new RegistrationError('ISSUER_UNAVAILABLE', 'the Kubernetes API is unavailable; retry later', {
+  if (status !== undefined && status < 500 && status !== 429) {
+    return new RegistrationError('ISSUANCE_FAILED', `the Kubernetes API refused to ${what} (${status})`, {
       cause: err,
     })
   }
-  return new RegistrationError('ISSUANCE_FAILED', `the Kubernetes API refused to ${what} (${status})`, {
+  return new RegistrationError('ISSUER_UNAVAILABLE', 'the Kubernetes API is unavailable; retry later', {
     cause: err,
   })
 }

@@ -1,7 +1,10 @@
-import { writeFile } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, request as httpsRequest, type Server } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createDevPki, DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
 import { jsonPatch, mergePatch } from './patch.js'
 import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
 import { parseFieldSelector, parseLabelSelector } from './selectors.js'
@@ -41,6 +44,12 @@ export interface KubeApiServer {
   readonly watchesOpened: Map<string, number>
   /** writeKubeconfig writes a kubeconfig for this server into `dir` and returns its path. */
   writeKubeconfig(dir: string, namespace?: string): Promise<string>
+  /** request sends one request, trusting the server's CA; the response body is a stream (watch) or JSON. */
+  request(
+    method: string,
+    path: string,
+    options?: { body?: unknown; contentType?: string; signal?: AbortSignal },
+  ): Promise<IncomingMessage>
   /** createNamespace makes a namespace, as `kubectl create namespace` would. */
   createNamespace(name: string): void
   /** dropWatches cuts every open watch connection, as a network failure or an API server restart would. */
@@ -150,7 +159,15 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     send(res, result.status, result.body)
   }
 
-  const server: Server = createServer((req, res) => {
+  // like kube-apiserver, HTTPS only: a throwaway PKI for its serving certificate
+  const pkiDir = await mkdtemp(join(tmpdir(), 'mrb-kube-pki-'))
+  await createDevPki(pkiDir)
+  const caPem = await readFile(join(pkiDir, DEV_PKI_FILES.issuingCaCert))
+  const tls = {
+    cert: await readFile(join(pkiDir, DEV_PKI_FILES.serverCert)),
+    key: await readFile(join(pkiDir, DEV_PKI_FILES.serverKey)),
+  }
+  const server: Server = createServer(tls, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const error = err instanceof ApiError ? err : errors.internal((err as Error).message)
       if (!res.headersSent) send(res, error.code, error.status())
@@ -158,7 +175,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   })
   server.keepAliveTimeout = 60_000
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
     url,
     store,
@@ -171,13 +188,31 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       const config = {
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'emulated', cluster: { server: url } }],
+        clusters: [
+          {
+            name: 'emulated',
+            cluster: { server: url, 'certificate-authority-data': caPem.toString('base64') },
+          },
+        ],
         users: [{ name: 'tester', user: { token: 'emulated' } }],
         contexts: [{ name: 'emulated', context: { cluster: 'emulated', user: 'tester', namespace } }],
         'current-context': 'emulated',
       }
       await writeFile(file, JSON.stringify(config))
       return file
+    },
+    request(method, path, options = {}) {
+      return new Promise((resolve, reject) => {
+        const req = httpsRequest(url + path, {
+          method,
+          ca: caPem,
+          headers: { 'content-type': options.contentType ?? 'application/json' },
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+        req.once('response', resolve)
+        req.once('error', reject)
+        req.end(options.body === undefined ? undefined : JSON.stringify(options.body))
+      })
     },
     createNamespace(name) {
       store.create(namespaces, '', { metadata: { name } })

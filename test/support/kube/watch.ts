@@ -22,6 +22,7 @@ export function serveWatch(
   const matches = (o: KubeObject | undefined): boolean =>
     !!o && inScope(o) && labels(o.metadata.labels ?? {}) && fields(fieldsOf(o))
   res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+  res.flushHeaders() // as kube-apiserver does: the client sees the watch established before any event
   const write = (type: string, object: object): void => {
     res.write(`${JSON.stringify({ type, object })}\n`)
   }

@@ -1,0 +1,433 @@
+import { randomBytes, X509Certificate } from 'node:crypto'
+import { buildCertificate, type ExtKeyUsageName, type KeyUsageName } from '../../../src/pki/certificate.js'
+import { parseCsr } from '../../../src/pki/csr.js'
+import { buildCsr } from '../../../src/pki/csr-builder.js'
+import { generateKey } from '../../../src/pki/keys.js'
+import { toPem } from '../../../src/pki/pem.js'
+import { loadCa } from '../../../src/pki/signer.js'
+import type { KeyAlgorithm } from '../../../src/protocol/messages.js'
+import { findResource, type ResourceType } from './resources.js'
+import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
+
+type Condition = {
+  type: string
+  status: string
+  reason: string
+  message: string
+  lastTransitionTime: string
+  observedGeneration?: number
+}
+// biome-ignore lint/suspicious/noExplicitAny: emulated controllers read arbitrary spec fields
+type Obj = KubeObject & { spec: Record<string, any>; status?: Record<string, any> }
+
+const r = (group: string, plural: string): ResourceType => findResource(group, plural) as ResourceType
+const CERTIFICATES = r('cert-manager.io', 'certificates')
+const REQUESTS = r('cert-manager.io', 'certificaterequests')
+const ISSUERS = r('cert-manager.io', 'issuers')
+const SECRETS = r('', 'secrets')
+const b64 = (text: string): string => Buffer.from(text).toString('base64')
+const unb64 = (text: string | undefined): string => Buffer.from(text ?? '', 'base64').toString('utf8')
+const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+
+/** EmulatedCertManagerOptions steer the emulated controllers, for fault tests. */
+export interface EmulatedCertManagerOptions {
+  /** Delay between approval and issuance. */
+  issuanceDelayMs: number
+  /** Requests for which the approver says Denied. */
+  deny: (request: KubeObject) => boolean
+  /** Requests the issuer fails. */
+  fail: (request: KubeObject) => boolean
+}
+
+function setCondition(object: Obj, condition: Omit<Condition, 'lastTransitionTime'>): Obj {
+  const conditions = ((object.status?.conditions ?? []) as Condition[]).filter(
+    (c) => c.type !== condition.type,
+  )
+  return {
+    ...object,
+    status: { ...object.status, conditions: [...conditions, { ...condition, lastTransitionTime: now() }] },
+  }
+}
+
+const conditionOf = (object: Obj, type: string): Condition | undefined =>
+  ((object.status?.conditions ?? []) as Condition[]).find((c) => c.type === type)
+
+function hours(duration: string | undefined): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration ?? '2160h')
+  return Number(m?.[1] ?? 0) + Number(m?.[2] ?? 0) / 60 + Number(m?.[3] ?? 0) / 3600 || 2160
+}
+
+function keyAlgorithmOf(privateKey: { algorithm?: string; size?: number } | undefined): KeyAlgorithm {
+  if (privateKey?.algorithm === 'Ed25519') return 'Ed25519'
+  if (privateKey?.algorithm === 'ECDSA') return privateKey.size === 384 ? 'ECDSA-P384' : 'ECDSA-P256'
+  if (privateKey?.algorithm === 'RSA') return `RSA-${privateKey.size ?? 2048}` as KeyAlgorithm
+  return 'RSA-2048'
+}
+
+/**
+ * EmulatedCertManager plays cert-manager's controllers against the store, with the transitions the real ones
+ * make (each its own MODIFIED event): CA Issuer readiness; CertificateRequest approval, then issuance or
+ * Denied/Failed; Certificate issuing through a temporary key Secret and a `<name>-<revision>` request to the
+ * TLS Secret with cert-manager's keys and annotations.
+ */
+export class EmulatedCertManager {
+  readonly options: EmulatedCertManagerOptions
+  readonly #store: ObjectStore
+  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #listener = (event: WatchEvent): void => this.#schedule(() => this.#react(event), 0)
+
+  constructor(store: ObjectStore, options: Partial<EmulatedCertManagerOptions> = {}) {
+    this.#store = store
+    this.options = { issuanceDelayMs: 0, deny: () => false, fail: () => false, ...options }
+    store.on('event', this.#listener)
+  }
+
+  stop(): void {
+    this.#store.off('event', this.#listener)
+    for (const t of this.#timers) clearTimeout(t)
+  }
+
+  #schedule(task: () => Promise<void> | void, delay: number): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      Promise.resolve(task()).catch(() => {}) // a conflicting write is retried on the next event, as controllers do
+    }, delay)
+    this.#timers.add(timer)
+  }
+
+  #get(type: ResourceType, ns: string, name: string): Obj | undefined {
+    try {
+      return this.#store.get(type, ns, name) as Obj
+    } catch {
+      return undefined
+    }
+  }
+
+  async #react(event: WatchEvent): Promise<void> {
+    if (event.type === 'DELETED') return
+    const ns = event.object.metadata.namespace ?? ''
+    const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
+    if (!current) return
+    if (event.resource === ISSUERS) this.#reconcileIssuer(current)
+    else if (event.resource === SECRETS)
+      for (const issuer of this.#store.list(
+        ISSUERS,
+        ns,
+        () => true,
+        () => true,
+      ))
+        this.#reconcileIssuer(issuer as Obj)
+    else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
+    else if (event.resource === CERTIFICATES) await this.#reconcileCertificate(current)
+  }
+
+  #caSecret(issuer: Obj): Obj | undefined {
+    return this.#get(SECRETS, issuer.metadata.namespace ?? '', issuer.spec?.ca?.secretName ?? '')
+  }
+
+  #reconcileIssuer(issuer: Obj): void {
+    const secret = this.#caSecret(issuer)
+    const ok = !!secret?.data && !!(secret.data as Record<string, string>)['tls.key']
+    const ready = conditionOf(issuer, 'Ready')
+    if (ready && (ready.status === 'True') === ok) return
+    const condition = ok
+      ? { type: 'Ready', status: 'True', reason: 'KeyPairVerified', message: 'Signing CA verified' }
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: 'ErrGetKeyPair',
+          message: `Error getting keypair for CA issuer: secrets "${issuer.spec?.ca?.secretName}" not found`,
+        }
+    this.#store.update(
+      ISSUERS,
+      issuer.metadata.namespace ?? '',
+      issuer.metadata.name ?? '',
+      setCondition(issuer, { ...condition, observedGeneration: issuer.metadata.generation ?? 1 }),
+      'status',
+    )
+  }
+
+  async #reconcileRequest(request: Obj): Promise<void> {
+    const ns = request.metadata.namespace ?? ''
+    const name = request.metadata.name ?? ''
+    const ready = conditionOf(request, 'Ready')
+    if (ready?.status === 'True' || ready?.reason === 'Failed' || ready?.reason === 'Denied') return
+    if (conditionOf(request, 'Denied')) {
+      this.#store.update(
+        REQUESTS,
+        ns,
+        name,
+        setCondition(request, {
+          type: 'Ready',
+          status: 'False',
+          reason: 'Denied',
+          message: 'The CertificateRequest was denied by an approval controller',
+        }),
+        'status',
+      )
+      return
+    }
+    if (!conditionOf(request, 'Approved')) {
+      const denied = this.options.deny(request)
+      const condition = denied
+        ? { type: 'Denied', status: 'True', reason: 'policy.cert-manager.io', message: 'Denied by policy' }
+        : {
+            type: 'Approved',
+            status: 'True',
+            reason: 'cert-manager.io',
+            message: 'Certificate request has been approved by cert-manager.io',
+          }
+      this.#store.update(REQUESTS, ns, name, setCondition(request, condition), 'status')
+      return
+    }
+    const issuer = this.#get(ISSUERS, ns, request.spec.issuerRef?.name ?? '')
+    if (!issuer || conditionOf(issuer, 'Ready')?.status !== 'True') {
+      if (ready?.reason === 'Pending') return
+      const message = issuer
+        ? 'Referenced issuer does not have a Ready status condition'
+        : `Referenced "Issuer" not found: issuer.cert-manager.io "${request.spec.issuerRef?.name}" not found`
+      this.#store.update(
+        REQUESTS,
+        ns,
+        name,
+        setCondition(request, { type: 'Ready', status: 'False', reason: 'Pending', message }),
+        'status',
+      )
+      return
+    }
+    this.#schedule(() => this.#sign(ns, name, issuer), this.options.issuanceDelayMs)
+  }
+
+  #sign(ns: string, name: string, issuer: Obj): void {
+    const request = this.#get(REQUESTS, ns, name)
+    if (!request || conditionOf(request, 'Ready')?.status === 'True' || request.status?.certificate) return
+    if (this.options.fail(request)) {
+      const failed = setCondition(request, {
+        type: 'Ready',
+        status: 'False',
+        reason: 'Failed',
+        message: 'Failed to sign certificate: injected failure',
+      })
+      this.#store.update(
+        REQUESTS,
+        ns,
+        name,
+        { ...failed, status: { ...failed.status, failureTime: now() } },
+        'status',
+      )
+      return
+    }
+    const data = this.#caSecret(issuer)?.data as Record<string, string>
+    const ca = loadCa(unb64(data['tls.crt']), unb64(data['tls.key']))
+    const csr = parseCsr(unb64(request.spec.request))
+    const usages = (request.spec.usages ?? ['digital signature', 'key encipherment']) as string[]
+    const start = Math.floor(Date.now() / 1000) * 1000
+    const cert = buildCertificate(
+      {
+        commonName: csr.commonNames[0] ?? '',
+        dnsNames: csr.subjectAltNames.dnsNames,
+        uris: csr.subjectAltNames.uris,
+        keyUsage: usages.flatMap(
+          (u) =>
+            ({ 'digital signature': ['digitalSignature'], 'key encipherment': ['keyEncipherment'] })[u] ?? [],
+        ) as KeyUsageName[],
+        extKeyUsage: usages.flatMap(
+          (u) => ({ 'client auth': ['clientAuth'], 'server auth': ['serverAuth'] })[u] ?? [],
+        ) as ExtKeyUsageName[],
+        notBefore: new Date(start),
+        notAfter: new Date(start + hours(request.spec.duration) * 3600_000),
+      },
+      csr.spki,
+      ca.signer,
+    )
+    const issued = setCondition(request, {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Issued',
+      message: 'Certificate fetched from issuer successfully',
+    })
+    this.#store.update(
+      REQUESTS,
+      ns,
+      name,
+      {
+        ...issued,
+        status: {
+          ...issued.status,
+          certificate: b64(toPem(cert.der, 'CERTIFICATE')),
+          ca: b64(ca.certificatePem),
+        },
+      },
+      'status',
+    )
+  }
+
+  async #reconcileCertificate(certificate: Obj): Promise<void> {
+    const ns = certificate.metadata.namespace ?? ''
+    const name = certificate.metadata.name ?? ''
+    const generation = certificate.metadata.generation ?? 1
+    const ready = conditionOf(certificate, 'Ready')
+    if (ready?.status === 'True' && ready.observedGeneration === generation) return
+    const issuing = conditionOf(certificate, 'Issuing')
+    if (issuing?.status === 'False') return // failed: the real controller backs off for an hour
+    const revision = Number(certificate.status?.revision ?? 0) + 1
+    const requestName = `${name}-${revision}`
+    if (!issuing) {
+      const keySecret = `${name}-${randomBytes(3).toString('hex').slice(0, 5)}`
+      const started = setCondition(certificate, {
+        type: 'Issuing',
+        status: 'True',
+        reason: 'DoesNotExist',
+        message: 'Issuing certificate as Secret does not exist',
+      })
+      this.#store.update(
+        CERTIFICATES,
+        ns,
+        name,
+        { ...started, status: { ...started.status, nextPrivateKeySecretName: keySecret } },
+        'status',
+      )
+      const keys = await generateKey(keyAlgorithmOf(certificate.spec.privateKey))
+      const keyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      this.#store.create(SECRETS, ns, {
+        metadata: { name: keySecret, labels: { 'cert-manager.io/next-private-key': 'true' } },
+        data: { 'tls.key': b64(keyPem) },
+      })
+      const csr = buildCsr(certificate.spec.commonName, keys.privateKey, keys.publicKey, {
+        dnsNames: certificate.spec.dnsNames ?? [],
+        uris: certificate.spec.uris ?? [],
+      })
+      this.#store.create(REQUESTS, ns, {
+        apiVersion: 'cert-manager.io/v1',
+        kind: 'CertificateRequest',
+        metadata: {
+          name: requestName,
+          annotations: {
+            'cert-manager.io/certificate-name': name,
+            'cert-manager.io/certificate-revision': String(revision),
+            'cert-manager.io/private-key-secret-name': keySecret,
+          },
+          ownerReferences: [
+            {
+              apiVersion: 'cert-manager.io/v1',
+              kind: 'Certificate',
+              name,
+              uid: certificate.metadata.uid ?? '',
+              controller: true,
+            },
+          ],
+        },
+        spec: {
+          request: b64(csr),
+          usages: certificate.spec.usages,
+          duration: certificate.spec.duration,
+          issuerRef: certificate.spec.issuerRef,
+        },
+      })
+      this.#watchRequest(ns, name, requestName)
+    }
+  }
+
+  #watchRequest(ns: string, certName: string, requestName: string): void {
+    const onEvent = (event: WatchEvent): void => {
+      if (
+        event.resource !== REQUESTS ||
+        event.object.metadata.name !== requestName ||
+        event.type === 'DELETED'
+      )
+        return
+      const request = event.object as Obj
+      const ready = conditionOf(request, 'Ready')
+      if (ready?.status === 'True') this.#schedule(() => this.#complete(ns, certName, request), 0)
+      else if (ready?.reason === 'Failed' || ready?.reason === 'Denied')
+        this.#schedule(() => this.#failed(ns, certName, ready), 0)
+      else return
+      this.#store.off('event', onEvent)
+    }
+    this.#store.on('event', onEvent)
+  }
+
+  #complete(ns: string, name: string, request: Obj): void {
+    const certificate = this.#get(CERTIFICATES, ns, name)
+    if (!certificate) return
+    const keySecret = certificate.status?.nextPrivateKeySecretName as string
+    const key = (this.#get(SECRETS, ns, keySecret)?.data as Record<string, string> | undefined)?.['tls.key']
+    const spec = certificate.spec
+    const template = spec.secretTemplate ?? {}
+    const secret = {
+      metadata: {
+        name: spec.secretName,
+        labels: { ...template.labels, 'controller.cert-manager.io/fao': 'true' },
+        annotations: {
+          ...template.annotations,
+          'cert-manager.io/certificate-name': name,
+          'cert-manager.io/common-name': spec.commonName ?? '',
+          'cert-manager.io/alt-names': (spec.dnsNames ?? []).join(','),
+          'cert-manager.io/ip-sans': '',
+          'cert-manager.io/uri-sans': (spec.uris ?? []).join(','),
+          'cert-manager.io/issuer-name': spec.issuerRef.name,
+          'cert-manager.io/issuer-kind': spec.issuerRef.kind ?? 'Issuer',
+          'cert-manager.io/issuer-group': spec.issuerRef.group ?? 'cert-manager.io',
+        },
+      },
+      type: 'kubernetes.io/tls',
+      data: { 'tls.crt': request.status?.certificate, 'tls.key': key, 'ca.crt': request.status?.ca },
+    }
+    const existing = this.#get(SECRETS, ns, spec.secretName)
+    if (existing)
+      this.#store.update(SECRETS, ns, spec.secretName, {
+        ...secret,
+        metadata: { ...secret.metadata, resourceVersion: existing.metadata.resourceVersion },
+      } as KubeObject)
+    else this.#store.create(SECRETS, ns, secret as KubeObject)
+    if (keySecret && this.#get(SECRETS, ns, keySecret)) this.#store.delete(SECRETS, ns, keySecret)
+    const leaf = new X509Certificate(unb64(request.status?.certificate))
+    const revision = Number(certificate.status?.revision ?? 0) + 1
+    const conditions = ((certificate.status?.conditions ?? []) as Condition[]).filter(
+      (c) => c.type !== 'Issuing' && c.type !== 'Ready',
+    )
+    this.#store.update(
+      CERTIFICATES,
+      ns,
+      name,
+      {
+        ...certificate,
+        status: {
+          conditions: [
+            ...conditions,
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Ready',
+              message: 'Certificate is up to date and has not expired',
+              lastTransitionTime: now(),
+              observedGeneration: certificate.metadata.generation ?? 1,
+            },
+          ],
+          revision,
+          notBefore: new Date(leaf.validFrom).toISOString().replace(/\.\d+Z$/, 'Z'),
+          notAfter: new Date(leaf.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      },
+      'status',
+    )
+  }
+
+  #failed(ns: string, name: string, ready: Condition): void {
+    const certificate = this.#get(CERTIFICATES, ns, name)
+    if (!certificate) return
+    const failed = setCondition(certificate, {
+      type: 'Issuing',
+      status: 'False',
+      reason: 'Failed',
+      message: `The certificate request has failed to complete and will be retried: ${ready.message}`,
+    })
+    this.#store.update(
+      CERTIFICATES,
+      ns,
+      name,
+      { ...failed, status: { ...failed.status, lastFailureTime: now(), failedIssuanceAttempts: 1 } },
+      'status',
+    )
+  }
+}
