@@ -6,6 +6,8 @@ import { EmulatedCertManager, type EmulatedCertManagerOptions } from './kube/cer
 import { findResource, type ResourceType } from './kube/resources.js'
 import { createTestPki, type TestPki } from './pki.js'
 
+const all = (): boolean => true
+
 /** NAMESPACE is where the cert-manager tests run. */
 export const NAMESPACE = 'devices'
 const resource = (group: string, plural: string) => findResource(group, plural) as ResourceType
@@ -26,6 +28,8 @@ export interface KubeWorld {
   /** startBridge starts a bridge on the cert-manager issuer and waits for its informers to sync. */
   startBridge(sets?: readonly string[]): Promise<TestBridge>
   count(r: ResourceType): number
+  /** until resolves once `predicate` holds, checked now and after every change in the cluster. */
+  until(predicate: () => boolean): Promise<void>
   close(): Promise<void>
 }
 
@@ -71,13 +75,17 @@ export async function startKubeWorld(options: Partial<EmulatedCertManagerOptions
       await bridge.bridge.issuerStarted
       return bridge
     },
-    count: (r) =>
-      api.store.list(
-        r,
-        NAMESPACE,
-        () => true,
-        () => true,
-      ).length,
+    count: (r) => api.store.list(r, NAMESPACE, all, all).length,
+    until: (predicate) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (!predicate()) return
+          api.store.off('event', check)
+          resolve()
+        }
+        api.store.on('event', check)
+        check()
+      }),
     async close() {
       certManager.stop()
       await api.close()

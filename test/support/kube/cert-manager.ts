@@ -108,8 +108,17 @@ export class EmulatedCertManager {
     const ns = event.object.metadata.namespace ?? ''
     const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
     if (!current) return
-    if (event.resource === ISSUERS) this.#reconcileIssuer(current)
-    else if (event.resource === SECRETS)
+    if (event.resource === ISSUERS) {
+      this.#reconcileIssuer(current)
+      // a request waiting for its issuer is requeued when the issuer changes, as cert-manager does
+      for (const request of this.#store.list(
+        REQUESTS,
+        ns,
+        () => true,
+        () => true,
+      ))
+        await this.#reconcileRequest(request as Obj)
+    } else if (event.resource === SECRETS) {
       for (const issuer of this.#store.list(
         ISSUERS,
         ns,
@@ -117,7 +126,7 @@ export class EmulatedCertManager {
         () => true,
       ))
         this.#reconcileIssuer(issuer as Obj)
-    else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
+    } else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
     else if (event.resource === CERTIFICATES) await this.#reconcileCertificate(current)
   }
 
