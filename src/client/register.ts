@@ -1,5 +1,7 @@
 import { randomUUID, X509Certificate } from 'node:crypto'
-import mqtt, { type MqttClient } from 'mqtt'
+import { isIP } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
 import type { IssuedReply, KeyAlgorithm, Reply } from '../protocol/messages.js'
@@ -64,14 +66,26 @@ export function commonNameOf(certPem: string): string {
  * refused CONNECT, a TLS alert, a closed connection or a timeout.
  */
 export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Promise<MqttClient> {
-  const client = mqtt.connect(url, {
+  const { hostname, port } = new URL(url)
+  const host = hostname.replace(/^\[(.*)\]$/, '$1')
+  // our own stream, so that Nagle's algorithm is off from the first byte: MQTT packets are small
+  const streamBuilder = () => {
+    const socket = tlsConnect({
+      host,
+      port: Number(port || 8883),
+      servername: isIP(host) ? '' : host,
+      key: tls.keyPem,
+      cert: tls.certPem,
+      ca: tls.caPem,
+    })
+    socket.setNoDelay(true)
+    return socket
+  }
+  const client = new MqttClient(streamBuilder, {
     protocolVersion: 4,
     clean: true,
     reconnectPeriod: 0,
     connectTimeout: timeoutMs,
-    key: tls.keyPem,
-    cert: tls.certPem,
-    ca: tls.caPem,
   })
   return new Promise((resolve, reject) => {
     const fail = (err: Error): void => {

@@ -77,20 +77,6 @@ export function signatureSchemeFor(key: KeyObject): SignatureScheme {
   }
 }
 
-/** signatureDigestForOid maps a signature AlgorithmIdentifier OID to a crypto.verify digest; undefined if unsupported. */
-export function signatureDigestForOid(algorithmOid: string): string | null | undefined {
-  const digests: Record<string, string | null> = {
-    '1.2.840.10045.4.3.2': 'sha256',
-    '1.2.840.10045.4.3.3': 'sha384',
-    '1.2.840.10045.4.3.4': 'sha512',
-    '1.2.840.113549.1.1.11': 'sha256',
-    '1.2.840.113549.1.1.12': 'sha384',
-    '1.2.840.113549.1.1.13': 'sha512',
-    '1.3.101.112': null,
-  }
-  return Object.hasOwn(digests, algorithmOid) ? digests[algorithmOid] : undefined
-}
-
 /** spkiDer exports a public key as SubjectPublicKeyInfo DER. */
 export function spkiDer(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' })

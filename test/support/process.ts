@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 
 /** Running is a child process whose output a test can wait on. */
 export interface Running {
+  readonly pid: number | undefined
   readonly output: () => string
   /** waitFor resolves when the combined output matches, or rejects if the process exits first. */
   waitFor(pattern: RegExp): Promise<void>
@@ -33,6 +34,7 @@ export function start(
     child.once('close', (code) => resolve(code ?? -1))
   })
   return {
+    pid: child.pid,
     output: () => output,
     waitFor(pattern) {
       return new Promise((resolve, reject) => {

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto'
+import type { MqttClient } from 'mqtt'
+import { connectTls, type DeviceTls } from '../../src/client/register.js'
+import type { Reply } from '../../src/protocol/messages.js'
+import type { Target } from './servers.js'
+
+/** Device is one identity the load generator registers as. */
+export interface Device {
+  readonly id: string
+  readonly tls: DeviceTls
+  /** A CSR for CSR mode, made before the clock starts. */
+  readonly csr?: string
+}
+
+/** Outcome of one registration: its latency and the final reply's status. */
+interface Outcome {
+  readonly ms: number
+  readonly status: string
+}
+
+function waitForFinal(client: MqttClient, topic: string, requestId: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    client.on('message', (t, payload) => {
+      if (t !== topic) return
+      const reply = JSON.parse(String(payload)) as Reply
+      if (reply.status !== 'pending' && (reply.requestId === requestId || reply.requestId === undefined)) resolve(reply)
+    })
+    client.once('close', () => reject(new Error('closed before the answer')))
+  })
+}
+
+/**
+ * registerOnce is one device's whole registration as a fresh device does it: a new mutual-TLS connection,
+ * subscribe, publish, wait for the final answer, disconnect. The same code drives every target.
+ */
+export async function registerOnce(target: Target, device: Device, mode: 'server-key' | 'csr'): Promise<Outcome> {
+  const started = performance.now()
+  const requestId = randomUUID()
+  const client = await connectTls(target.url, device.tls)
+  try {
+    const topic = `registration/${device.id}/reply`
+    const answer = waitForFinal(client, topic, requestId)
+    await client.subscribeAsync(topic, { qos: 1 })
+    const body = mode === 'csr' ? { requestId, csr: device.csr } : { requestId }
+    await client.publishAsync('registration/request', target.request(device.id, body), { qos: 1 })
+    const reply = await answer
+    return { ms: performance.now() - started, status: reply.status }
+  } finally {
+    client.end(true)
+  }
+}
+
+/** ClosedLoopResult is what a fixed-concurrency run measured. */
+export interface LoadResult {
+  readonly latencies: number[]
+  readonly seconds: number
+  readonly failures: number
+  readonly statuses: Record<string, number>
+}
+
+/** closedLoop keeps `concurrency` registrations in flight for `durationMs`; worker i is device i. */
+export async function closedLoop(
+  target: Target,
+  devices: readonly Device[],
+  concurrency: number,
+  durationMs: number,
+  mode: 'server-key' | 'csr',
+): Promise<LoadResult> {
+  const latencies: number[] = []
+  const statuses: Record<string, number> = {}
+  let failures = 0
+  const started = performance.now()
+  const deadline = started + durationMs
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const device = devices[worker % devices.length] as Device
+      while (performance.now() < deadline) {
+        try {
+          const outcome = await registerOnce(target, device, mode)
+          latencies.push(outcome.ms)
+          statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1
+        } catch {
+          failures++
+        }
+      }
+    }),
+  )
+  return { latencies, seconds: (performance.now() - started) / 1000, failures, statuses }
+}

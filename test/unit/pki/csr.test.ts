@@ -1,0 +1,96 @@
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { csrDer, parseCsr } from '../../../src/pki/csr.js'
+import { RegistrationError } from '../../../src/protocol/errors.js'
+import { openssl } from '../../support/tools.js'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mrb-csr-'))
+})
+
+async function opensslCsr(subject: string, extra: string[] = []): Promise<string> {
+  const out = join(dir, `${Math.random().toString(36).slice(2)}.csr`)
+  await openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${out}.key`,
+    '-utf8',
+    '-subj',
+    subject,
+    ...extra,
+    '-out',
+    out,
+  ])
+  return readFile(out, 'utf8')
+}
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn()
+  } catch (err) {
+    return err instanceof RegistrationError ? err.code : 'other'
+  }
+  return undefined
+}
+
+describe('parseCsr reads what openssl writes', () => {
+  it('takes the CN among other attributes, in UTF-8', async () => {
+    expect(parseCsr(await opensslCsr('/O=Factory/OU=Line 3/CN=capteur-é')).commonNames).toEqual(['capteur-é'])
+  })
+
+  it('reads requested SANs and CA powers; CA:FALSE and plain key usages are no CA powers', async () => {
+    const csr = parseCsr(
+      await opensslCsr('/CN=d', [
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+        '-addext',
+        'keyUsage=digitalSignature',
+        '-addext',
+        'subjectAltName=DNS:d.example,URI:urn:d,IP:10.0.0.1,email:a@b',
+      ]),
+    )
+    expect(csr.requestsCaPowers).toBe(false)
+    expect(csr.subjectAltNames).toEqual({ dnsNames: ['d.example'], uris: ['urn:d'], others: 2 })
+    expect(parseCsr(await opensslCsr('/CN=d', ['-addext', 'keyUsage=cRLSign'])).requestsCaPowers).toBe(true)
+    expect(
+      parseCsr(await opensslCsr('/CN=d', ['-addext', 'nameConstraints=permitted;DNS:example.com']))
+        .requestsCaPowers,
+    ).toBe(true)
+  })
+
+  it('has no CN when the subject has none', async () => {
+    expect(parseCsr(await opensslCsr('/O=Factory')).commonNames).toEqual([])
+  })
+})
+
+describe('malformed DER is CSR_UNREADABLE, never an exception of another kind', () => {
+  it('truncated, trailing bytes, wrong version, random bytes, empty', async () => {
+    const der = csrDer(await opensslCsr('/CN=d'))
+    expect(codeOf(() => parseCsr(der.subarray(0, der.length - 10).toString('base64')))).toBe('CSR_UNREADABLE')
+    expect(codeOf(() => parseCsr(Buffer.concat([der, Buffer.from([0])]).toString('base64')))).toBe(
+      'CSR_UNREADABLE',
+    )
+    const v1 = Buffer.from(der)
+    v1[v1.indexOf(Buffer.from([0x02, 0x01, 0x00]))] = 0x02
+    v1[v1.indexOf(Buffer.from([0x02, 0x01, 0x00])) + 2] = 0x01
+    expect(codeOf(() => parseCsr(v1.toString('base64')))).toBe('CSR_UNREADABLE')
+    for (let i = 0; i < 200; i++) {
+      const noise = Buffer.from(der)
+      const at = Math.floor(Math.random() * noise.length)
+      noise[at] = (noise[at] ?? 0) ^ (1 << Math.floor(Math.random() * 8))
+      expect(['CSR_UNREADABLE', 'CSR_SIGNATURE_INVALID', 'KEY_NOT_ALLOWED', undefined]).toContain(
+        codeOf(() => parseCsr(noise.toString('base64'))),
+      )
+    }
+    expect(codeOf(() => parseCsr(''))).toBe('CSR_UNREADABLE')
+  })
+})
