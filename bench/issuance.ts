@@ -35,7 +35,10 @@ async function makeCa(algorithm: KeyAlgorithm): Promise<{ ca: LoadedCa; keys: Ke
     notAfter: new Date(Date.now() + 365 * 86400_000),
   }
   const der = buildCertificate(profile, spkiDer(keys.publicKey), selfSigner(profile, keys)).der
-  const ca = loadCa(toPem(der, 'CERTIFICATE'), keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())
+  const ca = loadCa(
+    toPem(der, 'CERTIFICATE'),
+    keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  )
   return { ca, keys }
 }
 
@@ -50,7 +53,11 @@ async function csrs(count: number, algorithm: KeyAlgorithm): Promise<{ id: strin
 }
 
 /** rate runs `issue` over the CSRs, one per macrotask as in the bridge, for `ms`, and watches the event loop. */
-async function rate(ms: number, items: { id: string; pem: string }[], issue: (item: { id: string; pem: string }) => Promise<unknown>) {
+async function rate(
+  ms: number,
+  items: { id: string; pem: string }[],
+  issue: (item: { id: string; pem: string }) => Promise<unknown>,
+) {
   const delay = monitorEventLoopDelay({ resolution: 1 })
   delay.enable()
   const started = performance.now()
@@ -62,13 +69,22 @@ async function rate(ms: number, items: { id: string; pem: string }[], issue: (it
   }
   delay.disable()
   const seconds = (performance.now() - started) / 1000
-  return { perSecond: Math.round(done / seconds), loopDelayP99Ms: Math.round((delay.percentile(99) / 1e6) * 100) / 100 }
+  return {
+    perSecond: Math.round(done / seconds),
+    loopDelayP99Ms: Math.round((delay.percentile(99) / 1e6) * 100) / 100,
+  }
 }
 
 /** issuanceBenchmark compares the bridge's issuance path with generic certificate builders, on one core. */
-export async function issuanceBenchmark(options: { durationMs: number }): Promise<{ rows: IssuanceRow[]; vsGeneric: number }> {
+export async function issuanceBenchmark(options: {
+  durationMs: number
+}): Promise<{ rows: IssuanceRow[]; vsGeneric: number }> {
   const rows: IssuanceRow[] = []
-  const policy = { allowedKeyAlgorithms: ['ECDSA-P256', 'RSA-2048'] as KeyAlgorithm[], defaultKeyAlgorithm: 'ECDSA-P256' as const, template }
+  const policy = {
+    allowedKeyAlgorithms: ['ECDSA-P256', 'RSA-2048'] as KeyAlgorithm[],
+    defaultKeyAlgorithm: 'ECDSA-P256' as const,
+    template,
+  }
   const ecCsrs = await csrs(64, 'ECDSA-P256')
   const rsaCsrs = await csrs(16, 'RSA-2048')
   for (const caAlg of ['ECDSA-P256', 'RSA-2048'] as const) {
@@ -84,9 +100,18 @@ export async function issuanceBenchmark(options: { durationMs: number }): Promis
   // the generic builder: @peculiar/x509 over WebCrypto, ECDSA P-256 CA
   {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' }
-    const caKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
+    const caKeys = (await webcrypto.subtle.generateKey(alg, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair
     x509.cryptoProvider.set(webcrypto as never)
-    const caCert = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=Generic CA', keys: caKeys, signingAlgorithm: alg, notBefore: new Date(), notAfter: new Date(Date.now() + 86400_000) })
+    const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=Generic CA',
+      keys: caKeys,
+      signingAlgorithm: alg,
+      notBefore: new Date(),
+      notAfter: new Date(Date.now() + 86400_000),
+    })
     const r = await rate(options.durationMs, ecCsrs, async (item) => {
       const csr = new x509.Pkcs10CertificateRequest(item.pem)
       if (!(await csr.verify())) throw new Error('bad CSR')
@@ -124,16 +149,28 @@ export async function issuanceBenchmark(options: { durationMs: number }): Promis
       cert.validity.notAfter = new Date(Date.now() + 720 * 3600_000)
       cert.setSubject(csr.subject.attributes)
       cert.setIssuer([{ name: 'commonName', value: 'Forge CA' }])
-      cert.setExtensions([{ name: 'basicConstraints', cA: false }, { name: 'keyUsage', digitalSignature: true, keyEncipherment: true }, { name: 'extKeyUsage', clientAuth: true }, { name: 'subjectKeyIdentifier' }])
+      cert.setExtensions([
+        { name: 'basicConstraints', cA: false },
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+        { name: 'extKeyUsage', clientAuth: true },
+        { name: 'subjectKeyIdentifier' },
+      ])
       cert.sign(caKeys.privateKey, forge.md.sha256.create())
       forge.pki.certificateToPem(cert)
     })
     rows.push({ implementation: 'node-forge (pure JS)', caKey: 'RSA-2048', ...r })
   }
-  const cfssl = await cfsslRate(options.durationMs, ecCsrs.map((c) => c.pem))
+  const cfssl = await cfsslRate(
+    options.durationMs,
+    ecCsrs.map((c) => c.pem),
+  )
   if (cfssl) rows.push(cfssl)
-  const bridgeEc = rows.find((r) => r.implementation.startsWith('bridge') && r.caKey === 'ECDSA-P256')?.perSecond ?? 0
+  const bridgeEc =
+    rows.find((r) => r.implementation.startsWith('bridge') && r.caKey === 'ECDSA-P256')?.perSecond ?? 0
   const generic = rows.find((r) => r.implementation.startsWith('@peculiar'))?.perSecond ?? 1
-  for (const row of rows) process.stderr.write(`issuance ${row.implementation} (${row.caKey} CA): ${row.perSecond}/s, loop p99 ${row.loopDelayP99Ms ?? '-'} ms\n`)
+  for (const row of rows)
+    process.stderr.write(
+      `issuance ${row.implementation} (${row.caKey} CA): ${row.perSecond}/s, loop p99 ${row.loopDelayP99Ms ?? '-'} ms\n`,
+    )
   return { rows, vsGeneric: ratio(bridgeEc, generic) }
 }

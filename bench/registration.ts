@@ -43,9 +43,17 @@ export async function registrationBenchmark(
           const loadMode = mode === 'csr' ? 'csr' : 'server-key'
           await closedLoop(target, devices, concurrency, options.durationMs / 5, loadMode) // warm-up
           const result = await closedLoop(target, devices, concurrency, options.durationMs, loadMode)
-          const row = { target: target.name, mode, concurrency, failures: result.failures, ...summarize(result.latencies, result.seconds) }
+          const row = {
+            target: target.name,
+            mode,
+            concurrency,
+            failures: result.failures,
+            ...summarize(result.latencies, result.seconds),
+          }
           rows.push(row)
-          process.stderr.write(`registration ${row.target} ${row.mode} c=${concurrency}: ${row.perSecond}/s p50 ${row.p50} ms p99 ${row.p99} ms${row.failures ? ` (${row.failures} failed)` : ''}\n`)
+          process.stderr.write(
+            `registration ${row.target} ${row.mode} c=${concurrency}: ${row.perSecond}/s p50 ${row.p50} ms p99 ${row.p99} ms${row.failures ? ` (${row.failures} failed)` : ''}\n`,
+          )
         }
       }
     } finally {

@@ -26,15 +26,37 @@ export async function cfsslRate(ms: number, csrs: string[]): Promise<IssuanceRow
   if (spawnSync('cfssl', ['version']).error) return undefined
   const dir = await mkdtemp(join(tmpdir(), 'mrb-cfssl-'))
   const keys = await generateKey('ECDSA-P256')
-  const profile: CertificateProfile = { commonName: 'cfssl CA', isCa: true, keyUsage: ['keyCertSign', 'cRLSign'], notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 86400_000) }
-  await writeFile(join(dir, 'ca.pem'), toPem(buildCertificate(profile, spkiDer(keys.publicKey), selfSigner(profile, keys)).der, 'CERTIFICATE'))
+  const profile: CertificateProfile = {
+    commonName: 'cfssl CA',
+    isCa: true,
+    keyUsage: ['keyCertSign', 'cRLSign'],
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86400_000),
+  }
+  await writeFile(
+    join(dir, 'ca.pem'),
+    toPem(buildCertificate(profile, spkiDer(keys.publicKey), selfSigner(profile, keys)).der, 'CERTIFICATE'),
+  )
   await writeFile(join(dir, 'ca-key.pem'), keys.privateKey.export({ format: 'pem', type: 'sec1' }).toString())
   const port = await freePort()
-  const server = start('cfssl', ['serve', '-address', '127.0.0.1', '-port', String(port), '-ca', join(dir, 'ca.pem'), '-ca-key', join(dir, 'ca-key.pem')])
+  const server = start('cfssl', [
+    'serve',
+    '-address',
+    '127.0.0.1',
+    '-port',
+    String(port),
+    '-ca',
+    join(dir, 'ca.pem'),
+    '-ca-key',
+    join(dir, 'ca-key.pem'),
+  ])
   try {
     await server.waitFor(/Now listening|listening on/i)
     const sign = async (pem: string) => {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/cfssl/sign`, { method: 'POST', body: JSON.stringify({ certificate_request: pem, hosts: ['device.devices.example'] }) })
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/cfssl/sign`, {
+        method: 'POST',
+        body: JSON.stringify({ certificate_request: pem, hosts: ['device.devices.example'] }),
+      })
       const body = (await res.json()) as { success: boolean; errors?: unknown }
       if (!body.success) throw new Error(`cfssl: ${JSON.stringify(body.errors)}`)
     }
@@ -50,7 +72,12 @@ export async function cfsslRate(ms: number, csrs: string[]): Promise<IssuanceRow
       }),
     )
     const perSecond = Math.round(done / ((performance.now() - started) / 1000))
-    return { implementation: 'cfssl 1.2 (Go, HTTP API, all cores)', caKey: 'ECDSA-P256', perSecond, note: 'includes HTTP; not per core' }
+    return {
+      implementation: 'cfssl 1.2 (Go, HTTP API, all cores)',
+      caKey: 'ECDSA-P256',
+      perSecond,
+      note: 'includes HTTP; not per core',
+    }
   } finally {
     server.kill()
     await server.exited

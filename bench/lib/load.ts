@@ -12,9 +12,10 @@ export interface Device {
   readonly csr?: string
 }
 
-/** Outcome of one registration: its latency and the final reply's status. */
-interface Outcome {
+/** Outcome of one registration: its latency (connect to answer, and publish to answer) and final status. */
+export interface Outcome {
   readonly ms: number
+  readonly replyMs: number
   readonly status: string
 }
 
@@ -23,7 +24,8 @@ function waitForFinal(client: MqttClient, topic: string, requestId: string): Pro
     client.on('message', (t, payload) => {
       if (t !== topic) return
       const reply = JSON.parse(String(payload)) as Reply
-      if (reply.status !== 'pending' && (reply.requestId === requestId || reply.requestId === undefined)) resolve(reply)
+      if (reply.status !== 'pending' && (reply.requestId === requestId || reply.requestId === undefined))
+        resolve(reply)
     })
     client.once('close', () => reject(new Error('closed before the answer')))
   })
@@ -33,7 +35,11 @@ function waitForFinal(client: MqttClient, topic: string, requestId: string): Pro
  * registerOnce is one device's whole registration as a fresh device does it: a new mutual-TLS connection,
  * subscribe, publish, wait for the final answer, disconnect. The same code drives every target.
  */
-export async function registerOnce(target: Target, device: Device, mode: 'server-key' | 'csr'): Promise<Outcome> {
+export async function registerOnce(
+  target: Target,
+  device: Device,
+  mode: 'server-key' | 'csr',
+): Promise<Outcome> {
   const started = performance.now()
   const requestId = randomUUID()
   const client = await connectTls(target.url, device.tls)
@@ -42,9 +48,11 @@ export async function registerOnce(target: Target, device: Device, mode: 'server
     const answer = waitForFinal(client, topic, requestId)
     await client.subscribeAsync(topic, { qos: 1 })
     const body = mode === 'csr' ? { requestId, csr: device.csr } : { requestId }
+    const published = performance.now()
     await client.publishAsync('registration/request', target.request(device.id, body), { qos: 1 })
     const reply = await answer
-    return { ms: performance.now() - started, status: reply.status }
+    const now = performance.now()
+    return { ms: now - started, replyMs: now - published, status: reply.status }
   } finally {
     client.end(true)
   }

@@ -23,8 +23,27 @@ async function stopAll(processes: Running[]): Promise<void> {
 
 /** startBridge runs the bridge's CLI in its own process with limits opened up for load. */
 export async function startBridge(stateDir: string, sets: string[] = []): Promise<Target> {
-  const args = [join(dist, 'src/cli.js'), 'serve', '--state-dir', stateDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn']
-  const opened = ['health.port=0', 'health.host=127.0.0.1', 'registration.rateLimit.burst=1000000', 'registration.rateLimit.perMinute=1000000', 'limits.maxConnections=100000', 'registration.replyCacheMaxEntries=1000', ...sets]
+  const args = [
+    join(dist, 'src/cli.js'),
+    'serve',
+    '--state-dir',
+    stateDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--log-level',
+    'warn',
+  ]
+  const opened = [
+    'health.port=0',
+    'health.host=127.0.0.1',
+    'registration.rateLimit.burst=1000000',
+    'registration.rateLimit.perMinute=1000000',
+    'limits.maxConnections=100000',
+    'registration.replyCacheMaxEntries=1000',
+    ...sets,
+  ]
   const proc = start(process.execPath, [...args, ...opened.flatMap((s) => ['--set', s])])
   await proc.waitFor(/Bridge listening on mqtts:\/\/127\.0\.0\.1:\d+/)
   const port = /127\.0\.0\.1:(\d+)/.exec(proc.output())?.[1]
@@ -65,7 +84,21 @@ export async function startMosquittoEcho(pkiDir: string): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'mrb-bench-mosquitto-'))
   await writeFile(
     join(dir, 'mosquitto.conf'),
-    [`user ${userInfo().username}`, 'log_dest stderr', 'log_type notice', 'log_type information', `listener ${port} 127.0.0.1`, 'allow_anonymous true', 'require_certificate true', `cafile ${join(pkiDir, 'factory-ca.crt')}`, `certfile ${join(pkiDir, 'server.crt')}`, `keyfile ${join(pkiDir, 'server.key')}`, 'max_connections -1', 'set_tcp_nodelay true', ''].join('\n'),
+    [
+      `user ${userInfo().username}`,
+      'log_dest stderr',
+      'log_type notice',
+      'log_type information',
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'require_certificate true',
+      `cafile ${join(pkiDir, 'factory-ca.crt')}`,
+      `certfile ${join(pkiDir, 'server.crt')}`,
+      `keyfile ${join(pkiDir, 'server.key')}`,
+      'max_connections -1',
+      'set_tcp_nodelay true',
+      '',
+    ].join('\n'),
   )
   const broker = start('mosquitto', ['-c', join(dir, 'mosquitto.conf')])
   await broker.waitFor(/mosquitto version \S+ running/)

@@ -14,7 +14,10 @@ const aedes = await Aedes.createBroker({})
 aedes.on('publish', (packet, client) => {
   if (!client || packet.topic !== 'registration/request') return
   const { replyTo } = JSON.parse(String(packet.payload)) as { replyTo: string }
-  aedes.publish({ cmd: 'publish', topic: replyTo, payload: reply, qos: 1, retain: false, dup: false }, () => {})
+  aedes.publish(
+    { cmd: 'publish', topic: replyTo, payload: reply, qos: 1, retain: false, dup: false },
+    () => {},
+  )
 })
 const server = createTlsListener(
   {

@@ -53,6 +53,33 @@ export async function generateKey(algorithm: KeyAlgorithm): Promise<KeyPair> {
   }
 }
 
+/** KeyMaterial is a generated key, already encoded: what the embedded CA needs to certify and hand over a key. */
+export interface KeyMaterial {
+  readonly spki: Buffer
+  readonly privateKeyPem: string
+}
+
+const ENCODINGS = {
+  publicKeyEncoding: { type: 'spki', format: 'der' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+} as const
+
+/** generateKeyMaterial makes and encodes a key pair in one thread-pool job: no key export on the event loop. */
+export function generateKeyMaterial(algorithm: KeyAlgorithm): Promise<KeyMaterial> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, spki: Buffer, privateKeyPem: string): void =>
+      err ? reject(err) : resolve({ spki, privateKeyPem })
+    if (algorithm === 'Ed25519') generateKeyPair('ed25519', ENCODINGS, done)
+    else if (algorithm.startsWith('ECDSA')) {
+      generateKeyPair(
+        'ec',
+        { namedCurve: algorithm === 'ECDSA-P256' ? 'P-256' : 'P-384', ...ENCODINGS },
+        done,
+      )
+    } else generateKeyPair('rsa', { modulusLength: Number(algorithm.slice(4)), ...ENCODINGS }, done)
+  })
+}
+
 /** SignatureScheme is how a key signs: the digest for crypto.sign and the AlgorithmIdentifier DER. */
 export interface SignatureScheme {
   readonly digest: string | null

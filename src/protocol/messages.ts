@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { RegistrationError } from './errors.js'
 
 /** KEY_ALGORITHMS are the key types the bridge can generate (and accept in CSRs). */
@@ -37,7 +38,8 @@ export function decodeRequest(payload: Buffer, maxBytes: number): RegistrationRe
   }
   let body: unknown
   try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload))
+    if (!isUtf8(payload)) throw new Error('not UTF-8')
+    body = JSON.parse(payload.toString('utf8'))
   } catch {
     throw new RegistrationError('MALFORMED_REQUEST', 'request is not UTF-8 JSON')
   }

@@ -1,7 +1,9 @@
-import { createHash, X509Certificate } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import type { Credentials } from '../issuers/issuer.js'
+import { certificatesFromPem } from '../pki/pem.js'
 
 /** AuditRecord is one issuance: never a key, only what identifies the certificate. */
 export interface AuditRecord {
@@ -14,18 +16,18 @@ export interface AuditRecord {
   readonly keySource: 'device' | 'bridge'
 }
 
-/** auditRecordFor derives an audit record from an issued certificate PEM. */
+/** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
 export function auditRecordFor(
-  certificatePem: string,
+  credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
   fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource'>,
 ): AuditRecord {
-  const cert = new X509Certificate(certificatePem)
+  const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)
   return {
     time: new Date().toISOString(),
     ...fields,
-    serialNumber: cert.serialNumber.toLowerCase(),
-    notAfter: new Date(cert.validTo).toISOString(),
-    sha256Fingerprint: createHash('sha256').update(cert.raw).digest('hex'),
+    serialNumber: credentials.serialNumber,
+    notAfter: credentials.notAfter.toISOString(),
+    sha256Fingerprint: createHash('sha256').update(der).digest('hex'),
   }
 }
 
@@ -48,26 +50,29 @@ export class AuditLog {
   append(record: AuditRecord): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = undefined
-      })
+      this.#flushing ??= this.#flush()
     })
   }
 
   async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue
-      this.#queue = []
-      try {
-        this.#file ??= this.#open()
-        const file = await this.#file
-        await file.appendFile(batch.map((b) => b.line).join(''))
-        await file.datasync()
-        for (const b of batch) b.resolve()
-      } catch (err) {
-        this.#file = undefined
-        for (const b of batch) b.reject(err)
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue
+        this.#queue = []
+        try {
+          this.#file ??= this.#open()
+          const file = await this.#file
+          await file.appendFile(batch.map((b) => b.line).join(''))
+          await file.datasync()
+          for (const b of batch) b.resolve()
+        } catch (err) {
+          this.#file = undefined
+          for (const b of batch) b.reject(err)
+        }
       }
+    } finally {
+      // no await between the last check of the queue and this line: an append cannot slip in unflushed
+      this.#flushing = undefined
     }
   }
 

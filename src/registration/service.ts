@@ -145,7 +145,7 @@ export class RegistrationService {
     try {
       const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
       await audit.append(
-        auditRecordFor(credentials.certificatePem, {
+        auditRecordFor(credentials, {
           identity: order.identity,
           issuer: issuer.name,
           keySource: order.csr ? 'device' : 'bridge',

@@ -1,5 +1,5 @@
 import { buildCertificate, type CertificateProfile, type KeyUsageName } from '../../pki/certificate.js'
-import { generateKey, spkiDer } from '../../pki/keys.js'
+import { generateKeyMaterial } from '../../pki/keys.js'
 import { toPem } from '../../pki/pem.js'
 import type { LoadedCa } from '../../pki/signer.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
@@ -35,9 +35,7 @@ export class LocalCaIssuer implements Issuer {
     let spki = order.csr?.spki
     let privateKeyPem: string | undefined
     if (!spki) {
-      const keys = await generateKey(order.keyAlgorithm)
-      spki = spkiDer(keys.publicKey)
-      privateKeyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm))
     }
     signal.throwIfAborted()
     const expanded = expandTemplate(template, order.identity)
