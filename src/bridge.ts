@@ -5,7 +5,6 @@ import { BootstrapBroker } from './broker/broker.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
 import { healthPort, startHealthServer } from './health.js'
-import { CertManagerIssuer } from './issuers/cert-manager/cert-manager-issuer.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
@@ -28,8 +27,10 @@ export interface Bridge {
   stop(): Promise<void>
 }
 
-function createIssuer(config: Config, files: ConfiguredFiles, logger: Logger): Issuer {
+async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logger): Promise<Issuer> {
   if (config.issuer.type === 'cert-manager') {
+    // loaded only when configured: the Kubernetes client is large, and the embedded CA does not need it
+    const { CertManagerIssuer } = await import('./issuers/cert-manager/cert-manager-issuer.js')
     const cm = config.issuer.certManager
     return new CertManagerIssuer({
       namespace: cm.namespace,
@@ -69,7 +70,7 @@ export async function startBridge(
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
   const files = readConfiguredFiles(config)
-  const issuer = createIssuer(config, files, logger)
+  const issuer = await createIssuer(config, files, logger)
   const audit = new AuditLog(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,

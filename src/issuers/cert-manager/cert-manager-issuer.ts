@@ -1,3 +1,4 @@
+import type { Agent, AgentOptions } from 'node:https'
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuer.js'
@@ -26,6 +27,24 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   if (file) kc.loadFromFile(file)
   else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster()
   else kc.loadFromDefault()
+  return reuseConnections(kc)
+}
+
+type AgentFactory = (cluster: unknown, options: AgentOptions) => Agent
+
+/**
+ * reuseConnections makes client-node keep its connections to the API server. client-node 1.4 builds a new
+ * https.Agent for every request, so every API call pays a TLS handshake on both sides; one keep-alive agent
+ * (the TLS options are the same for every request of one kubeconfig) makes a registration's writes cheap.
+ */
+function reuseConnections(kc: KubeConfig): KubeConfig {
+  const target = kc as unknown as { createAgent: AgentFactory }
+  const create = target.createAgent.bind(kc)
+  let shared: Agent | undefined
+  target.createAgent = (cluster, options) => {
+    shared ??= create(cluster, { ...options, keepAlive: true, maxSockets: 64 })
+    return shared
+  }
   return kc
 }
 

@@ -48,6 +48,11 @@ export class ObjectStore extends EventEmitter<{ event: [WatchEvent] }> {
   #history: WatchEvent[] = []
   historyLimit = 1000
 
+  constructor() {
+    super()
+    this.setMaxListeners(0) // one listener per watch connection and waiter, like the API server's watch cache
+  }
+
   /** resourceVersion is the current global resourceVersion. */
   get resourceVersion(): number {
     return this.#rv
