@@ -1,5 +1,8 @@
-import { startKubeWorld } from '../test/support/kube-bridge.js'
-import { type Device, registerOnce } from './lib/load.js'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { openTestPki } from '../test/support/pki.js'
+import { type Device, openDevice } from './lib/load.js'
 import { startBridge } from './lib/servers.js'
 import { type Summary, summarize } from './lib/stats.js'
 
@@ -17,32 +20,64 @@ export interface CertManagerResult {
   readonly failures: number
 }
 
+type WorldMessage =
+  | { kind: 'ready'; kubeconfig: string; stateDir: string }
+  | { kind: 'certificate'; name: string; event: 'added' | 'ready'; at: number }
+  | { kind: 'stats'; total: number; writes: number; watches: Record<string, number> }
+  | { kind: 'empty' | 'closed' }
+
+/** World drives the emulated cluster in its worker thread. */
+function startWorld(issuanceDelayMs: number) {
+  const worker = new Worker(new URL('./servers/kube-world.js', import.meta.url), {
+    workerData: { issuanceDelayMs },
+  })
+  const added = new Map<string, number>()
+  const took = new Map<string, number>()
+  const waiting = new Map<string, (m: WorldMessage) => void>()
+  worker.on('message', (m: WorldMessage) => {
+    if (m.kind === 'certificate') {
+      if (m.event === 'added') added.set(m.name, m.at)
+      else if (!took.has(m.name)) took.set(m.name, m.at - (added.get(m.name) ?? m.at))
+      return
+    }
+    waiting.get(m.kind)?.(m)
+  })
+  const next = <K extends WorldMessage['kind']>(kind: K, send?: string) =>
+    new Promise<Extract<WorldMessage, { kind: K }>>((resolve) => {
+      waiting.set(kind, resolve as (m: WorldMessage) => void)
+      if (send) worker.postMessage(send)
+    })
+  return { worker, took, next }
+}
+
 /**
  * certManagerBenchmark runs rounds of `concurrent` simultaneous registrations against a bridge (its own process)
- * on the cert-manager issuer, with the API emulation and emulated cert-manager issuing after a fixed delay.
+ * on the cert-manager issuer; the API emulation and emulated cert-manager run in a worker thread. The devices
+ * connect first and then all publish at once, so the latency measured is that of the issuance path.
  */
 export async function certManagerBenchmark(options: {
   concurrent: number
   rounds: number
   issuanceDelayMs: number
 }): Promise<CertManagerResult> {
-  const world = await startKubeWorld({ issuanceDelayMs: options.issuanceDelayMs })
-  const target = await startBridge(world.pki.stateDir, [
+  const world = startWorld(options.issuanceDelayMs)
+  const { kubeconfig, stateDir } = await world.next('ready')
+  const target = await startBridge(stateDir, [
     'issuer.type=cert-manager',
     'issuer.certManager.namespace=devices',
     'issuer.certManager.issuerRef.name=ca',
-    `issuer.certManager.kubeconfig=${world.kubeconfig}`,
+    `issuer.certManager.kubeconfig=${kubeconfig}`,
     'issuer.certManager.apiRequestsPerSecond=2000',
     'issuer.certManager.apiBurst=2000',
     'issuer.certManager.apiMaxConcurrent=128',
   ])
   try {
-    const { readFile } = await import('node:fs/promises')
-    const caPem = await readFile(world.pki.file('issuing-ca.crt'), 'utf8')
+    const pki = openTestPki(stateDir)
+    const caPem = await readFile(join(stateDir, 'pki', 'issuing-ca.crt'), 'utf8')
     const devices: Device[] = await Promise.all(
       Array.from({ length: options.concurrent }, async (_, i) => {
         const id = `cm-${String(i).padStart(4, '0')}`
-        const files = await world.pki.makeDevice(id)
+        const files = await pki.makeDevice(id)
         return {
           id,
           tls: {
@@ -55,48 +90,22 @@ export async function certManagerBenchmark(options: {
     )
     const added: number[] = []
     let failures = 0
-    // how long the emulated cert-manager itself took, per Certificate: from its creation to Ready
-    const createdAt = new Map<string, number>()
-    const tookCm = new Map<string, number>()
-    world.api.store.on('event', (e) => {
-      if (e.resource.plural !== 'certificates') return
-      const name = e.object.metadata.name ?? ''
-      if (e.type === 'ADDED') createdAt.set(name, performance.now())
-      const conditions = (e.object.status as { conditions?: { type: string; status: string }[] } | undefined)
-        ?.conditions
-      const ready = conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-      if (e.type === 'MODIFIED' && ready && !tookCm.has(name))
-        tookCm.set(name, performance.now() - (createdAt.get(name) ?? 0))
-    })
-    const before = world.api.requests.length
     const started = performance.now()
     for (let round = 0; round < options.rounds; round++) {
-      tookCm.clear()
-      const outcomes = await Promise.all(
-        devices.map((d) => registerOnce(target, d, 'server-key').catch(() => undefined)),
-      )
+      world.took.clear()
+      // connect everyone first: what is measured is the issuance path, not a burst of TLS handshakes
+      const open = await Promise.all(devices.map((d) => openDevice(target, d)))
+      const outcomes = await Promise.all(open.map((d) => d.register().catch(() => undefined)))
+      for (const d of open) d.end()
       outcomes.forEach((o, i) => {
-        const took = tookCm.get(`dev-${devices[i]?.id}`)
+        const took = world.took.get(`dev-${devices[i]?.id}`)
         if (o?.status === 'issued' && took !== undefined) added.push(o.replyMs - took)
         else failures++
       })
-      // let clean-up finish between rounds, so each round starts from an empty namespace
-      await world.until(
-        () =>
-          world.count({
-            group: 'cert-manager.io',
-            version: 'v1',
-            plural: 'certificates',
-            singular: 'certificate',
-            kind: 'Certificate',
-            namespaced: true,
-            shortNames: [],
-            hasStatus: true,
-          }) === 0,
-      )
+      await world.next('empty', 'empty') // clean-up done: the next round starts from an empty namespace
     }
     const seconds = (performance.now() - started) / 1000
-    const requests = world.api.requests.slice(before)
+    const stats = await world.next('stats', 'stats')
     const registrations = Math.max(1, added.length)
     const result: CertManagerResult = {
       concurrent: options.concurrent,
@@ -104,14 +113,9 @@ export async function certManagerBenchmark(options: {
       rounds: options.rounds,
       registrationsPerSecond: Math.round((added.length / seconds) * 10) / 10,
       added: summarize(added, seconds),
-      writesPerRegistration:
-        Math.round(
-          (requests.filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb)).length /
-            registrations) *
-            100,
-        ) / 100,
-      requestsPerRegistration: Math.round((requests.length / registrations) * 100) / 100,
-      watchConnections: Object.fromEntries(world.api.watchesOpened),
+      writesPerRegistration: Math.round((stats.writes / registrations) * 100) / 100,
+      requestsPerRegistration: Math.round((stats.total / registrations) * 100) / 100,
+      watchConnections: stats.watches,
       failures,
     }
     process.stderr.write(
@@ -120,6 +124,7 @@ export async function certManagerBenchmark(options: {
     return result
   } finally {
     await target.stop()
-    await world.close()
+    await world.next('closed', 'close')
+    await world.worker.terminate()
   }
 }

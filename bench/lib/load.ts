@@ -58,6 +58,32 @@ export async function registerOnce(
   }
 }
 
+/** OpenDevice is a device that has connected and subscribed, ready to publish its request. */
+export interface OpenDevice {
+  register(): Promise<Outcome>
+  end(): void
+}
+
+/** openDevice connects and subscribes now, so that registrations can later start all at once. */
+export async function openDevice(target: Target, device: Device): Promise<OpenDevice> {
+  const started = performance.now()
+  const client = await connectTls(target.url, device.tls)
+  const topic = `registration/${device.id}/reply`
+  await client.subscribeAsync(topic, { qos: 1 })
+  return {
+    async register() {
+      const requestId = randomUUID()
+      const answer = waitForFinal(client, topic, requestId)
+      const published = performance.now()
+      await client.publishAsync('registration/request', target.request(device.id, { requestId }), { qos: 1 })
+      const reply = await answer
+      const now = performance.now()
+      return { ms: now - started, replyMs: now - published, status: reply.status }
+    },
+    end: () => client.end(true),
+  }
+}
+
 /** ClosedLoopResult is what a fixed-concurrency run measured. */
 export interface LoadResult {
   readonly latencies: number[]

@@ -44,7 +44,9 @@ export async function startBridge(stateDir: string, sets: string[] = []): Promis
     'registration.replyCacheMaxEntries=1000',
     ...sets,
   ]
-  const proc = start(process.execPath, [...args, ...opened.flatMap((s) => ['--set', s])])
+  // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the bridge under load
+  const nodeArgs = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const proc = start(process.execPath, [...nodeArgs, ...args, ...opened.flatMap((s) => ['--set', s])])
   await proc.waitFor(/Bridge listening on mqtts:\/\/127\.0\.0\.1:\d+/)
   const port = /127\.0\.0\.1:(\d+)/.exec(proc.output())?.[1]
   return {

@@ -29,8 +29,13 @@ export interface TestPki {
 /** createTestPki writes a development PKI under `stateDir` (default: a new temporary directory). */
 export async function createTestPki(stateDirectory?: string): Promise<TestPki> {
   const stateDir = stateDirectory ?? (await mkdtemp(join(tmpdir(), 'mrb-test-')))
+  await createDevPki(join(stateDir, 'pki'))
+  return openTestPki(stateDir)
+}
+
+/** openTestPki works with a development PKI that already exists under `stateDir`. */
+export function openTestPki(stateDir: string): TestPki {
   const dir = join(stateDir, 'pki')
-  await createDevPki(dir)
   const file = (name: string): string => join(dir, name)
   const device = (id: string) => ({
     certFile: join(dir, DEV_PKI_FILES.devicesDir, `${id}.crt`),
