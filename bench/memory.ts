@@ -16,7 +16,15 @@ export interface MemoryRow {
 /** MemoryResult holds the rows and how close each server came back after everyone left. */
 export interface MemoryResult {
   readonly rows: MemoryRow[]
-  readonly after: { target: string; baselineKb: number; afterKb: number; ratio: number }[]
+  readonly after: {
+    target: string
+    baselineKb: number
+    peakKb: number
+    afterKb: number
+    ratio: number
+    /** RSS after each of several more connect-all/disconnect-all cycles: flat means reused, not leaked. */
+    cyclesKb: number[]
+  }[]
 }
 
 /** openIdle makes one idle device connection: TLS handshake, CONNECT (keepalive 60 s), CONNACK. */
@@ -93,17 +101,24 @@ export async function memoryBenchmark(bench: BenchPki, options: { sizes: number[
           `memory ${row.target} ${size} connections: ${Math.round(rss / 1024)} MiB, ${row.perConnectionKb} KiB each\n`,
         )
       }
-      for (const s of sockets) s.destroy()
+      const peakKb = rssKb(pid)
+      const largest = sockets.length
+      for (const s of sockets.splice(0)) s.destroy()
       await settle(3000)
       const afterKb = rssKb(pid)
-      after.push({
-        target: target.name,
-        baselineKb,
-        afterKb,
-        ratio: Math.round((afterKb / baselineKb) * 100) / 100,
-      })
+      // more cycles of connecting and disconnecting everyone: if memory is reused rather than leaked, RSS plateaus
+      const cyclesKb: number[] = []
+      for (let cycle = 0; cycle < 3; cycle++) {
+        await openMany(target, bench.devices, sockets, Math.min(largest, 2000))
+        for (const s of sockets.splice(0)) s.destroy()
+        await settle(1000)
+        cyclesKb.push(rssKb(pid))
+      }
+      const ratio = Math.round((afterKb / baselineKb) * 100) / 100
+      after.push({ target: target.name, baselineKb, peakKb, afterKb, ratio, cyclesKb })
+      const mib = (kb: number) => Math.round(kb / 1024)
       process.stderr.write(
-        `memory ${target.name} after disconnect: ${Math.round(afterKb / 1024)} MiB (start ${Math.round(baselineKb / 1024)} MiB)\n`,
+        `memory ${target.name} after disconnect: ${mib(afterKb)} MiB (start ${mib(baselineKb)}, peak ${mib(peakKb)}; after more cycles ${cyclesKb.map(mib).join(', ')})\n`,
       )
     } finally {
       await target.stop()
