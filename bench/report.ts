@@ -72,6 +72,117 @@ const table = (head: string[], rows: (string | number)[][]): string =>
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ].join('\n')
 
+interface Goal {
+  readonly goal: string
+  readonly measured: string
+  readonly met: boolean
+}
+
+/** goals checks each goal of the benchmark issue against the measurements. */
+export function goals(results: Results): Goal[] {
+  const out: Goal[] = []
+  const r = results.registration
+  if (r) {
+    const minAedes = Math.min(...r.ratios.map((x) => x.vsAedes))
+    const minMosquitto = Math.min(...r.ratios.map((x) => x.vsMosquitto))
+    out.push({
+      goal: 'registration rate ≥ 0.9 × bare Aedes (every concurrency, both modes)',
+      measured: `${minAedes} × at worst`,
+      met: minAedes >= 0.9,
+    })
+    out.push({
+      goal: 'registration rate ≥ 0.75 × mosquitto',
+      measured: `${minMosquitto} × at worst`,
+      met: minMosquitto >= 0.75,
+    })
+  }
+  const i = results.issuance
+  if (i) {
+    const ec = i.rows.find((x) => x.implementation.startsWith('bridge') && x.caKey === 'ECDSA-P256')
+    out.push({
+      goal: '≥ 2,000 certificates/s on one core, ECDSA P-256 CA',
+      measured: `${ec?.perSecond}/s`,
+      met: (ec?.perSecond ?? 0) >= 2000,
+    })
+    out.push({ goal: '≥ 8 × the generic builder', measured: `${i.vsGeneric} ×`, met: i.vsGeneric >= 8 })
+    out.push({
+      goal: 'no event-loop stall above 5 ms while issuing (p99)',
+      measured: `${ec?.loopDelayP99Ms} ms`,
+      met: (ec?.loopDelayP99Ms ?? 99) <= 5,
+    })
+  }
+  const m = results.memory
+  if (m) {
+    const largest = m.rows.filter((x) => x.target === 'bridge').at(-1)
+    const aedes = m.rows.filter((x) => x.target === 'aedes').at(-1)
+    const after = m.after.find((x) => x.target === 'bridge')
+    out.push({
+      goal: '≤ 50 KB per idle connection',
+      measured: `${largest?.perConnectionKb} KiB at ${largest?.connections} (plain Aedes: ${aedes?.perConnectionKb} KiB)`,
+      met: (largest?.perConnectionKb ?? 99) * 1.024 <= 50,
+    })
+    out.push({
+      goal: 'RSS back within 10% once they leave',
+      measured: `${after?.ratio} × the starting RSS`,
+      met: (after?.ratio ?? 9) <= 1.1,
+    })
+  }
+  const c = results.certManager
+  if (c) {
+    const perKind = Object.values(c.watchConnections)
+    out.push({
+      goal: `cert-manager path: p99 added ≤ 50 ms at ${c.concurrent} concurrent`,
+      measured: `${c.added.p99} ms (p50 ${c.added.p50} ms)`,
+      met: c.added.p99 <= 50,
+    })
+    out.push({
+      goal: '≤ 3 API writes per registration',
+      measured: `${c.writesPerRegistration}`,
+      met: c.writesPerRegistration <= 3,
+    })
+    out.push({
+      goal: 'one watch connection per resource kind',
+      measured: Object.entries(c.watchConnections)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+      met: perKind.length === 3 && perKind.every((v) => v === 1),
+    })
+  }
+  const s = results.sustained
+  if (s) {
+    const p99s = s.windows.map((w) => w.p99).sort((a, b) => a - b)
+    const median = p99s[Math.floor(p99s.length / 2)] ?? 0
+    const rss = s.rssMb.map((x) => x.rssMb)
+    const half = Math.floor(rss.length / 2)
+    const firstHalfMax = Math.max(...rss.slice(0, half))
+    const secondHalfMax = Math.max(...rss.slice(half))
+    out.push({
+      goal: `sustained ${s.total} at ${s.ratePerSecond}/s: exactly one answer each`,
+      measured: `${s.issued} issued, ${s.failures} failed, ${s.auditLines} audited`,
+      met: s.issued === s.total && s.auditLines === s.total,
+    })
+    out.push({
+      goal: 'sustained: p99 stays flat',
+      measured: `window p99 from ${p99s[0]} to ${p99s.at(-1)} ms (median ${median})`,
+      met: (p99s.at(-1) ?? 0) <= 2 * median,
+    })
+    out.push({
+      goal: 'sustained: RSS does not grow',
+      measured: `peak ${firstHalfMax} MiB in the first half, ${secondHalfMax} MiB in the second`,
+      met: secondHalfMax <= firstHalfMax * 1.1,
+    })
+  }
+  return out
+}
+
+const NOTES = [
+  '**Reading these numbers.** The load generator (TLS handshakes, MQTT.js) runs on the same two cores as the server under test, and a fresh mutual-TLS handshake dominates every registration, so rates are bounded by the machine more than by the bridge: profiled at 16 concurrent registrations, the bridge process is idle about a third of the time. Run-to-run noise here is ±15%.',
+  '',
+  '**Memory.** Per idle connection the bridge needs what plain Aedes on the same Node.js TLS listener needs, or a little less (it keeps only a small identity record per client); the floor is Node.js TLS sockets plus Aedes clients, about 55–65 KiB on this machine. Going under 50 KB would mean a leaner connection layer than Aedes, or terminating TLS outside Node.js. After everyone leaves, neither process gives memory back within seconds (V8 collects lazily and the allocator keeps freed pages), and further connect-everyone cycles grow both alike: shared with plain Aedes, not a property of the bridge, and worth a heap-snapshot investigation.',
+  '',
+  '**cert-manager path.** Three parties share the two cores: the bridge, the load generator and the emulated API server with cert-manager (a worker thread). The API writes and watch connections are exact; the added latency at 100 simultaneous registrations is mostly queueing for CPU, which a real cluster (API server and cert-manager on other machines) does not impose.',
+].join('\n')
+
 /** markdown renders docs/benchmarks.md from the results. */
 export function markdown(results: Results): string {
   const m = results.machine
@@ -83,6 +194,8 @@ export function markdown(results: Results): string {
     `**Machine:** ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}; Node.js ${m.node}; ${m.mosquitto}. The load generator shares these ${m.cpus} cores with the server under test, so absolute rates are lower than on a dedicated server; the ratios between servers are the point.`,
     '',
   ]
+  const verdicts = goals(results).map((g) => [g.goal, g.measured, g.met ? 'yes' : '**no**'])
+  out.push('## Goals at a glance', '', table(['goal', 'measured', 'met'], verdicts), '', NOTES, '')
   if (results.registration) {
     const r = results.registration
     out.push(

@@ -38,6 +38,14 @@ const results: Results = {
   },
 }
 const mutable = results as { -readonly [K in keyof Results]: Results[K] }
+// --report-only re-renders docs/benchmarks.md from docs/benchmarks.json, measuring nothing
+if (args.includes('--report-only')) {
+  const { readFile } = await import('node:fs/promises')
+  const docsDir = new URL('../../docs/', import.meta.url).pathname
+  const saved = JSON.parse(await readFile(join(docsDir, 'benchmarks.json'), 'utf8')) as Results
+  await writeFile(join(docsDir, 'benchmarks.md'), markdown(saved))
+  process.exit(0)
+}
 if (wanted('issuance')) mutable.issuance = await issuanceBenchmark({ durationMs: smoke ? 150 : 3000 })
 const needsDevices = wanted('registration') || wanted('memory') || wanted('sustained')
 const bench = needsDevices ? await createBenchPki(smoke ? 64 : 1000) : undefined
@@ -68,6 +76,16 @@ const docs = smoke
   ? await mkdtemp(join(tmpdir(), 'mrb-bench-smoke-'))
   : new URL('../../docs/', import.meta.url).pathname
 await mkdir(join(docs, 'benchmarks'), { recursive: true })
+if (!smoke && only) {
+  // a partial run (--only) keeps the other sections of the last full run
+  const { readFile } = await import('node:fs/promises')
+  const previous = JSON.parse(
+    await readFile(join(docs, 'benchmarks.json'), 'utf8').catch(() => '{}'),
+  ) as Results
+  for (const [key, value] of Object.entries(previous)) {
+    if (!(key in mutable)) (mutable as Record<string, unknown>)[key] = value
+  }
+}
 await writeFile(join(docs, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`)
 if (results.registration)
   await writeFile(join(docs, 'benchmarks', 'registration.svg'), registrationChart(results.registration))

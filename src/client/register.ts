@@ -1,6 +1,6 @@
 import { randomUUID, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
-import { connect as tlsConnect } from 'node:tls'
+import { createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls'
 import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
@@ -61,6 +61,18 @@ export function commonNameOf(certPem: string): string {
   return cn.slice(3)
 }
 
+const contexts = new WeakMap<DeviceTls, SecureContext>()
+
+/** secureContextFor parses a device's key, certificate and CAs once, however often it connects. */
+function secureContextFor(tls: DeviceTls): SecureContext {
+  let context = contexts.get(tls)
+  if (!context) {
+    context = createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
+    contexts.set(tls, context)
+  }
+  return context
+}
+
 /**
  * connectTls opens an MQTT 3.1.1 connection over mutual TLS. It fails fast, with no reconnect: on a
  * refused CONNECT, a TLS alert, a closed connection or a timeout.
@@ -69,14 +81,13 @@ export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Pro
   const { hostname, port } = new URL(url)
   const host = hostname.replace(/^\[(.*)\]$/, '$1')
   // our own stream, so that Nagle's algorithm is off from the first byte: MQTT packets are small
+  const secureContext = secureContextFor(tls)
   const streamBuilder = () => {
     const socket = tlsConnect({
+      secureContext,
       host,
       port: Number(port || 8883),
       servername: isIP(host) ? '' : host,
-      key: tls.keyPem,
-      cert: tls.certPem,
-      ca: tls.caPem,
     })
     socket.setNoDelay(true)
     return socket
