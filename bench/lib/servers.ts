@@ -51,7 +51,7 @@ export async function startBridge(stateDir: string, sets: string[] = []): Promis
   const port = /127\.0\.0\.1:(\d+)/.exec(proc.output())?.[1]
   return {
     name: 'bridge',
-    url: `mqtts://localhost:${port}`,
+    url: `mqtts://127.0.0.1:${port}`,
     pids: [proc.pid ?? 0],
     request: (_id, body) => JSON.stringify(body),
     stop: () => stopAll([proc]),
@@ -65,7 +65,7 @@ export async function startAedesEcho(pkiDir: string): Promise<Target> {
   const port = /listening (\d+)/.exec(proc.output())?.[1]
   return {
     name: 'aedes',
-    url: `mqtts://localhost:${port}`,
+    url: `mqtts://127.0.0.1:${port}`,
     pids: [proc.pid ?? 0],
     request: (id, body) => JSON.stringify({ ...body, replyTo: `registration/${id}/reply` }),
     stop: () => stopAll([proc]),
@@ -104,7 +104,7 @@ export async function startMosquittoEcho(pkiDir: string): Promise<Target> {
   )
   const broker = start('mosquitto', ['-c', join(dir, 'mosquitto.conf')])
   await broker.waitFor(/mosquitto version \S+ running/)
-  const url = `mqtts://localhost:${port}`
+  const url = `mqtts://127.0.0.1:${port}`
   const responder = start(process.execPath, [join(dist, 'bench/servers/mqtt-responder.js'), pkiDir, url])
   await responder.waitFor(/responding/)
   return {
