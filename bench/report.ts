@@ -55,6 +55,7 @@ export function registrationChart(result: RegistrationResult): string {
   )
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    '<title>Registrations per second for the bridge, plain Aedes and mosquitto, by concurrency</title>',
     `<text x="${left}" y="20" font-size="14" font-weight="bold">Registrations per second, fresh mutual-TLS connection each (higher is better)</text>`,
     `<line x1="${left}" y1="${bottom}" x2="${width - 10}" y2="${bottom}" stroke="#444"/>`,
     ...bars,

@@ -44,6 +44,8 @@ if (args.includes('--report-only')) {
   const docsDir = new URL('../../docs/', import.meta.url).pathname
   const saved = JSON.parse(await readFile(join(docsDir, 'benchmarks.json'), 'utf8')) as Results
   await writeFile(join(docsDir, 'benchmarks.md'), markdown(saved))
+  if (saved.registration)
+    await writeFile(join(docsDir, 'benchmarks', 'registration.svg'), registrationChart(saved.registration))
   process.exit(0)
 }
 if (wanted('issuance')) mutable.issuance = await issuanceBenchmark({ durationMs: smoke ? 150 : 3000 })

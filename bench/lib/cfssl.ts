@@ -1,22 +1,14 @@
 import { spawnSync } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildCertificate, type CertificateProfile } from '../../src/pki/certificate.js'
 import { generateKey, spkiDer } from '../../src/pki/keys.js'
 import { toPem } from '../../src/pki/pem.js'
 import { selfSigner } from '../../src/pki/signer.js'
+import { freePort } from '../../test/support/ports.js'
 import { start } from '../../test/support/process.js'
 import type { IssuanceRow } from '../issuance.js'
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 /**
  * cfsslRate signs the same CSRs with cfssl (Debian's golang-cfssl) through its HTTP API, 8 requests in flight.

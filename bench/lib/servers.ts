@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from '../../test/support/ports.js'
 import { type Running, start } from '../../test/support/process.js'
 
 const dist = new URL('../../', import.meta.url).pathname // dist-bench/
@@ -70,14 +70,6 @@ export async function startAedesEcho(pkiDir: string): Promise<Target> {
     request: (id, body) => JSON.stringify({ ...body, replyTo: `registration/${id}/reply` }),
     stop: () => stopAll([proc]),
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
 }
 
 /** startMosquittoEcho runs mosquitto (mutual TLS, factory CA) and an MQTT responder process beside it. */

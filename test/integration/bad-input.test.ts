@@ -1,20 +1,20 @@
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Reply } from '../../src/protocol/messages.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
+import { opensslCsr } from '../support/csr.js'
 import { connectDevice, type TestDevice } from '../support/device.js'
-import { openssl } from '../support/tools.js'
 
 let bridge: TestBridge
 let device: TestDevice
-let work: string
+let _work: string
 
 beforeAll(async () => {
   bridge = await startTestBridge(['registration.rateLimit.burst=1000', 'limits.maxRequestBytes=4096'])
   device = await connectDevice(bridge, 'device-001')
-  work = await mkdtemp(join(tmpdir(), 'mrb-bad-'))
+  _work = await mkdtemp(join(tmpdir(), 'mrb-bad-'))
 })
 
 afterAll(async () => {
@@ -22,24 +22,9 @@ afterAll(async () => {
   await bridge?.stop()
 })
 
-async function csrFor(cn: string, keyArgs: string[], extra: string[] = []): Promise<string> {
-  const out = join(work, `${cn}-${Math.random().toString(36).slice(2)}.csr`)
-  await openssl([
-    'req',
-    '-new',
-    '-newkey',
-    ...keyArgs,
-    '-nodes',
-    '-keyout',
-    `${out}.key`,
-    '-subj',
-    `/CN=${cn}`,
-    ...extra,
-    '-out',
-    out,
-  ])
-  return readFile(out, 'utf8')
-}
+/** csrFor makes an openssl CSR for `cn` and returns its PEM. */
+const csrFor = async (cn: string, key: string[], extra: string[] = []): Promise<string> =>
+  (await opensslCsr(`/CN=${cn}`, key, extra)).csr
 
 const p256 = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']
 

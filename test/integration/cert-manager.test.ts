@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Certificate, CertificateRequest } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
@@ -7,6 +7,7 @@ import { connectTls, register, verifyCredentials } from '../../src/client/index.
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { IssuedReply } from '../../src/protocol/messages.js'
 import type { TestBridge } from '../support/bridge.js'
+import { opensslCsr } from '../support/csr.js'
 import { connectDevice, tlsFor } from '../support/device.js'
 import type { WatchEvent } from '../support/kube/store.js'
 import { type KubeWorld, NAMESPACE, RESOURCE, startKubeWorld } from '../support/kube-bridge.js'
@@ -108,24 +109,10 @@ describe('server-side key mode: a Certificate', () => {
 describe('CSR mode: a CertificateRequest', () => {
   it('certifies the device key; the request is deleted after delivery', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mrb-cm-'))
-    await openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(dir, 'k'),
-      '-subj',
-      '/CN=device-002',
-      '-out',
-      join(dir, 'csr'),
-    ])
+    const { csr } = await opensslCsr('/CN=device-002')
     const before = world.api.requests.length
     const device = await connectDevice(bridge, 'device-002')
-    await device.send({ requestId: 'cm-csr', csr: await readFile(join(dir, 'csr'), 'utf8') })
+    await device.send({ requestId: 'cm-csr', csr })
     const reply = (await device.nextReply()) as IssuedReply
     await device.end()
     expect(reply).toMatchObject({ status: 'issued', requestId: 'cm-csr' })

@@ -84,8 +84,11 @@ describe('a repeated request gets the same answer and never a second issuance', 
 describe('at most one registration in flight per identity', () => {
   it('a second, different request while one is in flight is refused as retryable', async () => {
     const device = await connectDevice(bridge, 'device-004')
-    await device.send({ requestId: 'slow', keyAlgorithm: 'RSA-4096' })
-    await device.send({ requestId: 'meanwhile' })
+    // both written back to back, before any PUBACK: the second arrives while the first is in flight
+    await Promise.all([
+      device.send({ requestId: 'slow', keyAlgorithm: 'RSA-4096' }),
+      device.send({ requestId: 'meanwhile' }),
+    ])
     const replies = [await device.nextReply(), await device.nextReply()]
     await device.end()
     expect(replies).toContainEqual(
@@ -100,13 +103,15 @@ describe('at most one registration in flight per identity', () => {
 
   it('the same request sent again while in flight is answered once', async () => {
     const device = await connectDevice(bridge, 'device-005')
-    await device.send({ requestId: 'twice', keyAlgorithm: 'RSA-4096' })
-    await device.send({ requestId: 'twice', keyAlgorithm: 'RSA-4096' })
+    const twice = { requestId: 'twice', keyAlgorithm: 'RSA-4096' }
+    await Promise.all([device.send(twice), device.send(twice)])
     expect(await device.nextReply()).toMatchObject({ status: 'issued', requestId: 'twice' })
     // a later, different request is answered next: no second answer to 'twice' came in between
     await device.send({ requestId: 'after' })
     expect(await device.nextReply()).toMatchObject({ requestId: 'after' })
-    expect(device.replies.map((r) => r.requestId)).toEqual(['twice', 'after'])
+    // (a slow RSA-4096 key may also earn a pending notice, which is not an answer)
+    const answers = device.replies.filter((r) => r.status !== 'pending')
+    expect(answers.map((r) => r.requestId)).toEqual(['twice', 'after'])
     await device.end()
   })
 })

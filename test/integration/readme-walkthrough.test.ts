@@ -1,10 +1,10 @@
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { createTestPki } from '../support/pki.js'
+import { freePort } from '../support/ports.js'
 import { type Running, start } from '../support/process.js'
 import { run } from '../support/tools.js'
 
@@ -17,14 +17,6 @@ let bridge: TestBridge
 let cwd: string
 let productionPort: number
 const background: Running[] = []
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 function walkthroughBlocks(readme: string): string[] {
   const section = readme.split('## Walkthrough')[1]?.split('\n## ')[0] ?? ''

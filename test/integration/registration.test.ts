@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,6 +7,7 @@ import { connectTls, register, verifyCredentials } from '../../src/client/index.
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { IssuedReply } from '../../src/protocol/messages.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
+import { opensslCsr } from '../support/csr.js'
 import { connectDevice, tlsFor } from '../support/device.js'
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.js'
 import { openssl } from '../support/tools.js'
@@ -33,26 +34,6 @@ afterAll(async () => {
   await bridge?.stop()
   await production?.stop()
 })
-
-/** opensslCsr makes a key and a CSR for `cn` with the openssl CLI, as a device toolchain would. */
-async function opensslCsr(cn: string, keyArgs: string[]): Promise<{ csr: string; keyFile: string }> {
-  const keyFile = join(work, `${cn}-${keyArgs.join('_').replace(/[^a-z0-9]/gi, '')}.key`)
-  const csrFile = `${keyFile}.csr`
-  await openssl([
-    'req',
-    '-new',
-    '-newkey',
-    ...keyArgs,
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-subj',
-    `/CN=${cn}`,
-    '-out',
-    csrFile,
-  ])
-  return { csr: await readFile(csrFile, 'utf8'), keyFile }
-}
 
 async function writeIssued(reply: IssuedReply, name: string): Promise<{ cert: string; ca: string }> {
   const cert = join(work, `${name}.crt`)
@@ -101,7 +82,7 @@ describe('CSR mode with openssl-made CSRs', () => {
     ['RSA 3072', ['rsa:3072']],
   ]
   it.each(keyTypes)('certifies a %s key without ever seeing it', async (name, keyArgs) => {
-    const { csr, keyFile } = await opensslCsr('device-002', keyArgs)
+    const { csr, keyFile } = await opensslCsr('/CN=device-002', keyArgs)
     const device = await connectDevice(bridge, 'device-002')
     await device.send({ requestId: `csr-${name.replace(/\W/g, '')}`, csr })
     const reply = (await device.nextReply()) as IssuedReply
@@ -117,7 +98,7 @@ describe('CSR mode with openssl-made CSRs', () => {
   })
 
   it("accepts a CSR that asks for the device's own template names", async () => {
-    const { csr } = await opensslCsr('device-002', [
+    const { csr } = await opensslCsr('/CN=device-002', [
       ...['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
       ...[
         '-addext',
@@ -131,7 +112,7 @@ describe('CSR mode with openssl-made CSRs', () => {
   })
 
   it('accepts a CSR as base64 DER', async () => {
-    const { csr } = await opensslCsr('device-002', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'])
+    const { csr } = await opensslCsr('/CN=device-002', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'])
     const der = csr.replace(/-----[A-Z ]+-----|\s/g, '')
     const device = await connectDevice(bridge, 'device-002')
     await device.send({ csr: der })

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './ports.js'
 
 /** Mosquitto is a real mosquitto broker run by a test. */
 export interface Mosquitto {
@@ -11,17 +11,6 @@ export interface Mosquitto {
   readonly url: string
   readonly log: string[]
   stop(): Promise<void>
-}
-
-/** freePort asks the kernel for a free loopback port (mosquitto cannot report a port-0 bind). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 /**

@@ -1,37 +1,18 @@
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { csrDer, parseCsr } from '../../../src/pki/csr.js'
 import { RegistrationError } from '../../../src/protocol/errors.js'
-import { openssl } from '../../support/tools.js'
+import { opensslCsr, P256 } from '../../support/csr.js'
 
-let dir: string
+let _dir: string
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mrb-csr-'))
+  _dir = await mkdtemp(join(tmpdir(), 'mrb-csr-'))
 })
 
-async function opensslCsr(subject: string, extra: string[] = []): Promise<string> {
-  const out = join(dir, `${Math.random().toString(36).slice(2)}.csr`)
-  await openssl([
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    `${out}.key`,
-    '-utf8',
-    '-subj',
-    subject,
-    ...extra,
-    '-out',
-    out,
-  ])
-  return readFile(out, 'utf8')
-}
+const csrPem = async (subject: string, extra: string[] = []): Promise<string> =>
+  (await opensslCsr(subject, P256, extra)).csr
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
@@ -44,12 +25,12 @@ const codeOf = (fn: () => unknown): string | undefined => {
 
 describe('parseCsr reads what openssl writes', () => {
   it('takes the CN among other attributes, in UTF-8', async () => {
-    expect(parseCsr(await opensslCsr('/O=Factory/OU=Line 3/CN=capteur-é')).commonNames).toEqual(['capteur-é'])
+    expect(parseCsr(await csrPem('/O=Factory/OU=Line 3/CN=capteur-é')).commonNames).toEqual(['capteur-é'])
   })
 
   it('reads requested SANs and CA powers; CA:FALSE and plain key usages are no CA powers', async () => {
     const csr = parseCsr(
-      await opensslCsr('/CN=d', [
+      await csrPem('/CN=d', [
         '-addext',
         'basicConstraints=critical,CA:FALSE',
         '-addext',
@@ -60,21 +41,21 @@ describe('parseCsr reads what openssl writes', () => {
     )
     expect(csr.requestsCaPowers).toBe(false)
     expect(csr.subjectAltNames).toEqual({ dnsNames: ['d.example'], uris: ['urn:d'], others: 2 })
-    expect(parseCsr(await opensslCsr('/CN=d', ['-addext', 'keyUsage=cRLSign'])).requestsCaPowers).toBe(true)
+    expect(parseCsr(await csrPem('/CN=d', ['-addext', 'keyUsage=cRLSign'])).requestsCaPowers).toBe(true)
     expect(
-      parseCsr(await opensslCsr('/CN=d', ['-addext', 'nameConstraints=permitted;DNS:example.com']))
+      parseCsr(await csrPem('/CN=d', ['-addext', 'nameConstraints=permitted;DNS:example.com']))
         .requestsCaPowers,
     ).toBe(true)
   })
 
   it('has no CN when the subject has none', async () => {
-    expect(parseCsr(await opensslCsr('/O=Factory')).commonNames).toEqual([])
+    expect(parseCsr(await csrPem('/O=Factory')).commonNames).toEqual([])
   })
 })
 
 describe('malformed DER is CSR_UNREADABLE, never an exception of another kind', () => {
   it('truncated, trailing bytes, wrong version, random bytes, empty', async () => {
-    const der = csrDer(await opensslCsr('/CN=d'))
+    const der = csrDer(await csrPem('/CN=d'))
     expect(codeOf(() => parseCsr(der.subarray(0, der.length - 10).toString('base64')))).toBe('CSR_UNREADABLE')
     expect(codeOf(() => parseCsr(Buffer.concat([der, Buffer.from([0])]).toString('base64')))).toBe(
       'CSR_UNREADABLE',
