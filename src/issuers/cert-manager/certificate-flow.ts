@@ -4,9 +4,7 @@ import type { Credentials, IssuanceOrder } from '../issuer.js'
 import type { ExpandedTemplate } from '../template.js'
 import type { FlowContext } from './flow-context.js'
 import { resourceName, secretName } from './names.js'
-import { type Certificate, certificateFor, conditionOf, type Secret } from './resources.js'
-
-const decode = (value: string | undefined): string => Buffer.from(value ?? '', 'base64').toString('utf8')
+import { type Certificate, certificateFor, conditionOf, decodeBase64, type Secret } from './resources.js'
 
 /** readyRevision is the Certificate once cert-manager says it is Ready for its current spec; throws on failure. */
 function readyRevision(certificate: Certificate | undefined): Certificate | undefined {
@@ -32,7 +30,7 @@ function secretFor(certificate: Certificate) {
   return (secret: Secret | undefined): Credentials | undefined => {
     const data = secret?.data
     if (!data?.['tls.crt'] || !data['tls.key']) return undefined
-    const chain = decode(data['tls.crt'])
+    const chain = decodeBase64(data['tls.crt'])
     const leaf = new X509Certificate(chain)
     // cert-manager writes the Secret after it marks the Certificate Ready: wait for this revision's certificate
     if (
@@ -41,11 +39,11 @@ function secretFor(certificate: Certificate) {
     ) {
       return undefined
     }
-    const privateKeyPem = decode(data['tls.key'])
+    const privateKeyPem = decodeBase64(data['tls.key'])
     if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
     return {
       certificatePem: chain,
-      caCertificatesPem: decode(data['ca.crt']),
+      caCertificatesPem: decodeBase64(data['ca.crt']),
       privateKeyPem,
       serialNumber: leaf.serialNumber.toLowerCase(),
       notBefore: new Date(leaf.validFrom),

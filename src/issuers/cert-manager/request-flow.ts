@@ -4,9 +4,7 @@ import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
 import type { FlowContext } from './flow-context.js'
 import { certificateRequestName } from './names.js'
-import { type CertificateRequest, certificateRequestFor, conditionOf } from './resources.js'
-
-const decode = (value: string | undefined): string => Buffer.from(value ?? '', 'base64').toString('utf8')
+import { type CertificateRequest, certificateRequestFor, conditionOf, decodeBase64 } from './resources.js'
 
 /** outcome maps a CertificateRequest's conditions to an answer; each terminal reason to a documented code. */
 function outcome(request: CertificateRequest | undefined): CertificateRequest | undefined {
@@ -38,7 +36,7 @@ function outcome(request: CertificateRequest | undefined): CertificateRequest | 
 
 /** credentialsFrom checks that the issued certificate certifies the device's own key before handing it over. */
 function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credentials {
-  const chain = decode(request.status?.certificate)
+  const chain = decodeBase64(request.status?.certificate)
   const leaf = new X509Certificate(chain)
   const issuedKey = leaf.publicKey.export({ format: 'der', type: 'spki' })
   if (!issuedKey.equals(csr.spki)) {
@@ -46,7 +44,7 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
   }
   return {
     certificatePem: chain,
-    caCertificatesPem: decode(request.status?.ca),
+    caCertificatesPem: decodeBase64(request.status?.ca),
     serialNumber: leaf.serialNumber.toLowerCase(),
     notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),

@@ -34,6 +34,10 @@ export interface CertificateRequest extends KubernetesObject {
 /** Secret is a core Secret. */
 export type Secret = V1Secret
 
+/** decodeBase64 reads a base64 field of a Secret or a CertificateRequest status as UTF-8 text. */
+export const decodeBase64 = (value: string | undefined): string =>
+  Buffer.from(value ?? '', 'base64').toString('utf8')
+
 /** conditionOf finds a condition by type. */
 export function conditionOf(
   object: { status?: { conditions?: Condition[] } },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { apiVersionOf, type ResourceType } from './resources.js'
+import { apiVersionOf, findResource, type ResourceType } from './resources.js'
 import type { Selector } from './selectors.js'
 import { errors } from './status.js'
 import { validateObject } from './validate.js'
@@ -143,22 +143,8 @@ export class ObjectStore extends EventEmitter<{ event: [WatchEvent] }> {
   }
 
   #requireNamespace(namespace: string): void {
-    const ns = [...this.#objects.entries()].find(([type]) => type.plural === 'namespaces')?.[1]
-    if (!ns?.has(`/${namespace}`)) {
-      throw errors.notFound(
-        {
-          group: '',
-          version: 'v1',
-          plural: 'namespaces',
-          singular: 'namespace',
-          kind: 'Namespace',
-          namespaced: false,
-          shortNames: [],
-          hasStatus: true,
-        },
-        namespace,
-      )
-    }
+    const namespaces = findResource('', 'namespaces') as ResourceType
+    if (!this.#bucket(namespaces).has(`/${namespace}`)) throw errors.notFound(namespaces, namespace)
   }
 
   /** update replaces an object (or, with `subresource`, only its status), checking resourceVersion if given. */
