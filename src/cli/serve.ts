@@ -41,7 +41,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfig({ file: flags.config, env: process.env, sets })
   const bridge = await startBridge(config)
   if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
-  if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
+  else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
   process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
   const stop = (): void => {
     bridge.stop().then(
