@@ -151,7 +151,9 @@ export function goals(results: Results): Goal[] {
   }
   const s = results.sustained
   if (s) {
-    const p99s = s.windows.map((w) => w.p99).sort((a, b) => a - b)
+    // the first window holds the warm-up (JIT, first TLS contexts); a window with a handful of stragglers says nothing
+    const typical = s.windows.slice(1).filter((w) => w.count >= (s.ratePerSecond * 10) / 2)
+    const p99s = (typical.length ? typical : s.windows).map((w) => w.p99).sort((a, b) => a - b)
     const median = p99s[Math.floor(p99s.length / 2)] ?? 0
     const rss = s.rssMb.map((x) => x.rssMb)
     const half = Math.floor(rss.length / 2)
@@ -163,7 +165,7 @@ export function goals(results: Results): Goal[] {
       met: s.issued === s.total && s.auditLines === s.total,
     })
     out.push({
-      goal: 'sustained: p99 stays flat',
+      goal: 'sustained: p99 stays flat (full windows after the first)',
       measured: `window p99 from ${p99s[0]} to ${p99s.at(-1)} ms (median ${median})`,
       met: (p99s.at(-1) ?? 0) <= 2 * median,
     })
