@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { openTestPki } from '../test/support/pki.js'
 import { type Device, openDevice } from './lib/load.js'
+import { makeDevices } from './lib/pki.js'
 import { startBridge } from './lib/servers.js'
 import { type Summary, summarize } from './lib/stats.js'
 
@@ -73,21 +72,7 @@ export async function certManagerBenchmark(options: {
   ])
   try {
     const pki = openTestPki(stateDir)
-    const caPem = await readFile(join(stateDir, 'pki', 'issuing-ca.crt'), 'utf8')
-    const devices: Device[] = await Promise.all(
-      Array.from({ length: options.concurrent }, async (_, i) => {
-        const id = `cm-${String(i).padStart(4, '0')}`
-        const files = await pki.makeDevice(id)
-        return {
-          id,
-          tls: {
-            certPem: await readFile(files.certFile, 'utf8'),
-            keyPem: await readFile(files.keyFile, 'utf8'),
-            caPem,
-          },
-        }
-      }),
-    )
+    const devices: Device[] = await makeDevices(pki, options.concurrent, 'cm-')
     const added: number[] = []
     let failures = 0
     const started = performance.now()
