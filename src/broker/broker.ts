@@ -87,11 +87,6 @@ export class BootstrapBroker implements ReplyPublisher {
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
   }
 
-  /** connectedClients is the number of MQTT sessions that have completed CONNECT. */
-  get connectedClients(): number {
-    return this.#aedes?.connectedClients ?? 0
-  }
-
   /** stop closes the listener and every connection. */
   async stop(): Promise<void> {
     const server = this.#server

@@ -69,11 +69,6 @@ export class RegistrationService {
     this.#limiter = new RateLimiter(options.rateLimit)
   }
 
-  /** inFlightCount is the number of registrations being issued now. */
-  get inFlightCount(): number {
-    return this.#inFlight.size
-  }
-
   /** handle answers one request payload from `identity`. It never throws: every failure becomes a reply. */
   handle(identity: string, payload: Buffer): void {
     const handler = this.#handle(identity, payload).finally(() => this.#handlers.delete(handler))
