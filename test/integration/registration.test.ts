@@ -161,3 +161,15 @@ describe('the credentials work on the production broker', () => {
     expect(pub.code).toBe(0)
   })
 })
+
+describe('private keys stay out of logs and the audit log', () => {
+  it('after every registration above (server-side keys included), neither holds a key', async () => {
+    const issued = await register({ url: bridge.url, ...tlsFor(bridge, bridge.pki.device('device-005')) })
+    expect(issued.privateKeyPem).toContain('PRIVATE KEY')
+    const keyBody = issued.privateKeyPem.split('\n')[1] ?? ''
+    const everything = [...bridge.logs, ...(await bridge.auditLines())].join('\n')
+    expect(bridge.logs.length).toBeGreaterThan(10) // the bridge did log (at debug), so this can fail
+    expect(everything).not.toContain('PRIVATE KEY')
+    expect(everything).not.toContain(keyBody)
+  })
+})
