@@ -33,15 +33,7 @@ describe('a repeated request gets the same answer and never a second issuance', 
   it('a QoS 1 redelivery (DUP, same packet id) of a request without requestId', async () => {
     const before = (await bridge.auditLines()).length
     const raw = await rawConnect(bridge, 'device-002')
-    raw.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clientId: 'redeliver',
-      clean: true,
-      keepalive: 30,
-    })
-    expect(await raw.nextPacket()).toMatchObject({ cmd: 'connack', returnCode: 0 })
+    expect(await raw.connect('redeliver')).toMatchObject({ cmd: 'connack', returnCode: 0 })
     raw.send({
       cmd: 'subscribe',
       messageId: 1,

@@ -179,15 +179,7 @@ describe('client ids and sessions', () => {
 
   it('accepts an empty client id with cleanSession=1', async () => {
     const raw = await rawTls(bridge, 'device-001')
-    raw.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clientId: '',
-      clean: true,
-      keepalive: 30,
-    })
-    expect(await raw.nextPacket()).toMatchObject({ cmd: 'connack', returnCode: 0 })
+    expect(await raw.connect('')).toMatchObject({ cmd: 'connack', returnCode: 0 })
     raw.close()
   })
 

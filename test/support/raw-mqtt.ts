@@ -7,6 +7,8 @@ import { tlsFor } from './device.js'
 export interface RawConnection {
   readonly socket: TLSSocket
   send(packet: mqttPacket.Packet): void
+  /** connect sends an MQTT 3.1.1 CONNECT (cleanSession=1, keepalive 30 s) and resolves with the answer. */
+  connect(clientId: string): Promise<mqttPacket.Packet | null>
   sendBytes(bytes: Buffer): void
   /** nextPacket resolves with the next packet from the broker, or null when the connection closes. */
   nextPacket(): Promise<mqttPacket.Packet | null>
@@ -39,15 +41,21 @@ export async function rawConnect(bridge: TestBridge, id: string): Promise<RawCon
   socket.on('data', (chunk) => parser.parse(chunk))
   socket.on('error', () => {})
   socket.once('close', () => deliver(null))
+  const send = (packet: mqttPacket.Packet): boolean => socket.write(mqttPacket.generate(packet))
+  const nextPacket = (): Promise<mqttPacket.Packet | null> =>
+    new Promise((resolve) => {
+      if (packets.length > 0) resolve(packets.shift() ?? null)
+      else waiters.push(resolve)
+    })
   return {
     socket,
-    send: (packet) => socket.write(mqttPacket.generate(packet)),
+    send,
+    connect(clientId) {
+      send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 30 })
+      return nextPacket()
+    },
     sendBytes: (bytes) => socket.write(bytes),
-    nextPacket: () =>
-      new Promise((resolve) => {
-        if (packets.length > 0) resolve(packets.shift() ?? null)
-        else waiters.push(resolve)
-      }),
+    nextPacket,
     close: () => socket.destroy(),
   }
 }
