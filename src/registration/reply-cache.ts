@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { IssuedReply } from '../protocol/messages.js'
 
 /** ReplyCacheOptions bound how long and how many issued replies are kept in memory (never on disk). */
@@ -6,50 +7,40 @@ export interface ReplyCacheOptions {
   readonly maxEntries: number
 }
 
-interface Entry {
-  readonly reply: IssuedReply
-  readonly expiresAt: number
-}
-
 /**
  * ReplyCache keeps issued replies so a repeated request gets the same answer without a second issuance.
  * Entries may hold a generated private key, so they live only in memory, expire, and are bounded.
  */
 export class ReplyCache {
-  readonly #options: ReplyCacheOptions
-  readonly #entries = new Map<string, Entry>()
-  readonly #now: () => number
+  readonly #entries: LRUCache<string, IssuedReply> | undefined
 
   constructor(options: ReplyCacheOptions, now: () => number = Date.now) {
-    this.#options = options
-    this.#now = now
+    if (options.ttlSeconds <= 0 || options.maxEntries <= 0) return
+    this.#entries = new LRUCache<string, IssuedReply>({
+      max: options.maxEntries,
+      ttl: options.ttlSeconds * 1000,
+      ttlAutopurge: false,
+      perf: { now },
+    })
   }
 
-  /** get returns a live entry, dropping it if expired. */
+  /** get returns a live entry (expired entries are dropped on read). */
   get(key: string): IssuedReply | undefined {
-    const entry = this.#entries.get(key)
-    if (!entry) return undefined
-    if (entry.expiresAt <= this.#now()) {
-      this.#entries.delete(key)
-      return undefined
-    }
-    return entry.reply
+    return this.#entries?.get(key)
   }
 
-  /** set stores a reply; the oldest entries go first when the cache is full. */
+  /** set stores a reply; the least recently used entries go first when the cache is full. */
   set(key: string, reply: IssuedReply): void {
-    if (this.#options.ttlSeconds <= 0 || this.#options.maxEntries <= 0) return
-    this.#entries.delete(key)
-    this.#entries.set(key, { reply, expiresAt: this.#now() + this.#options.ttlSeconds * 1000 })
-    while (this.#entries.size > this.#options.maxEntries) {
-      const oldest = this.#entries.keys().next().value
-      if (oldest === undefined) break
-      this.#entries.delete(oldest)
-    }
+    this.#entries?.set(key, reply)
+  }
+
+  /** size is the number of entries held (some may have expired and not yet been read). */
+  get size(): number {
+    return this.#entries?.size ?? 0
   }
 
   /** clear forgets every entry (at shutdown, so keys do not linger). */
   clear(): void {
-    this.#entries.clear()
+    this.#entries?.clear()
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
+import { untilAborted } from '../common/abortable.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
@@ -175,14 +176,4 @@ function idempotencyKey(identity: string, request: RegistrationRequest): string 
   return createHash('sha256')
     .update(JSON.stringify([identity, request]))
     .digest('base64')
-}
-
-/** untilAborted settles with the promise, or rejects with the signal's reason as soon as it aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }

@@ -1,3 +1,5 @@
+import { TokenBucket } from '../../common/token-bucket.js'
+
 /** ApiThrottleOptions bound the bridge's load on the Kubernetes API server. */
 export interface ApiThrottleOptions {
   readonly requestsPerSecond: number
@@ -7,16 +9,17 @@ export interface ApiThrottleOptions {
 
 /** ApiThrottle is a client-side token bucket (rate) plus a semaphore (concurrency) for API requests. */
 export class ApiThrottle {
-  readonly #options: ApiThrottleOptions
-  #tokens: number
-  #updatedAt = performance.now()
+  readonly #maxConcurrent: number
+  readonly #bucket: TokenBucket
   #running = 0
   readonly #queue: (() => void)[] = []
   #timer: NodeJS.Timeout | undefined
 
   constructor(options: ApiThrottleOptions) {
-    this.#options = options
-    this.#tokens = options.burst
+    this.#maxConcurrent = options.maxConcurrent
+    this.#bucket = new TokenBucket({ burst: options.burst, perSecond: options.requestsPerSecond }, () =>
+      performance.now(),
+    )
   }
 
   /** run waits for a token and a free slot, then runs `task`. */
@@ -34,21 +37,17 @@ export class ApiThrottle {
   }
 
   #drain(): void {
-    const now = performance.now()
-    const { requestsPerSecond, burst, maxConcurrent } = this.#options
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#updatedAt) * requestsPerSecond) / 1000)
-    this.#updatedAt = now
-    while (this.#queue.length > 0 && this.#running < maxConcurrent && this.#tokens >= 1) {
-      this.#tokens -= 1
+    while (this.#queue.length > 0 && this.#running < this.#maxConcurrent && !this.#timer) {
+      const wait = this.#bucket.take()
+      if (wait > 0) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined
+          this.#drain()
+        }, wait)
+        return
+      }
       this.#running++
       this.#queue.shift()?.()
-    }
-    if (this.#queue.length > 0 && this.#running < maxConcurrent && !this.#timer) {
-      const wait = Math.ceil(((1 - this.#tokens) * 1000) / requestsPerSecond)
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined
-        this.#drain()
-      }, wait)
     }
   }
 }

@@ -1,5 +1,7 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { sleep } from '../../common/abortable.js'
+import { Backoff } from '../../common/backoff.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import { ApiThrottle, type ApiThrottleOptions } from './api-throttle.js'
 
@@ -43,21 +45,6 @@ function isRetryable(err: unknown): boolean {
   return e?.type === 'system' || NETWORK_ERRORS.has(e?.code ?? '')
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
 /**
  * KubeApi is the bridge's only writer to Kubernetes: every call is throttled, and retried with exponential
  * backoff (honouring Retry-After) on 429, 5xx and network errors.
@@ -78,14 +65,14 @@ export class KubeApi {
   }
 
   async #call<T>(what: string, request: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    const backoff = new Backoff({ initialMs: BASE_DELAY_MS, maxMs: MAX_DELAY_MS })
     for (let attempt = 1; ; attempt++) {
       signal.throwIfAborted()
       try {
         return await this.#throttle.run(request)
       } catch (err) {
         if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err
-        const backoff = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2)
-        const delay = retryAfterMs(err) ?? backoff
+        const delay = backoff.next(retryAfterMs(err))
         this.#logger.warn(
           {
             what,

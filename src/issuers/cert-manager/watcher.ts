@@ -6,6 +6,7 @@ import {
   type ObjectCache,
 } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { Backoff } from '../../common/backoff.js'
 
 /** ListFn lists the watched objects; the informer calls it to sync and to re-list after 410 Gone. */
 export type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
@@ -33,7 +34,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
   readonly #logger: Logger
   #synced = false
   #stopped = false
-  #failures = 0
+  readonly #backoff = new Backoff({ initialMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS, jitter: 0 })
   #restartTimer: NodeJS.Timeout | undefined
 
   constructor(
@@ -52,7 +53,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.#informer.on('update', notify)
     this.#informer.on('delete', (object) => this.#notify(object.metadata?.name, undefined))
     this.#informer.on('connect', () => {
-      this.#failures = 0
+      this.#backoff.reset()
     })
     this.#informer.on('error', (err) => this.#restart(err))
   }
@@ -77,8 +78,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   #restart(err: unknown): void {
     if (this.#stopped || this.#restartTimer) return
-    this.#failures++
-    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (this.#failures - 1))
+    const delay = this.#backoff.next()
     this.#logger.warn(
       { err: (err as Error)?.message ?? String(err), delayMs: delay },
       'watch failed; restarting',
