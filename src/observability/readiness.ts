@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto'
 import type { Logger } from 'pino'
 
 /** ReadinessCondition is one thing the bridge needs to serve: `ok` is polled, `reason` names it when false. */
@@ -64,4 +65,23 @@ function safely(condition: ReadinessCondition): boolean {
   } catch {
     return false
   }
+}
+
+/** expiryConditions: the bridge is not ready while the listener's certificate or the embedded CA is out of date. */
+export function expiryConditions(
+  listenerNotAfter: () => Date,
+  issuingCa: () => X509Certificate | undefined,
+): ReadinessCondition[] {
+  return [
+    { reason: 'the listener certificate has expired', ok: () => listenerNotAfter().getTime() > Date.now() },
+    {
+      reason: 'the issuing CA certificate has expired or is not yet valid',
+      ok: () => {
+        const ca = issuingCa()
+        if (!ca) return true
+        const now = Date.now()
+        return new Date(ca.validFrom).getTime() <= now && now < new Date(ca.validTo).getTime()
+      },
+    },
+  ]
 }
