@@ -72,13 +72,17 @@ export class BootstrapBroker implements ReplyPublisher {
     aedes.on('subscribe', (subscriptions, client) =>
       o.logger.debug({ clientId: client.id, topics: subscriptions.map((s) => s.topic) }, 'subscribed'),
     )
-    aedes.on('clientError', (client, err) =>
-      o.logger.debug({ clientId: client.id, err: err.message }, 'client error'),
-    )
+    // a CONNECT refused with a CONNACK return code carries it as `errorCode` (Aedes' handlers/connect.js)
+    const refusalOf = (err: Error): string | undefined =>
+      CONNACK_REFUSALS[(err as { errorCode?: number }).errorCode ?? 0]
+    aedes.on('clientError', (client, err) => {
+      o.logger.debug({ clientId: client.id, err: err.message }, 'client error')
+      const refusal = refusalOf(err)
+      if (refusal) o.observer?.connectionRefused(refusal)
+    })
     aedes.on('connectionError', (_client, err) => {
       o.logger.debug({ err: err.message }, 'connection error')
-      const code = (err as { errorCode?: number }).errorCode
-      o.observer?.connectionRefused((code && CONNACK_REFUSALS[code]) || 'connect_error')
+      o.observer?.connectionRefused(refusalOf(err) ?? 'connect_error')
     })
     const server = createTlsListener({ ...o.tls, handshakeTimeoutMs: o.connectTimeoutMs }, (socket) => {
       limitPacketSize(aedes.handle(socket), o.maxPacketBytes)
