@@ -177,6 +177,7 @@ export async function startBridge(
   const issuerStarted = issuer
     .start()
     .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
+  void issuerStarted.then(() => readiness.check()) // say "ready" as soon as the issuer is
   const health = config.health.enabled
     ? await startHealthServer(
         config.health.host,

@@ -54,9 +54,9 @@ export function checkListenerMaterial(m: ListenerMaterial, now = new Date()): Da
   return notAfter
 }
 
-/** checkProductionCa validates the production CA bundle (empty when none is configured). */
+/** checkProductionCa validates the production CA bundle: at least one certificate, all of them readable. */
 export function checkProductionCa(pem: string): void {
-  if (pem !== '') checkBundle(pem, 'production.caFile')
+  checkBundle(pem, 'production.caFile')
 }
 
 /** IssuingCaMaterial is the embedded CA, loaded, with the intermediates it appends to each certificate. */

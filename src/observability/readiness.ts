@@ -25,6 +25,7 @@ export class Readiness {
       { reason: 'the bridge is shutting down', ok: () => !this.#shuttingDown },
     ]
     this.#timer = setInterval(() => this.check(), checkEveryMs).unref()
+    this.check()
   }
 
   /** check returns the reasons the bridge is not ready (empty when ready), logging a change of state once. */
