@@ -103,7 +103,10 @@ export async function startBridge(
     {
       logger,
       applyListener: (options) => broker.setSecureContext(options),
-      onResult: (material, ok) => metrics?.tlsReloads.inc({ material, result: ok ? 'ok' : 'refused' }),
+      onResult: (material, ok) => {
+        metrics?.tlsReloads.inc({ material, result: ok ? 'ok' : 'refused' })
+        readiness.check() // an expired CA replaced: say so now
+      },
     },
   )
   const issuer = await createIssuer(config, files, logger, () => tls.issuingCa)
@@ -161,7 +164,6 @@ export async function startBridge(
     },
   )
   const address = await broker.start()
-  tls.start()
   const readiness = new Readiness(
     [
       { reason: 'the MQTT listener is not accepting connections', ok: () => broker.listening },
@@ -173,6 +175,7 @@ export async function startBridge(
     ],
     logger,
   )
+  tls.start()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()
@@ -201,6 +204,7 @@ export async function startBridge(
       tls.close()
       await service.close()
       await broker.stop()
+      readiness.check() // logs the listener closing
       readiness.close()
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
       await audit.close()
