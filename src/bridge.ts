@@ -7,11 +7,12 @@ import { TlsReloader } from './broker/tls-reloader.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
 import { healthPort, startHealthServer } from './health.js'
+import type { KubeObserver } from './issuers/cert-manager/kube-api.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './observability/metrics.js'
-import { brokerMetrics, registrationMetrics } from './observability/observers.js'
+import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
 import { expiryConditions, Readiness } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
@@ -37,6 +38,7 @@ async function createIssuer(
   files: ConfiguredFiles,
   logger: Logger,
   currentCa: () => IssuingCaMaterial | undefined = () => undefined,
+  kubeObserver?: KubeObserver,
 ): Promise<Issuer> {
   if (config.issuer.type === 'cert-manager') {
     // loaded only when configured: the Kubernetes client is large, and the embedded CA does not need it
@@ -55,6 +57,7 @@ async function createIssuer(
       },
       template: config.certificate,
       logger,
+      observer: kubeObserver,
     })
   }
   try {
@@ -93,6 +96,13 @@ export async function startBridge(
   const issuingCa = localCa
     ? { ca: loadCa(files.issuerCertPem, files.issuerKeyPem), chainPem: files.issuerChainPem }
     : undefined
+  const metrics = config.health.metrics
+    ? createMetrics({
+        replyCacheEntries: () => service.cachedReplies,
+        ready: () => readiness.isReady(),
+        certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
+      })
+    : undefined
   const tls = new TlsReloader(
     { ...config.tls, productionCaFile: config.production.caFile, issuingCa: localCa },
     {
@@ -109,14 +119,13 @@ export async function startBridge(
       },
     },
   )
-  const issuer = await createIssuer(config, files, logger, () => tls.issuingCa)
-  const metrics = config.health.metrics
-    ? createMetrics({
-        replyCacheEntries: () => service.cachedReplies,
-        ready: () => readiness.isReady(),
-        certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
-      })
-    : undefined
+  const issuer = await createIssuer(
+    config,
+    files,
+    logger,
+    () => tls.issuingCa,
+    metrics && kubeMetrics(metrics),
+  )
   const audit = new AuditLog(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,

@@ -23,6 +23,8 @@ export interface BridgeMetrics {
   readonly connectionsOpen: Gauge
   readonly connectionsRefused: Counter<'reason'>
   readonly tlsHandshakeFailures: Counter
+  readonly kubeRequests: Counter<'verb' | 'status'>
+  readonly kubeWatchRestarts: Counter<'resource'>
   readonly certificateExpiry: Gauge<'certificate'>
   readonly tlsReloads: Counter<'material' | 'result'>
   readonly ready: Gauge
@@ -102,6 +104,18 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     tlsHandshakeFailures: new Counter({
       name: `${p}tls_handshake_failures_total`,
       help: 'TLS handshakes that failed on the MQTT listener (no or untrusted client certificate, old TLS, timeout).',
+      registers,
+    }),
+    kubeRequests: new Counter({
+      name: `${p}kubernetes_api_requests_total`,
+      help: 'Kubernetes API writes by the cert-manager issuer, by verb (create, delete) and HTTP status (2xx, or the error status).',
+      labelNames: ['verb', 'status'],
+      registers,
+    }),
+    kubeWatchRestarts: new Counter({
+      name: `${p}kubernetes_watch_restarts_total`,
+      help: 'Kubernetes watches (informers) the cert-manager issuer restarted after an error, by resource.',
+      labelNames: ['resource'],
       registers,
     }),
     certificateExpiry: new Gauge({

@@ -1,4 +1,5 @@
 import type { BrokerObserver } from '../broker/broker.js'
+import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
 import type { RegistrationObserver } from '../registration/service.js'
 import type { BridgeMetrics } from './metrics.js'
 
@@ -26,5 +27,13 @@ export function brokerMetrics(metrics: BridgeMetrics): BrokerObserver {
     connectionClosed: () => metrics.connectionsOpen.dec(),
     connectionRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
     tlsHandshakeFailed: () => metrics.tlsHandshakeFailures.inc(),
+  }
+}
+
+/** kubeMetrics feeds the cert-manager issuer's API calls and watch restarts into the metrics. */
+export function kubeMetrics(metrics: BridgeMetrics): KubeObserver {
+  return {
+    apiRequest: (verb, status) => metrics.kubeRequests.inc({ verb, status }),
+    watchRestarted: (resource) => metrics.kubeWatchRestarts.inc({ resource }),
   }
 }

@@ -7,6 +7,7 @@ import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
 import { connectDevice, type TestDevice, tlsFor } from '../support/device.js'
+import { startKubeWorld } from '../support/kube-bridge.js'
 import { type Scrape, scrapeMetrics } from '../support/metrics.js'
 import { rawConnect } from '../support/raw-mqtt.js'
 
@@ -135,6 +136,39 @@ describe('health.metrics=false', () => {
       expect(res.status).toBe(404)
     } finally {
       await off.stop()
+    }
+  })
+})
+
+describe('cert-manager mode', () => {
+  it('counts API writes by verb and status, and watch restarts by resource', async () => {
+    const world = await startKubeWorld()
+    try {
+      world.api.faults.push({ verb: 'list', resource: 'secrets', status: 503, times: 1 })
+      world.api.faults.push({ verb: 'create', resource: 'certificates', status: 503, times: 1 })
+      const cm = await world.startBridge()
+      try {
+        const device = await connectDevice(cm, 'device-001')
+        expect(await ask(device, { requestId: 'k', keyAlgorithm: 'ECDSA-P256' })).toBe('issued')
+        await device.end()
+        const s = await scrapeMetrics(cm.bridge.healthPort as number)
+        expect(s.sample(`${P}kubernetes_api_requests_total`, { verb: 'create', status: '503' })).toBe(1)
+        expect(s.sample(`${P}kubernetes_api_requests_total`, { verb: 'create', status: '2xx' })).toBe(1)
+        expect(s.sample(`${P}kubernetes_watch_restarts_total`, { resource: 'secrets' })).toBe(1)
+        expect(s.sample(`${P}kubernetes_watch_restarts_total`, { resource: 'certificates' })).toBeUndefined()
+        expect(
+          s.sample(`${P}registrations_total`, {
+            outcome: 'issued',
+            code: '',
+            mode: 'server_key',
+            issuer: 'cert-manager',
+          }),
+        ).toBe(1)
+      } finally {
+        await cm.stop()
+      }
+    } finally {
+      await world.close()
     }
   })
 })
