@@ -118,7 +118,8 @@ export class RegistrationService {
       observe('rejected', error.code)
       requestId ??= peekRequestId(payload)
       const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
-      log[level]({ requestId, code: error.code, err: error.cause ?? error }, 'registration rejected')
+      const ms = Math.round(performance.now() - started)
+      log[level]({ requestId, code: error.code, ms, err: error.cause ?? error }, 'registration rejected')
       reply = rejectedReply(error, requestId)
     }
     await this.#deps.publisher
