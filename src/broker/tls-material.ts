@@ -38,20 +38,29 @@ function checkBundle(pem: string, what: string): void {
 }
 
 /**
- * checkListenerMaterial validates listener material as a whole: the certificate parses and is valid now, the
- * key is the certificate's, and the factory CA bundle parses. Returns the certificate's notAfter.
+ * checkListenerPair validates the listener's certificate and key: the certificate parses and is valid now, and
+ * the key is the certificate's. Returns the certificate's notAfter.
  */
-export function checkListenerMaterial(m: ListenerMaterial, now = new Date()): Date {
+export function checkListenerPair(m: ListenerMaterial, now = new Date()): Date {
   const certificate = firstCertificate(m.certPem, 'tls.certFile')
   const notAfter = new Date(certificate.validTo)
   if (notAfter <= now) throw new Error(`tls.certFile: the certificate expired at ${notAfter.toISOString()}`)
+  checkSecureContext(m)
+  return notAfter
+}
+
+/** checkFactoryCa validates the factory CA bundle the listener verifies devices with. */
+export function checkFactoryCa(m: ListenerMaterial): void {
   checkBundle(m.clientCaPem, 'tls.clientCaFile')
+  checkSecureContext(m)
+}
+
+function checkSecureContext(m: ListenerMaterial): void {
   try {
     createSecureContext(listenerContextOptions(m)) // throws when the key does not match the certificate
   } catch (err) {
     throw new Error(`tls.keyFile: ${(err as Error).message}`)
   }
-  return notAfter
 }
 
 /** checkProductionCa validates the production CA bundle: at least one certificate, all of them readable. */

@@ -3,7 +3,8 @@ import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import { FileWatcher } from '../config/watch-files.js'
 import {
-  checkListenerMaterial,
+  checkFactoryCa,
+  checkListenerPair,
   checkProductionCa,
   type IssuingCaMaterial,
   type ListenerMaterial,
@@ -13,7 +14,7 @@ import {
 } from './tls-material.js'
 
 /** TlsMaterialName names a set of files reloaded together (a bounded metric label). */
-export type TlsMaterialName = 'listener' | 'production_ca' | 'issuing_ca'
+export type TlsMaterialName = 'listener' | 'factory_ca' | 'production_ca' | 'issuing_ca'
 
 /** TlsFiles are the configured files the reloader watches. */
 export interface TlsFiles {
@@ -44,6 +45,7 @@ export class TlsReloader {
   readonly #deps: TlsReloaderDeps
   #watcher: FileWatcher | undefined
   #listenerNotAfter: Date
+  #listener: ListenerMaterial
   #productionCaPem: string
   #issuingCa: IssuingCaMaterial | undefined
 
@@ -58,6 +60,7 @@ export class TlsReloader {
   ) {
     this.#files = files
     this.#deps = deps
+    this.#listener = initial.listener
     this.#listenerNotAfter = new Date(new X509Certificate(initial.listener.certPem).validTo)
     this.#productionCaPem = initial.productionCaPem
     this.#issuingCa = initial.issuingCa
@@ -101,16 +104,21 @@ export class TlsReloader {
     const f = this.#files
     const touches = (...paths: (string | undefined)[]): boolean =>
       paths.some((p) => p !== undefined && changed.has(p))
-    if (touches(f.certFile, f.keyFile, f.clientCaFile)) {
-      this.#try('listener', [f.certFile, f.keyFile, f.clientCaFile], () => {
-        const material = {
-          certPem: readText(f.certFile),
-          keyPem: readText(f.keyFile),
-          clientCaPem: readText(f.clientCaFile),
-        }
-        const notAfter = checkListenerMaterial(material)
-        this.#deps.applyListener(listenerContextOptions(material))
+    // the pair and the factory CAs come from different places (a cert-manager Secret, a ConfigMap): one that is
+    // broken does not hold up the other
+    if (touches(f.certFile, f.keyFile)) {
+      this.#try('listener', [f.certFile, f.keyFile], () => {
+        const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
+        const notAfter = checkListenerPair(material)
+        this.#applyListener(material)
         this.#listenerNotAfter = notAfter
+      })
+    }
+    if (touches(f.clientCaFile)) {
+      this.#try('factory_ca', [f.clientCaFile], () => {
+        const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
+        checkFactoryCa(material)
+        this.#applyListener(material)
       })
     }
     if (touches(f.productionCaFile)) {
@@ -126,6 +134,11 @@ export class TlsReloader {
         this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
       })
     }
+  }
+
+  #applyListener(material: ListenerMaterial): void {
+    this.#deps.applyListener(listenerContextOptions(material))
+    this.#listener = material
   }
 
   #try(material: TlsMaterialName, files: (string | undefined)[], reload: () => void): void {

@@ -131,7 +131,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     }),
     tlsReloads: new Counter({
       name: `${p}tls_reloads_total`,
-      help: 'TLS material re-read after its files changed, by material (listener, production_ca, issuing_ca) and result (ok, refused).',
+      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca) and result (ok, refused).',
       labelNames: ['material', 'result'],
       registers,
     }),
