@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { BootstrapBroker } from './broker/broker.js'
 import type { IssuingCaMaterial } from './broker/tls-material.js'
-import { TlsReloader } from './broker/tls-reloader.js'
+import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
 import { healthPort, startHealthServer } from './health.js'
@@ -11,7 +11,7 @@ import type { KubeObserver } from './issuers/cert-manager/kube-api.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
-import { createMetrics } from './observability/metrics.js'
+import { createMetrics, metricsExposition } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
 import { expiryConditions, Readiness } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
@@ -92,10 +92,6 @@ export async function startBridge(
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
   const files = readConfiguredFiles(config)
-  const localCa = config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined
-  const issuingCa = localCa
-    ? { ca: loadCa(files.issuerCertPem, files.issuerKeyPem), chainPem: files.issuerChainPem }
-    : undefined
   const metrics = config.health.metrics
     ? createMetrics({
         replyCacheEntries: () => service.cachedReplies,
@@ -103,12 +99,23 @@ export async function startBridge(
         certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
       })
     : undefined
+  const issuer = await createIssuer(
+    config,
+    files,
+    logger,
+    () => tls.issuingCa,
+    metrics && kubeMetrics(metrics),
+  )
   const tls = new TlsReloader(
-    { ...config.tls, productionCaFile: config.production.caFile, issuingCa: localCa },
+    tlsFilesOf(config),
     {
       listener: { certPem: files.serverCertPem, keyPem: files.serverKeyPem, clientCaPem: files.clientCaPem },
       productionCaPem: files.productionCaPem,
-      issuingCa,
+      // createIssuer has checked the CA files: they load
+      issuingCa:
+        config.issuer.type === 'local-ca'
+          ? { ca: loadCa(files.issuerCertPem, files.issuerKeyPem), chainPem: files.issuerChainPem }
+          : undefined,
     },
     {
       logger,
@@ -118,13 +125,6 @@ export async function startBridge(
         readiness.check() // an expired CA replaced: say so now
       },
     },
-  )
-  const issuer = await createIssuer(
-    config,
-    files,
-    logger,
-    () => tls.issuingCa,
-    metrics && kubeMetrics(metrics),
   )
   const audit = new AuditLog(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
@@ -195,11 +195,7 @@ export async function startBridge(
         config.health.host,
         config.health.port,
         () => readiness.check(),
-        metrics &&
-          (async () => ({
-            contentType: metrics.registry.contentType,
-            body: await metrics.registry.metrics(),
-          })),
+        metrics && metricsExposition(metrics),
       )
     : undefined
   return {

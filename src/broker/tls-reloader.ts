@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
+import type { Config } from '../config/load.js'
 import { FileWatcher } from '../config/watch-files.js'
 import {
   checkFactoryCa,
@@ -25,6 +26,13 @@ export interface TlsFiles {
   /** The embedded CA's files; absent when cert-manager issues. */
   readonly issuingCa?: { certFile: string; keyFile: string; chainFile?: string | undefined } | undefined
 }
+
+/** tlsFilesOf names the files a configuration reads TLS material from. */
+export const tlsFilesOf = (config: Config): TlsFiles => ({
+  ...config.tls,
+  productionCaFile: config.production.caFile,
+  issuingCa: config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined,
+})
 
 /** TlsReloaderDeps are where reloaded material goes. */
 export interface TlsReloaderDeps {

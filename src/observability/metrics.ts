@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { MetricsExposition } from '../health.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
@@ -145,3 +146,8 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     }),
   }
 }
+
+/** metricsExposition renders the metrics for the health server's /metrics. */
+export const metricsExposition =
+  (metrics: BridgeMetrics): MetricsExposition =>
+  async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })
