@@ -86,6 +86,28 @@ function served(): Promise<string> {
   })
 }
 
+/** tls11 tries a TLS 1.1 handshake as device-001 (the client allows it; the server must not). */
+function tls11(): Promise<void> {
+  const device = tlsFor(bridge, pki.device('device-001'))
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: 'localhost',
+      port: bridge.port,
+      cert: device.certPem,
+      key: device.keyPem,
+      ca: caPem,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    })
+    socket.once('secureConnect', () => {
+      socket.destroy()
+      resolve()
+    })
+    socket.once('error', reject)
+  })
+}
+
 const fingerprint = (pair: PemPair): string => new X509Certificate(pair.certPem).fingerprint256
 
 /** logged resolves with the next log entry with this message. */
@@ -118,6 +140,12 @@ describe('the listener certificate and key, from a Secret mount (..data symlink 
     await listener.update({ 'tls.crt': next.certPem, 'tls.key': next.keyPem })
     expect(await reloaded).toMatchObject({ material: 'listener' })
     expect(await served()).toBe(fingerprint(next))
+    // still TLS 1.2+ only with the new context: the server refuses TLS 1.1
+    const logsBefore = bridge.logs.length
+    const failed = bridge.waitForLog('TLS handshake failed')
+    await expect(tls11()).rejects.toThrow()
+    await failed
+    expect(bridge.logs.slice(logsBefore).join('\n')).toMatch(/unsupported protocol/)
     // the connection made before the rotation was not dropped
     await connected.send({ requestId: 'after-rotation', keyAlgorithm: 'ECDSA-P256' })
     expect((await connected.nextReply()).status).toBe('issued')
