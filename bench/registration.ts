@@ -32,7 +32,7 @@ async function withDevicesCsrs(bench: BenchPki): Promise<Device[]> {
 /** registrationBenchmark measures fresh-connection registrations against the bridge and two bare brokers. */
 export async function registrationBenchmark(
   bench: BenchPki,
-  options: { concurrencies: number[]; durationMs: number },
+  options: { concurrencies: number[]; durationMs: number; bridgeSets?: string[] },
 ): Promise<RegistrationResult> {
   const devices = await withDevicesCsrs(bench)
   const rows: RegistrationRow[] = []
@@ -60,7 +60,7 @@ export async function registrationBenchmark(
       await target.stop()
     }
   }
-  await measure(await startBridge(bench.pki.stateDir), ['server-key', 'csr'])
+  await measure(await startBridge(bench.pki.stateDir, options.bridgeSets), ['server-key', 'csr'])
   await measure(await startAedesEcho(bench.pki.dir), ['echo'])
   await measure(await startMosquittoEcho(bench.pki.dir), ['echo'])
   const rate = (target: string, mode: string, c: number) =>

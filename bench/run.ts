@@ -12,7 +12,7 @@ import { sustainedBenchmark } from './sustained.js'
 
 /**
  * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained]
- *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200]
+ *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200] [--metrics=off]
  * A full run takes a few minutes and rewrites docs/benchmarks.md; --smoke runs each benchmark for about a
  * second, to check they work, and writes its report to a temporary directory.
  */
@@ -55,6 +55,8 @@ if (bench && wanted('registration'))
   mutable.registration = await registrationBenchmark(bench, {
     concurrencies: numbers('concurrency', smoke ? [1, 4] : [1, 16, 64]),
     durationMs: duration,
+    // --metrics=off runs the bridge with health.metrics=false, to measure what metrics cost
+    bridgeSets: flag('metrics') === 'off' ? ['health.metrics=false'] : [],
   })
 if (bench && wanted('memory'))
   mutable.memory = await memoryBenchmark(bench, {

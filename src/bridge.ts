@@ -2,12 +2,18 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { BootstrapBroker } from './broker/broker.js'
+import type { IssuingCaMaterial } from './broker/tls-material.js'
+import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
 import { healthPort, startHealthServer } from './health.js'
+import type { KubeObserver } from './issuers/cert-manager/kube-api.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
+import { createMetrics, metricsExposition } from './observability/metrics.js'
+import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
+import { expiryConditions, Readiness } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
@@ -27,7 +33,13 @@ export interface Bridge {
   stop(): Promise<void>
 }
 
-async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logger): Promise<Issuer> {
+async function createIssuer(
+  config: Config,
+  files: ConfiguredFiles,
+  logger: Logger,
+  currentCa: () => IssuingCaMaterial | undefined = () => undefined,
+  kubeObserver?: KubeObserver,
+): Promise<Issuer> {
   if (config.issuer.type === 'cert-manager') {
     // loaded only when configured: the Kubernetes client is large, and the embedded CA does not need it
     const { CertManagerIssuer } = await import('./issuers/cert-manager/cert-manager-issuer.js')
@@ -45,11 +57,21 @@ async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logg
       },
       template: config.certificate,
       logger,
+      observer: kubeObserver,
     })
   }
   try {
     const ca = loadCa(files.issuerCertPem, files.issuerKeyPem)
-    return new LocalCaIssuer({ ca, chainPem: files.issuerChainPem, template: config.certificate })
+    // read on every issuance, so that the CA files re-read by the TLS reloader take effect at once
+    return new LocalCaIssuer({
+      get ca() {
+        return currentCa()?.ca ?? ca
+      },
+      get chainPem() {
+        return currentCa()?.chainPem ?? files.issuerChainPem
+      },
+      template: config.certificate,
+    })
   } catch (err) {
     throw new ConfigError([`issuer.localCa: ${(err as Error).message}`])
   }
@@ -70,7 +92,40 @@ export async function startBridge(
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
   const files = readConfiguredFiles(config)
-  const issuer = await createIssuer(config, files, logger)
+  const metrics = config.health.metrics
+    ? createMetrics({
+        replyCacheEntries: () => service.cachedReplies,
+        ready: () => readiness.isReady(),
+        certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
+      })
+    : undefined
+  const issuer = await createIssuer(
+    config,
+    files,
+    logger,
+    () => tls.issuingCa,
+    metrics && kubeMetrics(metrics),
+  )
+  const tls = new TlsReloader(
+    tlsFilesOf(config),
+    {
+      listener: { certPem: files.serverCertPem, keyPem: files.serverKeyPem, clientCaPem: files.clientCaPem },
+      productionCaPem: files.productionCaPem,
+      // createIssuer has checked the CA files: they load
+      issuingCa:
+        config.issuer.type === 'local-ca'
+          ? { ca: loadCa(files.issuerCertPem, files.issuerKeyPem), chainPem: files.issuerChainPem }
+          : undefined,
+    },
+    {
+      logger,
+      applyListener: (options) => broker.setSecureContext(options),
+      onResult: (material, ok) => {
+        metrics?.tlsReloads.inc({ material, result: ok ? 'ok' : 'refused' })
+        readiness.check() // an expired CA replaced: say so now
+      },
+    },
+  )
   const audit = new AuditLog(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
@@ -88,10 +143,17 @@ export async function startBridge(
     maxClientIdLength: config.limits.maxClientIdLength,
     logger,
     onRequest: (identity, payload) => service.handle(identity.id, payload),
+    ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
   const { registration: r } = config
   const service = new RegistrationService(
-    { issuer, audit, publisher: broker, logger },
+    {
+      issuer,
+      audit,
+      publisher: broker,
+      logger,
+      ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
+    },
     {
       policy: {
         allowedKeyAlgorithms: r.allowedKeyAlgorithms,
@@ -103,17 +165,38 @@ export async function startBridge(
       issuanceTimeoutMs: r.timeoutMs,
       rateLimit: r.rateLimit,
       replyCache: { ttlSeconds: r.replyCacheSeconds, maxEntries: r.replyCacheMaxEntries },
-      extraTrustPem: files.productionCaPem,
+      // read on every reply, so that a re-read production CA file takes effect at once
+      get extraTrustPem() {
+        return tls.productionCaPem
+      },
       productionUrl: config.production.url,
     },
   )
   const address = await broker.start()
+  const readiness = new Readiness(
+    [
+      { reason: 'the MQTT listener is not accepting connections', ok: () => broker.listening },
+      { reason: `the issuer (${issuer.name}) cannot issue`, ok: () => issuer.isReady() },
+      ...expiryConditions(
+        () => tls.listenerNotAfter,
+        () => tls.issuingCa?.ca.certificate,
+      ),
+    ],
+    logger,
+  )
+  tls.start()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()
     .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
+  void issuerStarted.then(() => readiness.check()) // say "ready" as soon as the issuer is
   const health = config.health.enabled
-    ? await startHealthServer(config.health.host, config.health.port, () => issuer.isReady())
+    ? await startHealthServer(
+        config.health.host,
+        config.health.port,
+        () => readiness.check(),
+        metrics && metricsExposition(metrics),
+      )
     : undefined
   return {
     address,
@@ -122,9 +205,13 @@ export async function startBridge(
     createdDevPki,
     issuerStarted: issuerStarted.then(() => undefined),
     async stop() {
-      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
+      readiness.shuttingDown()
+      tls.close()
       await service.close()
       await broker.stop()
+      readiness.check() // logs the listener closing
+      readiness.close()
+      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
       await audit.close()
       await issuer.close()
       logger.info('bridge stopped')

@@ -1,21 +1,41 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
+/** MetricsExposition renders the metrics for a scrape, in Prometheus text format. */
+export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
+
 /**
- * startHealthServer serves Kubernetes probes: /livez (the process is serving) and /readyz (the listener is up
- * and the issuer can issue); /healthz is an alias of /livez.
+ * startHealthServer serves Kubernetes probes and Prometheus: /livez (the process is responsive; /healthz is an
+ * alias), /readyz (200 only while every readiness condition holds; otherwise 503 with the reasons, one a line)
+ * and, when `metrics` is given, /metrics.
  */
-export async function startHealthServer(host: string, port: number, isReady: () => boolean): Promise<Server> {
+export async function startHealthServer(
+  host: string,
+  port: number,
+  readiness: () => boolean | readonly string[],
+  metrics?: MetricsExposition,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
-    let ok: boolean
-    if (path === '/livez' || path === '/healthz') ok = true
-    else if (path === '/readyz') ok = isReady()
-    else {
+    if (path === '/metrics' && metrics) {
+      metrics().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+      )
+      return
+    }
+    let ok = true
+    let reasons: readonly string[] = []
+    if (path === '/readyz') {
+      const state = readiness()
+      ok = typeof state === 'boolean' ? state : state.length === 0
+      reasons = typeof state === 'boolean' ? [] : state
+    } else if (path !== '/livez' && path !== '/healthz') {
       res.writeHead(404).end('not found\n')
       return
     }
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n')
+    const body = ok ? 'ok\n' : ['not ready', ...reasons].map((line) => `${line}\n`).join('')
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(body)
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

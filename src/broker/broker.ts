@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import type { Server } from 'node:tls'
+import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
 import { encodeReply, type Reply } from '../protocol/messages.js'
@@ -9,6 +9,25 @@ import { createAccessControl } from './access-control.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
+
+/**
+ * BrokerObserver hears about connections, for metrics. `reason` of a refusal is a bounded name: an MQTT CONNACK
+ * refusal (`identifier_rejected`, `not_authorized`, ...), `connect_error` or `max_connections`.
+ */
+export interface BrokerObserver {
+  connectionOpened(): void
+  connectionClosed(): void
+  connectionRefused(reason: string): void
+  tlsHandshakeFailed(): void
+}
+
+const CONNACK_REFUSALS: Record<number, string> = {
+  1: 'unacceptable_protocol_version',
+  2: 'identifier_rejected',
+  3: 'server_unavailable',
+  4: 'bad_username_or_password',
+  5: 'not_authorized',
+}
 
 /** BootstrapBrokerOptions configure the embedded MQTT broker that devices register through. */
 export interface BootstrapBrokerOptions {
@@ -22,6 +41,7 @@ export interface BootstrapBrokerOptions {
   readonly maxClientIdLength: number
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
+  readonly observer?: BrokerObserver
 }
 
 /** BootstrapBroker is Aedes behind the mutual-TLS listener, with the access-control hooks. */
@@ -52,14 +72,28 @@ export class BootstrapBroker implements ReplyPublisher {
     aedes.on('subscribe', (subscriptions, client) =>
       o.logger.debug({ clientId: client.id, topics: subscriptions.map((s) => s.topic) }, 'subscribed'),
     )
-    aedes.on('clientError', (client, err) =>
-      o.logger.debug({ clientId: client.id, err: err.message }, 'client error'),
-    )
-    aedes.on('connectionError', (_client, err) => o.logger.debug({ err: err.message }, 'connection error'))
+    // a CONNECT refused with a CONNACK return code carries it as `errorCode` (Aedes' handlers/connect.js)
+    const refusalOf = (err: Error): string | undefined =>
+      CONNACK_REFUSALS[(err as { errorCode?: number }).errorCode ?? 0]
+    aedes.on('clientError', (client, err) => {
+      o.logger.debug({ clientId: client.id, err: err.message }, 'client error')
+      const refusal = refusalOf(err)
+      if (refusal) o.observer?.connectionRefused(refusal)
+    })
+    aedes.on('connectionError', (_client, err) => {
+      o.logger.debug({ err: err.message }, 'connection error')
+      o.observer?.connectionRefused(refusalOf(err) ?? 'connect_error')
+    })
     const server = createTlsListener({ ...o.tls, handshakeTimeoutMs: o.connectTimeoutMs }, (socket) => {
       limitPacketSize(aedes.handle(socket), o.maxPacketBytes)
+      o.observer?.connectionOpened()
+      socket.once('close', () => o.observer?.connectionClosed())
     })
-    server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'))
+    server.on('tlsClientError', (err) => {
+      o.logger.debug({ err: err.message }, 'TLS handshake failed')
+      o.observer?.tlsHandshakeFailed()
+    })
+    server.on('drop', () => o.observer?.connectionRefused('max_connections'))
     this.#aedes = aedes
     this.#server = server
     await new Promise<void>((resolve, reject) => {
@@ -85,6 +119,16 @@ export class BootstrapBroker implements ReplyPublisher {
       dup: false,
     }
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
+  }
+
+  /** listening is true while the listener accepts connections. */
+  get listening(): boolean {
+    return this.#server?.listening ?? false
+  }
+
+  /** setSecureContext replaces the listener's TLS material for new handshakes; open connections keep theirs. */
+  setSecureContext(options: SecureContextOptions): void {
+    this.#server?.setSecureContext(options)
   }
 
   /** stop closes the listener and every connection. */

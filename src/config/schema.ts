@@ -120,6 +120,7 @@ export const configSchema = z.strictObject({
       enabled: z.boolean().default(true),
       host: z.string().min(1).default('0.0.0.0'),
       port: port.default(8080),
+      metrics: z.boolean().default(true),
     })
     .prefault({}),
   auditLog: filePath,

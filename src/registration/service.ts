@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { untilAborted } from '../common/abortable.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
-import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
   type IssuedReply,
@@ -34,12 +34,30 @@ export interface RegistrationServiceOptions {
   readonly productionUrl: string | undefined
 }
 
+/**
+ * RegistrationObserver hears how requests end, for metrics; the service never depends on what it does.
+ * `outcome`: issued, replayed (answered from the reply cache), coalesced (a duplicate of one in flight, which
+ * answers), rejected (with `code`). `mode` is known once the request decoded.
+ */
+export interface RegistrationObserver {
+  answered(event: {
+    outcome: 'issued' | 'replayed' | 'coalesced' | 'rejected'
+    code?: ErrorCode | undefined
+    mode?: 'csr' | 'server_key' | undefined
+    seconds: number
+  }): void
+  issuanceStarted(): void
+  issuanceEnded(seconds: number, ok: boolean): void
+  auditAppended(seconds: number): void
+}
+
 /** RegistrationServiceDeps are the collaborators the service calls, never back. */
 export interface RegistrationServiceDeps {
   readonly issuer: Issuer
   readonly audit: AuditLog
   readonly publisher: ReplyPublisher
   readonly logger: Logger
+  readonly observer?: RegistrationObserver
 }
 
 interface InFlight {
@@ -62,6 +80,8 @@ export class RegistrationService {
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<void>>()
   #closed = false
+  /** replies just issued, told apart from replays (the cache hands out copies) for the observer */
+  readonly #fresh = new WeakSet<Reply>()
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
     this.#deps = deps
@@ -78,20 +98,28 @@ export class RegistrationService {
 
   async #handle(identity: string, payload: Buffer): Promise<void> {
     const log = this.#deps.logger.child({ identity })
+    const started = performance.now()
+    let mode: 'csr' | 'server_key' | undefined
+    const observe = (outcome: 'issued' | 'replayed' | 'coalesced' | 'rejected', code?: ErrorCode): void =>
+      this.#deps.observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
     let requestId: string | undefined
     let reply: Reply
     try {
       if (this.#closed) throw SHUTDOWN()
       const request = decodeRequest(payload, this.#options.requestMaxBytes)
       requestId = request.requestId
+      mode = request.csr === undefined ? 'server_key' : 'csr'
       const answer = await this.#answer(identity, request, log)
-      if (answer === undefined) return // a duplicate of the registration in flight, which will answer
+      if (answer === undefined) return observe('coalesced') // a duplicate of the one in flight, which answers
       reply = answer
+      observe(this.#fresh.has(answer) ? 'issued' : 'replayed')
     } catch (err) {
       const error = toRegistrationError(err)
+      observe('rejected', error.code)
       requestId ??= peekRequestId(payload)
       const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
-      log[level]({ requestId, code: error.code, err: error.cause ?? error }, 'registration rejected')
+      const ms = Math.round(performance.now() - started)
+      log[level]({ requestId, code: error.code, ms, err: error.cause ?? error }, 'registration rejected')
       reply = rejectedReply(error, requestId)
     }
     await this.#deps.publisher
@@ -102,7 +130,7 @@ export class RegistrationService {
   async #answer(identity: string, request: RegistrationRequest, log: Logger): Promise<Reply | undefined> {
     const key = idempotencyKey(identity, request)
     const cached = this.#cache.get(key)
-    if (cached) return cached
+    if (cached) return { ...cached }
     const current = this.#inFlight.get(identity)
     if (current?.key === key) return undefined
     if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
@@ -116,6 +144,7 @@ export class RegistrationService {
     try {
       const reply = await this.#issue(order, request.requestId, controller, log)
       this.#cache.set(key, reply)
+      this.#fresh.add(reply)
       return reply
     } finally {
       this.#inFlight.delete(identity)
@@ -138,8 +167,14 @@ export class RegistrationService {
       () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),
       this.#options.issuanceTimeoutMs,
     )
+    const observer = this.#deps.observer
+    observer?.issuanceStarted()
+    let issuedOk = false
     try {
       const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
+      issuedOk = true
+      observer?.issuanceEnded((performance.now() - started) / 1000, true)
+      const auditStarted = performance.now()
       await audit.append(
         auditRecordFor(credentials, {
           identity: order.identity,
@@ -147,6 +182,7 @@ export class RegistrationService {
           keySource: order.csr ? 'device' : 'bridge',
         }),
       )
+      observer?.auditAppended((performance.now() - auditStarted) / 1000)
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
         'certificate issued',
@@ -157,9 +193,15 @@ export class RegistrationService {
         productionUrl: this.#options.productionUrl,
       })
     } finally {
+      if (!issuedOk) observer?.issuanceEnded((performance.now() - started) / 1000, false)
       clearTimeout(pending)
       clearTimeout(timeout)
     }
+  }
+
+  /** cachedReplies is the number of replies held in the reply cache. */
+  get cachedReplies(): number {
+    return this.#cache.size
   }
 
   /** close refuses new requests, aborts registrations in flight (they answer ISSUER_UNAVAILABLE) and waits. */

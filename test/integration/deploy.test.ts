@@ -30,6 +30,12 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
       [
         'Certificate/mqtt-registration-bridge-tls',
         'ConfigMap/mqtt-registration-bridge',
+        'ConfigMap/mqtt-registration-bridge-dashboard',
+        'NetworkPolicy/mqtt-registration-bridge',
+        'PodDisruptionBudget/mqtt-registration-bridge',
+        'Service/mqtt-registration-bridge-external',
+        'Service/mqtt-registration-bridge-metrics',
+        'ServiceMonitor/mqtt-registration-bridge',
         'Deployment/mqtt-registration-bridge',
         'Issuer/device-ca',
         'Namespace/mqtt-registration-bridge',
@@ -89,7 +95,9 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
       group: 'cert-manager.io',
     })
     expect(config.issuer.certManager.namespace).toBe('mqtt-registration-bridge')
-    expect(find('Service').spec.ports).toEqual([{ name: 'mqtts', port: 8883, targetPort: 'mqtts' }])
+    expect(find('Service', 'mqtt-registration-bridge').spec.ports).toEqual([
+      { name: 'mqtts', port: 8883, targetPort: 'mqtts' },
+    ])
   })
 
   it('runs as non-root with a read-only root filesystem, probes and resources', () => {

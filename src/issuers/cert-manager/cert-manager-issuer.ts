@@ -6,7 +6,7 @@ import { type CertificateTemplate, expandTemplate } from '../template.js'
 import type { ApiThrottleOptions } from './api-throttle.js'
 import { issueWithCertificate } from './certificate-flow.js'
 import type { CertManagerOptions, FlowContext, Watchers } from './flow-context.js'
-import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, KubeApi } from './kube-api.js'
+import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, KubeApi, type KubeObserver } from './kube-api.js'
 import { LABEL_SELECTOR } from './names.js'
 import { issueWithRequest } from './request-flow.js'
 import type { Certificate, CertificateRequest, Secret } from './resources.js'
@@ -19,6 +19,7 @@ export interface CertManagerIssuerOptions extends CertManagerOptions {
   readonly template: CertificateTemplate
   readonly throttle: ApiThrottleOptions
   readonly logger: Logger
+  readonly observer?: KubeObserver | undefined
 }
 
 /** loadKubeConfig finds cluster credentials the way kubectl and in-cluster clients do. */
@@ -48,7 +49,13 @@ function reuseConnections(kc: KubeConfig): KubeConfig {
   return kc
 }
 
-function createWatchers(kc: KubeConfig, namespace: string, logger: Logger): Watchers {
+function createWatchers(
+  kc: KubeConfig,
+  namespace: string,
+  logger: Logger,
+  observer?: KubeObserver,
+): Watchers {
+  const onRestart = (kind: string): void => observer?.watchRestarted(kind)
   const custom = kc.makeApiClient(CustomObjectsApi)
   const core = kc.makeApiClient(CoreV1Api)
   const customWatcher = <T extends Certificate | CertificateRequest>(plural: string) =>
@@ -66,6 +73,7 @@ function createWatchers(kc: KubeConfig, namespace: string, logger: Logger): Watc
         }),
       LABEL_SELECTOR,
       logger,
+      onRestart,
     )
   return {
     certificates: customWatcher<Certificate>('certificates'),
@@ -77,6 +85,7 @@ function createWatchers(kc: KubeConfig, namespace: string, logger: Logger): Watc
       () => core.listNamespacedSecret({ namespace, labelSelector: LABEL_SELECTOR }),
       LABEL_SELECTOR,
       logger,
+      onRestart,
     ),
   }
 }
@@ -96,8 +105,8 @@ export class CertManagerIssuer implements Issuer {
     this.#options = options
     const logger = options.logger.child({ issuer: 'cert-manager' })
     this.#context = {
-      api: new KubeApi(kc, options.namespace, options.throttle, logger),
-      watchers: createWatchers(kc, options.namespace, logger),
+      api: new KubeApi(kc, options.namespace, options.throttle, logger, options.observer),
+      watchers: createWatchers(kc, options.namespace, logger, options.observer),
       options,
       cleanup: (task) => {
         const done = task(this.#cleanupController.signal)

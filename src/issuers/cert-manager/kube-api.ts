@@ -45,6 +45,12 @@ function isRetryable(err: unknown): boolean {
   return e?.type === 'system' || NETWORK_ERRORS.has(e?.code ?? '')
 }
 
+/** KubeObserver hears about API calls and watch restarts, for metrics (`verb` create or delete; `status` HTTP or `error`). */
+export interface KubeObserver {
+  apiRequest(verb: string, status: string): void
+  watchRestarted(resource: string): void
+}
+
 /**
  * KubeApi is the bridge's only writer to Kubernetes: every call is throttled, and retried with exponential
  * backoff (honouring Retry-After) on 429, 5xx and network errors.
@@ -55,8 +61,16 @@ export class KubeApi {
   readonly #throttle: ApiThrottle
   readonly #namespace: string
   readonly #logger: Logger
+  readonly #observer: KubeObserver | undefined
 
-  constructor(kc: KubeConfig, namespace: string, throttle: ApiThrottleOptions, logger: Logger) {
+  constructor(
+    kc: KubeConfig,
+    namespace: string,
+    throttle: ApiThrottleOptions,
+    logger: Logger,
+    observer?: KubeObserver,
+  ) {
+    this.#observer = observer
     this.#custom = kc.makeApiClient(CustomObjectsApi)
     this.#core = kc.makeApiClient(CoreV1Api)
     this.#throttle = new ApiThrottle(throttle)
@@ -69,8 +83,11 @@ export class KubeApi {
     for (let attempt = 1; ; attempt++) {
       signal.throwIfAborted()
       try {
-        return await this.#throttle.run(request)
+        const result = await this.#throttle.run(request)
+        this.#observer?.apiRequest(what.split(' ')[0] ?? '', '2xx')
+        return result
       } catch (err) {
+        this.#observer?.apiRequest(what.split(' ')[0] ?? '', String(statusOf(err) ?? 'error'))
         if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err
         const delay = backoff.next(retryAfterMs(err))
         this.#logger.warn(

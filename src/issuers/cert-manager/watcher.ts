@@ -36,6 +36,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
   #stopped = false
   readonly #backoff = new Backoff({ initialMs: RESTART_BASE_MS, maxMs: RESTART_MAX_MS, jitter: 0 })
   #restartTimer: NodeJS.Timeout | undefined
+  readonly #onRestart: ((kind: string) => void) | undefined
 
   constructor(
     kind: string,
@@ -44,7 +45,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
     list: ListFn<T>,
     labelSelector: string,
     logger: Logger,
+    onRestart?: (kind: string) => void,
   ) {
+    this.#onRestart = onRestart
     this.kind = kind
     this.#logger = logger.child({ watch: kind })
     this.#informer = makeInformer(kc, path, list as never, labelSelector)
@@ -79,6 +82,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
   #restart(err: unknown): void {
     if (this.#stopped || this.#restartTimer) return
     const delay = this.#backoff.next()
+    this.#onRestart?.(this.kind)
     this.#logger.warn(
       { err: (err as Error)?.message ?? String(err), delayMs: delay },
       'watch failed; restarting',

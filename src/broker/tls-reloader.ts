@@ -1,0 +1,171 @@
+import { X509Certificate } from 'node:crypto'
+import type { SecureContextOptions } from 'node:tls'
+import type { Logger } from 'pino'
+import type { Config } from '../config/load.js'
+import { FileWatcher } from '../config/watch-files.js'
+import {
+  checkFactoryCa,
+  checkListenerPair,
+  checkProductionCa,
+  type IssuingCaMaterial,
+  type ListenerMaterial,
+  listenerContextOptions,
+  loadIssuingCa,
+  readText,
+} from './tls-material.js'
+
+/** TlsMaterialName names a set of files reloaded together (a bounded metric label). */
+export type TlsMaterialName = 'listener' | 'factory_ca' | 'production_ca' | 'issuing_ca'
+
+/** TlsFiles are the configured files the reloader watches. */
+export interface TlsFiles {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly clientCaFile: string
+  readonly productionCaFile?: string | undefined
+  /** The embedded CA's files; absent when cert-manager issues. */
+  readonly issuingCa?: { certFile: string; keyFile: string; chainFile?: string | undefined } | undefined
+}
+
+/** tlsFilesOf names the files a configuration reads TLS material from. */
+export const tlsFilesOf = (config: Config): TlsFiles => ({
+  ...config.tls,
+  productionCaFile: config.production.caFile,
+  issuingCa: config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined,
+})
+
+/** TlsReloaderDeps are where reloaded material goes. */
+export interface TlsReloaderDeps {
+  readonly logger: Logger
+  /** Installs the listener's new secure context (new handshakes only; open connections keep theirs). */
+  readonly applyListener: (options: SecureContextOptions) => void
+  readonly onResult?: (material: TlsMaterialName, ok: boolean) => void
+}
+
+/**
+ * TlsReloader re-reads TLS material when its files change (cert-manager renewing the listener certificate, a
+ * Secret mount swapped by the kubelet) and swaps each set in whole, after checking it: a certificate and key
+ * that do not match, an expired certificate or an unreadable file is refused with a log line and the
+ * current material kept. It reads `productionCaPem` and `issuingCa` fresh for every registration.
+ */
+export class TlsReloader {
+  readonly #files: TlsFiles
+  readonly #deps: TlsReloaderDeps
+  #watcher: FileWatcher | undefined
+  #listenerNotAfter: Date
+  #listener: ListenerMaterial
+  #productionCaPem: string
+  #issuingCa: IssuingCaMaterial | undefined
+
+  constructor(
+    files: TlsFiles,
+    initial: {
+      listener: ListenerMaterial
+      productionCaPem: string
+      issuingCa?: IssuingCaMaterial | undefined
+    },
+    deps: TlsReloaderDeps,
+  ) {
+    this.#files = files
+    this.#deps = deps
+    this.#listener = initial.listener
+    this.#listenerNotAfter = new Date(new X509Certificate(initial.listener.certPem).validTo)
+    this.#productionCaPem = initial.productionCaPem
+    this.#issuingCa = initial.issuingCa
+  }
+
+  /** listenerNotAfter is when the listener's current certificate expires. */
+  get listenerNotAfter(): Date {
+    return this.#listenerNotAfter
+  }
+
+  /** productionCaPem is the current production CA bundle ('' when none is configured). */
+  get productionCaPem(): string {
+    return this.#productionCaPem
+  }
+
+  /** issuingCa is the embedded CA currently issuing (undefined when cert-manager issues). */
+  get issuingCa(): IssuingCaMaterial | undefined {
+    return this.#issuingCa
+  }
+
+  /** start watches the files. */
+  start(): void {
+    const f = this.#files
+    const ca = f.issuingCa
+    const paths = [
+      f.certFile,
+      f.keyFile,
+      f.clientCaFile,
+      f.productionCaFile,
+      ca?.certFile,
+      ca?.keyFile,
+      ca?.chainFile,
+    ]
+    this.#watcher = new FileWatcher(
+      paths.filter((p): p is string => p !== undefined),
+      (changed) => this.#reload(changed),
+    )
+  }
+
+  #reload(changed: ReadonlySet<string>): void {
+    const f = this.#files
+    const touches = (...paths: (string | undefined)[]): boolean =>
+      paths.some((p) => p !== undefined && changed.has(p))
+    // the pair and the factory CAs come from different places (a cert-manager Secret, a ConfigMap): one that is
+    // broken does not hold up the other
+    if (touches(f.certFile, f.keyFile)) {
+      this.#try('listener', [f.certFile, f.keyFile], () => {
+        const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
+        const notAfter = checkListenerPair(material)
+        this.#applyListener(material)
+        this.#listenerNotAfter = notAfter
+      })
+    }
+    if (touches(f.clientCaFile)) {
+      this.#try('factory_ca', [f.clientCaFile], () => {
+        const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
+        checkFactoryCa(material)
+        this.#applyListener(material)
+      })
+    }
+    if (touches(f.productionCaFile)) {
+      this.#try('production_ca', [f.productionCaFile], () => {
+        const pem = readText(f.productionCaFile)
+        checkProductionCa(pem)
+        this.#productionCaPem = pem
+      })
+    }
+    const ca = f.issuingCa
+    if (ca && touches(ca.certFile, ca.keyFile, ca.chainFile)) {
+      this.#try('issuing_ca', [ca.certFile, ca.keyFile, ca.chainFile], () => {
+        this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
+      })
+    }
+  }
+
+  #applyListener(material: ListenerMaterial): void {
+    this.#deps.applyListener(listenerContextOptions(material))
+    this.#listener = material
+  }
+
+  #try(material: TlsMaterialName, files: (string | undefined)[], reload: () => void): void {
+    try {
+      reload()
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code
+        ? `cannot read a file (${(err as NodeJS.ErrnoException).code})`
+        : (err as Error).message
+      this.#deps.logger.error({ material, reason }, 'TLS material refused; keeping the current one')
+      this.#deps.onResult?.(material, false)
+      return
+    }
+    this.#deps.logger.info({ material, files: files.filter(Boolean) }, 'TLS material reloaded')
+    this.#deps.onResult?.(material, true)
+  }
+
+  /** close stops watching. */
+  close(): void {
+    this.#watcher?.close()
+  }
+}

@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto'
+import { type FSWatcher, readFileSync, watch } from 'node:fs'
+import { dirname } from 'node:path'
+
+const digest = (path: string): string => {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex')
+  } catch (err) {
+    return `unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`
+  }
+}
+
+/**
+ * FileWatcher calls back with the files whose content changed. It watches each file's directory rather than
+ * the file, so it sees files replaced by rename and Kubernetes Secret and ConfigMap mounts, where the
+ * kubelet swaps the `..data` symlink; every event re-reads the watched files and compares their digests, so
+ * spurious events cost a read and nothing else. Events within `settleMs` are handled together.
+ */
+export class FileWatcher {
+  readonly #digests = new Map<string, string>()
+  readonly #watchers: FSWatcher[] = []
+  readonly #onChange: (changed: ReadonlySet<string>) => void
+  readonly #settleMs: number
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(paths: readonly string[], onChange: (changed: ReadonlySet<string>) => void, settleMs = 50) {
+    this.#onChange = onChange
+    this.#settleMs = settleMs
+    for (const path of paths) this.#digests.set(path, digest(path))
+    for (const dir of new Set(paths.map((p) => dirname(p)))) {
+      const watcher = watch(dir, { persistent: false }, () => this.#schedule())
+      watcher.on('error', () => {}) // a directory that goes away: the files read as unreadable from then on
+      this.#watchers.push(watcher)
+    }
+  }
+
+  #schedule(): void {
+    if (this.#timer) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.check()
+    }, this.#settleMs)
+  }
+
+  /** check re-reads every watched file now and calls back when any changed. */
+  check(): void {
+    const changed = new Set<string>()
+    for (const [path, before] of this.#digests) {
+      const now = digest(path)
+      if (now === before) continue
+      this.#digests.set(path, now)
+      changed.add(path)
+    }
+    if (changed.size > 0) this.#onChange(changed)
+  }
+
+  /** close stops watching. */
+  close(): void {
+    clearTimeout(this.#timer)
+    for (const watcher of this.#watchers) watcher.close()
+  }
+}

@@ -1,0 +1,153 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { MetricsExposition } from '../health.js'
+
+/** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
+export const METRIC_PREFIX = 'mqtt_registration_bridge_'
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+const DISK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+
+/**
+ * BridgeMetrics are the bridge's Prometheus metrics in a registry of their own (one per bridge, so that
+ * several bridges in one process never share counters). Labels are bounded sets only: never an identity,
+ * serial number or client id.
+ */
+export interface BridgeMetrics {
+  readonly registry: Registry
+  readonly registrations: Counter<'outcome' | 'code' | 'mode' | 'issuer'>
+  readonly registrationDuration: Histogram<'outcome'>
+  readonly issuanceDuration: Histogram<'issuer' | 'result'>
+  readonly inFlight: Gauge
+  readonly rateLimited: Counter
+  readonly replyCacheEntries: Gauge
+  readonly auditAppendDuration: Histogram
+  readonly connectionsOpen: Gauge
+  readonly connectionsRefused: Counter<'reason'>
+  readonly tlsHandshakeFailures: Counter
+  readonly kubeRequests: Counter<'verb' | 'status'>
+  readonly kubeWatchRestarts: Counter<'resource'>
+  readonly certificateExpiry: Gauge<'certificate'>
+  readonly tlsReloads: Counter<'material' | 'result'>
+  readonly ready: Gauge
+}
+
+/** MetricsSources are read when Prometheus scrapes. */
+export interface MetricsSources {
+  readonly replyCacheEntries: () => number
+  readonly ready: () => boolean
+  /** The certificates whose notAfter is exported; an absent one is not. */
+  readonly certificates: () => { listener: Date; issuing_ca?: { validTo: string } | undefined }
+}
+
+/** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
+export function createMetrics(sources: MetricsSources): BridgeMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const p = METRIC_PREFIX
+  const registers = [registry]
+  return {
+    registry,
+    registrations: new Counter({
+      name: `${p}registrations_total`,
+      help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode and issuer.',
+      labelNames: ['outcome', 'code', 'mode', 'issuer'],
+      registers,
+    }),
+    registrationDuration: new Histogram({
+      name: `${p}registration_duration_seconds`,
+      help: 'Time from a request arriving to its answer being ready, by outcome.',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    issuanceDuration: new Histogram({
+      name: `${p}issuance_duration_seconds`,
+      help: 'Time the issuer took to issue (or fail), by issuer and result (ok, error).',
+      labelNames: ['issuer', 'result'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: `${p}registrations_in_flight`,
+      help: 'Registrations being issued now.',
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: `${p}rate_limited_requests_total`,
+      help: 'Requests refused with RATE_LIMITED.',
+      registers,
+    }),
+    replyCacheEntries: new Gauge({
+      name: `${p}reply_cache_entries`,
+      help: 'Issued replies held for idempotent retries.',
+      registers,
+      collect() {
+        this.set(sources.replyCacheEntries())
+      },
+    }),
+    auditAppendDuration: new Histogram({
+      name: `${p}audit_append_duration_seconds`,
+      help: 'Time to append an issuance to the audit log durably (O_DSYNC, group commit).',
+      buckets: DISK_BUCKETS,
+      registers,
+    }),
+    connectionsOpen: new Gauge({
+      name: `${p}connections_open`,
+      help: 'Device connections open on the MQTT listener (after the TLS handshake).',
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: `${p}connections_refused_total`,
+      help: 'MQTT connections refused, by reason (CONNACK refusal, connect_error, max_connections).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    tlsHandshakeFailures: new Counter({
+      name: `${p}tls_handshake_failures_total`,
+      help: 'TLS handshakes that failed on the MQTT listener (no or untrusted client certificate, old TLS, timeout).',
+      registers,
+    }),
+    kubeRequests: new Counter({
+      name: `${p}kubernetes_api_requests_total`,
+      help: 'Kubernetes API writes by the cert-manager issuer, by verb (create, delete) and HTTP status (2xx, or the error status).',
+      labelNames: ['verb', 'status'],
+      registers,
+    }),
+    kubeWatchRestarts: new Counter({
+      name: `${p}kubernetes_watch_restarts_total`,
+      help: 'Kubernetes watches (informers) the cert-manager issuer restarted after an error, by resource.',
+      labelNames: ['resource'],
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: `${p}certificate_expiry_timestamp_seconds`,
+      help: "notAfter of the certificates the bridge serves with, as a Unix time: 'listener' and the embedded 'issuing_ca'.",
+      labelNames: ['certificate'],
+      registers,
+      collect() {
+        const { listener, issuing_ca } = sources.certificates()
+        this.set({ certificate: 'listener' }, listener.getTime() / 1000)
+        if (issuing_ca) this.set({ certificate: 'issuing_ca' }, new Date(issuing_ca.validTo).getTime() / 1000)
+      },
+    }),
+    tlsReloads: new Counter({
+      name: `${p}tls_reloads_total`,
+      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca) and result (ok, refused).',
+      labelNames: ['material', 'result'],
+      registers,
+    }),
+    ready: new Gauge({
+      name: `${p}ready`,
+      help: '1 while /readyz answers 200, else 0.',
+      registers,
+      collect() {
+        this.set(sources.ready() ? 1 : 0)
+      },
+    }),
+  }
+}
+
+/** metricsExposition renders the metrics for the health server's /metrics. */
+export const metricsExposition =
+  (metrics: BridgeMetrics): MetricsExposition =>
+  async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })
