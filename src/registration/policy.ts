@@ -3,6 +3,7 @@ import { type CertificateTemplate, expandTemplate } from '../issuers/template.js
 import { parseCsr } from '../pki/csr.js'
 import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
 import { RegistrationError } from '../protocol/errors.js'
+import { withWireCodes } from './pki-errors.js'
 import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
 
 /** PolicyOptions say which keys may be certified, which key the bridge makes, and which names a device may hold. */
@@ -35,7 +36,7 @@ export function authorize(
     checkAllowed(keyAlgorithm, options)
     return { identity, keyAlgorithm }
   }
-  const csr = parseCsr(request.csr)
+  const csr = withWireCodes(() => parseCsr(request.csr as string))
   const keyAlgorithm = keyAlgorithmOf(csr.publicKey)
   if (keyAlgorithm === undefined) {
     throw new RegistrationError(
