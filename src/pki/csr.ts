@@ -1,15 +1,5 @@
 import { type KeyObject, verify } from 'node:crypto'
-import {
-  children,
-  content,
-  type Element,
-  exactly,
-  expect,
-  oid,
-  readElement,
-  readOnly,
-  slice,
-} from './der.js'
+import { children, content, type Element, exactly, expect, oid, readElement, readOnly, slice } from './der.js'
 import { malformed, PkiError } from './errors.js'
 import { decodeDirectoryString } from './names.js'
 import { fromPemStrict } from './pem.js'
@@ -143,7 +133,8 @@ function subjectAltNames(extensions: readonly Extension[]): ParsedCsr['subjectAl
     for (const name of names) {
       if (!GENERAL_NAME_TAGS.has(name.tag)) throw malformed('unknown GeneralName')
       const text = content(value, name).toString('latin1')
-      if ((name.tag === 0x82 || name.tag === 0x86) && !ASCII.test(text)) throw malformed('non-ASCII IA5String')
+      if ((name.tag === 0x82 || name.tag === 0x86) && !ASCII.test(text))
+        throw malformed('non-ASCII IA5String')
       if (name.tag === 0x82) out.dnsNames.push(text)
       else if (name.tag === 0x86) out.uris.push(text)
       else out.others++
@@ -155,7 +146,8 @@ function subjectAltNames(extensions: readonly Extension[]): ParsedCsr['subjectAl
 function checkSignatureAlgorithm(der: Buffer, algorithm: Element, kind: PublicKeyKind): string | null {
   const [id, params] = exactly(der, expect(algorithm, 0x30, 'signatureAlgorithm'), 1, 2)
   const known = SIGNATURE_ALGORITHMS.get(slice(der, expect(id, 0x06, 'algorithm')).toString('hex'))
-  if (!known) throw new PkiError('SIGNATURE_ALGORITHM_UNSUPPORTED', 'the CSR signature algorithm is not accepted')
+  if (!known)
+    throw new PkiError('SIGNATURE_ALGORITHM_UNSUPPORTED', 'the CSR signature algorithm is not accepted')
   if (known.kind !== kind)
     throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'the signature algorithm does not fit the key')
   if (params && (known.params === 'absent' || params.tag !== 0x05))

@@ -110,8 +110,7 @@ function checkRsa(der: Buffer, params: Element | undefined, bits: Buffer): Buffe
   const size = n.toString(2).length
   if (!RSA_BITS.has(size)) throw unsupported(`RSA keys of ${size} bits are not certified`)
   if (e < 65537n || !(e & 1n) || e >= n) throw unfit('the RSA exponent must be odd and at least 65537')
-  if (!(n & 1n) || gcd(n, SMALL_PRIMORIAL) !== 1n)
-    throw unfit('the RSA modulus has a small factor')
+  if (!(n & 1n) || gcd(n, SMALL_PRIMORIAL) !== 1n) throw unfit('the RSA modulus has a small factor')
   if (fermatProbablePrime(modulus)) throw unfit('the RSA modulus is prime')
   return sequence(
     sequence(oid('1.2.840.113549.1.1.1'), NULL),
