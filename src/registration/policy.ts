@@ -3,8 +3,8 @@ import { type CertificateTemplate, expandTemplate } from '../issuers/template.js
 import { parseCsr } from '../pki/csr.js'
 import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
 import { RegistrationError } from '../protocol/errors.js'
-import { withWireCodes } from './pki-errors.js'
 import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
+import { withWireCodes } from './pki-errors.js'
 
 /** PolicyOptions say which keys may be certified, which key the bridge makes, and which names a device may hold. */
 export interface PolicyOptions {
