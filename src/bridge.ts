@@ -49,7 +49,7 @@ async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logg
   }
   try {
     const ca = loadCa(files.issuerCertPem, files.issuerKeyPem)
-    return new LocalCaIssuer({ ca, chainPem: files.issuerChainPem, template: config.certificate })
+    return new LocalCaIssuer({ ca, chainPem: files.issuerChainPem, template: config.certificate, logger })
   } catch (err) {
     throw new ConfigError([`issuer.localCa: ${(err as Error).message}`])
   }

@@ -95,8 +95,8 @@ function fermatProbablePrime(modulus: Buffer): boolean | undefined {
   }
 }
 
-function checkRsa(der: Buffer, params: Element | undefined, bits: Buffer): Buffer {
-  if (!params || params.tag !== 0x05) throw new PkiError('MALFORMED', 'rsaEncryption parameters must be NULL')
+function checkRsa(params: Element | undefined, bits: Buffer): Buffer {
+  if (params?.tag !== 0x05) throw new PkiError('MALFORMED', 'rsaEncryption parameters must be NULL')
   const inner = readElement(bits)
   if (inner.end !== bits.length) throw new PkiError('MALFORMED', 'bytes after RSAPublicKey')
   checkDer(bits, inner)
@@ -140,7 +140,7 @@ export function checkPublicKey(der: Buffer, spki: Element): CheckedPublicKey {
   if (algorithmId === EC_PUBLIC_KEY) {
     ;[kind, canonical] = ['ec', checkEc(der, params, bits)]
   } else if (algorithmId === RSA_ENCRYPTION) {
-    ;[kind, canonical] = ['rsa', checkRsa(der, params, bits)]
+    ;[kind, canonical] = ['rsa', checkRsa(params, bits)]
   } else if (algorithmId === ED25519) {
     if (params) throw new PkiError('MALFORMED', 'Ed25519 parameters must be absent (RFC 8410)')
     const problem = ed25519Problem(bits)
