@@ -82,7 +82,7 @@ export async function startBridge(
       maxConnections: config.limits.maxConnections,
     },
     topics: createTopics(config.topics.request, config.topics.replyPrefix),
-    identitySource: config.identity.source,
+    identitySource: config.identity,
     connectTimeoutMs: config.limits.connectTimeoutMs,
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,
