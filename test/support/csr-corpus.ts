@@ -484,6 +484,12 @@ export function buildCorpus(): CorpusEntry[] {
       edSpki(Buffer.from('efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'hex')),
     ),
   )
+  add(
+    'ed25519-point-off-curve',
+    'SIGNATURE_INVALID',
+    false,
+    withSpki(ed, edSpki(Buffer.from(`02${'00'.repeat(31)}`, 'hex'))),
+  )
   add('ed25519-parameters-present', 'MALFORMED', false, withSpki(ed, edSpki(ed.spki.subarray(-32), [NULL])))
   add('ed25519-short-key', 'KEY_INVALID', false, withSpki(ed, edSpki(ed.spki.subarray(-31))))
   add(
