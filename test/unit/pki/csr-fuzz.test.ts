@@ -18,6 +18,7 @@ beforeAll(async () => {
 describe(`seeded CSR fuzz (seed ${SEED}, ${PER_KEY} mutants per key type)`, () => {
   const keys = fixtureKeys()
   const all: { mutant: Mutant; reason: string; csr?: ParsedCsr }[] = []
+  const classes = new Map<string, number>()
 
   it.each(Object.keys(keys) as KeyName[])(
     '%s: every mutant is refused with a PKI reason or parsed, never a crash',
@@ -32,6 +33,8 @@ describe(`seeded CSR fuzz (seed ${SEED}, ${PER_KEY} mutants per key type)`, () =
           expect(outcome.csr.spki.equals(base.csr?.spki ?? Buffer.alloc(0)), `${mutant.name} (${i})`).toBe(
             true,
           )
+          const kind = classify(outcome.csr, base.csr)
+          classes.set(kind, (classes.get(kind) ?? 0) + 1)
         }
       }
     },
@@ -57,10 +60,21 @@ describe(`seeded CSR fuzz (seed ${SEED}, ${PER_KEY} mutants per key type)`, () =
     console.info(
       `fuzz: ${all.length} mutants, ${accepted.length} accepted (all accepted by openssl), refused sample of ${sample.length}:`,
       Object.fromEntries(byReason),
+      'accepted mutants by class:',
+      Object.fromEntries(classes),
     )
     expect(accepted.length).toBeGreaterThan(0)
   })
 })
+
+/** classify says what an accepted mutant changed in the request, compared with the valid one it came from. */
+function classify(csr: ParsedCsr, base: ParsedCsr | undefined): string {
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+  if (!same(csr.commonNames, base?.commonNames)) return 'subject CN changed'
+  if (!same(csr.subjectAltNames, base?.subjectAltNames)) return 'requested SANs changed'
+  if (csr.requestsCaPowers !== base?.requestsCaPowers) return 'CA powers requested'
+  return 'other bytes changed (CN, SANs, key and CA powers as before)'
+}
 
 function i0(name: KeyName): number {
   return ['P-256', 'P-384', 'RSA-2048', 'RSA-3072', 'Ed25519'].indexOf(name)
