@@ -3,11 +3,11 @@ import { buildCertificate, type CertificateProfile, type KeyUsageName } from '..
 import { generateKeyMaterial } from '../../pki/keys.js'
 import { toPem } from '../../pki/pem.js'
 import type { LoadedCa } from '../../pki/signer.js'
+import { type ChainValidity, chainValidity, validityProblem } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuer.js'
 import { type CertificateTemplate, expandTemplate } from '../template.js'
-import { type ChainValidity, chainValidity, validityProblem } from './validity.js'
 
 /** Certificates are backdated by this much so that devices with a slightly slow clock accept them. */
 const BACKDATE_MS = 60_000

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto'
-import { certificatesFromPem } from '../../pki/pem.js'
+import { certificatesFromPem } from './pem.js'
 
 /** ChainValidity is the window in which every certificate of the issuing chain is valid. */
 export interface ChainValidity {
@@ -24,4 +24,19 @@ export function validityProblem(chain: ChainValidity, now: number): string | und
   if (now < chain.notBefore.getTime())
     return `the issuing CA is not valid before ${chain.notBefore.toISOString()}`
   return undefined
+}
+
+/**
+ * chainProblem checks a certificate chain returned by an external issuer (e.g. cert-manager: the leaf first,
+ * then intermediates, then the CA certificates): it says why the leaf outlives a certificate above it, or
+ * undefined when it does not. An external issuer's certificate cannot be capped, only refused.
+ */
+export function chainProblem(chainPem: string): string | undefined {
+  const [leaf, ...above] = certificatesFromPem(chainPem).map((der) => new X509Certificate(der))
+  if (!leaf) return 'no certificate in the chain'
+  const leafEnd = new Date(leaf.validTo).getTime()
+  const first = above.find((c) => new Date(c.validTo).getTime() < leafEnd)
+  return first
+    ? `the certificate outlives ${first.subject} (notAfter ${new Date(first.validTo).toISOString()})`
+    : undefined
 }
