@@ -1,8 +1,6 @@
 import 'reflect-metadata'
-import { createPublicKey, verify, webcrypto } from 'node:crypto'
+import { webcrypto } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { CertificationRequest } from '@peculiar/asn1-csr'
-import { AsnConvert } from '@peculiar/asn1-schema'
 import * as x509 from '@peculiar/x509'
 import forge from 'node-forge'
 import { LocalCaIssuer } from '../src/issuers/local-ca/local-ca-issuer.js'
@@ -15,6 +13,7 @@ import { type LoadedCa, loadCa, selfSigner } from '../src/pki/signer.js'
 import type { KeyAlgorithm } from '../src/protocol/messages.js'
 import { authorize } from '../src/registration/policy.js'
 import { cfsslRate } from './lib/cfssl.js'
+import { type CsrReaderRow, csrReaders } from './lib/csr-readers.js'
 import { genericBuild, genericSigner } from './lib/generic-builder.js'
 import { ratio } from './lib/stats.js'
 
@@ -54,67 +53,6 @@ async function csrs(count: number, algorithm: KeyAlgorithm): Promise<{ id: strin
       return { id, pem: buildCsr(id, keys.privateKey, keys.publicKey) }
     }),
   )
-}
-
-/** CsrReaderRow is the CPU time of one way of reading and verifying a CSR. */
-export interface CsrReaderRow {
-  readonly reader: string
-  readonly microseconds: number
-}
-
-/** perCall measures the mean time of a synchronous call over `ms`, in microseconds. */
-function perCall(ms: number, call: (i: number) => unknown): number {
-  for (let i = 0; i < 200; i++) call(i) // warm up
-  const started = performance.now()
-  let n = 0
-  while (performance.now() - started < ms) call(n++)
-  return Math.round(((performance.now() - started) * 1000) / n)
-}
-
-/**
- * csrReaders compares reading a P-256 CSR with the bridge's strict DER reader (structure, key checks,
- * canonical re-encoding, signature) against @peculiar/asn1-csr's schema parser plus the same signature check
- * (and none of the strictness checks), and against the signature check alone.
- */
-function csrReaders(ms: number, items: { pem: string }[]): CsrReaderRow[] {
-  const ders = items.map((i) => Buffer.from(i.pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'))
-  const at = (i: number): Buffer => ders[i % ders.length] as Buffer
-  const schema = (der: Buffer) => {
-    const csr = AsnConvert.parse(der, CertificationRequest)
-    const info = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo))
-    const spki = Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo))
-    const key = createPublicKey({ key: spki, format: 'der', type: 'spki' })
-    return verify('sha256', info, key, Buffer.from(csr.signature))
-  }
-  const verifyOnly = ders.map((der) => {
-    const csr = AsnConvert.parse(der, CertificationRequest)
-    return {
-      info: Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo)),
-      key: createPublicKey({
-        key: Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo)),
-        format: 'der',
-        type: 'spki',
-      }),
-      signature: Buffer.from(csr.signature),
-    }
-  })
-  return [
-    {
-      reader: 'bridge strict DER reader (parseCsr)',
-      microseconds: perCall(ms, (i) => parseCsr(at(i).toString('base64'))),
-    },
-    {
-      reader: '@peculiar/asn1-csr schema parse + the same verify',
-      microseconds: perCall(ms, (i) => schema(at(i))),
-    },
-    {
-      reader: 'node:crypto verify alone (the floor)',
-      microseconds: perCall(ms, (i) => {
-        const v = verifyOnly[i % verifyOnly.length] as (typeof verifyOnly)[number]
-        return verify('sha256', v.info, v.key, v.signature)
-      }),
-    },
-  ]
 }
 
 /** rate runs `issue` over the CSRs, one per macrotask as in the bridge, for `ms`, and watches the event loop. */

@@ -1,5 +1,6 @@
 import type { CertManagerResult } from './cert-manager.js'
-import type { CsrReaderRow, IssuanceRow } from './issuance.js'
+import type { IssuanceRow } from './issuance.js'
+import type { CsrReaderRow } from './lib/csr-readers.js'
 import type { MemoryResult } from './memory.js'
 import type { RegistrationResult } from './registration.js'
 import type { SustainedResult } from './sustained.js'

@@ -1,5 +1,15 @@
 import { type KeyObject, verify } from 'node:crypto'
-import { children, content, type Element, exactly, expect, oid, readElement, readOnly, slice } from './der.js'
+import { oid } from './der.js'
+import {
+  children,
+  content,
+  type Element,
+  exactly,
+  expect,
+  readElement,
+  readOnly,
+  slice,
+} from './der-reader.js'
 import { malformed, PkiError } from './errors.js'
 import { decodeDirectoryString } from './names.js'
 import { fromPemStrict } from './pem.js'

@@ -10,12 +10,13 @@ export interface WeierstrassCurve {
   readonly bytes: number
 }
 
-/** P256 and P384 are the NIST curves of FIPS 186-4. */
+/** P256 is NIST P-256 (prime256v1), FIPS 186-4. */
 export const P256: WeierstrassCurve = {
   p: 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n,
   b: 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
   bytes: 32,
 }
+/** P384 is NIST P-384 (secp384r1). */
 export const P384: WeierstrassCurve = {
   p: 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n,
   b: 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,

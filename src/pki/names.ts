@@ -1,4 +1,14 @@
-import { children, content, type Element, exactly, expect, oid, readElement, readOnly, slice } from './der.js'
+import { oid } from './der.js'
+import {
+  children,
+  content,
+  type Element,
+  exactly,
+  expect,
+  readElement,
+  readOnly,
+  slice,
+} from './der-reader.js'
 import { malformed } from './errors.js'
 
 const COMMON_NAME = oid('2.5.4.3').toString('hex')

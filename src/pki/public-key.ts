@@ -1,19 +1,7 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { bigFrom, ed25519Problem, isOnCurve, P256, P384, type WeierstrassCurve } from './curves.js'
-import {
-  bitString,
-  checkDer,
-  content,
-  type Element,
-  exactly,
-  expect,
-  NULL,
-  oid,
-  readElement,
-  sequence,
-  slice,
-  unsignedInteger,
-} from './der.js'
+import { bitString, NULL, oid, sequence, unsignedInteger } from './der.js'
+import { checkDer, content, type Element, exactly, expect, readElement, slice } from './der-reader.js'
 import { PkiError } from './errors.js'
 
 const hex = (dotted: string): string => oid(dotted).toString('hex')
