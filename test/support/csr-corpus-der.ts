@@ -32,19 +32,19 @@ export function derEntries(c: Corpus, add: Add): void {
   add(
     'non-minimal-length-long-form',
     'MALFORMED',
-    undefined,
+    false,
     Buffer.concat([Buffer.from([0x30, 0x82, 0x00, good[1] ?? 0]), good.subarray(2)]),
   )
   add(
     'non-minimal-length-81',
     'MALFORMED',
-    undefined,
+    true,
     csrFrom(p256, { ...defaultParts(p256), version: Buffer.from([2, 0x81, 1, 0]) }),
   )
   add(
     'indefinite-length',
     'MALFORMED',
-    undefined,
+    false,
     Buffer.concat([Buffer.from([0x30, 0x80]), good.subarray(2), Buffer.from([0, 0])]),
   )
   add(

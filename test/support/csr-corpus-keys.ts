@@ -173,7 +173,7 @@ export function keyEntries(c: Corpus, add: Add): void {
   add(
     'larger-than-8-kib',
     'TOO_LARGE',
-    undefined,
+    true,
     csrFrom(p256, {
       ...defaultParts(p256),
       attributes: ctx(0, seq(oid(OID.challengePassword), set(utf8('x'.repeat(9000))))),
