@@ -1,5 +1,6 @@
 import type { CertManagerResult } from './cert-manager.js'
 import type { IssuanceRow } from './issuance.js'
+import type { CsrReaderRow } from './lib/csr-readers.js'
 import type { MemoryResult } from './memory.js'
 import type { RegistrationResult } from './registration.js'
 import type { SustainedResult } from './sustained.js'
@@ -7,7 +8,12 @@ import type { SustainedResult } from './sustained.js'
 /** Results is everything one `npm run bench` measured. */
 export interface Results {
   readonly machine: Record<string, string | number>
-  readonly issuance?: { rows: IssuanceRow[]; vsGeneric: number }
+  readonly issuance?: {
+    rows: IssuanceRow[]
+    vsGeneric: number
+    builders?: IssuanceRow[]
+    readers?: CsrReaderRow[]
+  }
   readonly registration?: RegistrationResult
   readonly memory?: MemoryResult
   readonly certManager?: CertManagerResult
@@ -105,7 +111,11 @@ export function goals(results: Results): Goal[] {
       measured: `${ec?.perSecond}/s`,
       met: (ec?.perSecond ?? 0) >= 2000,
     })
-    out.push({ goal: '≥ 8 × the generic builder', measured: `${i.vsGeneric} ×`, met: i.vsGeneric >= 8 })
+    out.push({
+      goal: '≥ 8 × the generic builder (same node:crypto signing)',
+      measured: `${i.vsGeneric} ×`,
+      met: i.vsGeneric >= 8,
+    })
     out.push({
       goal: 'no event-loop stall above 5 ms while issuing (p99)',
       measured: `${ec?.loopDelayP99Ms} ms`,
@@ -240,9 +250,34 @@ export function markdown(results: Results): string {
         i.rows.map((x) => [x.implementation, x.caKey, x.perSecond, x.loopDelayP99Ms ?? '—', x.note ?? '']),
       ),
       '',
-      `The bridge issues **${i.vsGeneric} ×** as many certificates per second as @peculiar/x509's generic builder with the same ECDSA P-256 CA.`,
-      '',
     )
+    if (i.builders && i.readers) {
+      out.push(
+        '### Like for like: the certificate builder, and the CSR reader',
+        '',
+        "The rows above differ in more than the builder (@peculiar/x509 signs through WebCrypto's asynchronous API; node-forge signs in JavaScript). To compare equal things, the two rows below build the same certificate (same profile, same extensions, same device key, same ECDSA P-256 CA) and sign it with the same synchronous `crypto.sign` call: the bridge's fast builder concatenates pre-encoded DER parts; the generic builder is the @peculiar/asn1-x509 object model and its DER serializer. Only the builder differs.",
+        '',
+        table(
+          ['builder', 'CA key', 'certificates/s', 'event-loop delay p99 ms'],
+          i.builders.map((x) => [x.implementation, x.caKey, x.perSecond, x.loopDelayP99Ms ?? '—']),
+        ),
+        '',
+        `The fast builder builds and signs **${i.vsGeneric} ×** as many certificates per second as the generic builder, with the same node:crypto signature underneath.`,
+        '',
+        "Reading a P-256 CSR, per request: the bridge's strict DER reader (structure, key checks, canonical re-encoding of the key, signature) against @peculiar/asn1-csr's schema parser followed by the same signature check (and none of the strictness checks: the schema parser accepts 29 of the corpus's 35 malformed DER requests), and the signature check alone.",
+        '',
+        table(
+          ['reader', 'µs per CSR'],
+          i.readers.map((r) => [r.reader, r.microseconds]),
+        ),
+        '',
+      )
+    } else {
+      out.push(
+        `The bridge issues **${i.vsGeneric} ×** as many certificates per second as @peculiar/x509's generic builder with the same ECDSA P-256 CA.`,
+        '',
+      )
+    }
   }
   if (results.memory) {
     const mem = results.memory

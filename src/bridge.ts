@@ -71,6 +71,7 @@ async function createIssuer(
         return currentCa()?.chainPem ?? files.issuerChainPem
       },
       template: config.certificate,
+      logger,
     })
   } catch (err) {
     throw new ConfigError([`issuer.localCa: ${(err as Error).message}`])
@@ -92,6 +93,8 @@ export async function startBridge(
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
   const files = readConfiguredFiles(config)
+  // made after the issuer, which reads the current CA through it (undefined until then: the loaded files)
+  let tls: TlsReloader
   const metrics = config.health.metrics
     ? createMetrics({
         replyCacheEntries: () => service.cachedReplies,
@@ -103,10 +106,10 @@ export async function startBridge(
     config,
     files,
     logger,
-    () => tls.issuingCa,
+    () => (tls as TlsReloader | undefined)?.issuingCa,
     metrics && kubeMetrics(metrics),
   )
-  const tls = new TlsReloader(
+  tls = new TlsReloader(
     tlsFilesOf(config),
     {
       listener: { certPem: files.serverCertPem, keyPem: files.serverKeyPem, clientCaPem: files.clientCaPem },
@@ -137,7 +140,7 @@ export async function startBridge(
       maxConnections: config.limits.maxConnections,
     },
     topics: createTopics(config.topics.request, config.topics.replyPrefix),
-    identitySource: config.identity.source,
+    identitySource: config.identity,
     connectTimeoutMs: config.limits.connectTimeoutMs,
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,

@@ -1,8 +1,20 @@
+import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
+import { certificateNames } from '../pki/names.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
-/** IdentitySource says where in the client certificate the device identity is read. */
-export type IdentitySource = 'subject-cn' | 'san-dns' | 'san-uri'
+/** IdentitySourceName says where in the client certificate the device identity is read. */
+export type IdentitySourceName = 'subject-cn' | 'san-dns' | 'san-uri'
+
+/** IdentitySettings are the `identity` settings: the source, and for URIs the prefix that maps them. */
+export interface IdentitySettings {
+  readonly source: IdentitySourceName
+  /** For `san-uri`: the URI is this prefix followed by the identity (e.g. `spiffe://example.org/device/`). */
+  readonly uriPrefix?: string | undefined
+}
+
+/** IdentitySource is a source name, or the full identity settings. */
+export type IdentitySource = IdentitySourceName | IdentitySettings
 
 /** DeviceIdentity is who a connection is, as proven by its verified client certificate. */
 export interface DeviceIdentity {
@@ -14,39 +26,65 @@ export type IdentityResult =
   | { readonly ok: true; readonly identity: DeviceIdentity }
   | { readonly ok: false; readonly reason: string }
 
-function fromSubjectAltName(altNames: string | undefined, prefix: 'DNS:' | 'URI:'): string[] {
-  return (altNames ?? '')
-    .split(', ')
-    .filter((n) => n.startsWith(prefix))
-    .map((n) => n.slice(prefix.length))
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
+const ANY_EKU = '2.5.29.37.0'
+const refuse = (reason: string): IdentityResult => ({ ok: false, reason })
+
+/** identityFromUri maps a URI SAN to an identity: the prefix is stripped, the rest must be a safe identity. */
+export function identityFromUri(uri: string, prefix: string | undefined): string | undefined {
+  if (prefix === undefined || !uri.startsWith(prefix)) return undefined
+  const id = uri.slice(prefix.length)
+  return isSafeIdentity(id) ? id : undefined
+}
+
+/** uriOfIdentity is the inverse of identityFromUri: the URI a device with this identity carries. */
+export const uriOfIdentity = (id: string, prefix: string): string => `${prefix}${id}`
+
+/** notADeviceCertificate says why a verified certificate is not a device certificate, or undefined. */
+function notADeviceCertificate(cert: X509Certificate): string | undefined {
+  if (cert.ca) return 'client certificate is a CA certificate (basicConstraints CA:TRUE)'
+  // names first: a self-signed certificate names itself as its issuer, and this spares a verify per CONNECT
+  if (cert.issuer === cert.subject && cert.verify(cert.publicKey)) return 'client certificate is self-signed'
+  const eku = cert.keyUsage
+  if (eku !== undefined && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU))
+    return 'client certificate extended key usage excludes clientAuth'
+  return undefined
+}
+
+function readIdentity(cert: X509Certificate, settings: IdentitySettings): IdentityResult {
+  const problem = notADeviceCertificate(cert)
+  if (problem) return refuse(problem)
+  const names = certificateNames(cert.raw)
+  const { source } = settings
+  const candidates =
+    source === 'subject-cn' ? names.commonNames : source === 'san-dns' ? names.dnsNames : names.uris
+  if (candidates.length !== 1)
+    return refuse(`client certificate must carry exactly one ${source}, found ${candidates.length}`)
+  const value = candidates[0] ?? ''
+  if (source === 'san-uri') {
+    const id = identityFromUri(value, settings.uriPrefix)
+    return id === undefined
+      ? refuse('the URI SAN is not identity.uriPrefix followed by an identity')
+      : { ok: true, identity: { id } }
+  }
+  if (!isSafeIdentity(value)) return refuse('identity has characters that are not allowed in topics')
+  return { ok: true, identity: { id: value } }
 }
 
 /**
  * identityOf reads the device identity from a TLS socket whose client certificate the TLS layer has already
- * verified against the factory CA bundle. It is the only reader of the peer certificate.
+ * verified against the factory CA bundle. It is the only reader of the peer certificate. It reads the names
+ * from the certificate's DER (never from a printed form), refuses certificates that are not device
+ * certificates (CA, self-signed, no clientAuth), and never throws: anything unreadable is a refusal.
  */
 export function identityOf(socket: TLSSocket, source: IdentitySource): IdentityResult {
-  if (!socket.authorized) return { ok: false, reason: 'client certificate not verified' }
-  // the X509Certificate view reads only the fields asked for, unlike getPeerCertificate()'s full object
-  const cert = socket.getPeerX509Certificate()
-  if (!cert) return { ok: false, reason: 'no client certificate' }
-  let candidates: string[]
-  if (source === 'subject-cn') {
-    candidates = cert.subject
-      .split('\n')
-      .filter((line) => line.startsWith('CN='))
-      .map((line) => line.slice(3))
-  } else {
-    candidates = fromSubjectAltName(cert.subjectAltName, source === 'san-dns' ? 'DNS:' : 'URI:')
+  const settings = typeof source === 'string' ? { source } : source
+  try {
+    if (!socket.authorized) return refuse('client certificate not verified')
+    const cert = socket.getPeerX509Certificate()
+    if (!cert) return refuse('no client certificate')
+    return readIdentity(cert, settings)
+  } catch (err) {
+    return refuse(`client certificate is unreadable: ${(err as Error).message}`)
   }
-  if (candidates.length !== 1) {
-    return {
-      ok: false,
-      reason: `client certificate must carry exactly one ${source}, found ${candidates.length}`,
-    }
-  }
-  const id = candidates[0] ?? ''
-  if (!isSafeIdentity(id))
-    return { ok: false, reason: 'identity has characters that are not allowed in topics' }
-  return { ok: true, identity: { id } }
 }

@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContext, connect as tlsConnect } from '
 import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
+import type { ErrorCode } from '../protocol/errors.js'
 import type { IssuedReply, KeyAlgorithm, Reply } from '../protocol/messages.js'
 
 /** DeviceTls is the TLS material a device connects with. */
@@ -45,7 +46,7 @@ export interface Registration {
 export class RegistrationRejectedError extends Error {
   override readonly name = 'RegistrationRejectedError'
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly retryable: boolean,
     readonly retryAfterSeconds: number | undefined,

@@ -37,7 +37,18 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   identity: z
-    .strictObject({ source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn') })
+    .strictObject({
+      source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn'),
+      uriPrefix: z
+        .string()
+        .regex(/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*$/, 'must be a URI scheme and printable ASCII')
+        .optional(),
+    })
+    .refine((i) => i.source !== 'san-uri' || i.uriPrefix !== undefined, {
+      path: ['uriPrefix'],
+      message: 'is required when identity.source is san-uri',
+      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+    })
     .prefault({}),
   topics: z
     .strictObject({

@@ -37,7 +37,7 @@ export interface Issuer {
   readonly name: string
   /** start prepares the issuer (e.g. syncs informers); the bridge listens meanwhile and reports not ready. */
   start(): Promise<void>
-  /** isReady tells the readiness probe whether the issuer can issue now. */
+  /** isReady tells the readiness probe whether the issuer can issue now (false while its CA has expired). */
   isReady(): boolean
   issue(order: IssuanceOrder, signal: AbortSignal): Promise<Credentials>
   close(): Promise<void>

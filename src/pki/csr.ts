@@ -1,10 +1,21 @@
-import { createPublicKey, type KeyObject, verify } from 'node:crypto'
-import { RegistrationError } from '../protocol/errors.js'
-import { children, type Element, oid, readElement, slice } from './der.js'
-import { fromPem } from './pem.js'
+import { type KeyObject, verify } from 'node:crypto'
+import { oid } from './der.js'
+import {
+  children,
+  content,
+  type Element,
+  exactly,
+  expect,
+  readElement,
+  readOnly,
+  slice,
+} from './der-reader.js'
+import { malformed, PkiError } from './errors.js'
+import { decodeDirectoryString } from './names.js'
+import { fromPemStrict } from './pem.js'
+import { checkPublicKey, type PublicKeyKind } from './public-key.js'
 
 const MAX_CSR_BYTES = 8192
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 const hex = (dotted: string): string => oid(dotted).toString('hex')
 const OIDS = {
   commonName: hex('2.5.4.3'),
@@ -14,22 +25,29 @@ const OIDS = {
   subjectAltName: hex('2.5.29.17'),
   nameConstraints: hex('2.5.29.30'),
 }
-/** Signature algorithms a CSR may use, by the hex of their OID encoding: the digest crypto.verify takes. */
-const SIGNATURE_DIGESTS = new Map<string, string | null>([
-  [hex('1.2.840.10045.4.3.2'), 'sha256'],
-  [hex('1.2.840.10045.4.3.3'), 'sha384'],
-  [hex('1.2.840.10045.4.3.4'), 'sha512'],
-  [hex('1.2.840.113549.1.1.11'), 'sha256'],
-  [hex('1.2.840.113549.1.1.12'), 'sha384'],
-  [hex('1.2.840.113549.1.1.13'), 'sha512'],
-  [hex('1.3.101.112'), null],
+/** Signature algorithms a CSR may use: the key family they fit, the digest, and what their parameters must be. */
+const SIGNATURE_ALGORITHMS = new Map<
+  string,
+  { kind: PublicKeyKind; digest: string | null; params: 'absent' | 'null-or-absent' }
+>([
+  // RFC 5758 3.2: ECDSA parameters absent
+  [hex('1.2.840.10045.4.3.2'), { kind: 'ec', digest: 'sha256', params: 'absent' }],
+  [hex('1.2.840.10045.4.3.3'), { kind: 'ec', digest: 'sha384', params: 'absent' }],
+  [hex('1.2.840.10045.4.3.4'), { kind: 'ec', digest: 'sha512', params: 'absent' }],
+  // RFC 4055 5: NULL, and implementations must accept absent parameters too
+  [hex('1.2.840.113549.1.1.11'), { kind: 'rsa', digest: 'sha256', params: 'null-or-absent' }],
+  [hex('1.2.840.113549.1.1.12'), { kind: 'rsa', digest: 'sha384', params: 'null-or-absent' }],
+  [hex('1.2.840.113549.1.1.13'), { kind: 'rsa', digest: 'sha512', params: 'null-or-absent' }],
+  // RFC 8410 3: parameters absent
+  [hex('1.3.101.112'), { kind: 'ed25519', digest: null, params: 'absent' }],
 ])
 
-/** ParsedCsr is a PKCS#10 request whose signature has been verified. */
+/** ParsedCsr is a PKCS#10 request whose structure, key and signature have been checked. */
 export interface ParsedCsr {
   readonly der: Buffer
   readonly commonNames: readonly string[]
   readonly publicKey: KeyObject
+  /** The SubjectPublicKeyInfo re-encoded by the bridge from the parsed key (never the device's bytes). */
   readonly spki: Buffer
   /** True when the request asks for CA powers (basicConstraints cA, keyCertSign/cRLSign, name constraints). */
   readonly requestsCaPowers: boolean
@@ -37,114 +55,96 @@ export interface ParsedCsr {
   readonly subjectAltNames: { readonly dnsNames: string[]; readonly uris: string[]; readonly others: number }
 }
 
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+
 /** csrDer accepts a CSR as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or as base64 DER. */
 export function csrDer(text: string): Buffer {
   if (text.includes('-----BEGIN')) {
-    const block = fromPem(text).find(
+    const blocks = fromPemStrict(text).filter(
       (b) => b.label === 'CERTIFICATE REQUEST' || b.label === 'NEW CERTIFICATE REQUEST',
     )
-    if (!block) throw new RegistrationError('CSR_UNREADABLE', 'no CERTIFICATE REQUEST block in the PEM')
-    return block.der
+    if (blocks.length !== 1 || !blocks[0]) throw malformed('expected exactly one CERTIFICATE REQUEST block')
+    return blocks[0].der
   }
   const compact = text.replace(/\s+/g, '')
-  if (!BASE64.test(compact))
-    throw new RegistrationError('CSR_UNREADABLE', 'csr is neither PEM nor base64 DER')
-  return Buffer.from(compact, 'base64')
+  const der = Buffer.from(compact, 'base64')
+  if (!BASE64.test(compact) || der.toString('base64') !== compact)
+    throw malformed('csr is neither PEM nor canonical base64 DER')
+  return der
 }
 
-function expect(el: Element | undefined, tag: number): Element {
-  if (!el || el.tag !== tag) throw new RangeError(`expected tag 0x${tag.toString(16)}`)
-  return el
+interface Extension {
+  readonly id: string
+  readonly value: Buffer
 }
 
-/** directoryString decodes the string types a subject CN may use. */
-function directoryString(der: Buffer, el: Element): string {
-  const bytes = der.subarray(el.contentStart, el.end)
-  switch (el.tag) {
-    case 0x0c: // UTF8String
-    case 0x13: // PrintableString
-    case 0x16: // IA5String
-      return bytes.toString('utf8')
-    case 0x14: // TeletexString, read as Latin-1
-      return bytes.toString('latin1')
-    case 0x1e: // BMPString, UTF-16BE
-      return Buffer.from(bytes).swap16().toString('utf16le')
-    default:
-      throw new RangeError('unsupported string type in subject')
-  }
-}
-
-interface DecodedCsr {
-  readonly info: Buffer
-  readonly commonNames: string[]
-  readonly spki: Buffer
-  readonly signatureAlgorithm: string
-  readonly signature: Buffer
-  readonly extensions: { readonly id: string; readonly value: Buffer }[]
-}
-
-/** decodeCsr reads the structure of CertificationRequest (RFC 2986) with a strict DER walk. */
-function decodeCsr(der: Buffer): DecodedCsr {
-  const top = expect(readElement(der), 0x30)
-  if (top.end !== der.length) throw new RangeError('trailing bytes after the CSR')
-  const [infoEl, algEl, sigEl] = children(der, top)
-  const [version, subject, spki, attributes] = children(der, expect(infoEl, 0x30))
-  if (!slice(der, expect(version, 0x02)).equals(Buffer.from([2, 1, 0])))
-    throw new RangeError('CSR version must be 0')
+function readSubject(der: Buffer, subject: Element): string[] {
   const commonNames: string[] = []
-  for (const rdn of children(der, expect(subject, 0x30))) {
-    for (const atv of children(der, expect(rdn, 0x31))) {
-      const [type, value] = children(der, expect(atv, 0x30))
-      if (der.subarray(expect(type, 0x06).start, type?.end).toString('hex') === OIDS.commonName && value) {
-        commonNames.push(directoryString(der, value))
-      }
+  for (const rdn of children(der, expect(subject, 0x30, 'Name'))) {
+    const atvs = children(der, expect(rdn, 0x31, 'RelativeDistinguishedName'))
+    if (atvs.length === 0) throw malformed('empty RelativeDistinguishedName')
+    for (const atv of atvs) {
+      const [type, value] = exactly(der, expect(atv, 0x30, 'AttributeTypeAndValue'), 2)
+      const id = slice(der, expect(type, 0x06, 'attribute type')).toString('hex')
+      if (id === OIDS.commonName && value) commonNames.push(decodeDirectoryString(der, value))
     }
   }
-  const extensions: DecodedCsr['extensions'][number][] = []
-  for (const attribute of attributes ? children(der, expect(attributes, 0xa0)) : []) {
-    const [type, values] = children(der, expect(attribute, 0x30))
-    if (slice(der, expect(type, 0x06)).toString('hex') !== OIDS.extensionRequest) continue
-    for (const list of children(der, expect(values, 0x31))) {
-      for (const ext of children(der, expect(list, 0x30))) {
-        const parts = children(der, expect(ext, 0x30))
-        const value = expect(parts[parts.length - 1], 0x04)
-        extensions.push({
-          id: slice(der, expect(parts[0], 0x06)).toString('hex'),
-          value: der.subarray(value.contentStart, value.end),
-        })
-      }
-    }
-  }
-  const [algorithm] = children(der, expect(algEl, 0x30))
-  const signature = expect(sigEl, 0x03)
-  return {
-    info: slice(der, infoEl as Element),
-    commonNames,
-    spki: Buffer.from(slice(der, expect(spki, 0x30))),
-    signatureAlgorithm: slice(der, expect(algorithm, 0x06)).toString('hex'),
-    signature: der.subarray(signature.contentStart + 1, signature.end),
-    extensions,
-  }
+  return commonNames
 }
 
-function requestsCaPowers(extensions: DecodedCsr['extensions']): boolean {
+function readExtensions(der: Buffer, attributes: Element): Extension[] {
+  const extensions: Extension[] = []
+  let seenRequest = false
+  for (const attribute of children(der, expect(attributes, 0xa0, 'attributes'))) {
+    const [type, values] = exactly(der, expect(attribute, 0x30, 'Attribute'), 2)
+    const list = children(der, expect(values, 0x31, 'attribute values'))
+    if (list.length === 0) throw malformed('attribute without values')
+    if (slice(der, expect(type, 0x06, 'attribute type')).toString('hex') !== OIDS.extensionRequest) continue
+    if (seenRequest || list.length !== 1) throw malformed('more than one extensionRequest')
+    seenRequest = true
+    const exts = children(der, expect(list[0], 0x30, 'Extensions'))
+    if (exts.length === 0) throw malformed('empty Extensions')
+    for (const ext of exts) {
+      const parts = exactly(der, expect(ext, 0x30, 'Extension'), 2, 3)
+      // DER: critical DEFAULT FALSE is present only when TRUE
+      if (parts.length === 3 && slice(der, expect(parts[1], 0x01, 'critical')).toString('hex') !== '0101ff')
+        throw malformed('critical must be omitted when false')
+      const id = slice(der, expect(parts[0], 0x06, 'extnID')).toString('hex')
+      if (extensions.some((e) => e.id === id)) throw malformed('duplicate extension')
+      const value = Buffer.from(content(der, expect(parts[parts.length - 1], 0x04, 'extnValue')))
+      readOnly(value)
+      extensions.push({ id, value })
+    }
+  }
+  return extensions
+}
+
+function requestsCaPowers(extensions: readonly Extension[]): boolean {
   return extensions.some(({ id, value }) => {
     if (id === OIDS.basicConstraints) {
-      const [first] = children(value, expect(readElement(value), 0x30))
+      const [first] = exactly(value, expect(readElement(value), 0x30, 'BasicConstraints'), 0, 2)
       return first?.tag === 0x01 && value[first.contentStart] !== 0
     }
     // keyUsage BIT STRING: keyCertSign is bit 5 (0x04) and cRLSign bit 6 (0x02) of the first octet
     if (id === OIDS.keyUsage)
-      return ((value[expect(readElement(value), 0x03).contentStart + 1] ?? 0) & 0x06) !== 0
+      return ((value[expect(readElement(value), 0x03, 'KeyUsage').contentStart + 1] ?? 0) & 0x06) !== 0
     return id === OIDS.nameConstraints
   })
 }
 
-function subjectAltNames(extensions: DecodedCsr['extensions']): ParsedCsr['subjectAltNames'] {
+const GENERAL_NAME_TAGS = new Set([0xa0, 0x81, 0x82, 0xa3, 0xa4, 0xa5, 0x86, 0x87, 0x88])
+const ASCII = /^[\x20-\x7e]*$/
+
+function subjectAltNames(extensions: readonly Extension[]): ParsedCsr['subjectAltNames'] {
   const out = { dnsNames: [] as string[], uris: [] as string[], others: 0 }
   for (const { value } of extensions.filter((e) => e.id === OIDS.subjectAltName)) {
-    for (const name of children(value, expect(readElement(value), 0x30))) {
-      const text = value.subarray(name.contentStart, name.end).toString('latin1')
+    const names = children(value, expect(readElement(value), 0x30, 'GeneralNames'))
+    if (names.length === 0) throw malformed('empty subjectAltName')
+    for (const name of names) {
+      if (!GENERAL_NAME_TAGS.has(name.tag)) throw malformed('unknown GeneralName')
+      const text = content(value, name).toString('latin1')
+      if ((name.tag === 0x82 || name.tag === 0x86) && !ASCII.test(text))
+        throw malformed('non-ASCII IA5String')
       if (name.tag === 0x82) out.dnsNames.push(text)
       else if (name.tag === 0x86) out.uris.push(text)
       else out.others++
@@ -153,38 +153,50 @@ function subjectAltNames(extensions: DecodedCsr['extensions']): ParsedCsr['subje
   return out
 }
 
-/** parseCsr decodes a CSR and verifies its self-signature; every failure is a typed RegistrationError. */
+function checkSignatureAlgorithm(der: Buffer, algorithm: Element, kind: PublicKeyKind): string | null {
+  const [id, params] = exactly(der, expect(algorithm, 0x30, 'signatureAlgorithm'), 1, 2)
+  const known = SIGNATURE_ALGORITHMS.get(slice(der, expect(id, 0x06, 'algorithm')).toString('hex'))
+  if (!known)
+    throw new PkiError('SIGNATURE_ALGORITHM_UNSUPPORTED', 'the CSR signature algorithm is not accepted')
+  if (known.kind !== kind)
+    throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'the signature algorithm does not fit the key')
+  if (params && (known.params === 'absent' || params.tag !== 0x05))
+    throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'signature algorithm parameters are not allowed')
+  return known.digest
+}
+
+/**
+ * parseCsr reads a CSR (RFC 2986) as strict DER, checks that its key is fit to certify and that its
+ * self-signature verifies with an algorithm that fits the key. Every refusal is a PkiError.
+ */
 export function parseCsr(text: string): ParsedCsr {
   const der = csrDer(text)
-  if (der.length > MAX_CSR_BYTES)
-    throw new RegistrationError('CSR_UNREADABLE', `CSR is larger than ${MAX_CSR_BYTES} bytes`)
-  let csr: DecodedCsr
-  let publicKey: KeyObject
-  let caPowers: boolean
-  let names: ParsedCsr['subjectAltNames']
-  try {
-    csr = decodeCsr(der)
-    publicKey = createPublicKey({ key: csr.spki, format: 'der', type: 'spki' })
-    caPowers = requestsCaPowers(csr.extensions)
-    names = subjectAltNames(csr.extensions)
-  } catch (cause) {
-    throw new RegistrationError('CSR_UNREADABLE', 'CSR is not a readable PKCS#10 request', { cause })
-  }
-  const digest = SIGNATURE_DIGESTS.get(csr.signatureAlgorithm)
-  if (digest === undefined)
-    throw new RegistrationError('KEY_NOT_ALLOWED', 'the CSR signature algorithm is not supported')
+  if (der.length > MAX_CSR_BYTES) throw new PkiError('TOO_LARGE', `CSR is larger than ${MAX_CSR_BYTES} bytes`)
+  const top = readOnly(der)
+  const [info, algorithm, signature] = exactly(der, expect(top, 0x30, 'CertificationRequest'), 3)
+  const [version, subject, spki, attributes] = exactly(der, expect(info, 0x30, 'info'), 4)
+  if (!slice(der, expect(version, 0x02, 'version')).equals(Buffer.from([2, 1, 0])))
+    throw malformed('CSR version must be 0')
+  const commonNames = readSubject(der, subject as Element)
+  const extensions = readExtensions(der, attributes as Element)
+  const caPowers = requestsCaPowers(extensions)
+  const names = subjectAltNames(extensions)
+  const key = checkPublicKey(der, spki as Element)
+  const digest = checkSignatureAlgorithm(der, algorithm as Element, key.kind)
+  const sig = expect(signature, 0x03, 'signature')
+  if (der[sig.contentStart] !== 0) throw malformed('signature BIT STRING with unused bits')
   let valid: boolean
   try {
-    valid = verify(digest, csr.info, publicKey, csr.signature)
+    valid = verify(digest, slice(der, info as Element), key.key, der.subarray(sig.contentStart + 1, sig.end))
   } catch {
     valid = false
   }
-  if (!valid) throw new RegistrationError('CSR_SIGNATURE_INVALID', 'CSR signature does not verify')
+  if (!valid) throw new PkiError('SIGNATURE_INVALID', 'CSR signature does not verify')
   return {
     der,
-    commonNames: csr.commonNames,
-    publicKey,
-    spki: csr.spki,
+    commonNames,
+    publicKey: key.key,
+    spki: key.spki,
     requestsCaPowers: caPowers,
     subjectAltNames: names,
   }

@@ -1,5 +1,5 @@
 /**
- * A small DER writer and TLV reader. Certificates are built by concatenating pre-encoded parts, which costs
+ * A small DER writer (the strict reader is der-reader.ts). Certificates are built by concatenating pre-encoded parts, which costs
  * microseconds; a generic ASN.1 object model costs milliseconds per certificate (see docs/benchmarks.md).
  */
 
@@ -84,43 +84,3 @@ export function time(date: Date): Buffer {
   if (year < 2050) return tlv(0x17, Buffer.from(`${pad2(year % 100)}${rest}Z`, 'ascii'))
   return tlv(0x18, Buffer.from(`${year}${rest}Z`, 'ascii'))
 }
-
-/** Element is one decoded TLV: its tag, where its content lies, and where the whole element ends. */
-export interface Element {
-  readonly tag: number
-  readonly start: number
-  readonly contentStart: number
-  readonly end: number
-}
-
-/** readElement decodes the TLV at `offset`; throws RangeError on truncated or malformed input. */
-export function readElement(buf: Buffer, offset = 0): Element {
-  const tag = buf[offset]
-  let length = buf[offset + 1]
-  if (tag === undefined || length === undefined) throw new RangeError('truncated DER')
-  let contentStart = offset + 2
-  if (length & 0x80) {
-    const count = length & 0x7f
-    if (count === 0 || count > 4) throw new RangeError('unsupported DER length')
-    length = 0
-    for (let i = 0; i < count; i++) length = length * 256 + (buf[contentStart + i] ?? Number.NaN)
-    contentStart += count
-  }
-  const end = contentStart + length
-  if (!Number.isFinite(end) || end > buf.length) throw new RangeError('truncated DER')
-  return { tag, start: offset, contentStart, end }
-}
-
-/** children lists the elements inside a constructed element. */
-export function children(buf: Buffer, parent: Element): Element[] {
-  const out: Element[] = []
-  for (let offset = parent.contentStart; offset < parent.end; ) {
-    const child = readElement(buf, offset)
-    out.push(child)
-    offset = child.end
-  }
-  return out
-}
-
-/** slice returns the full encoding of an element. */
-export const slice = (buf: Buffer, el: Element): Buffer => buf.subarray(el.start, el.end)

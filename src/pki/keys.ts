@@ -1,7 +1,8 @@
 import { createHash, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
 import type { KeyAlgorithm } from '../protocol/messages.js'
-import { children, NULL, oid, readElement, sequence } from './der.js'
+import { NULL, oid, sequence } from './der.js'
+import { children, readElement } from './der-reader.js'
 
 const generateKeyPairAsync = promisify(generateKeyPair)
 

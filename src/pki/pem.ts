@@ -1,3 +1,5 @@
+import { malformed } from './errors.js'
+
 /** PEM encoding and decoding (RFC 7468). */
 
 /** toPem wraps DER in a PEM block with 64-character lines. */
@@ -20,6 +22,24 @@ export function fromPem(text: string): PemBlock[] {
     label: m[1] ?? '',
     der: Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'),
   }))
+}
+
+const PEM_STRICT = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----/g
+
+/**
+ * fromPemStrict decodes the PEM blocks of a text (RFC 7468 strict: no headers, nothing but base64 and line
+ * breaks inside a block, canonical base64); throws PkiError MALFORMED on junk inside a block.
+ */
+export function fromPemStrict(text: string): PemBlock[] {
+  const blocks = [...text.matchAll(PEM_STRICT)].map((m) => {
+    const body = (m[2] ?? '').replace(/\r?\n/g, '')
+    const der = Buffer.from(body, 'base64')
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || der.toString('base64') !== body)
+      throw malformed(`junk inside the ${m[1]} PEM block`)
+    return { label: m[1] ?? '', der }
+  })
+  if (blocks.length !== (text.match(/-----BEGIN /g) ?? []).length) throw malformed('unreadable PEM block')
+  return blocks
 }
 
 /** certificatesFromPem returns the DER of every CERTIFICATE block. */

@@ -1,7 +1,8 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import type { CertificateProfile, Signer } from './certificate.js'
 import { encodeName } from './certificate.js'
-import { children, oid, readElement, slice } from './der.js'
+import { oid } from './der.js'
+import { children, readElement, slice } from './der-reader.js'
 import { type KeyPair, keyIdentifier, signatureSchemeFor, spkiDer } from './keys.js'
 import { certificatesFromPem } from './pem.js'
 

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { RegistrationError } from './errors.js'
+import { type ErrorCode, RegistrationError } from './errors.js'
 
 /** KEY_ALGORITHMS are the key types the bridge can generate (and accept in CSRs). */
 export const KEY_ALGORITHMS = [
@@ -100,7 +100,7 @@ export interface RejectedReply {
   readonly status: 'rejected'
   readonly requestId?: string
   readonly error: {
-    readonly code: string
+    readonly code: ErrorCode
     readonly message: string
     readonly retryable: boolean
     readonly retryAfterSeconds?: number

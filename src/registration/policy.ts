@@ -4,6 +4,7 @@ import { parseCsr } from '../pki/csr.js'
 import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
+import { withWireCodes } from './pki-errors.js'
 
 /** PolicyOptions say which keys may be certified, which key the bridge makes, and which names a device may hold. */
 export interface PolicyOptions {
@@ -35,7 +36,7 @@ export function authorize(
     checkAllowed(keyAlgorithm, options)
     return { identity, keyAlgorithm }
   }
-  const csr = parseCsr(request.csr)
+  const csr = withWireCodes(() => parseCsr(request.csr as string))
   const keyAlgorithm = keyAlgorithmOf(csr.publicKey)
   if (keyAlgorithm === undefined) {
     throw new RegistrationError(

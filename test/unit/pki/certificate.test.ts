@@ -2,8 +2,10 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildCertificate, type CertificateProfile } from '../../../src/pki/certificate.js'
-import { readElement, tlv } from '../../../src/pki/der.js'
+import { tlv } from '../../../src/pki/der.js'
+import { checkDer, readElement } from '../../../src/pki/der-reader.js'
 import { DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
+import { PkiError } from '../../../src/pki/errors.js'
 import { generateKey, spkiDer } from '../../../src/pki/keys.js'
 import { toPem } from '../../../src/pki/pem.js'
 import { loadCa, selfSigner } from '../../../src/pki/signer.js'
@@ -19,7 +21,22 @@ describe('DER lengths', () => {
   })
 
   it('refuses truncated input', () => {
-    expect(() => readElement(Buffer.from([0x30, 0x05, 0x01]))).toThrow(RangeError)
+    expect(() => readElement(Buffer.from([0x30, 0x05, 0x01]))).toThrow(PkiError)
+  })
+
+  it.each([
+    ['indefinite length', '3080020100 0000'],
+    ['non-minimal long form', '308103020100'],
+    ['length with a leading zero', '30820003020100'],
+    ['child past its parent', '3003020300'],
+    ['constructed OCTET STRING', '2403040100'],
+    ['high tag number', '1f2100'],
+  ])('refuses %s', (_, hex) => {
+    const buf = Buffer.from(hex.replace(/ /g, ''), 'hex')
+    expect(() => {
+      const el = readElement(buf)
+      checkDer(buf, el)
+    }).toThrow(PkiError)
   })
 })
 
