@@ -12,6 +12,7 @@ import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
+import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
 import { RegistrationService } from './registration/service.js'
 
 /** Bridge is a running registration bridge. */
@@ -72,6 +73,8 @@ export async function startBridge(
   const files = readConfiguredFiles(config)
   const issuer = await createIssuer(config, files, logger)
   const audit = new AuditLog(config.auditLog)
+  const registry = openRegistry(config)
+  const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
     port: config.listen.port,
@@ -87,11 +90,12 @@ export async function startBridge(
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,
     logger,
-    onRequest: (identity, payload) => service.handle(identity.id, payload),
+    onRequest: (identity, payload) =>
+      gateways.route(identity.id, payload) || service.handle(identity.id, payload),
   })
   const { registration: r } = config
   const service = new RegistrationService(
-    { issuer, audit, publisher: broker, logger },
+    { issuer, audit, publisher: broker, logger, registry },
     {
       policy: {
         allowedKeyAlgorithms: r.allowedKeyAlgorithms,
@@ -107,7 +111,15 @@ export async function startBridge(
       productionUrl: config.production.url,
     },
   )
+  const gateways = wireGateways(config, {
+    service,
+    registry,
+    policy: gatewayPolicy,
+    publish: (identity, payload) => broker.publishPayload(identity, payload),
+    logger,
+  })
   const address = await broker.start()
+  if (config.gateways.watch) gatewayPolicy.watch()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()
@@ -124,8 +136,11 @@ export async function startBridge(
     async stop() {
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
       await service.close()
+      await gateways.service.close()
+      gatewayPolicy.close()
       await broker.stop()
       await audit.close()
+      await registry.close()
       await issuer.close()
       logger.info('bridge stopped')
     },

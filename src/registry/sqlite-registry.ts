@@ -1,0 +1,219 @@
+import { chmodSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type {
+  CertificateState,
+  DeviceRecord,
+  DeviceSummary,
+  IssuanceRecord,
+  ListOptions,
+  NewIssuance,
+  Registry,
+} from './registry.js'
+
+const SCHEMA_VERSION = 1
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  identity TEXT PRIMARY KEY,
+  owner TEXT,
+  first_issued_at INTEGER NOT NULL,
+  last_issued_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
+CREATE TABLE IF NOT EXISTS certificates (
+  serial TEXT PRIMARY KEY,
+  identity TEXT NOT NULL REFERENCES devices(identity),
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
+  issuer TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  registered_by TEXT,
+  request_id TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  superseded_by TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+`
+
+interface CertificateRow {
+  serial: string
+  identity: string
+  not_before: number
+  not_after: number
+  key_source: 'device' | 'bridge'
+  issuer: string
+  fingerprint: string
+  issued_at: number
+  registered_by: string | null
+  request_id: string | null
+  state: CertificateState
+  superseded_by: string | null
+}
+
+interface DeviceRow {
+  identity: string
+  owner: string | null
+  first_issued_at: number
+  last_issued_at: number
+}
+
+const optional = <T>(value: T | null): T | undefined => value ?? undefined
+
+function toIssuance(row: CertificateRow): IssuanceRecord {
+  return {
+    identity: row.identity,
+    serialNumber: row.serial,
+    notBefore: new Date(row.not_before),
+    notAfter: new Date(row.not_after),
+    keySource: row.key_source,
+    issuer: row.issuer,
+    sha256Fingerprint: row.fingerprint,
+    issuedAt: new Date(row.issued_at),
+    registeredBy: optional(row.registered_by),
+    requestId: optional(row.request_id),
+    state: row.state,
+    supersededBy: optional(row.superseded_by),
+  }
+}
+
+/**
+ * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode with synchronous=FULL, so a
+ * record is on disk when `record` resolves. better-sqlite3 is synchronous; each call is one short transaction.
+ */
+export class SqliteRegistry implements Registry {
+  readonly #db: Database.Database
+  readonly #insertDevice: Database.Statement
+  readonly #supersede: Database.Statement
+  readonly #insertCertificate: Database.Statement
+  readonly #record: (issuance: NewIssuance) => void
+
+  /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
+    this.#db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true })
+    if (!options.readonly) {
+      chmodSync(file, 0o600)
+      this.#db.pragma('journal_mode = WAL')
+      this.#db.pragma('synchronous = FULL')
+      this.#db.pragma('foreign_keys = ON')
+      const version = this.#db.pragma('user_version', { simple: true }) as number
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
+      }
+      this.#db.exec(SCHEMA)
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    }
+    this.#insertDevice = this.#db.prepare(`
+      INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
+      ON CONFLICT (identity) DO UPDATE SET owner = coalesce(@owner, owner), last_issued_at = @at`)
+    this.#supersede = this.#db.prepare(
+      `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
+    )
+    this.#insertCertificate = this.#db.prepare(`
+      INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
+        issued_at, registered_by, request_id, state)
+      VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
+        @requestId, 'active')`)
+    this.#record = this.#db.transaction((i: NewIssuance) => {
+      const at = i.issuedAt.getTime()
+      this.#insertDevice.run({ identity: i.identity, owner: i.registeredBy ?? null, at })
+      this.#supersede.run({ identity: i.identity, serial: i.serialNumber })
+      this.#insertCertificate.run({
+        serial: i.serialNumber,
+        identity: i.identity,
+        notBefore: i.notBefore.getTime(),
+        notAfter: i.notAfter.getTime(),
+        keySource: i.keySource,
+        issuer: i.issuer,
+        fingerprint: i.sha256Fingerprint,
+        at,
+        registeredBy: i.registeredBy ?? null,
+        requestId: i.requestId ?? null,
+      })
+    })
+  }
+
+  /** record stores an issuance; see Registry.record. */
+  async record(issuance: NewIssuance): Promise<void> {
+    this.#record(issuance)
+  }
+
+  /** ownerOf returns the owning gateway of an identity. */
+  async ownerOf(identity: string): Promise<string | undefined> {
+    const row = this.#db.prepare('SELECT owner FROM devices WHERE identity = ?').get(identity) as
+      | Pick<DeviceRow, 'owner'>
+      | undefined
+    return optional(row?.owner ?? null)
+  }
+
+  /** countOwned counts the identities a gateway owns. */
+  async countOwned(gateway: string): Promise<number> {
+    const row = this.#db.prepare('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
+      n: number
+    }
+    return row.n
+  }
+
+  /** device returns an identity with its certificates, newest first. */
+  async device(identity: string): Promise<DeviceRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM devices WHERE identity = ?').get(identity) as
+      | DeviceRow
+      | undefined
+    if (!row) return undefined
+    const certificates = this.#db
+      .prepare('SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC')
+      .all(identity) as CertificateRow[]
+    return {
+      identity: row.identity,
+      owner: optional(row.owner),
+      firstIssuedAt: new Date(row.first_issued_at),
+      lastIssuedAt: new Date(row.last_issued_at),
+      certificates: certificates.map(toIssuance),
+    }
+  }
+
+  /** certificate looks one certificate up by serial number. */
+  async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
+      | CertificateRow
+      | undefined
+    return row ? toIssuance(row) : undefined
+  }
+
+  /** list returns identities with their newest certificate, most recently issued first. */
+  async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
+    const rows = this.#db
+      .prepare(`
+        SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
+        FROM devices d JOIN certificates c ON c.rowid = (
+          SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)
+        WHERE (@owner IS NULL OR d.owner = @owner)
+        ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`)
+      .all({ owner: options.owner ?? null, limit: options.limit ?? -1 }) as (DeviceRow &
+      Pick<CertificateRow, 'serial' | 'not_after' | 'state'>)[]
+    return rows.map((r) => ({
+      identity: r.identity,
+      owner: optional(r.owner),
+      lastIssuedAt: new Date(r.last_issued_at),
+      serialNumber: r.serial,
+      notAfter: new Date(r.not_after),
+      state: r.state,
+    }))
+  }
+
+  /** setState changes a certificate's state. */
+  async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
+    return (
+      this.#db.prepare('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber)
+        .changes > 0
+    )
+  }
+
+  /** close closes the database file. */
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close()
+  }
+}
