@@ -83,6 +83,7 @@ export const configSchema = z.strictObject({
       organization: z.string().min(1).optional(),
       dnsNames: z.array(dnsNamePattern).default([]),
       uris: z.array(z.string().min(1)).default([]),
+      gatewayUris: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   issuer: z

@@ -194,9 +194,10 @@ export class RegistrationService {
     const controller = new AbortController()
     this.#inFlight.set(identity, { key: `downstream:${context.registeredBy}`, controller })
     try {
-      const order = authorize(identity, request, this.#options.policy)
+      const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
-      return await this.#issue(order, context.requestId, controller, context.log, context.registeredBy)
+      const downstream = { ...order, registeredBy: context.registeredBy }
+      return await this.#issue(downstream, context.requestId, controller, context.log, context.registeredBy)
     } finally {
       this.#inFlight.delete(identity)
     }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { registerDevices } from '../../src/client/register-devices.js'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
+import type { IssuedReply } from '../../src/protocol/messages.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
@@ -30,7 +31,10 @@ let policyFile: string
 
 beforeAll(async () => {
   policyFile = await writePolicy(POLICY, 'legacy-meter-7\n# a comment\n')
-  bridge = await startTestBridge([`gateways.policyFile=${policyFile}`])
+  bridge = await startTestBridge([
+    `gateways.policyFile=${policyFile}`,
+    'certificate.gatewayUris=urn:registration-bridge:gateway:{gatewayId}',
+  ])
   await bridge.pki.makeDevice('gateway-002')
 })
 
@@ -60,6 +64,7 @@ describe('a gateway registers its sensors over its own connection', () => {
       if (outcome.status !== 'issued') throw new Error('not issued')
       const cert = new X509Certificate(outcome.credentials.certificatePem)
       expect(cert.subject).toContain(`CN=${ids[i]}`)
+      expect(cert.subjectAltName).toBe('URI:urn:registration-bridge:gateway:gateway-001')
       expect(outcome.credentials.privateKeyPem === undefined).toBe(i === 0)
     }
     const first = outcomes[1]
@@ -218,6 +223,7 @@ describe('isolation', () => {
     await device.end()
     expect(reply).toMatchObject({ status: 'issued', requestId: 'own-cert' })
     expect(reply).not.toHaveProperty('extension')
+    expect(new X509Certificate((reply as IssuedReply).certificate).subjectAltName).toBeUndefined()
   })
 
   it('a malformed batch is refused whole, with its requestId', async () => {

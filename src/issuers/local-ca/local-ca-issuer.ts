@@ -38,7 +38,7 @@ export class LocalCaIssuer implements Issuer {
       ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm))
     }
     signal.throwIfAborted()
-    const expanded = expandTemplate(template, order.identity)
+    const expanded = expandTemplate(template, order.identity, order.registeredBy)
     const now = Math.floor(Date.now() / 1000) * 1000 // certificate times have whole seconds
     const profile: CertificateProfile = {
       ...expanded,
