@@ -93,7 +93,10 @@ export class SqliteRegistry implements Registry {
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
     if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
-    this.#db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.readonly === true })
+    this.#db = new Database(file, {
+      readonly: options.readonly === true,
+      fileMustExist: options.readonly === true,
+    })
     if (!options.readonly) {
       chmodSync(file, 0o600)
       this.#db.pragma('journal_mode = WAL')
