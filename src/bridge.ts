@@ -119,7 +119,7 @@ export async function startBridge(
     logger,
   })
   const address = await broker.start()
-  if (config.gateways.watch) gatewayPolicy.watch()
+  gatewayPolicy.watch(config.gateways.watch)
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()

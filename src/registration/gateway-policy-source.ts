@@ -45,11 +45,16 @@ export class GatewayPolicySource {
     }
   }
 
-  /** watch reloads on SIGHUP and when the file is written or replaced (the directory is watched: editors rename). */
-  watch(): void {
+  /**
+   * watch reloads on SIGHUP and, with `files`, when the file is written or replaced (the directory is watched:
+   * editors rename).
+   */
+  watch(files: boolean): void {
     const file = this.#file
-    if (file === undefined || this.#watcher) return
+    if (file === undefined) return
+    process.off('SIGHUP', this.#onSighup)
     process.on('SIGHUP', this.#onSighup)
+    if (!files || this.#watcher) return
     this.#watcher = watch(dirname(file), (_event, name) => {
       if (name !== basename(file)) return
       // a write arrives as several events: reload once they settle

@@ -28,6 +28,8 @@ beforeAll(async () => {
       'health.host=127.0.0.1',
       '--set',
       `gateways.policyFile=${policyFile}`,
+      '--set',
+      'gateways.watch=false', // SIGHUP, not the file watch, is what reloads here
     ],
   ])
   await serve.waitFor(/Bridge listening on mqtts:\/\/127\.0\.0\.1:(\d+)/)
