@@ -14,6 +14,12 @@ import { openssl } from '../support/tools.js'
 
 const POLICY = `
 gateways:
+  - match: gateway-003
+    devices: { patterns: ["gateway-001-sensor-*"] }
+    transfer: true
+  - match: gateway-004
+    devices: { patterns: ["{gateway}-sensor-*"] }
+    quota: { maxDevices: 2, burst: 3, perMinute: 1 }
   - match: gateway-001
     devices:
       patterns: ["{gateway}-sensor-*"]
@@ -36,6 +42,8 @@ beforeAll(async () => {
     'certificate.gatewayUris=urn:registration-bridge:gateway:{gatewayId}',
   ])
   await bridge.pki.makeDevice('gateway-002')
+  await bridge.pki.makeDevice('gateway-003')
+  await bridge.pki.makeDevice('gateway-004')
 })
 
 afterAll(async () => {
@@ -179,6 +187,53 @@ describe('a gateway registers its sensors over its own connection', () => {
       expect(retry.get(deviceId)?.privateKey).toBe(first.get(deviceId)?.privateKey)
     }
     expect((await bridge.auditLines()).length).toBe(before + 3)
+  })
+})
+
+describe('ownership and quotas', () => {
+  it('a gateway whose rule allows transfer takes a sensor over; the first gateway then cannot', async () => {
+    const takeover = await connectGateway(bridge, 'gateway-003')
+    const taken = byDevice(
+      await takeover.batch({ requestId: 'transfer', devices: [{ deviceId: 'gateway-001-sensor-008' }] }),
+    )
+    await takeover.end()
+    expect(taken.get('gateway-001-sensor-008')?.status).toBe('issued')
+    const registry = new SqliteRegistry(bridge.bridge.config.registry.file, { readonly: true })
+    const device = await registry.device('gateway-001-sensor-008')
+    await registry.close()
+    expect(device?.owner).toBe('gateway-003')
+    expect(device?.certificates.map((c) => [c.registeredBy, c.state])).toEqual([
+      ['gateway-003', 'active'],
+      ['gateway-001', 'superseded'],
+    ])
+    const original = await connectGateway(bridge, 'gateway-001')
+    const back = byDevice(
+      await original.batch({ requestId: 'back', devices: [{ deviceId: 'gateway-001-sensor-008' }] }),
+    )
+    await original.end()
+    expect(back.get('gateway-001-sensor-008')).toMatchObject({
+      error: { reason: 'OWNED_BY_ANOTHER_GATEWAY' },
+    })
+  })
+
+  it('past its quota of devices a gateway is refused per device, and past its rate it is told when to retry', async () => {
+    const gateway = await connectGateway(bridge, 'gateway-004')
+    const ids = ['gateway-004-sensor-1', 'gateway-004-sensor-2', 'gateway-004-sensor-3']
+    const first = byDevice(
+      await gateway.batch({ requestId: 'quota', devices: ids.map((deviceId) => ({ deviceId })) }),
+    )
+    const again = byDevice(
+      await gateway.batch({ requestId: 'rate', devices: [{ deviceId: 'gateway-004-sensor-1' }] }),
+    )
+    await gateway.end()
+    const statuses = ids.map((id) => first.get(id)?.error ?? first.get(id)?.status)
+    expect(statuses.filter((s) => s === 'issued')).toHaveLength(2)
+    expect(statuses).toContainEqual(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED', reason: 'QUOTA_EXCEEDED' }),
+    )
+    expect(again.get('gateway-004-sensor-1')).toMatchObject({
+      error: { code: 'RATE_LIMITED', retryable: true, retryAfterSeconds: expect.any(Number) },
+    })
   })
 })
 
