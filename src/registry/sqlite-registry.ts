@@ -81,7 +81,8 @@ function toIssuance(row: CertificateRow): IssuanceRecord {
 
 /**
  * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode with synchronous=FULL, so a
- * record is on disk when `record` resolves. better-sqlite3 is synchronous; each call is one short transaction.
+ * record is on disk when `record` resolves. better-sqlite3 is synchronous, so records that arrive in the same
+ * turn of the event loop are committed in one transaction (group commit): one fsync shared under load.
  */
 export class SqliteRegistry implements Registry {
   readonly #db: Database.Database
@@ -89,6 +90,8 @@ export class SqliteRegistry implements Registry {
   readonly #supersede: Database.Statement
   readonly #insertCertificate: Database.Statement
   readonly #record: (issuance: NewIssuance) => void
+  readonly #recordAll: (issuances: readonly NewIssuance[]) => void
+  #queue: { issuance: NewIssuance; resolve: () => void; reject: (err: unknown) => void }[] = []
 
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
@@ -137,11 +140,37 @@ export class SqliteRegistry implements Registry {
         requestId: i.requestId ?? null,
       })
     })
+    this.#recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
+      for (const i of all) this.#record(i)
+    })
   }
 
   /** record stores an issuance; see Registry.record. */
-  async record(issuance: NewIssuance): Promise<void> {
-    this.#record(issuance)
+  record(issuance: NewIssuance): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ issuance, resolve, reject })
+      if (this.#queue.length === 1) setImmediate(() => this.#flush())
+    })
+  }
+
+  #flush(): void {
+    const batch = this.#queue
+    this.#queue = []
+    if (batch.length === 0) return
+    try {
+      this.#recordAll(batch.map((b) => b.issuance))
+      for (const b of batch) b.resolve()
+    } catch {
+      // one bad record must not fail the others: commit them one by one, each in its own transaction
+      for (const b of batch) {
+        try {
+          this.#record(b.issuance)
+          b.resolve()
+        } catch (err) {
+          b.reject(err)
+        }
+      }
+    }
   }
 
   /** ownerOf returns the owning gateway of an identity. */
@@ -217,6 +246,8 @@ export class SqliteRegistry implements Registry {
 
   /** close closes the database file. */
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close()
+    if (!this.#db.open) return
+    this.#flush()
+    this.#db.close()
   }
 }

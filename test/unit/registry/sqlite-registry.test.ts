@@ -88,6 +88,23 @@ describe('SqliteRegistry', () => {
     await registry.close()
   })
 
+  it('commits records of one turn together, and one bad record does not fail the others', async () => {
+    const { registry } = await fresh()
+    await registry.record(issuance('sensor-1', 'aa01', 1_000))
+    const results = await Promise.allSettled([
+      registry.record(issuance('sensor-2', 'bb01', 2_000)),
+      registry.record(issuance('sensor-3', 'aa01', 2_000)),
+      registry.record(issuance('sensor-4', 'cc01', 2_000)),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((await registry.list()).map((d) => d.identity).sort()).toEqual([
+      'sensor-1',
+      'sensor-2',
+      'sensor-4',
+    ])
+    await registry.close()
+  })
+
   it('refuses to open a registry written by a newer bridge', async () => {
     const { file, registry } = await fresh()
     await registry.close()
