@@ -56,7 +56,8 @@ export class GatewayPolicySource {
     process.on('SIGHUP', this.#onSighup)
     if (!files || this.#watcher) return
     this.#watcher = watch(dirname(file), (_event, name) => {
-      if (name !== basename(file)) return
+      // a Kubernetes ConfigMap volume swaps its `..data` symlink rather than touching the file
+      if (name !== basename(file) && !name?.startsWith('..')) return
       // a write arrives as several events: reload once they settle
       clearTimeout(this.#debounce)
       this.#debounce = setTimeout(() => this.reload(), 100)

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { rename, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rename, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
@@ -94,6 +95,38 @@ describe('gateway policy', () => {
       await writeFile(file, 'gateways:\n  - match: hub-2\n')
       await reloaded
       expect(ruleFor(source.current, 'hub-1')).toBeUndefined()
+      expect(ruleFor(source.current, 'hub-2')).toBeDefined()
+    } finally {
+      source.close()
+    }
+  })
+
+  it('reloads when a Kubernetes ConfigMap volume swaps its ..data symlink', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mrb-configmap-'))
+    for (const [version, gateway] of [
+      ['..v1', 'hub-1'],
+      ['..v2', 'hub-2'],
+    ] as const) {
+      await mkdir(join(dir, version))
+      await writeFile(join(dir, version, 'gateways.yaml'), `gateways:\n  - match: ${gateway}\n`)
+    }
+    await symlink('..v1', join(dir, '..data'))
+    await symlink('..data/gateways.yaml', join(dir, 'gateways.yaml'))
+    const logged = new EventEmitter()
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        logged.emit((JSON.parse(String(chunk)) as { msg: string }).msg)
+        done()
+      },
+    })
+    const source = new GatewayPolicySource(join(dir, 'gateways.yaml'), createLogger('info', sink))
+    source.watch(true)
+    try {
+      expect(ruleFor(source.current, 'hub-1')).toBeDefined()
+      const reloaded = new Promise((resolve) => logged.once('gateway policy reloaded', resolve))
+      await symlink('..v2', join(dir, '..data_tmp'))
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'))
+      await reloaded
       expect(ruleFor(source.current, 'hub-2')).toBeDefined()
     } finally {
       source.close()
