@@ -3,8 +3,21 @@ import { RegistrationError } from '../protocol/errors.js'
 import type { Registry } from '../registry/registry.js'
 import { type DeviceDenial, type GatewayRule, mayRegister } from './gateway-policy.js'
 
-/** GatewayReason is the `reason` of a NOT_AUTHORIZED gateway result (docs/protocol.md, "Gateway extension"). */
-export type GatewayReason = DeviceDenial | 'NOT_A_GATEWAY' | 'OWNED_BY_ANOTHER_GATEWAY' | 'QUOTA_EXCEEDED'
+/** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
+export const GATEWAY_REASONS = [
+  'NOT_A_GATEWAY',
+  'DEVICE_NOT_ALLOWED',
+  'SERVER_KEY_NOT_ALLOWED',
+  'KEY_ALGORITHM_NOT_ALLOWED',
+  'OWNED_BY_ANOTHER_GATEWAY',
+  'QUOTA_EXCEEDED',
+] as const
+
+/** GatewayReason is the `reason` of a NOT_AUTHORIZED gateway result. */
+export type GatewayReason = (typeof GATEWAY_REASONS)[number]
+
+// every policy denial is a documented reason
+const _denialsAreReasons: readonly GatewayReason[] = [] as DeviceDenial[]
 
 /** GatewayDenied is NOT_AUTHORIZED with the policy reason, sent as `error.reason`. */
 export class GatewayDenied extends RegistrationError {

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { RegistrationError } from '../../../src/protocol/errors.js'
 import { decodeGatewayBatch, encodeGatewayReply, isGatewayPayload } from '../../../src/protocol/gateway.js'
+import { GATEWAY_REASONS } from '../../../src/registration/gateway-gate.js'
 
 const limits = { maxRequestBytes: 4096, maxDevicesPerBatch: 3 }
 const batch = (body: object): Buffer =>
@@ -76,5 +78,12 @@ describe('gateway/1 batch requests', () => {
     expect(text).toBe(
       '{"version":1,"extension":"gateway/1","requestId":"b-1","status":"complete","issued":2,"rejected":1}',
     )
+  })
+
+  it('documents exactly the reasons the bridge sends, in docs/protocol.md', () => {
+    const doc = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8')
+    const section = doc.split('### Per-device rules')[1]?.split('\n### ')[0] ?? ''
+    const reasons = [...section.matchAll(/^\| `NOT_AUTHORIZED` \| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+    expect(reasons).toEqual([...GATEWAY_REASONS])
   })
 })
