@@ -161,8 +161,11 @@ export class RegistrationService {
         keySource: order.csr ? 'device' : 'bridge',
         ...(registeredBy === undefined ? {} : { registeredBy }),
       })
-      await audit.append(record)
-      await this.#deps.registry?.record(registryEntry(record, credentials, requestId))
+      // both durable before the reply; the registry's commit overlaps the audit log's write
+      await Promise.all([
+        audit.append(record),
+        this.#deps.registry?.record(registryEntry(record, credentials, requestId)),
+      ])
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
         'certificate issued',

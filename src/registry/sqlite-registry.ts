@@ -1,6 +1,8 @@
 import { chmodSync, mkdirSync } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { GroupCommit } from './group-commit.js'
 import type {
   CertificateState,
   DeviceRecord,
@@ -10,79 +12,19 @@ import type {
   NewIssuance,
   Registry,
 } from './registry.js'
-
-const SCHEMA_VERSION = 1
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  identity TEXT PRIMARY KEY,
-  owner TEXT,
-  first_issued_at INTEGER NOT NULL,
-  last_issued_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
-CREATE TABLE IF NOT EXISTS certificates (
-  serial TEXT PRIMARY KEY,
-  identity TEXT NOT NULL REFERENCES devices(identity),
-  not_before INTEGER NOT NULL,
-  not_after INTEGER NOT NULL,
-  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
-  issuer TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  issued_at INTEGER NOT NULL,
-  registered_by TEXT,
-  request_id TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
-  superseded_by TEXT
-);
-CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
-`
-
-interface CertificateRow {
-  serial: string
-  identity: string
-  not_before: number
-  not_after: number
-  key_source: 'device' | 'bridge'
-  issuer: string
-  fingerprint: string
-  issued_at: number
-  registered_by: string | null
-  request_id: string | null
-  state: CertificateState
-  superseded_by: string | null
-}
-
-interface DeviceRow {
-  identity: string
-  owner: string | null
-  first_issued_at: number
-  last_issued_at: number
-}
-
-const optional = <T>(value: T | null): T | undefined => value ?? undefined
-
-function toIssuance(row: CertificateRow): IssuanceRecord {
-  return {
-    identity: row.identity,
-    serialNumber: row.serial,
-    notBefore: new Date(row.not_before),
-    notAfter: new Date(row.not_after),
-    keySource: row.key_source,
-    issuer: row.issuer,
-    sha256Fingerprint: row.fingerprint,
-    issuedAt: new Date(row.issued_at),
-    registeredBy: optional(row.registered_by),
-    requestId: optional(row.request_id),
-    state: row.state,
-    supersededBy: optional(row.superseded_by),
-  }
-}
+import {
+  type CertificateRow,
+  type DeviceRow,
+  optional,
+  SCHEMA,
+  SCHEMA_VERSION,
+  toIssuance,
+} from './sqlite-rows.js'
 
 /**
- * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode with synchronous=FULL, so a
- * record is on disk when `record` resolves. better-sqlite3 is synchronous, so records that arrive in the same
- * turn of the event loop are committed in one transaction (group commit): one fsync shared under load.
+ * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode. A record is on disk when
+ * `record` resolves: records of one event-loop turn are committed in one transaction and the write-ahead log is
+ * then fdatasync'ed in the thread pool (what synchronous=FULL does, without blocking the event loop).
  */
 export class SqliteRegistry implements Registry {
   readonly #db: Database.Database
@@ -90,8 +32,8 @@ export class SqliteRegistry implements Registry {
   readonly #supersede: Database.Statement
   readonly #insertCertificate: Database.Statement
   readonly #record: (issuance: NewIssuance) => void
-  readonly #recordAll: (issuances: readonly NewIssuance[]) => void
-  #queue: { issuance: NewIssuance; resolve: () => void; reject: (err: unknown) => void }[] = []
+  readonly #commits: GroupCommit<NewIssuance>
+  #wal: Promise<FileHandle> | undefined
 
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
@@ -103,7 +45,7 @@ export class SqliteRegistry implements Registry {
     if (!options.readonly) {
       chmodSync(file, 0o600)
       this.#db.pragma('journal_mode = WAL')
-      this.#db.pragma('synchronous = FULL')
+      this.#db.pragma('synchronous = NORMAL')
       this.#db.pragma('foreign_keys = ON')
       const version = this.#db.pragma('user_version', { simple: true }) as number
       if (version > SCHEMA_VERSION) {
@@ -140,37 +82,23 @@ export class SqliteRegistry implements Registry {
         requestId: i.requestId ?? null,
       })
     })
-    this.#recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
+    const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
       for (const i of all) this.#record(i)
+    })
+    this.#commits = new GroupCommit({
+      commitAll: recordAll,
+      commitOne: this.#record,
+      // synchronous=NORMAL writes the log without fsync; fdatasync in the thread pool makes it durable
+      sync: async () => {
+        this.#wal ??= open(`${file}-wal`, 'r+')
+        await (await this.#wal).datasync()
+      },
     })
   }
 
   /** record stores an issuance; see Registry.record. */
   record(issuance: NewIssuance): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ issuance, resolve, reject })
-      if (this.#queue.length === 1) setImmediate(() => this.#flush())
-    })
-  }
-
-  #flush(): void {
-    const batch = this.#queue
-    this.#queue = []
-    if (batch.length === 0) return
-    try {
-      this.#recordAll(batch.map((b) => b.issuance))
-      for (const b of batch) b.resolve()
-    } catch {
-      // one bad record must not fail the others: commit them one by one, each in its own transaction
-      for (const b of batch) {
-        try {
-          this.#record(b.issuance)
-          b.resolve()
-        } catch (err) {
-          b.reject(err)
-        }
-      }
-    }
+    return this.#commits.add(issuance)
   }
 
   /** ownerOf returns the owning gateway of an identity. */
@@ -247,7 +175,9 @@ export class SqliteRegistry implements Registry {
   /** close closes the database file. */
   async close(): Promise<void> {
     if (!this.#db.open) return
-    this.#flush()
+    await this.#commits.drain()
+    await (await this.#wal?.catch(() => undefined))?.close()
+    this.#wal = undefined
     this.#db.close()
   }
 }
