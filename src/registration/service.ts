@@ -139,9 +139,9 @@ export class RegistrationService {
     requestId: string | undefined,
     controller: AbortController,
     log: Logger,
-    registeredBy?: string,
   ): Promise<IssuedReply> {
     const { issuer, audit, publisher } = this.#deps
+    const { registeredBy } = order
     const started = performance.now()
     // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
@@ -200,7 +200,7 @@ export class RegistrationService {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
       const downstream = { ...order, registeredBy: context.registeredBy }
-      return await this.#issue(downstream, context.requestId, controller, context.log, context.registeredBy)
+      return await this.#issue(downstream, context.requestId, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
     }
