@@ -1,4 +1,5 @@
 import type { CertManagerResult } from './cert-manager.js'
+import { type GatewayResult, gatewayMarkdown } from './gateway.js'
 import type { IssuanceRow } from './issuance.js'
 import type { CsrReaderRow } from './lib/csr-readers.js'
 import type { MemoryResult } from './memory.js'
@@ -18,6 +19,7 @@ export interface Results {
   readonly memory?: MemoryResult
   readonly certManager?: CertManagerResult
   readonly sustained?: SustainedResult
+  readonly gateway?: GatewayResult
 }
 
 const COLORS: Record<string, string> = {
@@ -371,5 +373,6 @@ export function markdown(results: Results): string {
       '',
     )
   }
+  if (results.gateway) out.push(...gatewayMarkdown(results.gateway, table))
   return `${out.join('\n')}\n`
 }

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { cpus, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { certManagerBenchmark } from './cert-manager.js'
+import { gatewayBenchmark } from './gateway.js'
 import { issuanceBenchmark } from './issuance.js'
 import { createBenchPki } from './lib/pki.js'
 import { memoryBenchmark } from './memory.js'
@@ -11,7 +12,7 @@ import { markdown, type Results, registrationChart } from './report.js'
 import { sustainedBenchmark } from './sustained.js'
 
 /**
- * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained]
+ * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained,gateway]
  *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200] [--metrics=off]
  * A full run takes a few minutes and rewrites docs/benchmarks.md; --smoke runs each benchmark for about a
  * second, to check they work, and writes its report to a temporary directory.
@@ -49,7 +50,7 @@ if (args.includes('--report-only')) {
   process.exit(0)
 }
 if (wanted('issuance')) mutable.issuance = await issuanceBenchmark({ durationMs: smoke ? 150 : 3000 })
-const needsDevices = wanted('registration') || wanted('memory') || wanted('sustained')
+const needsDevices = wanted('registration') || wanted('memory') || wanted('sustained') || wanted('gateway')
 const bench = needsDevices ? await createBenchPki(smoke ? 64 : 1000) : undefined
 if (bench && wanted('registration'))
   mutable.registration = await registrationBenchmark(bench, {
@@ -75,6 +76,12 @@ if (bench && wanted('sustained')) {
     windowSeconds: smoke ? 1 : 10,
   })
 }
+if (bench && wanted('gateway'))
+  mutable.gateway = await gatewayBenchmark(bench, {
+    sensors: smoke ? 20 : 1000,
+    batchSizes: smoke ? [1, 10] : [1, 10, 100],
+    concurrency: 16,
+  })
 
 const docs = smoke
   ? await mkdtemp(join(tmpdir(), 'mrb-bench-smoke-'))

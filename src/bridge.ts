@@ -18,6 +18,7 @@ import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
+import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
 import { RegistrationService } from './registration/service.js'
 
 /** Bridge is a running registration bridge. */
@@ -130,6 +131,8 @@ export async function startBridge(
     },
   )
   const audit = new AuditLog(config.auditLog)
+  const registry = openRegistry(config)
+  const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
     port: config.listen.port,
@@ -145,7 +148,8 @@ export async function startBridge(
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,
     logger,
-    onRequest: (identity, payload) => service.handle(identity.id, payload),
+    onRequest: (identity, payload) =>
+      gateways.route(identity.id, payload) || service.handle(identity.id, payload),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
   const { registration: r } = config
@@ -155,6 +159,7 @@ export async function startBridge(
       audit,
       publisher: broker,
       logger,
+      registry,
       ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
     },
     {
@@ -175,6 +180,13 @@ export async function startBridge(
       productionUrl: config.production.url,
     },
   )
+  const gateways = wireGateways(config, {
+    service,
+    registry,
+    policy: gatewayPolicy,
+    publish: (identity, payload) => broker.publishPayload(identity, payload),
+    logger,
+  })
   const address = await broker.start()
   const readiness = new Readiness(
     [
@@ -188,6 +200,7 @@ export async function startBridge(
     logger,
   )
   tls.start()
+  gatewayPolicy.watch(config.gateways.watch)
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()
@@ -211,11 +224,14 @@ export async function startBridge(
       readiness.shuttingDown()
       tls.close()
       await service.close()
+      await gateways.service.close()
+      gatewayPolicy.close()
       await broker.stop()
       readiness.check() // logs the listener closing
       readiness.close()
       await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
       await audit.close()
+      await registry.close()
       await issuer.close()
       logger.info('bridge stopped')
     },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import { DEVICES_HELP, devicesCommand } from './cli/devices.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
 import { SERVE_HELP, serve } from './cli/serve.js'
@@ -12,6 +13,7 @@ Commands:
   serve      run the bridge (embedded CA and a development PKI by default)
   init       write a development PKI
   register   register a device: factory certificate in, operational credentials out
+  devices    list the identities the bridge has issued for, or show one
 
 Run 'registration-bridge <command> --help' for a command's options.`
 
@@ -36,7 +38,10 @@ const COMMANDS = {
     help: REGISTER_HELP,
     options: {
       url: str,
-      device: str,
+      device: { ...str, multiple: true },
+      gateway: str,
+      devices: str,
+      'batch-size': str,
       cert: str,
       key: str,
       ca: str,
@@ -49,6 +54,12 @@ const COMMANDS = {
       timeout: str,
     },
     run: registerCommand,
+  },
+  devices: {
+    help: DEVICES_HELP,
+    options: { 'state-dir': str, registry: str, owner: str, json: bool },
+    positionals: true,
+    run: devicesCommand,
   },
 } as const
 
@@ -65,7 +76,13 @@ async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, unknown>
   try {
-    values = parseArgs({ args: rest, options: { ...command.options, help: { ...bool, short: 'h' } } }).values
+    const allowPositionals = 'positionals' in command
+    const parsed = parseArgs({
+      args: rest,
+      options: { ...command.options, help: { ...bool, short: 'h' } },
+      allowPositionals,
+    })
+    values = allowPositionals ? { ...parsed.values, _: parsed.positionals } : parsed.values
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${command.help}\n`)
     return 2

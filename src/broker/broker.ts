@@ -108,12 +108,17 @@ export class BootstrapBroker implements ReplyPublisher {
 
   /** publish sends a reply to the identity's reply topic: QoS 1, never retained. */
   publish(identity: string, reply: Reply): Promise<void> {
+    return this.publishPayload(identity, encodeReply(reply))
+  }
+
+  /** publishPayload sends an encoded reply (e.g. of the gateway extension) to the identity's reply topic. */
+  publishPayload(identity: string, payload: Buffer): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
     const packet = {
       cmd: 'publish' as const,
       topic: this.#options.topics.replyTopic(identity),
-      payload: encodeReply(reply),
+      payload,
       qos: 1 as const,
       retain: false,
       dup: false,

@@ -9,6 +9,7 @@ import {
 } from '../client/index.js'
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
+import { registerGateway } from './register-gateway.js'
 
 /** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
@@ -27,12 +28,22 @@ Options:
   --request-id ID        idempotency key (default: a random UUID)
   --out DIR              where to write credentials (default ./credentials/<identity>)
   --verify URL           then connect to this production broker with the new credentials
-  --timeout SECONDS      give up after this long (default 60)`
+  --timeout SECONDS      give up after this long (default 60)
+
+Gateway mode (the gateway registers its downstream devices over its own connection):
+  --gateway ID           the gateway: the development PKI's factory certificate for ID, or --cert/--key
+  --device ID            a downstream device (repeatable); --csr makes its key here, else the bridge does
+  --devices FILE         downstream devices, one per line: "ID", or "ID CSR-FILE" for the sensor's own CSR
+  --batch-size N         devices per batch message (default 100)
+  --out DIR              one credentials folder per device under DIR (default ./credentials)`
 
 /** RegisterFlags are the parsed flags of `register`. */
 export interface RegisterFlags {
   readonly url?: string | undefined
-  readonly device?: string | undefined
+  readonly device?: readonly string[] | undefined
+  readonly gateway?: string | undefined
+  readonly devices?: string | undefined
+  readonly 'batch-size'?: string | undefined
   readonly cert?: string | undefined
   readonly key?: string | undefined
   readonly ca?: string | undefined
@@ -56,7 +67,9 @@ function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined 
 /** registerCommand runs one registration and writes the credentials. */
 export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const pki = join(resolve(flags['state-dir'] ?? '.registration-bridge'), 'pki')
-  const device = flags.device
+  if (flags.gateway !== undefined) return registerGatewayCommand(flags, pki)
+  if ((flags.device?.length ?? 0) > 1) throw new Error('--device names one device (or use --gateway)')
+  const device = flags.device?.[0]
   const certFile = flags.cert ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.crt`))
   const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
   if (!certFile || !keyFile) throw new Error('give --device ID, or --cert FILE and --key FILE')
@@ -83,4 +96,29 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     await verifyCredentials(verifyUrl, registration)
     process.stdout.write(`Connected to ${verifyUrl} with the new credentials\n`)
   }
+}
+
+async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promise<void> {
+  const gateway = flags.gateway ?? ''
+  const certFile = flags.cert ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.crt`)
+  const keyFile = flags.key ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.key`)
+  const batchSize = flags['batch-size'] === undefined ? undefined : Number(flags['batch-size'])
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) {
+    throw new Error('--batch-size must be a positive integer')
+  }
+  await registerGateway({
+    url: flags.url ?? 'mqtts://localhost:8883',
+    certPem: await readFile(certFile, 'utf8'),
+    keyPem: await readFile(keyFile, 'utf8'),
+    caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
+    gateway,
+    deviceIds: flags.device ?? [],
+    devicesFile: flags.devices === undefined ? undefined : resolve(flags.devices),
+    csr: flags.csr === true,
+    keyAlgorithm: parseKeyAlgorithm(flags['key-algorithm']),
+    requestId: flags['request-id'],
+    batchSize,
+    out: flags.out,
+    timeoutMs: Number(flags.timeout ?? 60) * 1000,
+  })
 }

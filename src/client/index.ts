@@ -9,3 +9,10 @@ export {
   RegistrationRejectedError,
   register,
 } from './register.js'
+export {
+  type DeviceOutcome,
+  type DownstreamCredentials,
+  type DownstreamDevice,
+  type RegisterDevicesOptions,
+  registerDevices,
+} from './register-devices.js'

@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 
 /** Config is the validated, frozen configuration with every file path resolved. */
 export type Config = Readonly<
-  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production'> & {
+  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production' | 'registry'> & {
     tls: { certFile: string; keyFile: string; clientCaFile: string }
     issuer: {
       type: RawConfig['issuer']['type']
@@ -27,6 +27,7 @@ export type Config = Readonly<
     }
     auditLog: string
     production: { url?: string; caFile?: string }
+    registry: { file: string }
     /** True when every PKI file is left at its default: the bridge may create a development PKI. */
     usesDevPki: boolean
   }
@@ -147,6 +148,11 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
       ...(caFile === undefined ? {} : { caFile: resolve(cwd, caFile) }),
     },
     usesDevPki,
+    gateways: {
+      ...raw.gateways,
+      ...(raw.gateways.policyFile === undefined ? {} : { policyFile: resolve(cwd, raw.gateways.policyFile) }),
+    },
+    registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
   }
 }
 

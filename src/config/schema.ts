@@ -94,6 +94,7 @@ export const configSchema = z.strictObject({
       organization: z.string().min(1).optional(),
       dnsNames: z.array(dnsNamePattern).default([]),
       uris: z.array(z.string().min(1)).default([]),
+      gatewayUris: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   issuer: z
@@ -144,6 +145,22 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  gateways: z
+    .strictObject({
+      /** The gateway policy (YAML); unset: no identity is a gateway. Reloaded on change and on SIGHUP. */
+      policyFile: filePath,
+      watch: z.boolean().default(true),
+      maxDevicesPerBatch: positiveInt.max(1000).default(100),
+      maxRequestBytes: positiveInt.default(65_536),
+      concurrency: positiveInt.max(256).default(8),
+    })
+    .prefault({}),
+  registry: z
+    .strictObject({
+      /** Unset: registry.sqlite in stateDir. */
+      file: filePath,
     })
     .prefault({}),
 })

@@ -14,6 +14,8 @@ export interface IssuanceOrder {
   readonly keyAlgorithm: KeyAlgorithm
   /** Present in CSR mode; absent when the issuer must generate the key. */
   readonly csr?: VerifiedCsr
+  /** The gateway that registers this downstream device (for the template's gatewayUris). */
+  readonly registeredBy?: string
 }
 
 /** Credentials are what an issuer returns; the registration service turns them into a reply. */

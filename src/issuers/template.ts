@@ -6,6 +6,8 @@ export interface CertificateTemplate {
   /** URI SAN patterns; `{deviceId}` is replaced by the identity. */
   readonly uris: readonly string[]
   readonly validityHours: number
+  /** URI SAN patterns for downstream devices only; `{gatewayId}` is the registering gateway, `{deviceId}` the device. */
+  readonly gatewayUris?: readonly string[]
 }
 
 /** ExpandedTemplate is a template applied to one identity. */
@@ -19,13 +21,26 @@ export interface ExpandedTemplate {
 
 const expand = (pattern: string, identity: string): string => pattern.replaceAll('{deviceId}', identity)
 
-/** expandTemplate fills in the identity. DNS names are lower-cased, as DNS is case-insensitive. */
-export function expandTemplate(template: CertificateTemplate, identity: string): ExpandedTemplate {
+/**
+ * expandTemplate fills in the identity (and, for a downstream device, its gateway). DNS names are lower-cased,
+ * as DNS is case-insensitive.
+ */
+export function expandTemplate(
+  template: CertificateTemplate,
+  identity: string,
+  registeredBy?: string,
+): ExpandedTemplate {
+  const gatewayUris =
+    registeredBy === undefined
+      ? []
+      : (template.gatewayUris ?? []).map((p) =>
+          expand(p, encodeURIComponent(identity)).replaceAll('{gatewayId}', encodeURIComponent(registeredBy)),
+        )
   return {
     commonName: identity,
     ...(template.organization === undefined ? {} : { organization: template.organization }),
     dnsNames: template.dnsNames.map((p) => expand(p, identity).toLowerCase()),
-    uris: template.uris.map((p) => expand(p, encodeURIComponent(identity))),
+    uris: [...template.uris.map((p) => expand(p, encodeURIComponent(identity))), ...gatewayUris],
     validityHours: template.validityHours,
   }
 }

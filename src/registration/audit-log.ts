@@ -14,12 +14,14 @@ export interface AuditRecord {
   readonly sha256Fingerprint: string
   readonly issuer: string
   readonly keySource: 'device' | 'bridge'
+  /** The gateway that registered this downstream device; absent when the device registered itself. */
+  readonly registeredBy?: string
 }
 
 /** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
 export function auditRecordFor(
   credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
-  fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource'>,
+  fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource' | 'registeredBy'>,
 ): AuditRecord {
   const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)
   return {

@@ -30,6 +30,7 @@ export function authorize(
   identity: string,
   request: RegistrationRequest,
   options: PolicyOptions,
+  registeredBy?: string,
 ): IssuanceOrder {
   if (request.csr === undefined) {
     const keyAlgorithm = request.keyAlgorithm ?? options.defaultKeyAlgorithm
@@ -58,7 +59,7 @@ export function authorize(
     )
   }
   // Some issuers (cert-manager's among them) sign the names a CSR asks for: allow only this device's own names.
-  const own = expandTemplate(options.template, identity)
+  const own = expandTemplate(options.template, identity, registeredBy)
   const { dnsNames, uris, others } = csr.subjectAltNames
   const foreign =
     others > 0 ||

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { untilAborted } from '../common/abortable.js'
-import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
+import type { Credentials, IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
@@ -11,7 +11,8 @@ import {
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
-import { type AuditLog, auditRecordFor } from './audit-log.js'
+import type { NewIssuance, Registry } from '../registry/registry.js'
+import { type AuditLog, type AuditRecord, auditRecordFor } from './audit-log.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 import { issuedReply } from './replies.js'
@@ -58,6 +59,17 @@ export interface RegistrationServiceDeps {
   readonly publisher: ReplyPublisher
   readonly logger: Logger
   readonly observer?: RegistrationObserver
+  /** Records every issuance durably (identity, serial, expiry, owner). */
+  readonly registry?: Registry | undefined
+}
+
+/** DownstreamContext is how a gateway's request for one downstream device differs from a device's own. */
+export interface DownstreamContext {
+  readonly registeredBy: string
+  readonly requestId: string
+  readonly log: Logger
+  /** vet runs the gateway policy on the order (after the device policy), with the identity held in flight. */
+  readonly vet: (order: IssuanceOrder) => Promise<void>
 }
 
 interface InFlight {
@@ -158,8 +170,11 @@ export class RegistrationService {
     log: Logger,
   ): Promise<IssuedReply> {
     const { issuer, audit, publisher } = this.#deps
+    const { registeredBy } = order
     const started = performance.now()
+    // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
+      if (registeredBy !== undefined) return
       const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
       publisher.publish(order.identity, notice).catch(() => {})
     }, this.#options.pendingAfterMs)
@@ -175,13 +190,17 @@ export class RegistrationService {
       issuedOk = true
       observer?.issuanceEnded((performance.now() - started) / 1000, true)
       const auditStarted = performance.now()
-      await audit.append(
-        auditRecordFor(credentials, {
-          identity: order.identity,
-          issuer: issuer.name,
-          keySource: order.csr ? 'device' : 'bridge',
-        }),
-      )
+      const record = auditRecordFor(credentials, {
+        identity: order.identity,
+        issuer: issuer.name,
+        keySource: order.csr ? 'device' : 'bridge',
+        ...(registeredBy === undefined ? {} : { registeredBy }),
+      })
+      // both durable before the reply; the registry's commit overlaps the audit log's write
+      await Promise.all([
+        audit.append(record),
+        this.#deps.registry?.record(registryEntry(record, credentials, requestId)),
+      ])
       observer?.auditAppended((performance.now() - auditStarted) / 1000)
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
@@ -204,12 +223,51 @@ export class RegistrationService {
     return this.#cache.size
   }
 
+  /**
+   * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ audit ▶ registry) for a downstream identity a
+   * gateway asks for. The identity is held in flight as for its own request, so no two registrations race.
+   */
+  async issueFor(
+    identity: string,
+    request: RegistrationRequest,
+    context: DownstreamContext,
+  ): Promise<IssuedReply> {
+    if (this.#closed) throw SHUTDOWN()
+    if (this.#inFlight.has(identity)) {
+      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    }
+    const controller = new AbortController()
+    this.#inFlight.set(identity, { key: `downstream:${context.registeredBy}`, controller })
+    try {
+      const order = authorize(identity, request, this.#options.policy, context.registeredBy)
+      await context.vet(order)
+      const downstream = { ...order, registeredBy: context.registeredBy }
+      return await this.#issue(downstream, context.requestId, controller, context.log)
+    } finally {
+      this.#inFlight.delete(identity)
+    }
+  }
+
   /** close refuses new requests, aborts registrations in flight (they answer ISSUER_UNAVAILABLE) and waits. */
   async close(): Promise<void> {
     this.#closed = true
     for (const { controller } of this.#inFlight.values()) controller.abort(SHUTDOWN())
     await Promise.allSettled([...this.#handlers])
     this.#cache.clear()
+  }
+}
+
+function registryEntry(
+  record: AuditRecord,
+  credentials: Credentials,
+  requestId: string | undefined,
+): NewIssuance {
+  return {
+    ...record,
+    issuedAt: new Date(record.time),
+    notBefore: credentials.notBefore,
+    notAfter: credentials.notAfter,
+    requestId,
   }
 }
 

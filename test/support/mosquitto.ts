@@ -21,6 +21,8 @@ export async function startMosquitto(options: {
   cafile: string
   certfile: string
   keyfile: string
+  /** More configuration lines, e.g. an acl_file. */
+  extra?: readonly string[]
 }): Promise<Mosquitto> {
   const port = await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'mrb-mosquitto-'))
@@ -44,6 +46,7 @@ export async function startMosquitto(options: {
       'require_certificate true',
       'use_identity_as_username true',
       'tls_version tlsv1.2',
+      ...(options.extra ?? []),
       '',
     ].join('\n'),
   )

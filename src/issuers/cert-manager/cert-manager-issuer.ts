@@ -139,7 +139,7 @@ export class CertManagerIssuer implements Issuer {
     return issueWithCertificate(
       this.#context,
       order,
-      expandTemplate(this.#options.template, order.identity),
+      expandTemplate(this.#options.template, order.identity, order.registeredBy),
       signal,
     )
   }

@@ -74,7 +74,7 @@ export class LocalCaIssuer implements Issuer {
       ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm))
     }
     signal.throwIfAborted()
-    const expanded = expandTemplate(template, order.identity)
+    const expanded = expandTemplate(template, order.identity, order.registeredBy)
     const wanted = now + expanded.validityHours * 3600_000
     this.#warnIfShort(wanted)
     const profile: CertificateProfile = {

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import { TokenBucket } from '../common/token-bucket.js'
+import type { IssuanceOrder } from '../issuers/issuer.js'
+import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import {
+  type DeviceResult,
+  type DownstreamRequest,
+  decodeGatewayBatch,
+  encodeGatewayReply,
+  type GatewayBatch,
+  type GatewayLimits,
+  type GatewayReply,
+} from '../protocol/gateway.js'
+import { peekRequestId, rejectedReply } from '../protocol/messages.js'
+import type { Registry } from '../registry/registry.js'
+import { GatewayDenied, GatewayGate } from './gateway-gate.js'
+import { type GatewayRule, ruleFor } from './gateway-policy.js'
+import type { GatewayPolicySource } from './gateway-policy-source.js'
+import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
+import type { RegistrationService } from './service.js'
+
+/** GatewayServiceDeps are the collaborators of the gateway path. */
+export interface GatewayServiceDeps {
+  readonly service: RegistrationService
+  readonly registry: Registry
+  readonly policy: GatewayPolicySource
+  /** Delivers an encoded reply on the gateway's own reply topic (QoS 1, never retained). */
+  readonly publish: (identity: string, payload: Buffer) => Promise<void>
+  readonly logger: Logger
+}
+
+/** GatewayServiceOptions are the validated `gateways` settings. */
+export interface GatewayServiceOptions {
+  readonly limits: GatewayLimits
+  /** Downstream issuances of one batch in flight at once. */
+  readonly concurrency: number
+  readonly replyCache: ReplyCacheOptions
+}
+
+const NOT_A_GATEWAY = (): GatewayDenied =>
+  new GatewayDenied('NOT_A_GATEWAY', 'this identity is not a gateway; the gateway extension is refused')
+
+/**
+ * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (cached? ▶ rate ▶ the service's
+ * per-device path with the gateway policy as its vet step) ▶ one reply per device ▶ `complete`.
+ */
+export class GatewayService {
+  readonly #deps: GatewayServiceDeps
+  readonly #options: GatewayServiceOptions
+  readonly #cache: ReplyCache
+  readonly #gate: GatewayGate
+  readonly #buckets = new LRUCache<string, TokenBucket>({ max: 10_000 })
+  readonly #batchesInFlight = new Set<string>()
+  readonly #handlers = new Set<Promise<void>>()
+  #closed = false
+
+  constructor(deps: GatewayServiceDeps, options: GatewayServiceOptions) {
+    this.#deps = deps
+    this.#options = options
+    this.#cache = new ReplyCache(options.replyCache)
+    this.#gate = new GatewayGate(deps.registry)
+  }
+
+  /** handle answers one batch payload from `gateway`. It never throws: every failure becomes a reply. */
+  handle(gateway: string, payload: Buffer): void {
+    const handler = this.#handle(gateway, payload).finally(() => this.#handlers.delete(handler))
+    this.#handlers.add(handler)
+  }
+
+  async #handle(gateway: string, payload: Buffer): Promise<void> {
+    const log = this.#deps.logger.child({ gateway })
+    const batchKey = hash([gateway, payload.toString('base64')])
+    let requestId: string | undefined
+    try {
+      if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+      const rule = ruleFor(this.#deps.policy.current, gateway)
+      if (!rule) throw NOT_A_GATEWAY()
+      const batch = decodeGatewayBatch(payload, this.#options.limits)
+      requestId = batch.requestId
+      if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
+      this.#batchesInFlight.add(batchKey)
+      try {
+        await this.#answer(gateway, rule, batch, log)
+      } finally {
+        this.#batchesInFlight.delete(batchKey)
+      }
+    } catch (err) {
+      const error = toRegistrationError(err)
+      requestId ??= peekRequestId(payload)
+      log.info({ requestId, code: error.code, reason: reasonOf(error) }, 'gateway batch rejected')
+      const { requestId: _, ...reply } = rejectedReply(error, undefined)
+      await this.#send(gateway, requestId, withReason(reply, error), log)
+    }
+  }
+
+  async #answer(gateway: string, rule: GatewayRule, batch: GatewayBatch, log: Logger): Promise<void> {
+    const { requestId, devices } = batch
+    let issued = 0
+    let next = 0
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < devices.length; i = next++) {
+        const device = devices[i] as DownstreamRequest
+        const result = await this.#device(gateway, rule, requestId, device, log)
+        if (result.status === 'issued') issued++
+        await this.#send(gateway, requestId, result, log)
+      }
+    }
+    const workers = Math.min(this.#options.concurrency, devices.length)
+    await Promise.all(Array.from({ length: workers }, worker))
+    log.info({ requestId, devices: devices.length, issued }, 'gateway batch answered')
+    await this.#send(
+      gateway,
+      requestId,
+      { status: 'complete', issued, rejected: devices.length - issued },
+      log,
+    )
+  }
+
+  async #device(
+    gateway: string,
+    rule: GatewayRule,
+    requestId: string,
+    device: DownstreamRequest,
+    log: Logger,
+  ): Promise<DeviceResult> {
+    const { deviceId } = device
+    const key = hash([gateway, requestId, device])
+    try {
+      const cached = this.#cache.get(key)
+      if (cached) return { ...withoutRequestId(cached), deviceId }
+      const retryAfterMs = this.#bucket(gateway, rule).take()
+      if (retryAfterMs > 0) {
+        throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
+          retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
+        })
+      }
+      const release = { done: (): void => {} }
+      const vet = async (order: IssuanceOrder): Promise<void> => {
+        release.done = await this.#gate.admit(gateway, rule, order, device.csr === undefined)
+      }
+      try {
+        const reply = await this.#deps.service.issueFor(deviceId, device, {
+          registeredBy: gateway,
+          requestId,
+          log: log.child({ identity: deviceId }),
+          vet,
+        })
+        this.#cache.set(key, reply)
+        return { ...withoutRequestId(reply), deviceId }
+      } finally {
+        release.done()
+      }
+    } catch (err) {
+      const error = toRegistrationError(err)
+      const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
+      log[level](
+        { requestId, deviceId, code: error.code, reason: reasonOf(error), err: error.cause },
+        'downstream registration rejected',
+      )
+      const { requestId: _, ...rejected } = rejectedReply(error, undefined)
+      return { ...withReason(rejected, error), deviceId }
+    }
+  }
+
+  #bucket(gateway: string, rule: GatewayRule): TokenBucket {
+    const key = `${gateway}\u0000${rule.quota.burst}\u0000${rule.quota.perMinute}`
+    let bucket = this.#buckets.get(key)
+    if (!bucket) {
+      bucket = new TokenBucket({ burst: rule.quota.burst, perSecond: rule.quota.perMinute / 60 })
+      this.#buckets.set(key, bucket)
+    }
+    return bucket
+  }
+
+  async #send(
+    gateway: string,
+    requestId: string | undefined,
+    reply: GatewayReply,
+    log: Logger,
+  ): Promise<void> {
+    await this.#deps
+      .publish(gateway, encodeGatewayReply(requestId, reply))
+      .catch((err: unknown) => log.warn({ requestId, err }, 'gateway reply could not be published'))
+  }
+
+  /** close refuses new batches and waits for those in flight (the service's close aborts their issuances). */
+  async close(): Promise<void> {
+    this.#closed = true
+    await Promise.allSettled([...this.#handlers])
+    this.#cache.clear()
+  }
+}
+
+function hash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('base64')
+}
+
+function withoutRequestId<T extends { requestId?: string }>(reply: T): Omit<T, 'requestId'> {
+  const { requestId: _, ...rest } = reply
+  return rest
+}
+
+function reasonOf(error: RegistrationError): string | undefined {
+  return error instanceof GatewayDenied ? error.reason : undefined
+}
+
+function withReason<T extends { error: object }>(reply: T, error: RegistrationError): T {
+  const reason = reasonOf(error)
+  return reason === undefined ? reply : { ...reply, error: { ...reply.error, reason } }
+}

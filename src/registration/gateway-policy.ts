@@ -1,0 +1,131 @@
+import { readFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import YAML from 'yaml'
+import { z } from 'zod'
+import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
+import { isSafeIdentity } from '../protocol/topics.js'
+
+const identityPattern = z
+  .string()
+  .min(1)
+  .refine(
+    (p) => isSafeIdentity(p.replaceAll('{gateway}', 'g').replaceAll('*', 'x')),
+    'must be an identity, with * wildcards and {gateway} allowed',
+  )
+
+const ruleSchema = z.strictObject({
+  /** The gateway identity: exact, or a pattern with `*`. */
+  match: identityPattern,
+  devices: z
+    .strictObject({
+      patterns: z.array(identityPattern).default([]),
+      allowListFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  quota: z
+    .strictObject({
+      maxDevices: z.number().int().positive().default(1000),
+      perMinute: z.number().positive().default(600),
+      burst: z.number().int().positive().default(100),
+    })
+    .prefault({}),
+  keyAlgorithms: z.array(z.enum(KEY_ALGORITHMS)).min(1).optional(),
+  serverKeys: z.boolean().default(true),
+  transfer: z.boolean().default(false),
+})
+
+/** gatewayPolicySchema is the shape of the gateway policy file (docs/configuration.md, "Gateway policy"). */
+export const gatewayPolicySchema = z.strictObject({ gateways: z.array(ruleSchema).default([]) })
+
+/** GatewayRule is one validated rule, with its allow-list read. */
+export interface GatewayRule {
+  readonly match: string
+  readonly patterns: readonly string[]
+  readonly allowList: ReadonlySet<string>
+  readonly quota: { readonly maxDevices: number; readonly perMinute: number; readonly burst: number }
+  readonly keyAlgorithms?: readonly KeyAlgorithm[]
+  readonly serverKeys: boolean
+  readonly transfer: boolean
+}
+
+/** GatewayPolicy is the whole policy: rules in file order; the first rule whose `match` fits a gateway applies. */
+export interface GatewayPolicy {
+  readonly rules: readonly GatewayRule[]
+}
+
+/** DeviceDenial is why a gateway may not register a device: the `reason` in a per-device NOT_AUTHORIZED result. */
+export type DeviceDenial = 'DEVICE_NOT_ALLOWED' | 'SERVER_KEY_NOT_ALLOWED' | 'KEY_ALGORITHM_NOT_ALLOWED'
+
+function globToRegExp(pattern: string): RegExp {
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
+  return new RegExp(`^${escaped}$`)
+}
+
+/** matchesPattern tells whether an identity fits a pattern (`*` any run of identity characters). */
+export function matchesPattern(identity: string, pattern: string): boolean {
+  return globToRegExp(pattern).test(identity)
+}
+
+function readAllowList(file: string): Set<string> {
+  const ids = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean)
+  const bad = ids.find((id) => !isSafeIdentity(id))
+  if (bad !== undefined) throw new Error(`${file}: "${bad}" is not an identity`)
+  return new Set(ids)
+}
+
+/** loadGatewayPolicy reads and validates a policy file (and its allow-lists); it throws with every problem. */
+export function loadGatewayPolicy(file: string): GatewayPolicy {
+  let parsed: unknown
+  try {
+    parsed = YAML.parse(readFileSync(file, 'utf8')) ?? {}
+  } catch (err) {
+    throw new Error(`gateway policy ${file}: ${(err as Error).message.split('\n')[0]}`)
+  }
+  const result = gatewayPolicySchema.safeParse(parsed)
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
+    throw new Error(`gateway policy ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+  const rules = result.data.gateways.map((r): GatewayRule => {
+    const allowList = r.devices.allowListFile
+      ? readAllowList(resolve(dirname(file), r.devices.allowListFile))
+      : new Set<string>()
+    return {
+      match: r.match,
+      patterns: r.devices.patterns,
+      allowList,
+      quota: r.quota,
+      ...(r.keyAlgorithms ? { keyAlgorithms: r.keyAlgorithms } : {}),
+      serverKeys: r.serverKeys,
+      transfer: r.transfer,
+    }
+  })
+  return { rules }
+}
+
+/** EMPTY_POLICY names no gateway: every gateway request is refused. */
+export const EMPTY_POLICY: GatewayPolicy = { rules: [] }
+
+/** ruleFor returns the rule that makes `identity` a gateway, or undefined for a plain device. */
+export function ruleFor(policy: GatewayPolicy, identity: string): GatewayRule | undefined {
+  return policy.rules.find((r) => matchesPattern(identity, r.match))
+}
+
+/** mayRegister decides whether a gateway's rule lets it register `deviceId` with this kind of key. */
+export function mayRegister(
+  rule: GatewayRule,
+  gateway: string,
+  deviceId: string,
+  key: { readonly serverKey: boolean; readonly algorithm: KeyAlgorithm },
+): DeviceDenial | undefined {
+  const named =
+    rule.allowList.has(deviceId) ||
+    rule.patterns.some((p) => matchesPattern(deviceId, p.replaceAll('{gateway}', gateway)))
+  if (!named || deviceId === gateway) return 'DEVICE_NOT_ALLOWED'
+  if (key.serverKey && !rule.serverKeys) return 'SERVER_KEY_NOT_ALLOWED'
+  if (rule.keyAlgorithms && !rule.keyAlgorithms.includes(key.algorithm)) return 'KEY_ALGORITHM_NOT_ALLOWED'
+  return undefined
+}

@@ -1,0 +1,61 @@
+import type { Logger } from 'pino'
+import { type Config, ConfigError } from '../config/load.js'
+import { isGatewayPayload } from '../protocol/gateway.js'
+import type { Registry } from '../registry/registry.js'
+import { SqliteRegistry } from '../registry/sqlite-registry.js'
+import { GatewayService } from './gateway-batch.js'
+import { GatewayPolicySource } from './gateway-policy-source.js'
+import type { RegistrationService } from './service.js'
+
+/** openRegistry opens the configured registry; a registry that cannot be opened stops the bridge. */
+export function openRegistry(config: Config): Registry {
+  try {
+    return new SqliteRegistry(config.registry.file)
+  } catch (err) {
+    throw new ConfigError([`registry.file: ${(err as Error).message}`])
+  }
+}
+
+/** loadGatewayPolicySource validates the gateway policy at start-up (a bad policy stops the bridge); watch later. */
+export function loadGatewayPolicySource(config: Config, logger: Logger): GatewayPolicySource {
+  try {
+    return new GatewayPolicySource(config.gateways.policyFile, logger)
+  } catch (err) {
+    throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
+  }
+}
+
+/** GatewayWiring is what the bridge needs of the gateway path. */
+export interface GatewayWiring {
+  readonly service: GatewayService
+  /** route hands a request to the gateway path when it uses the extension; false leaves it to protocol v1. */
+  route(identity: string, payload: Buffer): boolean
+}
+
+/** wireGateways builds the gateway path over the registration service. */
+export function wireGateways(
+  config: Config,
+  deps: {
+    service: RegistrationService
+    registry: Registry
+    policy: GatewayPolicySource
+    publish: (identity: string, payload: Buffer) => Promise<void>
+    logger: Logger
+  },
+): GatewayWiring {
+  const g = config.gateways
+  const r = config.registration
+  const service = new GatewayService(deps, {
+    limits: { maxRequestBytes: g.maxRequestBytes, maxDevicesPerBatch: g.maxDevicesPerBatch },
+    concurrency: g.concurrency,
+    replyCache: { ttlSeconds: r.replyCacheSeconds, maxEntries: r.replyCacheMaxEntries },
+  })
+  return {
+    service,
+    route(identity, payload) {
+      if (!isGatewayPayload(payload)) return false
+      service.handle(identity, payload)
+      return true
+    },
+  }
+}

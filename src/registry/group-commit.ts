@@ -1,0 +1,74 @@
+/** GroupCommitSteps are how a store commits: many items in one transaction, one alone, and the sync to disk. */
+export interface GroupCommitSteps<T> {
+  /** commitAll commits every item in one transaction, or throws having committed none. */
+  readonly commitAll: (items: readonly T[]) => void
+  readonly commitOne: (item: T) => void
+  /** sync makes what was committed durable, off the main thread (e.g. fdatasync of a write-ahead log). */
+  readonly sync: () => Promise<void>
+}
+
+interface Pending<T> {
+  readonly item: T
+  readonly resolve: () => void
+  readonly reject: (err: unknown) => void
+}
+
+/**
+ * GroupCommit commits the items added in one turn of the event loop together, then syncs once: under load one
+ * transaction and one fsync serve many records, and the fsync never blocks the event loop. An add resolves only
+ * once its item is durable; one bad item fails alone.
+ */
+export class GroupCommit<T> {
+  readonly #steps: GroupCommitSteps<T>
+  #queue: Pending<T>[] = []
+  readonly #syncing = new Set<Promise<void>>()
+
+  constructor(steps: GroupCommitSteps<T>) {
+    this.#steps = steps
+  }
+
+  /** add queues an item; it resolves once the item is committed and synced. */
+  add(item: T): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject })
+      if (this.#queue.length === 1) setImmediate(() => this.#commit())
+    })
+  }
+
+  #commit(): void {
+    const batch = this.#queue
+    this.#queue = []
+    if (batch.length === 0) return
+    let committed = batch
+    try {
+      this.#steps.commitAll(batch.map((p) => p.item))
+    } catch {
+      // one bad item must not fail the others: commit them one by one
+      committed = batch.filter((p) => {
+        try {
+          this.#steps.commitOne(p.item)
+          return true
+        } catch (err) {
+          p.reject(err)
+          return false
+        }
+      })
+    }
+    const synced = this.#steps.sync().then(
+      () => {
+        for (const p of committed) p.resolve()
+      },
+      (err: unknown) => {
+        for (const p of committed) p.reject(err)
+      },
+    )
+    this.#syncing.add(synced)
+    synced.finally(() => this.#syncing.delete(synced))
+  }
+
+  /** drain commits what is queued and waits for every sync under way. */
+  async drain(): Promise<void> {
+    this.#commit()
+    await Promise.all([...this.#syncing])
+  }
+}

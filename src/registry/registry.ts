@@ -1,0 +1,76 @@
+/** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
+export type KeySource = 'device' | 'bridge'
+
+/**
+ * CertificateState is the life of one issued certificate. `active` on issuance; a later issuance for the same
+ * identity makes the earlier ones `superseded` (with `supersededBy`); `revoked` is for renewal and revocation.
+ */
+export type CertificateState = 'active' | 'superseded' | 'revoked'
+
+/** NewIssuance is what the registration path records for every certificate it hands out. */
+export interface NewIssuance {
+  readonly identity: string
+  readonly serialNumber: string
+  readonly notBefore: Date
+  readonly notAfter: Date
+  readonly keySource: KeySource
+  readonly issuer: string
+  readonly sha256Fingerprint: string
+  readonly issuedAt: Date
+  /** The gateway that registered a downstream device; absent when the device registered itself. */
+  readonly registeredBy?: string | undefined
+  /** The requestId of the request that obtained it, when there was one. */
+  readonly requestId?: string | undefined
+}
+
+/** IssuanceRecord is one recorded certificate. */
+export interface IssuanceRecord extends NewIssuance {
+  readonly state: CertificateState
+  /** Serial number of the certificate that replaced this one, when superseded. */
+  readonly supersededBy?: string | undefined
+}
+
+/** DeviceRecord is an identity the bridge has issued for, with its owner and every certificate, newest first. */
+export interface DeviceRecord {
+  readonly identity: string
+  /** The gateway that owns this identity (registered it last), or undefined for a device that registers itself. */
+  readonly owner?: string | undefined
+  readonly firstIssuedAt: Date
+  readonly lastIssuedAt: Date
+  readonly certificates: readonly IssuanceRecord[]
+}
+
+/** DeviceSummary is one row of `devices list`. */
+export interface DeviceSummary {
+  readonly identity: string
+  readonly owner?: string | undefined
+  readonly lastIssuedAt: Date
+  readonly serialNumber: string
+  readonly notAfter: Date
+  readonly state: CertificateState
+}
+
+/** ListOptions filter `list`. */
+export interface ListOptions {
+  readonly owner?: string
+  readonly limit?: number
+}
+
+/**
+ * Registry is the durable record of identities, certificates and owners. It is asynchronous so that a shared
+ * database can implement it for replicas; the embedded default is SQLite (sqlite-registry.ts).
+ */
+export interface Registry {
+  /** record stores an issuance durably; earlier active certificates of the identity become superseded by it. */
+  record(issuance: NewIssuance): Promise<void>
+  /** ownerOf is the gateway that owns an identity, or undefined (unknown, or registers itself). */
+  ownerOf(identity: string): Promise<string | undefined>
+  /** countOwned counts the identities a gateway owns (its quota). */
+  countOwned(gateway: string): Promise<number>
+  device(identity: string): Promise<DeviceRecord | undefined>
+  certificate(serialNumber: string): Promise<IssuanceRecord | undefined>
+  list(options?: ListOptions): Promise<DeviceSummary[]>
+  /** setState changes a certificate's state (for revocation); false when the serial is unknown. */
+  setState(serialNumber: string, state: CertificateState): Promise<boolean>
+  close(): Promise<void>
+}

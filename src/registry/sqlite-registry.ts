@@ -1,0 +1,183 @@
+import { chmodSync, mkdirSync } from 'node:fs'
+import { type FileHandle, open } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { GroupCommit } from './group-commit.js'
+import type {
+  CertificateState,
+  DeviceRecord,
+  DeviceSummary,
+  IssuanceRecord,
+  ListOptions,
+  NewIssuance,
+  Registry,
+} from './registry.js'
+import {
+  type CertificateRow,
+  type DeviceRow,
+  optional,
+  SCHEMA,
+  SCHEMA_VERSION,
+  toIssuance,
+} from './sqlite-rows.js'
+
+/**
+ * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode. A record is on disk when
+ * `record` resolves: records of one event-loop turn are committed in one transaction and the write-ahead log is
+ * then fdatasync'ed in the thread pool (what synchronous=FULL does, without blocking the event loop).
+ */
+export class SqliteRegistry implements Registry {
+  readonly #db: Database.Database
+  readonly #insertDevice: Database.Statement
+  readonly #supersede: Database.Statement
+  readonly #insertCertificate: Database.Statement
+  readonly #record: (issuance: NewIssuance) => void
+  readonly #commits: GroupCommit<NewIssuance>
+  #wal: Promise<FileHandle> | undefined
+
+  /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
+  constructor(file: string, options: { readonly?: boolean } = {}) {
+    if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
+    this.#db = new Database(file, {
+      readonly: options.readonly === true,
+      fileMustExist: options.readonly === true,
+    })
+    if (!options.readonly) {
+      chmodSync(file, 0o600)
+      this.#db.pragma('journal_mode = WAL')
+      this.#db.pragma('synchronous = NORMAL')
+      this.#db.pragma('foreign_keys = ON')
+      const version = this.#db.pragma('user_version', { simple: true }) as number
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
+      }
+      this.#db.exec(SCHEMA)
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    }
+    this.#insertDevice = this.#db.prepare(`
+      INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
+      ON CONFLICT (identity) DO UPDATE SET owner = coalesce(@owner, owner), last_issued_at = @at`)
+    this.#supersede = this.#db.prepare(
+      `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
+    )
+    this.#insertCertificate = this.#db.prepare(`
+      INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
+        issued_at, registered_by, request_id, state)
+      VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
+        @requestId, 'active')`)
+    this.#record = this.#db.transaction((i: NewIssuance) => {
+      const at = i.issuedAt.getTime()
+      this.#insertDevice.run({ identity: i.identity, owner: i.registeredBy ?? null, at })
+      this.#supersede.run({ identity: i.identity, serial: i.serialNumber })
+      this.#insertCertificate.run({
+        serial: i.serialNumber,
+        identity: i.identity,
+        notBefore: i.notBefore.getTime(),
+        notAfter: i.notAfter.getTime(),
+        keySource: i.keySource,
+        issuer: i.issuer,
+        fingerprint: i.sha256Fingerprint,
+        at,
+        registeredBy: i.registeredBy ?? null,
+        requestId: i.requestId ?? null,
+      })
+    })
+    const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
+      for (const i of all) this.#record(i)
+    })
+    this.#commits = new GroupCommit({
+      commitAll: recordAll,
+      commitOne: this.#record,
+      // synchronous=NORMAL writes the log without fsync; fdatasync in the thread pool makes it durable
+      sync: async () => {
+        this.#wal ??= open(`${file}-wal`, 'r+')
+        await (await this.#wal).datasync()
+      },
+    })
+  }
+
+  /** record stores an issuance; see Registry.record. */
+  record(issuance: NewIssuance): Promise<void> {
+    return this.#commits.add(issuance)
+  }
+
+  /** ownerOf returns the owning gateway of an identity. */
+  async ownerOf(identity: string): Promise<string | undefined> {
+    const row = this.#db.prepare('SELECT owner FROM devices WHERE identity = ?').get(identity) as
+      | Pick<DeviceRow, 'owner'>
+      | undefined
+    return optional(row?.owner ?? null)
+  }
+
+  /** countOwned counts the identities a gateway owns. */
+  async countOwned(gateway: string): Promise<number> {
+    const row = this.#db.prepare('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
+      n: number
+    }
+    return row.n
+  }
+
+  /** device returns an identity with its certificates, newest first. */
+  async device(identity: string): Promise<DeviceRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM devices WHERE identity = ?').get(identity) as
+      | DeviceRow
+      | undefined
+    if (!row) return undefined
+    const certificates = this.#db
+      .prepare('SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC')
+      .all(identity) as CertificateRow[]
+    return {
+      identity: row.identity,
+      owner: optional(row.owner),
+      firstIssuedAt: new Date(row.first_issued_at),
+      lastIssuedAt: new Date(row.last_issued_at),
+      certificates: certificates.map(toIssuance),
+    }
+  }
+
+  /** certificate looks one certificate up by serial number. */
+  async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
+      | CertificateRow
+      | undefined
+    return row ? toIssuance(row) : undefined
+  }
+
+  /** list returns identities with their newest certificate, most recently issued first. */
+  async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
+    const rows = this.#db
+      .prepare(`
+        SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
+        FROM devices d JOIN certificates c ON c.rowid = (
+          SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)
+        WHERE (@owner IS NULL OR d.owner = @owner)
+        ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`)
+      .all({ owner: options.owner ?? null, limit: options.limit ?? -1 }) as (DeviceRow &
+      Pick<CertificateRow, 'serial' | 'not_after' | 'state'>)[]
+    return rows.map((r) => ({
+      identity: r.identity,
+      owner: optional(r.owner),
+      lastIssuedAt: new Date(r.last_issued_at),
+      serialNumber: r.serial,
+      notAfter: new Date(r.not_after),
+      state: r.state,
+    }))
+  }
+
+  /** setState changes a certificate's state. */
+  async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
+    return (
+      this.#db.prepare('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber)
+        .changes > 0
+    )
+  }
+
+  /** close closes the database file. */
+  async close(): Promise<void> {
+    if (!this.#db.open) return
+    await this.#commits.drain()
+    await (await this.#wal?.catch(() => undefined))?.close()
+    this.#wal = undefined
+    this.#db.close()
+  }
+}

@@ -1,0 +1,75 @@
+import type { CertificateState, IssuanceRecord } from './registry.js'
+
+/** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
+export const SCHEMA_VERSION = 1
+
+/** SCHEMA creates the registry's tables. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  identity TEXT PRIMARY KEY,
+  owner TEXT,
+  first_issued_at INTEGER NOT NULL,
+  last_issued_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
+CREATE TABLE IF NOT EXISTS certificates (
+  serial TEXT PRIMARY KEY,
+  identity TEXT NOT NULL REFERENCES devices(identity),
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
+  issuer TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  registered_by TEXT,
+  request_id TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  superseded_by TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+`
+
+/** CertificateRow is a row of `certificates`. */
+export interface CertificateRow {
+  serial: string
+  identity: string
+  not_before: number
+  not_after: number
+  key_source: 'device' | 'bridge'
+  issuer: string
+  fingerprint: string
+  issued_at: number
+  registered_by: string | null
+  request_id: string | null
+  state: CertificateState
+  superseded_by: string | null
+}
+
+/** DeviceRow is a row of `devices`. */
+export interface DeviceRow {
+  identity: string
+  owner: string | null
+  first_issued_at: number
+  last_issued_at: number
+}
+
+/** optional turns SQL NULL into undefined. */
+export const optional = <T>(value: T | null): T | undefined => value ?? undefined
+
+/** toIssuance maps a certificates row to its record. */
+export function toIssuance(row: CertificateRow): IssuanceRecord {
+  return {
+    identity: row.identity,
+    serialNumber: row.serial,
+    notBefore: new Date(row.not_before),
+    notAfter: new Date(row.not_after),
+    keySource: row.key_source,
+    issuer: row.issuer,
+    sha256Fingerprint: row.fingerprint,
+    issuedAt: new Date(row.issued_at),
+    registeredBy: optional(row.registered_by),
+    requestId: optional(row.request_id),
+    state: row.state,
+    supersededBy: optional(row.superseded_by),
+  }
+}

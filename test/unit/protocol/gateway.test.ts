@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import type { RegistrationError } from '../../../src/protocol/errors.js'
+import { decodeGatewayBatch, encodeGatewayReply, isGatewayPayload } from '../../../src/protocol/gateway.js'
+import { GATEWAY_REASONS } from '../../../src/registration/gateway-gate.js'
+
+const limits = { maxRequestBytes: 4096, maxDevicesPerBatch: 3 }
+const batch = (body: object): Buffer =>
+  Buffer.from(JSON.stringify({ extension: 'gateway/1', requestId: 'b-1', ...body }))
+
+function codeOf(payload: Buffer): string | undefined {
+  try {
+    decodeGatewayBatch(payload, limits)
+    return undefined
+  } catch (err) {
+    return (err as RegistrationError).code
+  }
+}
+
+describe('gateway/1 batch requests', () => {
+  it('tells extension payloads from v1 requests by a top-level "extension" field', () => {
+    expect(isGatewayPayload(batch({ devices: [] }))).toBe(true)
+    expect(isGatewayPayload(Buffer.from('{"requestId":"r-1"}'))).toBe(false)
+    expect(isGatewayPayload(Buffer.from('{"requestId":"a","csr":{"extension":1}}'))).toBe(false)
+    expect(isGatewayPayload(Buffer.from('{"extension" broken'))).toBe(false)
+  })
+
+  it('decodes devices with a CSR, a key algorithm, or neither', () => {
+    const decoded = decodeGatewayBatch(
+      batch({
+        version: 1,
+        devices: [
+          { deviceId: 's-1', csr: 'MIIB' },
+          { deviceId: 's-2', keyAlgorithm: 'Ed25519' },
+          { deviceId: 's-3' },
+        ],
+      }),
+      limits,
+    )
+    expect(decoded).toEqual({
+      requestId: 'b-1',
+      devices: [
+        { deviceId: 's-1', csr: 'MIIB' },
+        { deviceId: 's-2', keyAlgorithm: 'Ed25519' },
+        { deviceId: 's-3' },
+      ],
+    })
+  })
+
+  it.each([
+    ['no requestId', { requestId: undefined, devices: [{ deviceId: 's' }] }, 'MALFORMED_REQUEST'],
+    ['no devices', { devices: [] }, 'MALFORMED_REQUEST'],
+    ['too many devices', { devices: [1, 2, 3, 4].map((i) => ({ deviceId: `s-${i}` })) }, 'REQUEST_TOO_LARGE'],
+    ['a device twice', { devices: [{ deviceId: 's' }, { deviceId: 's' }] }, 'MALFORMED_REQUEST'],
+    ['an unsafe deviceId', { devices: [{ deviceId: 'a/b' }] }, 'MALFORMED_REQUEST'],
+    ['a wildcard deviceId', { devices: [{ deviceId: '#' }] }, 'MALFORMED_REQUEST'],
+    [
+      'csr and keyAlgorithm',
+      { devices: [{ deviceId: 's', csr: 'x', keyAlgorithm: 'Ed25519' }] },
+      'MALFORMED_REQUEST',
+    ],
+    ['an unknown key', { devices: [{ deviceId: 's', keyAlgorithm: 'DSA' }] }, 'KEY_NOT_ALLOWED'],
+    ['an unknown device field', { devices: [{ deviceId: 's', colour: 1 }] }, 'UNKNOWN_FIELD'],
+    ['an unknown batch field', { devices: [{ deviceId: 's' }], colour: 1 }, 'UNKNOWN_FIELD'],
+    ['another extension', { extension: 'gateway/2', devices: [{ deviceId: 's' }] }, 'UNSUPPORTED_VERSION'],
+    ['another version', { version: 2, devices: [{ deviceId: 's' }] }, 'UNSUPPORTED_VERSION'],
+  ])('refuses the whole batch for %s', (_name, body, code) => {
+    expect(codeOf(batch(body))).toBe(code)
+  })
+
+  it('refuses a batch over the byte limit, and one that is not UTF-8 JSON', () => {
+    expect(codeOf(batch({ devices: [{ deviceId: 's', csr: 'x'.repeat(5000) }] }))).toBe('REQUEST_TOO_LARGE')
+    expect(codeOf(Buffer.from([0x7b, 0xff, 0x7d]))).toBe('MALFORMED_REQUEST')
+  })
+
+  it('encodes replies with version, extension and requestId first', () => {
+    const text = encodeGatewayReply('b-1', { status: 'complete', issued: 2, rejected: 1 }).toString()
+    expect(text).toBe(
+      '{"version":1,"extension":"gateway/1","requestId":"b-1","status":"complete","issued":2,"rejected":1}',
+    )
+  })
+
+  it('documents exactly the reasons the bridge sends, in docs/protocol.md', () => {
+    const doc = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8')
+    const section = doc.split('### Per-device rules')[1]?.split('\n### ')[0] ?? ''
+    const reasons = [...section.matchAll(/^\| `NOT_AUTHORIZED` \| `([A-Z_]+)` \|/gm)].map((m) => m[1])
+    expect(reasons).toEqual([...GATEWAY_REASONS])
+  })
+})
