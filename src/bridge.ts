@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { BootstrapBroker } from './broker/broker.js'
+import { BootstrapBroker, listen } from './broker/broker.js'
 import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
 import { type Config, ConfigError } from './config/load.js'
-import { healthPort, startHealthServer } from './health.js'
+import { createHealthServer, healthPort } from './health.js'
 import type { Issuer } from './issuers/issuer.js'
 import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
 import { createLogger } from './logger.js'
@@ -12,6 +12,7 @@ import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
+import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
 
 /** Bridge is a running registration bridge. */
@@ -55,6 +56,10 @@ async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logg
   }
 }
 
+/** DEV_PKI_WARNING is logged (warn) and printed by `serve` when the bridge runs on the development PKI. */
+export const DEV_PKI_WARNING =
+  'running on the development PKI: anyone with this directory can mint factory certificates; not for production'
+
 /** devPkiDir is where the development PKI lives for a configuration. */
 export const devPkiDir = (config: Config): string => join(config.stateDir, 'pki')
 
@@ -69,9 +74,22 @@ export async function startBridge(
     createdDevPki = true
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
+  if (config.usesDevPki) {
+    logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
+  }
   const files = readConfiguredFiles(config)
   const issuer = await createIssuer(config, files, logger)
   const audit = new AuditLog(config.auditLog)
+  const { registration: r } = config
+  const issued = new IssuedIndex(
+    {
+      path: `${config.auditLog}.issued`,
+      ttlSeconds: r.replyCacheSeconds,
+      maxEntries: r.replyCacheMaxEntries,
+    },
+    audit,
+  )
+  await issued.open(config.auditLog)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
     port: config.listen.port,
@@ -80,18 +98,19 @@ export async function startBridge(
       keyPem: files.serverKeyPem,
       clientCaPem: files.clientCaPem,
       maxConnections: config.limits.maxConnections,
+      maxIdleMs: config.limits.maxIdleSeconds * 1000,
     },
     topics: createTopics(config.topics.request, config.topics.replyPrefix),
     identitySource: config.identity.source,
     connectTimeoutMs: config.limits.connectTimeoutMs,
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,
+    maxConnectionsPerIdentity: config.limits.maxConnectionsPerIdentity,
     logger,
     onRequest: (identity, payload) => service.handle(identity.id, payload),
   })
-  const { registration: r } = config
   const service = new RegistrationService(
-    { issuer, audit, publisher: broker, logger },
+    { issuer, issued, publisher: broker, logger },
     {
       policy: {
         allowedKeyAlgorithms: r.allowedKeyAlgorithms,
@@ -107,14 +126,26 @@ export async function startBridge(
       productionUrl: config.production.url,
     },
   )
-  const address = await broker.start()
+  const health = config.health.enabled ? createHealthServer(() => issuer.isReady()) : undefined
+  const closeHealth = (): Promise<void> =>
+    new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve()))
+  let address: AddressInfo
+  try {
+    address = await broker.start()
+    if (health) await listen(health, config.health.port, config.health.host, 'health.port')
+  } catch (err) {
+    // one listener could not bind: close everything, so nothing is left half-up
+    await closeHealth()
+    await broker.stop()
+    await issued.close()
+    await audit.close()
+    await issuer.close()
+    throw err
+  }
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()
     .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
-  const health = config.health.enabled
-    ? await startHealthServer(config.health.host, config.health.port, () => issuer.isReady())
-    : undefined
   return {
     address,
     healthPort: health ? healthPort(health) : undefined,
@@ -122,9 +153,12 @@ export async function startBridge(
     createdDevPki,
     issuerStarted: issuerStarted.then(() => undefined),
     async stop() {
-      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
-      await service.close()
+      // stop accepting, answer what is in flight within the grace period, then close the rest
+      await broker.stopAccepting()
+      await service.close(config.shutdown.gracePeriodMs)
+      await closeHealth()
       await broker.stop()
+      await issued.close()
       await audit.close()
       await issuer.close()
       logger.info('bridge stopped')

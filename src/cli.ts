@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import { ListenError } from './broker/broker.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
 import { SERVE_HELP, serve } from './cli/serve.js'
@@ -86,6 +87,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
       process.exitCode = 2
+    } else if (err instanceof ListenError) {
+      // everything that did start has been closed; exit now rather than wait on anything left behind
+      process.stderr.write(`error: ${err.message}\n`)
+      process.exit(1)
     } else if (err instanceof RegistrationRejectedError) {
       process.stderr.write(`registration rejected: ${err.message}\n`)
       process.exitCode = 1

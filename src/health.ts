@@ -2,10 +2,10 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /**
- * startHealthServer serves Kubernetes probes: /livez (the process is serving) and /readyz (the listener is up
- * and the issuer can issue); /healthz is an alias of /livez.
+ * createHealthServer makes the server of Kubernetes probes: /livez (the process is serving) and /readyz (the
+ * listener is up and the issuer can issue); /healthz is an alias of /livez. The caller binds it.
  */
-export async function startHealthServer(host: string, port: number, isReady: () => boolean): Promise<Server> {
+export function createHealthServer(isReady: () => boolean): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
     let ok: boolean
@@ -16,10 +16,6 @@ export async function startHealthServer(host: string, port: number, isReady: () 
       return
     }
     res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n')
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => resolve())
   })
   return server
 }

@@ -1,10 +1,10 @@
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { Server } from 'node:tls'
 import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
+import { LogBudget } from '../common/log-budget.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import type { Topics } from '../protocol/topics.js'
-import type { ReplyPublisher } from '../registration/service.js'
 import { createAccessControl } from './access-control.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
@@ -20,15 +20,35 @@ export interface BootstrapBrokerOptions {
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
   readonly maxClientIdLength: number
+  readonly maxConnectionsPerIdentity: number
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
 }
 
+/** ListenError says which listener could not bind, naming its setting. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError'
+}
+
+/** listen binds a server, rejecting with a ListenError that names `setting` when it cannot. */
+export async function listen(server: NetServer, port: number, host: string, setting: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException): void =>
+      reject(new ListenError(`${setting}: cannot listen on ${host}:${port} (${err.code ?? err.message})`))
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      resolve()
+    })
+  })
+}
+
 /** BootstrapBroker is Aedes behind the mutual-TLS listener, with the access-control hooks. */
-export class BootstrapBroker implements ReplyPublisher {
+export class BootstrapBroker {
   readonly #options: BootstrapBrokerOptions
   #aedes: Aedes | undefined
   #server: Server | undefined
+  #listening = false
 
   constructor(options: BootstrapBrokerOptions) {
     this.#options = options
@@ -42,6 +62,7 @@ export class BootstrapBroker implements ReplyPublisher {
         topics: o.topics,
         identitySource: o.identitySource,
         maxClientIdLength: o.maxClientIdLength,
+        maxConnectionsPerIdentity: o.maxConnectionsPerIdentity,
         logger: o.logger,
         onRequest: o.onRequest,
       }),
@@ -59,32 +80,54 @@ export class BootstrapBroker implements ReplyPublisher {
     const server = createTlsListener({ ...o.tls, handshakeTimeoutMs: o.connectTimeoutMs }, (socket) => {
       limitPacketSize(aedes.handle(socket), o.maxPacketBytes)
     })
-    server.on('tlsClientError', (err) => o.logger.debug({ err: err.message }, 'TLS handshake failed'))
+    const budget = new LogBudget({ burst: 10, perMinute: 10 })
+    server.on('tlsClientError', (err) => {
+      const suppressed = budget.take('tls')
+      if (suppressed !== undefined) o.logger.debug({ err: err.message, suppressed }, 'TLS handshake failed')
+    })
+    server.on('drop', () => {
+      const suppressed = budget.take('drop')
+      if (suppressed !== undefined)
+        o.logger.warn({ suppressed }, 'connection refused: limits.maxConnections reached')
+    })
     this.#aedes = aedes
     this.#server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(o.port, o.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    try {
+      await listen(server, o.port, o.host, 'listen.port')
+    } catch (err) {
+      this.#server = undefined
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      throw err
+    }
+    this.#listening = true
     return server.address() as AddressInfo
   }
 
-  /** publish sends a reply to the identity's reply topic: QoS 1, never retained. */
-  publish(identity: string, reply: Reply): Promise<void> {
+  /**
+   * publish sends a reply to the identity's reply topic, never retained: QoS 1 (kept for a persistent session
+   * that is offline), or QoS 0 when `queue` is false (delivered only to a device that is connected).
+   */
+  publish(identity: string, reply: Reply, queue = true): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
     const packet = {
       cmd: 'publish' as const,
       topic: this.#options.topics.replyTopic(identity),
       payload: encodeReply(reply),
-      qos: 1 as const,
+      qos: queue ? (1 as const) : (0 as const),
       retain: false,
       dup: false,
     }
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
+  }
+
+  /** stopAccepting closes the listener to new connections; connected devices keep their sessions. */
+  stopAccepting(): Promise<void> {
+    const server = this.#server
+    if (!server || !this.#listening) return Promise.resolve()
+    this.#listening = false
+    server.close()
+    return Promise.resolve()
   }
 
   /** stop closes the listener and every connection. */

@@ -1,4 +1,4 @@
-import { devPkiDir, startBridge } from '../bridge.js'
+import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../bridge.js'
 import { loadConfig } from '../config/load.js'
 
 /** SERVE_HELP documents `serve`. */
@@ -26,7 +26,10 @@ export interface ServeFlags {
   readonly 'log-level'?: string | undefined
 }
 
-/** serve starts the bridge and stops it cleanly on SIGINT or SIGTERM. */
+/**
+ * serve starts the bridge and stops it cleanly on SIGINT or SIGTERM: no new connections, registrations in
+ * flight answered within shutdown.gracePeriodMs, then exit 0 (1 if stopping failed).
+ */
 export async function serve(flags: ServeFlags): Promise<void> {
   const shortcuts: [string, string | undefined][] = [
     ['listen.host', flags.host],
@@ -42,6 +45,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
   const bridge = await startBridge(config)
   if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
   else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
+  if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)
   process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
   const stop = (): void => {
     bridge.stop().then(

@@ -14,12 +14,18 @@ export interface AuditRecord {
   readonly sha256Fingerprint: string
   readonly issuer: string
   readonly keySource: 'device' | 'bridge'
+  /** The request's requestId, when it had one. */
+  readonly requestId?: string
+  /** SHA-256 (hex) of the idempotency key: identity and request content. */
+  readonly requestHash?: string
+  /** Server-key mode: the serial of the certificate this one replaces for a retried request (its key is gone). */
+  readonly supersedes?: string
 }
 
 /** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
 export function auditRecordFor(
   credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
-  fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource'>,
+  fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource' | 'requestId' | 'requestHash' | 'supersedes'>,
 ): AuditRecord {
   const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)
   return {
@@ -32,11 +38,11 @@ export function auditRecordFor(
 }
 
 /**
- * AuditLog appends JSON lines to a file opened with O_DSYNC, so an append resolves only once it is on disk. Appends that arrive while a
+ * AuditLog appends JSON lines (audit records by default; the issued index uses it too) to a file opened with O_DSYNC, so an append resolves only once it is on disk. Appends that arrive while a
  * write is under way are committed together in the next write (group commit), so the cost of fsync is
  * shared under load.
  */
-export class AuditLog {
+export class AuditLog<T = AuditRecord> {
   readonly #path: string
   #file: Promise<FileHandle> | undefined
   #queue: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = []
@@ -47,7 +53,7 @@ export class AuditLog {
   }
 
   /** append resolves once the record is durably on disk. */
-  append(record: AuditRecord): Promise<void> {
+  append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
       this.#flushing ??= this.#flush()

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
-import { untilAborted } from '../common/abortable.js'
+import { sleep, untilAborted } from '../common/abortable.js'
+import { LogBudget } from '../common/log-budget.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
@@ -11,15 +12,19 @@ import {
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
-import { type AuditLog, auditRecordFor } from './audit-log.js'
+import { auditRecordFor } from './audit-log.js'
+import type { IssuedIndex } from './issued-index.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
-/** ReplyPublisher delivers a reply on the identity's reply topic (QoS 1, never retained). */
+/**
+ * ReplyPublisher delivers a reply on the identity's reply topic, never retained: kept for an offline persistent
+ * session when `queue` is true (QoS 1), sent to a connected device only otherwise (QoS 0).
+ */
 export interface ReplyPublisher {
-  publish(identity: string, reply: Reply): Promise<void>
+  publish(identity: string, reply: Reply, queue?: boolean): Promise<void>
 }
 
 /** RegistrationServiceOptions are the validated settings the service needs. */
@@ -37,7 +42,8 @@ export interface RegistrationServiceOptions {
 /** RegistrationServiceDeps are the collaborators the service calls, never back. */
 export interface RegistrationServiceDeps {
   readonly issuer: Issuer
-  readonly audit: AuditLog
+  /** Where issuances are recorded: the issued index (answers that survive a restart) and the audit log. */
+  readonly issued: IssuedIndex
   readonly publisher: ReplyPublisher
   readonly logger: Logger
 }
@@ -50,9 +56,12 @@ interface InFlight {
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
+/** LOG_BUDGET bounds rejection log lines per identity: 10 at once, then 10 a minute, each with a count. */
+const LOG_BUDGET = { burst: 10, perMinute: 10 }
+
 /**
  * RegistrationService answers registration requests:
- * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ audit ▶ reply.
+ * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit) ▶ reply.
  */
 export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
@@ -61,6 +70,7 @@ export class RegistrationService {
   readonly #limiter: RateLimiter
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<void>>()
+  readonly #logBudget = new LogBudget(LOG_BUDGET)
   #closed = false
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
@@ -80,9 +90,10 @@ export class RegistrationService {
     const log = this.#deps.logger.child({ identity })
     let requestId: string | undefined
     let reply: Reply
+    let queue = true
     try {
       if (this.#closed) throw SHUTDOWN()
-      const request = decodeRequest(payload, this.#options.requestMaxBytes)
+      const request = this.#decode(identity, payload)
       requestId = request.requestId
       const answer = await this.#answer(identity, request, log)
       if (answer === undefined) return // a duplicate of the registration in flight, which will answer
@@ -90,18 +101,49 @@ export class RegistrationService {
     } catch (err) {
       const error = toRegistrationError(err)
       requestId ??= peekRequestId(payload)
-      const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
-      log[level]({ requestId, code: error.code, err: error.cause ?? error }, 'registration rejected')
+      this.#logRejection(identity, error, requestId, log)
       reply = rejectedReply(error, requestId)
+      // a request that can never succeed is answered to a connected device only, never kept for a later session
+      queue = error.retryable || error.code === 'ISSUANCE_FAILED'
     }
     await this.#deps.publisher
-      .publish(identity, reply)
+      .publish(identity, reply, queue)
       .catch((err: unknown) => log.warn({ requestId, err }, 'reply could not be published'))
+  }
+
+  /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
+  #decode(identity: string, payload: Buffer): RegistrationRequest {
+    try {
+      return decodeRequest(payload, this.#options.requestMaxBytes)
+    } catch (err) {
+      const retryAfterSeconds = this.#limiter.take(identity)
+      if (retryAfterSeconds > 0) {
+        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+      }
+      throw err
+    }
+  }
+
+  /** #logRejection logs within the identity's log budget (unexpected failures always), with a count. */
+  #logRejection(
+    identity: string,
+    error: RegistrationError,
+    requestId: string | undefined,
+    log: Logger,
+  ): void {
+    const unexpected = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED'
+    const suppressed = unexpected ? 0 : this.#logBudget.take(identity)
+    if (suppressed === undefined) return
+    const fields = { requestId, code: error.code, err: error.cause ?? error }
+    log[unexpected ? 'error' : 'info'](
+      suppressed > 0 ? { ...fields, suppressed } : fields,
+      'registration rejected',
+    )
   }
 
   async #answer(identity: string, request: RegistrationRequest, log: Logger): Promise<Reply | undefined> {
     const key = idempotencyKey(identity, request)
-    const cached = this.#cache.get(key)
+    const cached = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
     if (cached) return cached
     const current = this.#inFlight.get(identity)
     if (current?.key === key) return undefined
@@ -114,7 +156,7 @@ export class RegistrationService {
     const controller = new AbortController()
     this.#inFlight.set(identity, { key, controller })
     try {
-      const reply = await this.#issue(order, request.requestId, controller, log)
+      const reply = await this.#issue(order, { key, requestId: request.requestId }, controller, log)
       this.#cache.set(key, reply)
       return reply
     } finally {
@@ -124,11 +166,13 @@ export class RegistrationService {
 
   async #issue(
     order: IssuanceOrder,
-    requestId: string | undefined,
+    { key, requestId }: { key: string; requestId: string | undefined },
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
-    const { issuer, audit, publisher } = this.#deps
+    const { issuer, issued, publisher } = this.#deps
+    // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued
+    const supersedes = issued.lookup(key)?.record.serialNumber
     const started = performance.now()
     const pending = setTimeout(() => {
       const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
@@ -140,31 +184,46 @@ export class RegistrationService {
     )
     try {
       const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
-      await audit.append(
-        auditRecordFor(credentials, {
-          identity: order.identity,
-          issuer: issuer.name,
-          keySource: order.csr ? 'device' : 'bridge',
-        }),
-      )
-      log.info(
-        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
-        'certificate issued',
-      )
-      return issuedReply(credentials, {
+      const record = auditRecordFor(credentials, {
+        identity: order.identity,
+        issuer: issuer.name,
+        keySource: order.csr ? 'device' : 'bridge',
+        ...(requestId === undefined ? {} : { requestId }),
+        requestHash: key,
+        ...(supersedes === undefined ? {} : { supersedes }),
+      })
+      const reply = issuedReply(credentials, {
         requestId,
         extraTrustPem: this.#options.extraTrustPem,
         productionUrl: this.#options.productionUrl,
       })
+      // certificates are public: CSR-mode answers are kept in the index; a generated key never is
+      await issued.record({ key, record, ...(order.csr ? { reply } : {}) })
+      log.info(
+        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
+        'certificate issued',
+      )
+      return reply
     } finally {
       clearTimeout(pending)
       clearTimeout(timeout)
     }
   }
 
-  /** close refuses new requests, aborts registrations in flight (they answer ISSUER_UNAVAILABLE) and waits. */
-  async close(): Promise<void> {
+  /**
+   * close refuses new requests, lets registrations in flight finish for up to `graceMs`, then aborts what is
+   * left (it answers ISSUER_UNAVAILABLE, even mid key generation) and waits for every answer to be sent.
+   */
+  async close(graceMs = 0): Promise<void> {
     this.#closed = true
+    if (graceMs > 0 && this.#handlers.size > 0) {
+      const grace = new AbortController()
+      await Promise.race([
+        Promise.allSettled([...this.#handlers]),
+        sleep(graceMs, grace.signal).catch(() => {}),
+      ])
+      grace.abort()
+    }
     for (const { controller } of this.#inFlight.values()) controller.abort(SHUTDOWN())
     await Promise.allSettled([...this.#handlers])
     this.#cache.clear()
@@ -175,5 +234,5 @@ export class RegistrationService {
 function idempotencyKey(identity: string, request: RegistrationRequest): string {
   return createHash('sha256')
     .update(JSON.stringify([identity, request]))
-    .digest('base64')
+    .digest('hex')
 }
