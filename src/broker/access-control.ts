@@ -149,8 +149,8 @@ export function createAccessControl(options: AccessControlOptions) {
       done(null, null) // SUBACK 0x80 for this filter; the connection stays up
       return
     }
-    // replies are QoS 1: a QoS 2 subscription is granted QoS 1, and SUBACK says so
-    done(null, sub.qos > 1 ? { ...sub, qos: 1 } : sub)
+    // a QoS 2 subscription is granted as asked; replies are published at QoS 1, so they arrive at QoS 1
+    done(null, sub)
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
