@@ -42,17 +42,22 @@ export async function serve(flags: ServeFlags): Promise<void> {
     ...(flags.set ?? []),
   ]
   const config = loadConfig({ file: flags.config, env: process.env, sets })
+  // signals that arrive while starting are held until the bridge is up, then stop it
+  let stopping: (() => void) | undefined
+  const requested = new Promise<void>((resolve) => {
+    stopping = resolve
+  })
+  process.once('SIGINT', () => stopping?.())
+  process.once('SIGTERM', () => stopping?.())
   const bridge = await startBridge(config)
+  requested.then(() =>
+    bridge.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    ),
+  )
   if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
   else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
   if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)
   process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
-  const stop = (): void => {
-    bridge.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    )
-  }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
 }
