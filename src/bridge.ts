@@ -106,6 +106,8 @@ export async function startBridge(
     maxPacketBytes: config.limits.maxPacketBytes,
     maxClientIdLength: config.limits.maxClientIdLength,
     maxConnectionsPerIdentity: config.limits.maxConnectionsPerIdentity,
+    maxQueuedRepliesPerIdentity: config.limits.maxQueuedRepliesPerIdentity,
+    queuedReplyTtlMs: config.registration.replyCacheSeconds * 1000,
     logger,
     onRequest: (identity, payload) => service.handle(identity.id, payload),
   })

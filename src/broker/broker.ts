@@ -6,6 +6,7 @@ import { LogBudget } from '../common/log-budget.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import type { Topics } from '../protocol/topics.js'
 import { createAccessControl } from './access-control.js'
+import { boundedPersistence } from './bounded-persistence.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
@@ -21,6 +22,10 @@ export interface BootstrapBrokerOptions {
   readonly maxPacketBytes: number
   readonly maxClientIdLength: number
   readonly maxConnectionsPerIdentity: number
+  /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
+  readonly maxQueuedRepliesPerIdentity: number
+  /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
+  readonly queuedReplyTtlMs: number
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
 }
@@ -57,7 +62,21 @@ export class BootstrapBroker {
   /** start listens and resolves with the bound address (port 0 picks a free port). */
   async start(): Promise<AddressInfo> {
     const o = this.#options
+    const budget = new LogBudget({ burst: 10, perMinute: 10 })
     const aedes = await Aedes.createBroker({
+      persistence: boundedPersistence({
+        maxPerIdentity: o.maxQueuedRepliesPerIdentity,
+        ttlMs: o.queuedReplyTtlMs,
+        onOverflow: (identity) => {
+          const suppressed = budget.take(`queue:${identity}`)
+          if (suppressed !== undefined)
+            o.logger.warn(
+              { identity, suppressed },
+              'reply not kept: the identity already has its queued replies',
+            )
+        },
+        onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
+      }),
       ...createAccessControl({
         topics: o.topics,
         identitySource: o.identitySource,
@@ -80,7 +99,6 @@ export class BootstrapBroker {
     const server = createTlsListener({ ...o.tls, handshakeTimeoutMs: o.connectTimeoutMs }, (socket) => {
       limitPacketSize(aedes.handle(socket), o.maxPacketBytes)
     })
-    const budget = new LogBudget({ burst: 10, perMinute: 10 })
     server.on('tlsClientError', (err) => {
       const suppressed = budget.take('tls')
       if (suppressed !== undefined) o.logger.debug({ err: err.message, suppressed }, 'TLS handshake failed')

@@ -54,6 +54,7 @@ export const configSchema = z.strictObject({
       maxClientIdLength: positiveInt.max(65_535).default(128),
       maxConnectionsPerIdentity: positiveInt.default(4),
       maxIdleSeconds: positiveInt.default(300),
+      maxQueuedRepliesPerIdentity: z.number().int().min(0).default(4),
     })
     .prefault({}),
   registration: z

@@ -176,7 +176,8 @@ export class RegistrationService {
     const started = performance.now()
     const pending = setTimeout(() => {
       const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
-      publisher.publish(order.identity, notice).catch(() => {})
+      // a progress notice is for a connected device only; it is never kept for a later session
+      publisher.publish(order.identity, notice, false).catch(() => {})
     }, this.#options.pendingAfterMs)
     const timeout = setTimeout(
       () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),

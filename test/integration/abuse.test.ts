@@ -15,8 +15,8 @@ beforeAll(async () => {
 })
 afterAll(() => bridge?.stop())
 
-const lines = (msg: string): { suppressed?: number }[] =>
-  bridge.logs.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg === msg)
+const lines = (msg: string): { msg: string; suppressed?: number }[] =>
+  bridge.logs.map((l) => JSON.parse(l) as { msg: string; suppressed?: number }).filter((l) => l.msg === msg)
 
 describe('abuse budgets', () => {
   it('invalid requests spend the rate limit like valid ones', async () => {
