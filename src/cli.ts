@@ -4,6 +4,7 @@ import { ListenError } from './broker/broker.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
 import { SERVE_HELP, serve } from './cli/serve.js'
+import { UsageError } from './cli/usage-error.js'
 import { RegistrationRejectedError } from './client/register.js'
 import { ConfigError } from './config/load.js'
 
@@ -85,6 +86,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exitCode = 2
+    } else if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`)
       process.exitCode = 2
     } else if (err instanceof ListenError) {

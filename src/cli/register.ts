@@ -9,6 +9,7 @@ import {
 } from '../client/index.js'
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
+import { positiveNumber, UsageError } from './usage-error.js'
 
 /** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
@@ -48,7 +49,7 @@ export interface RegisterFlags {
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
   if (value === undefined) return undefined
   if (!(KEY_ALGORITHMS as readonly string[]).includes(value)) {
-    throw new Error(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
+    throw new UsageError(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
   }
   return value as KeyAlgorithm
 }
@@ -59,8 +60,9 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const device = flags.device
   const certFile = flags.cert ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.crt`))
   const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
-  if (!certFile || !keyFile) throw new Error('give --device ID, or --cert FILE and --key FILE')
+  if (!certFile || !keyFile) throw new UsageError('give --device ID, or --cert FILE and --key FILE')
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const registration = await register({
     url: flags.url ?? 'mqtts://localhost:8883',
     certPem: await readFile(certFile, 'utf8'),
@@ -69,7 +71,7 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     csr: flags.csr === true,
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
     ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
-    timeoutMs: Number(flags.timeout ?? 60) * 1000,
+    timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
   })
   const out = resolve(flags.out ?? join('credentials', commonNameOf(registration.certificatePem)))
