@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { constants, mkdirSync } from 'node:fs'
-import { type FileHandle, open } from 'node:fs/promises'
+import { type FileHandle, open, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
@@ -47,6 +47,7 @@ export class AuditLog<T = AuditRecord> {
   #file: Promise<FileHandle> | undefined
   #queue: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = []
   #flushing: Promise<void> | undefined
+  #rewriting = false
 
   constructor(path: string) {
     this.#path = path
@@ -56,13 +57,13 @@ export class AuditLog<T = AuditRecord> {
   append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
-      this.#flushing ??= this.#flush()
+      if (!this.#rewriting) this.#flushing ??= this.#flush()
     })
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.length > 0 && !this.#rewriting) {
         const batch = this.#queue
         this.#queue = []
         try {
@@ -89,6 +90,31 @@ export class AuditLog<T = AuditRecord> {
       constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC,
       0o600,
     )
+  }
+
+  /**
+   * rewrite replaces the file with `records()` (durably, by rename), taken once every earlier append is on
+   * disk; appends made meanwhile wait and go to the new file. Used to compact the issued index.
+   */
+  async rewrite(records: () => readonly T[]): Promise<void> {
+    if (this.#rewriting) return
+    this.#rewriting = true
+    try {
+      await this.#flushing
+      const file = await this.#file?.catch(() => undefined)
+      this.#file = undefined
+      await file?.close()
+      mkdirSync(dirname(this.#path), { recursive: true })
+      const tmp = `${this.#path}.tmp`
+      const text = records()
+        .map((r) => `${JSON.stringify(r)}\n`)
+        .join('')
+      await writeFile(tmp, text, { mode: 0o600, flush: true })
+      await rename(tmp, this.#path)
+    } finally {
+      this.#rewriting = false
+      if (this.#queue.length > 0) this.#flushing ??= this.#flush()
+    }
   }
 
   /** close waits for pending appends and closes the file. */

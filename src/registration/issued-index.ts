@@ -1,5 +1,5 @@
 import { constants } from 'node:fs'
-import { open, readFile, rename, writeFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
 import type { IssuedReply } from '../protocol/messages.js'
 import { AuditLog, type AuditRecord } from './audit-log.js'
@@ -31,6 +31,8 @@ export class IssuedIndex {
   readonly #audit: AuditLog
   readonly #file: AuditLog<IndexEntry> | undefined
   readonly #entries: LRUCache<string, IndexEntry> | undefined
+  /** Lines appended since the file was last compacted. */
+  #appended = 0
 
   constructor(options: IssuedIndexOptions, audit: AuditLog) {
     this.#options = options
@@ -54,14 +56,22 @@ export class IssuedIndex {
       this.#entries.set(e.key, e, { ttl: Math.max(1, this.#options.ttlSeconds * 1000 - age) })
     }
     for (const e of unaudited(live, await lastLine(auditPath))) await this.#audit.append(e.record)
-    const tmp = `${this.#options.path}.tmp`
-    await writeFile(tmp, live.map((e) => `${JSON.stringify(e)}\n`).join(''), { mode: 0o600, flush: true })
-    await rename(tmp, this.#options.path)
+    await this.#file?.rewrite(() => live)
+  }
+
+  /** #live is every entry within the lifetime, oldest first: the order they were written in. */
+  #live(): IndexEntry[] {
+    const cutoff = Date.now() - this.#options.ttlSeconds * 1000
+    const entries: IndexEntry[] = []
+    for (const e of this.#entries?.rvalues() ?? [])
+      if (e && Date.parse(e.record.time) >= cutoff) entries.push(e)
+    return entries
   }
 
   /** lookup returns the entry of an issuance for this idempotency key within the lifetime. */
   lookup(key: string): IndexEntry | undefined {
-    return this.#entries?.get(key)
+    // peek: lookups never reorder entries, so the cache's order stays the order they were written in
+    return this.#entries?.peek(key)
   }
 
   /** record writes the entry to the index, then its audit record to the audit log; both durably. */
@@ -71,6 +81,11 @@ export class IssuedIndex {
       this.#entries.set(entry.key, entry)
     }
     await this.#audit.append(entry.record)
+    // the file keeps at most the live entries and one compaction interval of appends
+    if (this.#file && ++this.#appended > Math.max(1000, this.#options.maxEntries)) {
+      this.#appended = 0
+      await this.#file.rewrite(() => this.#live())
+    }
   }
 
   /** close waits for pending writes and forgets the entries held in memory. */
