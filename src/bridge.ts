@@ -107,6 +107,7 @@ export async function startBridge(
     maxClientIdLength: config.limits.maxClientIdLength,
     maxConnectionsPerIdentity: config.limits.maxConnectionsPerIdentity,
     maxQueuedRepliesPerIdentity: config.limits.maxQueuedRepliesPerIdentity,
+    maxQueuedReplies: config.registration.replyCacheMaxEntries,
     queuedReplyTtlMs: config.registration.replyCacheSeconds * 1000,
     logger,
     onRequest: (identity, payload) => service.handle(identity.id, payload),

@@ -6,6 +6,8 @@ import aedesPersistence, { type AedesMemoryPersistence } from 'aedes-persistence
 export interface OfflineQueueOptions {
   /** Messages kept at once for all sessions of one identity; past it new ones are not kept. */
   readonly maxPerIdentity: number
+  /** Messages kept at once in all; past it new ones are not kept. */
+  readonly maxTotal: number
   /** A kept message is dropped after this long (registration.replyCacheSeconds: a key is never held longer). */
   readonly ttlMs: number
   /** Called when a message is not kept because the identity's queue is full. */
@@ -46,7 +48,9 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
   const queues = new Map<string, Entry[]>()
   const perIdentity = new Map<string, number>()
 
+  let total = 0
   const count = (identity: string, delta: number): void => {
+    total += delta
     const n = (perIdentity.get(identity) ?? 0) + delta
     if (n > 0) perIdentity.set(identity, n)
     else perIdentity.delete(identity)
@@ -63,9 +67,11 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
   const enqueue = (clientId: string, packet: Packet): void => {
     if (options.ttlMs <= 0 || options.maxPerIdentity <= 0) return // nothing is kept
     const identity = identityOfSession(clientId)
-    if ((perIdentity.get(identity) ?? 0) >= options.maxPerIdentity) {
-      for (const id of queues.keys()) if (identityOfSession(id) === identity) prune(id)
-      if ((perIdentity.get(identity) ?? 0) >= options.maxPerIdentity) {
+    const full = (): boolean =>
+      (perIdentity.get(identity) ?? 0) >= options.maxPerIdentity || total >= options.maxTotal
+    if (full()) {
+      for (const id of [...queues.keys()]) prune(id)
+      if (full()) {
         options.onOverflow(identity)
         return
       }
@@ -129,6 +135,7 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
       clearInterval(sweep)
       queues.clear()
       perIdentity.clear()
+      total = 0
       return destroy(cb)
     },
   })

@@ -24,6 +24,8 @@ export interface BootstrapBrokerOptions {
   readonly maxConnectionsPerIdentity: number
   /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
   readonly maxQueuedRepliesPerIdentity: number
+  /** Replies kept at once in all (registration.replyCacheMaxEntries). */
+  readonly maxQueuedReplies: number
   /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
   readonly queuedReplyTtlMs: number
   readonly logger: Logger
@@ -66,14 +68,12 @@ export class BootstrapBroker {
     const aedes = await Aedes.createBroker({
       persistence: boundedPersistence({
         maxPerIdentity: o.maxQueuedRepliesPerIdentity,
+        maxTotal: o.maxQueuedReplies,
         ttlMs: o.queuedReplyTtlMs,
         onOverflow: (identity) => {
           const suppressed = budget.take(`queue:${identity}`)
           if (suppressed !== undefined)
-            o.logger.warn(
-              { identity, suppressed },
-              'reply not kept: the identity already has its queued replies',
-            )
+            o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
         },
         onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
       }),

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { sleep, untilAborted } from '../common/abortable.js'
-import { LogBudget } from '../common/log-budget.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
@@ -16,6 +15,7 @@ import { auditRecordFor } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+import { keepRejection, RejectionLog } from './rejections.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
@@ -56,9 +56,6 @@ interface InFlight {
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
-/** LOG_BUDGET bounds rejection log lines per identity: 10 at once, then 10 a minute, each with a count. */
-const LOG_BUDGET = { burst: 10, perMinute: 10 }
-
 /**
  * RegistrationService answers registration requests:
  * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit) ▶ reply.
@@ -70,7 +67,7 @@ export class RegistrationService {
   readonly #limiter: RateLimiter
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<void>>()
-  readonly #logBudget = new LogBudget(LOG_BUDGET)
+  readonly #rejections = new RejectionLog()
   #closed = false
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
@@ -101,10 +98,9 @@ export class RegistrationService {
     } catch (err) {
       const error = toRegistrationError(err)
       requestId ??= peekRequestId(payload)
-      this.#logRejection(identity, error, requestId, log)
+      this.#rejections.log(identity, error, requestId, log)
       reply = rejectedReply(error, requestId)
-      // a request that can never succeed is answered to a connected device only, never kept for a later session
-      queue = error.retryable || error.code === 'ISSUANCE_FAILED'
+      queue = keepRejection(error)
     }
     await this.#deps.publisher
       .publish(identity, reply, queue)
@@ -122,23 +118,6 @@ export class RegistrationService {
       }
       throw err
     }
-  }
-
-  /** #logRejection logs within the identity's log budget (unexpected failures always), with a count. */
-  #logRejection(
-    identity: string,
-    error: RegistrationError,
-    requestId: string | undefined,
-    log: Logger,
-  ): void {
-    const unexpected = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED'
-    const suppressed = unexpected ? 0 : this.#logBudget.take(identity)
-    if (suppressed === undefined) return
-    const fields = { requestId, code: error.code, err: error.cause ?? error }
-    log[unexpected ? 'error' : 'info'](
-      suppressed > 0 ? { ...fields, suppressed } : fields,
-      'registration rejected',
-    )
   }
 
   async #answer(identity: string, request: RegistrationRequest, log: Logger): Promise<Reply | undefined> {
