@@ -28,7 +28,9 @@ Options:
   --request-id ID        idempotency key (default: a random UUID)
   --out DIR              where to write credentials (default ./credentials/<identity>)
   --verify URL           then connect to this production broker with the new credentials
-  --timeout SECONDS      give up after this long (default 60)`
+  --timeout SECONDS      give up after this long (default 60)
+Exit status: 0 issued; 1 rejected (the wire code on stderr), malformed reply, refused connection or
+subscription, or timeout; 2 a usage error.`
 
 /** RegisterFlags are the parsed flags of `register`. */
 export interface RegisterFlags {
