@@ -12,6 +12,7 @@ import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
+import { Deliveries } from './registration/deliveries.js'
 import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
 
@@ -110,10 +111,20 @@ export async function startBridge(
     maxQueuedReplies: config.registration.replyCacheMaxEntries,
     queuedReplyTtlMs: config.registration.replyCacheSeconds * 1000,
     logger,
-    onRequest: (identity, payload) => service.handle(identity.id, payload),
+    onRequest: (identity, payload) => deliveries.track(identity.id, service.handle(identity.id, payload)),
   })
+  // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
+  const deliveries = new Deliveries(
+    (identity, reply, queue) => broker.publish(identity, reply, queue),
+    logger,
+  )
   const service = new RegistrationService(
-    { issuer, issued, publisher: broker, logger },
+    {
+      issuer,
+      issued,
+      notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
+      logger,
+    },
     {
       policy: {
         allowedKeyAlgorithms: r.allowedKeyAlgorithms,
@@ -159,6 +170,7 @@ export async function startBridge(
       // stop accepting, answer what is in flight within the grace period, then close the rest
       await broker.stopAccepting()
       await service.close(config.shutdown.gracePeriodMs)
+      await deliveries.settled()
       await closeHealth()
       await broker.stop()
       await issued.close()

@@ -6,6 +6,7 @@ import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
   type IssuedReply,
+  type PendingReply,
   peekRequestId,
   type RegistrationRequest,
   type Reply,
@@ -20,11 +21,12 @@ import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
 /**
- * ReplyPublisher delivers a reply on the identity's reply topic, never retained: kept for an offline persistent
- * session when `queue` is true (QoS 1), sent to a connected device only otherwise (QoS 0).
+ * Answer is the service's final answer to one request, for the wiring to deliver on the identity's reply topic:
+ * kept for an offline persistent session when `queue` is true (QoS 1), to a connected device only otherwise.
  */
-export interface ReplyPublisher {
-  publish(identity: string, reply: Reply, queue?: boolean): Promise<void>
+export interface Answer {
+  readonly reply: Reply
+  readonly queue: boolean
 }
 
 /** RegistrationServiceOptions are the validated settings the service needs. */
@@ -44,7 +46,8 @@ export interface RegistrationServiceDeps {
   readonly issuer: Issuer
   /** Where issuances are recorded: the issued index (answers that survive a restart) and the audit log. */
   readonly issued: IssuedIndex
-  readonly publisher: ReplyPublisher
+  /** Sends a progress notice (`pending`) to a connected device; it is never kept for a later session. */
+  readonly notify: (identity: string, notice: PendingReply) => void
   readonly logger: Logger
 }
 
@@ -58,7 +61,8 @@ const SHUTDOWN = (): RegistrationError =>
 
 /**
  * RegistrationService answers registration requests:
- * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit) ▶ reply.
+ * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit) ▶ answer;
+ * the wiring (Deliveries, in bridge.ts) publishes the answer.
  */
 export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
@@ -66,7 +70,7 @@ export class RegistrationService {
   readonly #cache: ReplyCache
   readonly #limiter: RateLimiter
   readonly #inFlight = new Map<string, InFlight>()
-  readonly #handlers = new Set<Promise<void>>()
+  readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
   #closed = false
 
@@ -77,13 +81,17 @@ export class RegistrationService {
     this.#limiter = new RateLimiter(options.rateLimit)
   }
 
-  /** handle answers one request payload from `identity`. It never throws: every failure becomes a reply. */
-  handle(identity: string, payload: Buffer): void {
+  /**
+   * handle answers one request payload from `identity`; undefined for a duplicate of the registration in
+   * flight, which that one answers. It never rejects: every failure becomes a `rejected` answer.
+   */
+  handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
     const handler = this.#handle(identity, payload).finally(() => this.#handlers.delete(handler))
     this.#handlers.add(handler)
+    return handler
   }
 
-  async #handle(identity: string, payload: Buffer): Promise<void> {
+  async #handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
     const log = this.#deps.logger.child({ identity })
     let requestId: string | undefined
     let reply: Reply
@@ -93,7 +101,7 @@ export class RegistrationService {
       const request = this.#decode(identity, payload)
       requestId = request.requestId
       const answer = await this.#answer(identity, request, log)
-      if (answer === undefined) return // a duplicate of the registration in flight, which will answer
+      if (answer === undefined) return undefined
       reply = answer
     } catch (err) {
       const error = toRegistrationError(err)
@@ -102,9 +110,7 @@ export class RegistrationService {
       reply = rejectedReply(error, requestId)
       queue = keepRejection(error)
     }
-    await this.#deps.publisher
-      .publish(identity, reply, queue)
-      .catch((err: unknown) => log.warn({ requestId, err }, 'reply could not be published'))
+    return { reply, queue }
   }
 
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
@@ -149,14 +155,12 @@ export class RegistrationService {
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
-    const { issuer, issued, publisher } = this.#deps
+    const { issuer, issued, notify } = this.#deps
     // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued
     const supersedes = issued.lookup(key)?.record.serialNumber
     const started = performance.now()
     const pending = setTimeout(() => {
-      const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
-      // a progress notice is for a connected device only; it is never kept for a later session
-      publisher.publish(order.identity, notice, false).catch(() => {})
+      notify(order.identity, { status: 'pending', ...(requestId === undefined ? {} : { requestId }) })
     }, this.#options.pendingAfterMs)
     const timeout = setTimeout(
       () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),
