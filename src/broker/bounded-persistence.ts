@@ -121,7 +121,8 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
           return
         }
       }
-      throw new Error('no such packet')
+      // not kept (its identity's queue was full, or it expired): it is still sent, only not redelivered later;
+      // the in-memory persistence would throw here, and Aedes would drop the connection of a device that is online
     },
     async outgoingClearMessageId(client: Client, packet: Packet) {
       const queue = queues.get(client.id) ?? []

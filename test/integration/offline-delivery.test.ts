@@ -99,6 +99,13 @@ describe('offline delivery for persistent sessions', () => {
       expect(await final(other)).toMatchObject({ status: 'issued', requestId: id })
     }
     await other.client.endAsync()
+    // with the identity's queue full, a connected persistent session still gets its answer (just not kept)
+    const online = await session(bridge, 'device-002', 'online')
+    await online.client.subscribeAsync('registration/device-002/reply', { qos: 1 })
+    await request(online, { requestId: 'while-full' })
+    expect(await final(online)).toMatchObject({ status: 'issued', requestId: 'while-full' })
+    expect(online.client.connected).toBe(true)
+    await online.client.endAsync()
     const back = await session(bridge, 'device-002', 'keeper')
     await request(back, { requestId: 'marker' })
     const received: Reply[] = []
