@@ -1,15 +1,12 @@
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { BootstrapBroker } from './broker/broker.js'
-import type { IssuingCaMaterial } from './broker/tls-material.js'
+import { BootstrapBroker, listen } from './broker/broker.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
-import { type ConfiguredFiles, readConfiguredFiles } from './config/files.js'
-import { type Config, ConfigError } from './config/load.js'
-import { healthPort, startHealthServer } from './health.js'
-import type { KubeObserver } from './issuers/cert-manager/kube-api.js'
-import type { Issuer } from './issuers/issuer.js'
-import { LocalCaIssuer } from './issuers/local-ca/local-ca-issuer.js'
+import { readConfiguredFiles } from './config/files.js'
+import type { Config } from './config/load.js'
+import { createHealthServer, healthPort } from './health.js'
+import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
 import { createMetrics, metricsExposition } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
@@ -18,7 +15,9 @@ import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
+import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
+import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
 
 /** Bridge is a running registration bridge. */
@@ -34,50 +33,9 @@ export interface Bridge {
   stop(): Promise<void>
 }
 
-async function createIssuer(
-  config: Config,
-  files: ConfiguredFiles,
-  logger: Logger,
-  currentCa: () => IssuingCaMaterial | undefined = () => undefined,
-  kubeObserver?: KubeObserver,
-): Promise<Issuer> {
-  if (config.issuer.type === 'cert-manager') {
-    // loaded only when configured: the Kubernetes client is large, and the embedded CA does not need it
-    const { CertManagerIssuer } = await import('./issuers/cert-manager/cert-manager-issuer.js')
-    const cm = config.issuer.certManager
-    return new CertManagerIssuer({
-      namespace: cm.namespace,
-      issuerRef: cm.issuerRef,
-      kubeconfig: cm.kubeconfig,
-      secretRetention: cm.secretRetention,
-      requestRetention: cm.requestRetention,
-      throttle: {
-        requestsPerSecond: cm.apiRequestsPerSecond,
-        burst: cm.apiBurst,
-        maxConcurrent: cm.apiMaxConcurrent,
-      },
-      template: config.certificate,
-      logger,
-      observer: kubeObserver,
-    })
-  }
-  try {
-    const ca = loadCa(files.issuerCertPem, files.issuerKeyPem)
-    // read on every issuance, so that the CA files re-read by the TLS reloader take effect at once
-    return new LocalCaIssuer({
-      get ca() {
-        return currentCa()?.ca ?? ca
-      },
-      get chainPem() {
-        return currentCa()?.chainPem ?? files.issuerChainPem
-      },
-      template: config.certificate,
-      logger,
-    })
-  } catch (err) {
-    throw new ConfigError([`issuer.localCa: ${(err as Error).message}`])
-  }
-}
+/** DEV_PKI_WARNING is logged (warn) and printed by `serve` when the bridge runs on the development PKI. */
+export const DEV_PKI_WARNING =
+  'running on the development PKI: anyone with this directory can mint factory certificates; not for production'
 
 /** devPkiDir is where the development PKI lives for a configuration. */
 export const devPkiDir = (config: Config): string => join(config.stateDir, 'pki')
@@ -93,6 +51,7 @@ export async function startBridge(
     createdDevPki = true
     logger.info({ dir: devPkiDir(config) }, 'created a development PKI')
   }
+  if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
   // made after the issuer, which reads the current CA through it (undefined until then: the loaded files)
   let tls: TlsReloader
@@ -130,7 +89,17 @@ export async function startBridge(
       },
     },
   )
+  const { registration: r, limits } = config
   const audit = new AuditLog(config.auditLog)
+  const issued = new IssuedIndex(
+    {
+      path: `${config.auditLog}.issued`,
+      ttlSeconds: r.replyCacheSeconds,
+      maxEntries: r.replyCacheMaxEntries,
+    },
+    audit,
+  )
+  await issued.open(config.auditLog)
   const registry = openRegistry(config)
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
@@ -140,26 +109,37 @@ export async function startBridge(
       certPem: files.serverCertPem,
       keyPem: files.serverKeyPem,
       clientCaPem: files.clientCaPem,
-      maxConnections: config.limits.maxConnections,
+      maxConnections: limits.maxConnections,
+      maxIdleMs: limits.maxIdleSeconds * 1000,
     },
     topics: createTopics(config.topics.request, config.topics.replyPrefix),
     identitySource: config.identity,
-    connectTimeoutMs: config.limits.connectTimeoutMs,
-    maxPacketBytes: config.limits.maxPacketBytes,
-    maxClientIdLength: config.limits.maxClientIdLength,
+    connectTimeoutMs: limits.connectTimeoutMs,
+    maxPacketBytes: limits.maxPacketBytes,
+    maxClientIdLength: limits.maxClientIdLength,
+    maxConnectionsPerIdentity: limits.maxConnectionsPerIdentity,
+    maxQueuedRepliesPerIdentity: limits.maxQueuedRepliesPerIdentity,
+    maxQueuedReplies: r.replyCacheMaxEntries,
+    queuedReplyTtlMs: r.replyCacheSeconds * 1000,
     logger,
-    onRequest: (identity, payload) =>
-      gateways.route(identity.id, payload) || service.handle(identity.id, payload),
+    onRequest: (identity, payload) => {
+      if (!gateways.route(identity.id, payload))
+        deliveries.track(identity.id, service.handle(identity.id, payload))
+    },
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
-  const { registration: r } = config
+  // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
+  const deliveries = new Deliveries(
+    (identity, reply, queue) => broker.publish(identity, reply, queue),
+    logger,
+  )
   const service = new RegistrationService(
     {
       issuer,
-      audit,
-      publisher: broker,
-      logger,
+      issued,
       registry,
+      notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
+      logger,
       ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
     },
     {
@@ -168,7 +148,7 @@ export async function startBridge(
         defaultKeyAlgorithm: r.defaultKeyAlgorithm,
         template: config.certificate,
       },
-      requestMaxBytes: config.limits.maxRequestBytes,
+      requestMaxBytes: limits.maxRequestBytes,
       pendingAfterMs: r.pendingAfterMs,
       issuanceTimeoutMs: r.timeoutMs,
       rateLimit: r.rateLimit,
@@ -187,7 +167,30 @@ export async function startBridge(
     publish: (identity, payload) => broker.publishPayload(identity, payload),
     logger,
   })
-  const address = await broker.start()
+  const health = config.health.enabled
+    ? createHealthServer(() => readiness.check(), metrics && metricsExposition(metrics))
+    : undefined
+  const closeHealth = (): Promise<void> =>
+    new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve()))
+  const closeStores = async (): Promise<void> => {
+    gatewayPolicy.close()
+    await issued.close()
+    await audit.close()
+    await registry.close()
+    await issuer.close()
+  }
+  let address: AddressInfo
+  try {
+    address = await broker.start()
+    if (health) await listen(health, config.health.port, config.health.host, 'health.port')
+  } catch (err) {
+    // one listener could not bind: close everything, so nothing is left half-up
+    await closeHealth()
+    await broker.stop()
+    await closeStores()
+    throw err
+  }
+  // made once listening, so that its first word is not a "not ready" it is about to take back
   const readiness = new Readiness(
     [
       { reason: 'the MQTT listener is not accepting connections', ok: () => broker.listening },
@@ -206,14 +209,6 @@ export async function startBridge(
     .start()
     .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
   void issuerStarted.then(() => readiness.check()) // say "ready" as soon as the issuer is
-  const health = config.health.enabled
-    ? await startHealthServer(
-        config.health.host,
-        config.health.port,
-        () => readiness.check(),
-        metrics && metricsExposition(metrics),
-      )
-    : undefined
   return {
     address,
     healthPort: health ? healthPort(health) : undefined,
@@ -221,18 +216,17 @@ export async function startBridge(
     createdDevPki,
     issuerStarted: issuerStarted.then(() => undefined),
     async stop() {
+      // not ready at once; stop accepting; answer what is in flight within the grace period; close the rest
       readiness.shuttingDown()
       tls.close()
-      await service.close()
-      await gateways.service.close()
-      gatewayPolicy.close()
+      await broker.stopAccepting()
+      await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.service.close()])
+      await deliveries.settled()
       await broker.stop()
       readiness.check() // logs the listener closing
       readiness.close()
-      await new Promise<void>((resolve) => (health ? health.close(() => resolve()) : resolve()))
-      await audit.close()
-      await registry.close()
-      await issuer.close()
+      await closeHealth()
+      await closeStores()
       logger.info('bridge stopped')
     },
   }

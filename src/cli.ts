@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import { ListenError } from './broker/broker.js'
 import { DEVICES_HELP, devicesCommand } from './cli/devices.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
 import { SERVE_HELP, serve } from './cli/serve.js'
+import { UsageError } from './cli/usage-error.js'
 import { RegistrationRejectedError } from './client/register.js'
 import { ConfigError } from './config/load.js'
 
@@ -103,6 +105,13 @@ main(process.argv.slice(2)).then(
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
       process.exitCode = 2
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exitCode = 2
+    } else if (err instanceof ListenError) {
+      // everything that did start has been closed; exit now rather than wait on anything left behind
+      process.stderr.write(`error: ${err.message}\n`)
+      process.exit(1)
     } else if (err instanceof RegistrationRejectedError) {
       process.stderr.write(`registration rejected: ${err.message}\n`)
       process.exitCode = 1

@@ -5,16 +5,14 @@ import type { AddressInfo } from 'node:net'
 export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
 
 /**
- * startHealthServer serves Kubernetes probes and Prometheus: /livez (the process is responsive; /healthz is an
- * alias), /readyz (200 only while every readiness condition holds; otherwise 503 with the reasons, one a line)
- * and, when `metrics` is given, /metrics.
+ * createHealthServer makes the server of Kubernetes probes and Prometheus: /livez (the process is responsive;
+ * /healthz is an alias), /readyz (200 only while every readiness condition holds; otherwise 503 with the
+ * reasons, one a line) and, when `metrics` is given, /metrics. The caller binds it.
  */
-export async function startHealthServer(
-  host: string,
-  port: number,
+export function createHealthServer(
   readiness: () => boolean | readonly string[],
   metrics?: MetricsExposition,
-): Promise<Server> {
+): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
     if (path === '/metrics' && metrics) {
@@ -36,10 +34,6 @@ export async function startHealthServer(
     }
     const body = ok ? 'ok\n' : ['not ready', ...reasons].map((line) => `${line}\n`).join('')
     res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(body)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => resolve())
   })
   return server
 }

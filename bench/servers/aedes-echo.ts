@@ -26,6 +26,7 @@ const server = createTlsListener(
     clientCaPem: readFileSync(join(pki, 'factory-ca.crt'), 'utf8'),
     maxConnections: 100_000,
     handshakeTimeoutMs: 30_000,
+    maxIdleMs: 300_000,
   },
   (socket) => aedes.handle(socket),
 )

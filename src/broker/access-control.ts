@@ -8,7 +8,9 @@ import type {
   Subscription,
 } from 'aedes'
 import type { Logger } from 'pino'
+import { LogBudget } from '../common/log-budget.js'
 import type { Topics } from '../protocol/topics.js'
+import { endConnection, guardHook } from './hook-guard.js'
 import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
@@ -16,6 +18,8 @@ export interface AccessControlOptions {
   readonly topics: Topics
   readonly identitySource: IdentitySource
   readonly maxClientIdLength: number
+  /** Live connections one identity may hold at once; one more is refused with CONNACK 3. */
+  readonly maxConnectionsPerIdentity: number
   readonly logger: Logger
   /** Called with each registration request; the payload is never forwarded to any client. */
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
@@ -23,7 +27,11 @@ export interface AccessControlOptions {
 
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3)
 const IDENTIFIER_REJECTED = 2
+const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
+
+/** LOG_BUDGET bounds refusal log lines per identity: 10 at once, then 10 a minute, each with a count. */
+const LOG_BUDGET = { burst: 10, perMinute: 10 }
 
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -33,17 +41,23 @@ function refusal(returnCode: number, message: string): AuthenticateError {
  * createAccessControl returns the Aedes hooks that enforce the security invariants: a device is its
  * certificate's identity; it may publish only requests and subscribe only to its own reply topic; its
  * client id lives in a namespace of its own, so no connection can take over another identity's session.
+ * Every hook is guarded: an unexpected error ends that connection only.
  */
 export function createAccessControl(options: AccessControlOptions) {
   const { topics, logger } = options
   const identities = new WeakMap<Client, DeviceIdentity>()
   const refusals = new WeakMap<Client, AuthenticateError>()
+  const live = new Map<string, Set<Client>>()
+  const budget = new LogBudget(LOG_BUDGET)
 
-  function preConnect(
-    client: Client,
-    packet: ConnectPacket,
-    done: (err: Error | null, ok: boolean) => void,
-  ): void {
+  /** info logs a refusal within the identity's log budget, with the count of lines suppressed before it. */
+  function info(key: string | undefined, fields: Record<string, unknown>, msg: string): void {
+    const suppressed = budget.take(key ?? '')
+    if (suppressed === undefined) return
+    logger.info(suppressed > 0 ? { ...fields, suppressed } : fields, msg)
+  }
+
+  function preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) {
     // [MQTT-3.1.3-8] an empty client id requires a clean session
     if (packet.clientId === '' && !packet.clean) {
       refusals.set(client, refusal(IDENTIFIER_REJECTED, 'empty client id requires cleanSession=1'))
@@ -55,24 +69,55 @@ export function createAccessControl(options: AccessControlOptions) {
     done(null, true)
   }
 
+  /** admit counts the connection against its identity's cap; a takeover of the same session is not extra. */
+  function admit(client: Client, identity: string, sessionId: string): boolean {
+    let clients = live.get(identity)
+    if (!clients) {
+      clients = new Set()
+      live.set(identity, clients)
+    }
+    let others = 0
+    for (const c of clients) if (c.id !== sessionId) others++
+    if (others >= options.maxConnectionsPerIdentity) return false
+    const set = clients
+    set.add(client)
+    client.conn.once('close', () => {
+      set.delete(client)
+      if (set.size === 0 && live.get(identity) === set) live.delete(identity)
+    })
+    return true
+  }
+
   function authenticate(
     client: Client,
     _username: string | undefined,
     _password: Buffer | undefined,
     done: (err: AuthenticateError | null, ok: boolean | null) => void,
   ): void {
-    const refused = refusals.get(client)
     const result = identityOf(client.conn as TLSSocket, options.identitySource)
-    if (!result.ok || refused) {
-      const reason = refused?.message ?? (result.ok ? '' : result.reason)
-      logger.info({ clientId: client.id, reason }, 'connection refused')
-      done(refused ?? refusal(NOT_AUTHORIZED, reason), false)
+    let refused = refusals.get(client)
+    if (!refused && !result.ok) refused = refusal(NOT_AUTHORIZED, result.reason)
+    const sessionId = result.ok ? `${result.identity.id}:${client.id}` : ''
+    if (!refused && result.ok && !admit(client, result.identity.id, sessionId)) {
+      refused = refusal(
+        SERVER_UNAVAILABLE,
+        `identity already has ${options.maxConnectionsPerIdentity} connections (limits.maxConnectionsPerIdentity)`,
+      )
+    }
+    if (refused || !result.ok) {
+      info(
+        result.ok ? result.identity.id : '',
+        { clientId: client.id, reason: refused?.message },
+        'connection refused',
+      )
+      done(refused ?? null, false)
       return
     }
     identities.set(client, result.identity)
     // Aedes keys live clients and stored sessions by client.id: giving each identity its own namespace means a
     // client id chosen by one device can never collide with, take over, or resume another device's session.
-    ;(client as { id: string }).id = `${result.identity.id}:${client.id}`
+    // test/unit/broker/pinned-internals.test.ts fails loudly if Aedes stops honouring this.
+    ;(client as { id: string }).id = sessionId
     done(null, true)
   }
 
@@ -80,10 +125,10 @@ export function createAccessControl(options: AccessControlOptions) {
     client: Client | null,
     packet: PublishPacket,
     done: (err?: Error | null) => void,
-  ): void {
+  ) {
     const identity = client ? identities.get(client) : undefined
     if (!identity || packet.topic !== topics.request) {
-      logger.info({ identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
+      info(identity?.id, { identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
       done(new Error('publish not authorized'))
       return
     }
@@ -100,19 +145,31 @@ export function createAccessControl(options: AccessControlOptions) {
   ): void {
     const identity = identities.get(client)
     if (!identity || sub.topic !== topics.replyTopic(identity.id)) {
-      logger.info({ identity: identity?.id, topic: sub.topic }, 'subscription refused')
+      info(identity?.id, { identity: identity?.id, topic: sub.topic }, 'subscription refused')
       done(null, null) // SUBACK 0x80 for this filter; the connection stays up
       return
     }
+    // a QoS 2 subscription is granted as asked; replies are published at QoS 1, so they arrive at QoS 1
     done(null, sub)
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-    // defence in depth: only the client's own reply topic is ever delivered, never retained
-    const identity = identities.get(client)
-    if (!identity || packet.topic !== topics.replyTopic(identity.id)) return null
-    return packet.retain ? { ...packet, retain: false } : packet
+    try {
+      // defence in depth: only the client's own reply topic is ever delivered, never retained
+      const identity = identities.get(client)
+      if (!identity || packet.topic !== topics.replyTopic(identity.id)) return null
+      return packet.retain ? { ...packet, retain: false } : packet
+    } catch (err) {
+      endConnection(client, 'authorizeForward', err, logger)
+      return null
+    }
   }
 
-  return { preConnect, authenticate, authorizePublish, authorizeSubscribe, authorizeForward }
+  return {
+    preConnect: guardHook('preConnect', preConnect, logger),
+    authenticate: guardHook('authenticate', authenticate, logger),
+    authorizePublish: guardHook('authorizePublish', authorizePublish, logger),
+    authorizeSubscribe: guardHook('authorizeSubscribe', authorizeSubscribe, logger),
+    authorizeForward,
+  }
 }

@@ -1,11 +1,12 @@
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
+import { LogBudget } from '../common/log-budget.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import type { Topics } from '../protocol/topics.js'
-import type { ReplyPublisher } from '../registration/service.js'
 import { createAccessControl } from './access-control.js'
+import { boundedPersistence } from './bounded-persistence.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
@@ -39,16 +40,42 @@ export interface BootstrapBrokerOptions {
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
   readonly maxClientIdLength: number
+  readonly maxConnectionsPerIdentity: number
+  /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
+  readonly maxQueuedRepliesPerIdentity: number
+  /** Replies kept at once in all (registration.replyCacheMaxEntries). */
+  readonly maxQueuedReplies: number
+  /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
+  readonly queuedReplyTtlMs: number
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
   readonly observer?: BrokerObserver
 }
 
+/** ListenError says which listener could not bind, naming its setting. */
+export class ListenError extends Error {
+  override readonly name = 'ListenError'
+}
+
+/** listen binds a server, rejecting with a ListenError that names `setting` when it cannot. */
+export async function listen(server: NetServer, port: number, host: string, setting: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const fail = (err: NodeJS.ErrnoException): void =>
+      reject(new ListenError(`${setting}: cannot listen on ${host}:${port} (${err.code ?? err.message})`))
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      resolve()
+    })
+  })
+}
+
 /** BootstrapBroker is Aedes behind the mutual-TLS listener, with the access-control hooks. */
-export class BootstrapBroker implements ReplyPublisher {
+export class BootstrapBroker {
   readonly #options: BootstrapBrokerOptions
   #aedes: Aedes | undefined
   #server: Server | undefined
+  #listening = false
 
   constructor(options: BootstrapBrokerOptions) {
     this.#options = options
@@ -57,11 +84,24 @@ export class BootstrapBroker implements ReplyPublisher {
   /** start listens and resolves with the bound address (port 0 picks a free port). */
   async start(): Promise<AddressInfo> {
     const o = this.#options
+    const budget = new LogBudget({ burst: 10, perMinute: 10 })
     const aedes = await Aedes.createBroker({
+      persistence: boundedPersistence({
+        maxPerIdentity: o.maxQueuedRepliesPerIdentity,
+        maxTotal: o.maxQueuedReplies,
+        ttlMs: o.queuedReplyTtlMs,
+        onOverflow: (identity) => {
+          const suppressed = budget.take(`queue:${identity}`)
+          if (suppressed !== undefined)
+            o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
+        },
+        onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
+      }),
       ...createAccessControl({
         topics: o.topics,
         identitySource: o.identitySource,
         maxClientIdLength: o.maxClientIdLength,
+        maxConnectionsPerIdentity: o.maxConnectionsPerIdentity,
         logger: o.logger,
         onRequest: o.onRequest,
       }),
@@ -90,36 +130,46 @@ export class BootstrapBroker implements ReplyPublisher {
       socket.once('close', () => o.observer?.connectionClosed())
     })
     server.on('tlsClientError', (err) => {
-      o.logger.debug({ err: err.message }, 'TLS handshake failed')
       o.observer?.tlsHandshakeFailed()
+      const suppressed = budget.take('tls')
+      if (suppressed !== undefined) o.logger.debug({ err: err.message, suppressed }, 'TLS handshake failed')
     })
-    server.on('drop', () => o.observer?.connectionRefused('max_connections'))
+    server.on('drop', () => {
+      o.observer?.connectionRefused('max_connections')
+      const suppressed = budget.take('drop')
+      if (suppressed !== undefined)
+        o.logger.warn({ suppressed }, 'connection refused: limits.maxConnections reached')
+    })
     this.#aedes = aedes
     this.#server = server
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(o.port, o.host, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
+    try {
+      await listen(server, o.port, o.host, 'listen.port')
+    } catch (err) {
+      this.#server = undefined
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      throw err
+    }
+    this.#listening = true
     return server.address() as AddressInfo
   }
 
-  /** publish sends a reply to the identity's reply topic: QoS 1, never retained. */
-  publish(identity: string, reply: Reply): Promise<void> {
-    return this.publishPayload(identity, encodeReply(reply))
+  /**
+   * publish sends a reply to the identity's reply topic, never retained: QoS 1 (kept for a persistent session
+   * that is offline), or QoS 0 when `queue` is false (delivered only to a device that is connected).
+   */
+  publish(identity: string, reply: Reply, queue = true): Promise<void> {
+    return this.publishPayload(identity, encodeReply(reply), queue)
   }
 
   /** publishPayload sends an encoded reply (e.g. of the gateway extension) to the identity's reply topic. */
-  publishPayload(identity: string, payload: Buffer): Promise<void> {
+  publishPayload(identity: string, payload: Buffer, queue = true): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
     const packet = {
       cmd: 'publish' as const,
       topic: this.#options.topics.replyTopic(identity),
       payload,
-      qos: 1 as const,
+      qos: queue ? (1 as const) : (0 as const),
       retain: false,
       dup: false,
     }
@@ -128,12 +178,21 @@ export class BootstrapBroker implements ReplyPublisher {
 
   /** listening is true while the listener accepts connections. */
   get listening(): boolean {
-    return this.#server?.listening ?? false
+    return this.#listening && (this.#server?.listening ?? false)
   }
 
   /** setSecureContext replaces the listener's TLS material for new handshakes; open connections keep theirs. */
   setSecureContext(options: SecureContextOptions): void {
     this.#server?.setSecureContext(options)
+  }
+
+  /** stopAccepting closes the listener to new connections; connected devices keep their sessions. */
+  stopAccepting(): Promise<void> {
+    const server = this.#server
+    if (!server || !this.#listening) return Promise.resolve()
+    this.#listening = false
+    server.close()
+    return Promise.resolve()
   }
 
   /** stop closes the listener and every connection. */

@@ -8,11 +8,15 @@ export interface TlsListenerOptions {
   readonly clientCaPem: string
   readonly maxConnections: number
   readonly handshakeTimeoutMs: number
+  /** A connection that neither sends nor receives a byte for this long is closed. */
+  readonly maxIdleMs: number
 }
 
 /**
  * createTlsListener makes a TLS 1.2+ server that requires and verifies a client certificate, so no MQTT byte
- * is read from a connection without a verified factory certificate.
+ * is read from a connection without a verified factory certificate. A socket whose handshake fails or does
+ * not finish within `handshakeTimeoutMs` is destroyed; a verified one idle for `maxIdleMs` is closed; past
+ * `maxConnections` new sockets are closed at once (Node's `drop`).
  */
 export function createTlsListener(
   options: TlsListenerOptions,
@@ -32,9 +36,12 @@ export function createTlsListener(
     },
     (socket) => {
       socket.setNoDelay(true)
+      socket.setTimeout(options.maxIdleMs, () => socket.destroy())
       onConnection(socket)
     },
   )
+  // with a listener Node only reports a failed or timed-out handshake; the socket must be ended here
+  server.on('tlsClientError', (_err, socket) => socket.destroy())
   server.maxConnections = options.maxConnections
   return server
 }

@@ -10,6 +10,7 @@ import {
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { registerGateway } from './register-gateway.js'
+import { positiveNumber, UsageError } from './usage-error.js'
 
 /** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
@@ -35,7 +36,10 @@ Gateway mode (the gateway registers its downstream devices over its own connecti
   --device ID            a downstream device (repeatable); --csr makes its key here, else the bridge does
   --devices FILE         downstream devices, one per line: "ID", or "ID CSR-FILE" for the sensor's own CSR
   --batch-size N         devices per batch message (default 100)
-  --out DIR              one credentials folder per device under DIR (default ./credentials)`
+  --out DIR              one credentials folder per device under DIR (default ./credentials)
+
+Exit status: 0 issued; 1 rejected (the wire code on stderr), malformed reply, refused connection or
+subscription, or timeout; 2 a usage error.`
 
 /** RegisterFlags are the parsed flags of `register`. */
 export interface RegisterFlags {
@@ -59,7 +63,7 @@ export interface RegisterFlags {
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
   if (value === undefined) return undefined
   if (!(KEY_ALGORITHMS as readonly string[]).includes(value)) {
-    throw new Error(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
+    throw new UsageError(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
   }
   return value as KeyAlgorithm
 }
@@ -72,8 +76,9 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const device = flags.device?.[0]
   const certFile = flags.cert ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.crt`))
   const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
-  if (!certFile || !keyFile) throw new Error('give --device ID, or --cert FILE and --key FILE')
+  if (!certFile || !keyFile) throw new UsageError('give --device ID, or --cert FILE and --key FILE')
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const registration = await register({
     url: flags.url ?? 'mqtts://localhost:8883',
     certPem: await readFile(certFile, 'utf8'),
@@ -82,7 +87,7 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     csr: flags.csr === true,
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
     ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
-    timeoutMs: Number(flags.timeout ?? 60) * 1000,
+    timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
   })
   const out = resolve(flags.out ?? join('credentials', commonNameOf(registration.certificatePem)))

@@ -1,4 +1,4 @@
-import { devPkiDir, startBridge } from '../bridge.js'
+import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../bridge.js'
 import { loadConfig } from '../config/load.js'
 
 /** SERVE_HELP documents `serve`. */
@@ -26,7 +26,10 @@ export interface ServeFlags {
   readonly 'log-level'?: string | undefined
 }
 
-/** serve starts the bridge and stops it cleanly on SIGINT or SIGTERM. */
+/**
+ * serve starts the bridge and stops it cleanly on SIGINT or SIGTERM: no new connections, registrations in
+ * flight answered within shutdown.gracePeriodMs, then exit 0 (1 if stopping failed).
+ */
 export async function serve(flags: ServeFlags): Promise<void> {
   const shortcuts: [string, string | undefined][] = [
     ['listen.host', flags.host],
@@ -39,16 +42,22 @@ export async function serve(flags: ServeFlags): Promise<void> {
     ...(flags.set ?? []),
   ]
   const config = loadConfig({ file: flags.config, env: process.env, sets })
+  // signals that arrive while starting are held until the bridge is up, then stop it
+  let stopping: (() => void) | undefined
+  const requested = new Promise<void>((resolve) => {
+    stopping = resolve
+  })
+  process.once('SIGINT', () => stopping?.())
+  process.once('SIGTERM', () => stopping?.())
   const bridge = await startBridge(config)
-  if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
-  else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
-  process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
-  const stop = (): void => {
+  requested.then(() =>
     bridge.stop().then(
       () => process.exit(0),
       () => process.exit(1),
-    )
-  }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+    ),
+  )
+  if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
+  else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
+  if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)
+  process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${bridge.address.port}\n`)
 }

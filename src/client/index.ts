@@ -1,4 +1,6 @@
 /** The device-side library: what `registration-bridge register` uses, for Node-based devices and gateways. */
+
+export { MalformedReplyError, RegistrationRejectedError } from './answer.js'
 export { CREDENTIAL_FILES, verifyCredentials, writeCredentials } from './credentials.js'
 export {
   commonNameOf,
@@ -6,7 +8,6 @@ export {
   type DeviceTls,
   type RegisterOptions,
   type Registration,
-  RegistrationRejectedError,
   register,
 } from './register.js'
 export {

@@ -4,8 +4,10 @@ import { createSecureContext, type SecureContext, connect as tlsConnect } from '
 import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
-import type { ErrorCode } from '../protocol/errors.js'
-import type { IssuedReply, KeyAlgorithm, Reply } from '../protocol/messages.js'
+import type { KeyAlgorithm } from '../protocol/messages.js'
+import { awaitAnswer } from './answer.js'
+
+export { MalformedReplyError, RegistrationRejectedError } from './answer.js'
 
 /** DeviceTls is the TLS material a device connects with. */
 export interface DeviceTls {
@@ -40,19 +42,6 @@ export interface Registration {
   readonly notBefore: string
   readonly notAfter: string
   readonly endpointUrl: string | undefined
-}
-
-/** RegistrationRejectedError is a `rejected` reply from the bridge, with its wire code. */
-export class RegistrationRejectedError extends Error {
-  override readonly name = 'RegistrationRejectedError'
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly retryable: boolean,
-    readonly retryAfterSeconds: number | undefined,
-  ) {
-    super(`${code}: ${message}`)
-  }
 }
 
 /** commonNameOf reads the subject CN of a certificate. */
@@ -123,30 +112,17 @@ export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Pro
   })
 }
 
-function waitForAnswer(
-  client: MqttClient,
-  topic: string,
-  requestId: string,
-  options: RegisterOptions,
-): Promise<IssuedReply> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('no answer from the bridge in time')),
-      options.timeoutMs ?? 60_000,
-    )
-    client.on('error', reject)
-    client.on('close', () => reject(new Error('connection to the bridge closed before an answer')))
-    client.on('message', (t, payload) => {
-      if (t !== topic) return
-      const reply = JSON.parse(payload.toString('utf8')) as Reply
-      if (reply.requestId !== requestId) return
-      if (reply.status === 'pending') return options.onPending?.()
-      clearTimeout(timer)
-      if (reply.status === 'issued') return resolve(reply)
-      const e = reply.error
-      reject(new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds))
-    })
+/** subscribe subscribes to the reply topic; a refusal (SUBACK 0x80) is a clear error at once. */
+async function subscribe(client: MqttClient, topic: string): Promise<void> {
+  const refused = new Error(
+    `the bridge refused the subscription to ${topic} (SUBACK 0x80): is this your identity?`,
+  )
+  const granted = await client.subscribeAsync(topic, { qos: 1 }).catch((err: { packet?: unknown }) => {
+    // MQTT.js rejects a SUBACK of failures; any other error is the connection's
+    if (err.packet) throw refused
+    throw err
   })
+  if (!granted[0] || granted[0].qos === 128) throw refused
 }
 
 /** register trades a factory certificate for operational credentials over MQTT. */
@@ -158,15 +134,15 @@ export async function register(options: RegisterOptions): Promise<Registration> 
     ? { requestId, csr: buildCsr(identity, keys.privateKey, keys.publicKey) }
     : { requestId, ...(options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}) }
   const topic = `${options.replyPrefix ?? 'registration'}/${identity}/reply`
-  const client = await connectTls(options.url, options)
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const client = await connectTls(options.url, options, timeoutMs)
+  const answer = awaitAnswer(client, topic, requestId, { timeoutMs, onPending: options.onPending })
   try {
-    const answer = waitForAnswer(client, topic, requestId, options)
-    const [granted] = await client.subscribeAsync(topic, { qos: 1 })
-    if (!granted || granted.qos === 128) throw new Error(`the bridge refused the subscription to ${topic}`)
+    await subscribe(client, topic)
     await client.publishAsync(options.requestTopic ?? 'registration/request', JSON.stringify(request), {
       qos: 1,
     })
-    const reply = await answer
+    const reply = await answer.promise
     const privateKeyPem = keys
       ? keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
       : reply.privateKey
@@ -181,6 +157,7 @@ export async function register(options: RegisterOptions): Promise<Registration> 
       endpointUrl: reply.endpoint?.url,
     }
   } finally {
+    answer.cancel()
     await client.endAsync(true).catch(() => {})
   }
 }

@@ -63,6 +63,9 @@ export const configSchema = z.strictObject({
       maxRequestBytes: positiveInt.default(16_384),
       connectTimeoutMs: positiveInt.default(10_000),
       maxClientIdLength: positiveInt.max(65_535).default(128),
+      maxConnectionsPerIdentity: positiveInt.default(4),
+      maxIdleSeconds: positiveInt.default(300),
+      maxQueuedRepliesPerIdentity: z.number().int().min(0).default(4),
     })
     .prefault({}),
   registration: z
@@ -142,6 +145,7 @@ export const configSchema = z.strictObject({
       caFile: filePath,
     })
     .prefault({}),
+  shutdown: z.strictObject({ gracePeriodMs: z.number().int().min(0).default(10_000) }).prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

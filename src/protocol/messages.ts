@@ -51,6 +51,9 @@ export function decodeRequest(payload: Buffer, maxBytes: number): RegistrationRe
     if (!REQUEST_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
   }
   const { version, requestId, csr, keyAlgorithm } = fields
+  if (version !== undefined && typeof version !== 'number') {
+    throw new RegistrationError('MALFORMED_REQUEST', 'version must be a number')
+  }
   if (version !== undefined && version !== PROTOCOL_VERSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
   }
@@ -59,6 +62,9 @@ export function decodeRequest(payload: Buffer, maxBytes: number): RegistrationRe
   }
   if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0)) {
     throw new RegistrationError('MALFORMED_REQUEST', 'csr must be a non-empty string')
+  }
+  if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string') {
+    throw new RegistrationError('MALFORMED_REQUEST', 'keyAlgorithm must be a string')
   }
   if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
     throw new RegistrationError('KEY_NOT_ALLOWED', `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)

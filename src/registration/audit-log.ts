@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { constants, mkdirSync } from 'node:fs'
-import { type FileHandle, open } from 'node:fs/promises'
+import { type FileHandle, open, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
@@ -16,12 +16,21 @@ export interface AuditRecord {
   readonly keySource: 'device' | 'bridge'
   /** The gateway that registered this downstream device; absent when the device registered itself. */
   readonly registeredBy?: string
+  /** The request's requestId, when it had one. */
+  readonly requestId?: string
+  /** SHA-256 (hex) of the idempotency key: identity and request content. */
+  readonly requestHash?: string
+  /** Server-key mode: the serial of the certificate this one replaces for a retried request (its key is gone). */
+  readonly supersedes?: string
 }
 
 /** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
 export function auditRecordFor(
   credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
-  fields: Pick<AuditRecord, 'identity' | 'issuer' | 'keySource' | 'registeredBy'>,
+  fields: Pick<
+    AuditRecord,
+    'identity' | 'issuer' | 'keySource' | 'registeredBy' | 'requestId' | 'requestHash' | 'supersedes'
+  >,
 ): AuditRecord {
   const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)
   return {
@@ -34,31 +43,32 @@ export function auditRecordFor(
 }
 
 /**
- * AuditLog appends JSON lines to a file opened with O_DSYNC, so an append resolves only once it is on disk. Appends that arrive while a
+ * AuditLog appends JSON lines (audit records by default; the issued index uses it too) to a file opened with O_DSYNC, so an append resolves only once it is on disk. Appends that arrive while a
  * write is under way are committed together in the next write (group commit), so the cost of fsync is
  * shared under load.
  */
-export class AuditLog {
+export class AuditLog<T = AuditRecord> {
   readonly #path: string
   #file: Promise<FileHandle> | undefined
   #queue: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = []
   #flushing: Promise<void> | undefined
+  #rewriting = false
 
   constructor(path: string) {
     this.#path = path
   }
 
   /** append resolves once the record is durably on disk. */
-  append(record: AuditRecord): Promise<void> {
+  append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
-      this.#flushing ??= this.#flush()
+      if (!this.#rewriting) this.#flushing ??= this.#flush()
     })
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.length > 0 && !this.#rewriting) {
         const batch = this.#queue
         this.#queue = []
         try {
@@ -85,6 +95,31 @@ export class AuditLog {
       constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC,
       0o600,
     )
+  }
+
+  /**
+   * rewrite replaces the file with `records()` (durably, by rename), taken once every earlier append is on
+   * disk; appends made meanwhile wait and go to the new file. Used to compact the issued index.
+   */
+  async rewrite(records: () => readonly T[]): Promise<void> {
+    if (this.#rewriting) return
+    this.#rewriting = true
+    try {
+      await this.#flushing
+      const file = await this.#file?.catch(() => undefined)
+      this.#file = undefined
+      await file?.close()
+      mkdirSync(dirname(this.#path), { recursive: true })
+      const tmp = `${this.#path}.tmp`
+      const text = records()
+        .map((r) => `${JSON.stringify(r)}\n`)
+        .join('')
+      await writeFile(tmp, text, { mode: 0o600, flush: true })
+      await rename(tmp, this.#path)
+    } finally {
+      this.#rewriting = false
+      if (this.#queue.length > 0) this.#flushing ??= this.#flush()
+    }
   }
 
   /** close waits for pending appends and closes the file. */

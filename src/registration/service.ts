@@ -1,26 +1,33 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
-import { untilAborted } from '../common/abortable.js'
+import { sleep, untilAborted } from '../common/abortable.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
   type IssuedReply,
+  type PendingReply,
   peekRequestId,
   type RegistrationRequest,
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
 import type { NewIssuance, Registry } from '../registry/registry.js'
-import { type AuditLog, type AuditRecord, auditRecordFor } from './audit-log.js'
+import { type AuditRecord, auditRecordFor } from './audit-log.js'
+import type { IssuedIndex } from './issued-index.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+import { keepRejection, RejectionLog } from './rejections.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
-/** ReplyPublisher delivers a reply on the identity's reply topic (QoS 1, never retained). */
-export interface ReplyPublisher {
-  publish(identity: string, reply: Reply): Promise<void>
+/**
+ * Answer is the service's final answer to one request, for the wiring to deliver on the identity's reply topic:
+ * kept for an offline persistent session when `queue` is true (QoS 1), to a connected device only otherwise.
+ */
+export interface Answer {
+  readonly reply: Reply
+  readonly queue: boolean
 }
 
 /** RegistrationServiceOptions are the validated settings the service needs. */
@@ -35,14 +42,16 @@ export interface RegistrationServiceOptions {
   readonly productionUrl: string | undefined
 }
 
+/** Outcome is how a request ended: issued, replayed (an earlier answer), coalesced (a duplicate in flight). */
+export type Outcome = 'issued' | 'replayed' | 'coalesced' | 'rejected'
+
 /**
  * RegistrationObserver hears how requests end, for metrics; the service never depends on what it does.
- * `outcome`: issued, replayed (answered from the reply cache), coalesced (a duplicate of one in flight, which
- * answers), rejected (with `code`). `mode` is known once the request decoded.
+ * `mode` is known once the request decoded.
  */
 export interface RegistrationObserver {
   answered(event: {
-    outcome: 'issued' | 'replayed' | 'coalesced' | 'rejected'
+    outcome: Outcome
     code?: ErrorCode | undefined
     mode?: 'csr' | 'server_key' | undefined
     seconds: number
@@ -55,12 +64,14 @@ export interface RegistrationObserver {
 /** RegistrationServiceDeps are the collaborators the service calls, never back. */
 export interface RegistrationServiceDeps {
   readonly issuer: Issuer
-  readonly audit: AuditLog
-  readonly publisher: ReplyPublisher
-  readonly logger: Logger
-  readonly observer?: RegistrationObserver
+  /** Where issuances are recorded: the issued index (answers that survive a restart) and the audit log. */
+  readonly issued: IssuedIndex
   /** Records every issuance durably (identity, serial, expiry, owner). */
   readonly registry?: Registry | undefined
+  /** Sends a progress notice (`pending`) to a connected device; it is never kept for a later session. */
+  readonly notify: (identity: string, notice: PendingReply) => void
+  readonly logger: Logger
+  readonly observer?: RegistrationObserver | undefined
 }
 
 /** DownstreamContext is how a gateway's request for one downstream device differs from a device's own. */
@@ -82,7 +93,8 @@ const SHUTDOWN = (): RegistrationError =>
 
 /**
  * RegistrationService answers registration requests:
- * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ audit ▶ reply.
+ * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit, registry) ▶ answer;
+ * the wiring (Deliveries, in bridge.ts) publishes the answer.
  */
 export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
@@ -90,10 +102,9 @@ export class RegistrationService {
   readonly #cache: ReplyCache
   readonly #limiter: RateLimiter
   readonly #inFlight = new Map<string, InFlight>()
-  readonly #handlers = new Set<Promise<void>>()
+  readonly #handlers = new Set<Promise<unknown>>()
+  readonly #rejections = new RejectionLog()
   #closed = false
-  /** replies just issued, told apart from replays (the cache hands out copies) for the observer */
-  readonly #fresh = new WeakSet<Reply>()
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
     this.#deps = deps
@@ -102,47 +113,61 @@ export class RegistrationService {
     this.#limiter = new RateLimiter(options.rateLimit)
   }
 
-  /** handle answers one request payload from `identity`. It never throws: every failure becomes a reply. */
-  handle(identity: string, payload: Buffer): void {
+  /**
+   * handle answers one request payload from `identity`; undefined for a duplicate of the registration in
+   * flight, which that one answers. It never rejects: every failure becomes a `rejected` answer.
+   */
+  handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
     const handler = this.#handle(identity, payload).finally(() => this.#handlers.delete(handler))
     this.#handlers.add(handler)
+    return handler
   }
 
-  async #handle(identity: string, payload: Buffer): Promise<void> {
+  async #handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
     const log = this.#deps.logger.child({ identity })
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
-    const observe = (outcome: 'issued' | 'replayed' | 'coalesced' | 'rejected', code?: ErrorCode): void =>
+    const observe = (outcome: Outcome, code?: ErrorCode): void =>
       this.#deps.observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
     let requestId: string | undefined
-    let reply: Reply
     try {
       if (this.#closed) throw SHUTDOWN()
-      const request = decodeRequest(payload, this.#options.requestMaxBytes)
+      const request = this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
       const answer = await this.#answer(identity, request, log)
-      if (answer === undefined) return observe('coalesced') // a duplicate of the one in flight, which answers
-      reply = answer
-      observe(this.#fresh.has(answer) ? 'issued' : 'replayed')
+      observe(answer?.outcome ?? 'coalesced')
+      return answer && { reply: answer.reply, queue: true }
     } catch (err) {
       const error = toRegistrationError(err)
       observe('rejected', error.code)
       requestId ??= peekRequestId(payload)
-      const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
-      const ms = Math.round(performance.now() - started)
-      log[level]({ requestId, code: error.code, ms, err: error.cause ?? error }, 'registration rejected')
-      reply = rejectedReply(error, requestId)
+      this.#rejections.log(identity, error, requestId, log, Math.round(performance.now() - started))
+      return { reply: rejectedReply(error, requestId), queue: keepRejection(error) }
     }
-    await this.#deps.publisher
-      .publish(identity, reply)
-      .catch((err: unknown) => log.warn({ requestId, err }, 'reply could not be published'))
   }
 
-  async #answer(identity: string, request: RegistrationRequest, log: Logger): Promise<Reply | undefined> {
+  /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
+  #decode(identity: string, payload: Buffer): RegistrationRequest {
+    try {
+      return decodeRequest(payload, this.#options.requestMaxBytes)
+    } catch (err) {
+      const retryAfterSeconds = this.#limiter.take(identity)
+      if (retryAfterSeconds > 0) {
+        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+      }
+      throw err
+    }
+  }
+
+  async #answer(
+    identity: string,
+    request: RegistrationRequest,
+    log: Logger,
+  ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
     const key = idempotencyKey(identity, request)
-    const cached = this.#cache.get(key)
-    if (cached) return { ...cached }
+    const cached = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
+    if (cached) return { reply: cached, outcome: 'replayed' }
     const current = this.#inFlight.get(identity)
     if (current?.key === key) return undefined
     if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
@@ -154,10 +179,9 @@ export class RegistrationService {
     const controller = new AbortController()
     this.#inFlight.set(identity, { key, controller })
     try {
-      const reply = await this.#issue(order, request.requestId, controller, log)
+      const reply = await this.#issue(order, { key, requestId: request.requestId }, controller, log)
       this.#cache.set(key, reply)
-      this.#fresh.add(reply)
-      return reply
+      return { reply, outcome: 'issued' }
     } finally {
       this.#inFlight.delete(identity)
     }
@@ -165,52 +189,57 @@ export class RegistrationService {
 
   async #issue(
     order: IssuanceOrder,
-    requestId: string | undefined,
+    { key, requestId }: { key: string; requestId: string | undefined },
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
-    const { issuer, audit, publisher } = this.#deps
+    const { issuer, issued, notify, registry, observer } = this.#deps
     const { registeredBy } = order
+    // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued
+    const supersedes = issued.lookup(key)?.record.serialNumber
     const started = performance.now()
     // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
       if (registeredBy !== undefined) return
-      const notice: Reply = { status: 'pending', ...(requestId === undefined ? {} : { requestId }) }
-      publisher.publish(order.identity, notice).catch(() => {})
+      notify(order.identity, { status: 'pending', ...(requestId === undefined ? {} : { requestId }) })
     }, this.#options.pendingAfterMs)
     const timeout = setTimeout(
       () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),
       this.#options.issuanceTimeoutMs,
     )
-    const observer = this.#deps.observer
     observer?.issuanceStarted()
     let issuedOk = false
     try {
       const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
       issuedOk = true
       observer?.issuanceEnded((performance.now() - started) / 1000, true)
-      const auditStarted = performance.now()
+      const recordStarted = performance.now()
       const record = auditRecordFor(credentials, {
         identity: order.identity,
         issuer: issuer.name,
         keySource: order.csr ? 'device' : 'bridge',
         ...(registeredBy === undefined ? {} : { registeredBy }),
+        ...(requestId === undefined ? {} : { requestId }),
+        requestHash: key,
+        ...(supersedes === undefined ? {} : { supersedes }),
       })
-      // both durable before the reply; the registry's commit overlaps the audit log's write
-      await Promise.all([
-        audit.append(record),
-        this.#deps.registry?.record(registryEntry(record, credentials, requestId)),
-      ])
-      observer?.auditAppended((performance.now() - auditStarted) / 1000)
-      log.info(
-        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
-        'certificate issued',
-      )
-      return issuedReply(credentials, {
+      const reply = issuedReply(credentials, {
         requestId,
         extraTrustPem: this.#options.extraTrustPem,
         productionUrl: this.#options.productionUrl,
       })
+      // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
+      // generated key never is
+      await Promise.all([
+        issued.record({ key, record, ...(order.csr ? { reply } : {}) }),
+        registry?.record(registryEntry(record, credentials, requestId)),
+      ])
+      observer?.auditAppended((performance.now() - recordStarted) / 1000)
+      log.info(
+        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
+        'certificate issued',
+      )
+      return reply
     } finally {
       if (!issuedOk) observer?.issuanceEnded((performance.now() - started) / 1000, false)
       clearTimeout(pending)
@@ -224,8 +253,8 @@ export class RegistrationService {
   }
 
   /**
-   * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ audit ▶ registry) for a downstream identity a
-   * gateway asks for. The identity is held in flight as for its own request, so no two registrations race.
+   * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ record) for a downstream identity a gateway asks
+   * for. The identity is held in flight as for its own request, so no two registrations race.
    */
   async issueFor(
     identity: string,
@@ -236,21 +265,33 @@ export class RegistrationService {
     if (this.#inFlight.has(identity)) {
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     }
+    const key = idempotencyKey(identity, request, context.registeredBy)
     const controller = new AbortController()
-    this.#inFlight.set(identity, { key: `downstream:${context.registeredBy}`, controller })
+    this.#inFlight.set(identity, { key, controller })
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
       const downstream = { ...order, registeredBy: context.registeredBy }
-      return await this.#issue(downstream, context.requestId, controller, context.log)
+      return await this.#issue(downstream, { key, requestId: context.requestId }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
     }
   }
 
-  /** close refuses new requests, aborts registrations in flight (they answer ISSUER_UNAVAILABLE) and waits. */
-  async close(): Promise<void> {
+  /**
+   * close refuses new requests, lets registrations in flight finish for up to `graceMs`, then aborts what is
+   * left (it answers ISSUER_UNAVAILABLE, even mid key generation) and waits for every answer to be sent.
+   */
+  async close(graceMs = 0): Promise<void> {
     this.#closed = true
+    if (graceMs > 0 && this.#handlers.size > 0) {
+      const grace = new AbortController()
+      await Promise.race([
+        Promise.allSettled([...this.#handlers]),
+        sleep(graceMs, grace.signal).catch(() => {}),
+      ])
+      grace.abort()
+    }
     for (const { controller } of this.#inFlight.values()) controller.abort(SHUTDOWN())
     await Promise.allSettled([...this.#handlers])
     this.#cache.clear()
@@ -271,9 +312,11 @@ function registryEntry(
   }
 }
 
-/** idempotencyKey identifies a request: the same identity sending the same request is the same registration. */
-function idempotencyKey(identity: string, request: RegistrationRequest): string {
-  return createHash('sha256')
-    .update(JSON.stringify([identity, request]))
-    .digest('base64')
+/**
+ * idempotencyKey identifies a request: the same identity sending the same request (through the same gateway,
+ * for a downstream device) is the same registration.
+ */
+function idempotencyKey(identity: string, request: RegistrationRequest, registeredBy?: string): string {
+  const parts = registeredBy === undefined ? [identity, request] : [identity, request, registeredBy]
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
 }

@@ -55,6 +55,8 @@ describe('bad input gets rejected with its documented code, and nothing is issue
   it('an empty payload', () => expectRejected('', 'MALFORMED_REQUEST'))
   it('requestId of the wrong type', () => expectRejected({ requestId: 42 }, 'MALFORMED_REQUEST'))
   it('csr of the wrong type', () => expectRejected({ csr: { pem: 'x' } }, 'MALFORMED_REQUEST'))
+  it('keyAlgorithm of the wrong type', () => expectRejected({ keyAlgorithm: 5 }, 'MALFORMED_REQUEST'))
+  it('version of the wrong type', () => expectRejected({ version: '1' }, 'MALFORMED_REQUEST'))
   it('csr and keyAlgorithm together', async () =>
     expectRejected(
       { csr: await csrFor('device-001', p256), keyAlgorithm: 'ECDSA-P256' },

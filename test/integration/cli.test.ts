@@ -48,7 +48,8 @@ describe('registration-bridge CLI', () => {
         ...[cli, 'register', '--url', `mqtts://localhost:${port}`, '--state-dir', dir],
         ...['--device', 'device-001', '--key-algorithm', 'DSA'],
       ])
-      expect(rejected.code).toBe(1)
+      expect(rejected.code).toBe(2) // a usage error, found before connecting
+      expect(rejected.stderr).toContain('--key-algorithm must be one of')
     } finally {
       serve.kill()
     }

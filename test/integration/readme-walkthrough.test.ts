@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -18,9 +18,14 @@ let cwd: string
 let productionPort: number
 const background: Running[] = []
 
-function walkthroughBlocks(readme: string): string[] {
+/** walkthroughBlocks returns the walkthrough's shell blocks, each marked if the prose has stopped the production broker before it. */
+function walkthroughBlocks(readme: string): { script: string; afterStop: boolean }[] {
   const section = readme.split('## Walkthrough')[1]?.split('\n## ')[0] ?? ''
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')
+  const stopAt = section.indexOf('Stop the production broker')
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => ({
+    script: m[1] ?? '',
+    afterStop: stopAt >= 0 && (m.index ?? 0) > stopAt,
+  }))
 }
 
 function localise(script: string): string {
@@ -50,7 +55,8 @@ afterAll(async () => {
 })
 
 it('the README walkthrough works as written', async () => {
-  const [prelude = '', ...blocks] = walkthroughBlocks(await readFile(join(repo, 'README.md'), 'utf8'))
+  const [first, ...marked] = walkthroughBlocks(await readFile(join(repo, 'README.md'), 'utf8'))
+  const prelude = first?.script ?? ''
   expect(prelude).toContain('FACTORY=')
   const bash = (script: string): string[] => [
     '-euo',
@@ -60,7 +66,15 @@ it('the README walkthrough works as written', async () => {
   ]
   const outcomes: string[] = []
   let subscriber: Running | undefined
-  for (const block of blocks) {
+  let refusal = ''
+  let production: Running | undefined
+  for (const { script: block, afterStop } of marked) {
+    if (afterStop && production) {
+      // the reader has pressed Ctrl-C on the production broker: what follows runs without it
+      production.kill()
+      await production.exited
+      production = undefined
+    }
     if (block.includes('mosquitto_sub')) {
       const subscribed = bridge.waitForLog('subscribed')
       subscriber = start('bash', bash(block), { cwd })
@@ -71,6 +85,7 @@ it('the README walkthrough works as written', async () => {
     }
     if (block.startsWith('mosquitto -c')) {
       const broker = start('bash', bash(block), { cwd })
+      production = broker
       background.push(broker)
       await broker.waitFor(/mosquitto version \S+ running/)
       outcomes.push('production broker running')
@@ -79,17 +94,18 @@ it('the README walkthrough works as written', async () => {
     const result = await run('bash', bash(block), { cwd, timeoutMs: 30_000 })
     if (block.includes('-m nope')) {
       expect(result.code, result.stderr).not.toBe(0) // the factory certificate is refused by production
+      refusal = `${result.stdout}${result.stderr}`
     } else {
       expect(result.code, `${block}\n${result.stdout}\n${result.stderr}`).toBe(0)
     }
     if (block.includes('registration/request')) expect(await subscriber?.exited).toBe(0)
     outcomes.push(result.stdout.trim() || `exit ${result.code}`)
   }
-  expect(outcomes.join('\n')).toContain('credentials/device-001/device.crt: OK')
+  expect(outcomes.join('\n')).toContain('device.crt: OK')
   expect(outcomes.join('\n')).toMatch(/Connected to mqtts:\/\/localhost:\d+ with the new credentials/)
-  const reply = JSON.parse(await readFile(join(cwd, 'reply.json'), 'utf8')) as {
-    status: string
-    requestId: string
-  }
-  expect(reply).toMatchObject({ status: 'issued', requestId: 'walkthrough-1' })
+  expect(refusal).toMatch(/Error: (The connection was lost\.|Protocol error)/)
+  // the reply held a private key: it is gone, and the key file is readable by its owner only
+  await expect(stat(join(cwd, 'credentials/device-001/reply.json'))).rejects.toThrow(/ENOENT/)
+  expect((await stat(join(cwd, 'credentials/device-001/device.key'))).mode & 0o777).toBe(0o600)
+  expect(await readFile(join(cwd, 'credentials/device-001/device.key'), 'utf8')).toContain('PRIVATE KEY')
 })

@@ -30,6 +30,8 @@ export async function startTestBridge(sets: readonly string[] = [], pki?: TestPk
       'health.port=0',
       `stateDir=${testPki.stateDir}`,
       'log.level=debug',
+      // tests stop bridges often: stop answers what is in flight ISSUER_UNAVAILABLE at once unless a test says otherwise
+      'shutdown.gracePeriodMs=0',
       ...sets,
     ],
   })

@@ -8,6 +8,8 @@ export interface Running {
   waitFor(pattern: RegExp): Promise<void>
   readonly exited: Promise<number>
   kill(): void
+  /** signal sends a signal (SIGKILL for a crash, SIGTERM for a stop). */
+  signal(name: NodeJS.Signals): void
 }
 
 /** start spawns a command without a shell and records everything it prints. */
@@ -55,5 +57,6 @@ export function start(
     },
     exited,
     kill: () => child.kill('SIGTERM'),
+    signal: (name) => child.kill(name),
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sleep, untilAborted } from '../../../src/common/abortable.js'
 import { Backoff } from '../../../src/common/backoff.js'
+import { LogBudget } from '../../../src/common/log-budget.js'
 import { TokenBucket } from '../../../src/common/token-bucket.js'
 
 describe('TokenBucket', () => {
@@ -53,5 +54,18 @@ describe('abortable waits', () => {
     await expect(waiting).rejects.toThrow('gone')
     expect(cancelled).toBe(true)
     await expect(untilAborted(Promise.resolve(1), controller.signal)).rejects.toThrow('gone')
+  })
+})
+
+describe('LogBudget', () => {
+  it('allows a burst per key, then suppresses, and reports the count on the next allowed line', () => {
+    let now = 0
+    const budget = new LogBudget({ burst: 2, perMinute: 1 }, () => now)
+    expect([budget.take('a'), budget.take('a')]).toEqual([0, 0])
+    for (let i = 0; i < 1000; i++) expect(budget.take('a')).toBeUndefined()
+    expect(budget.take('b')).toBe(0) // keys are independent
+    now += 60_000
+    expect(budget.take('a')).toBe(1000)
+    expect(budget.take('a')).toBeUndefined()
   })
 })

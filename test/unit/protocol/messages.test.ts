@@ -33,7 +33,12 @@ describe('decodeRequest', () => {
     ['{"csr":""}', 'MALFORMED_REQUEST'],
     ['{"csr":"a","keyAlgorithm":"Ed25519"}', 'MALFORMED_REQUEST'],
     ['{"keyAlgorithm":"RSA-1024"}', 'KEY_NOT_ALLOWED'],
-    ['{"version":"1"}', 'UNSUPPORTED_VERSION'],
+    ['{"version":"1"}', 'MALFORMED_REQUEST'],
+    ['{"version":2}', 'UNSUPPORTED_VERSION'],
+    ['{"keyAlgorithm":5}', 'MALFORMED_REQUEST'],
+    ['{"keyAlgorithm":["Ed25519"]}', 'MALFORMED_REQUEST'],
+    ['{"requestId":7}', 'MALFORMED_REQUEST'],
+    ['{"csr":{}}', 'MALFORMED_REQUEST'],
     ['{"extra":true}', 'UNKNOWN_FIELD'],
     ['{"__proto__":{}}', 'UNKNOWN_FIELD'],
   ])('%s → %s', (text, code) => {

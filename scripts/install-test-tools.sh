@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests use, when missing, on Debian/Ubuntu (apt-get; sudo when not root).
+# Run by `npm test` (pretest) and by .ci/run. Does nothing when every tool is already there.
+set -euo pipefail
+
+# tool → Debian package
+declare -A packages=(
+  [mosquitto]=mosquitto [mosquitto_pub]=mosquitto-clients [mosquitto_sub]=mosquitto-clients
+  [openssl]=openssl [jq]=jq [stdbuf]=coreutils [kubectl]=kubernetes-client
+  # better-sqlite3 (the registry) compiles its native module during npm ci
+  [g++]=g++ [make]=make [python3]=python3
+)
+missing=()
+for tool in "${!packages[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${packages[$tool]}")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+mapfile -t wanted < <(printf '%s\n' "${missing[@]}" | sort -u)
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "missing test tools; install these packages (or their equivalents): ${wanted[*]}" >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "missing test tools and no sudo; as root run: apt-get install ${wanted[*]}" >&2
+    exit 1
+  fi
+  sudo=(sudo)
+fi
+echo "installing Debian packages for the tests: ${wanted[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+# a mosquitto started by the package would hold port 1883; the tests start their own
+if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop mosquitto >/dev/null 2>&1 || true; fi

@@ -1,0 +1,110 @@
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { connectTls } from '../../src/client/register.js'
+import type { Reply } from '../../src/protocol/messages.js'
+import { startCliBridge } from '../support/cli-bridge.js'
+import { createTestPki } from '../support/pki.js'
+import { freePort } from '../support/ports.js'
+import { start } from '../support/process.js'
+
+const cli = new URL('../../dist/cli.js', import.meta.url).pathname
+
+async function occupy(): Promise<{ server: Server; port: number }> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  return { server, port: (server.address() as { port: number }).port }
+}
+
+/** canBind is true when nothing listens on the port any more. */
+async function canBind(port: number): Promise<boolean> {
+  const server = createServer()
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+describe('serve: clean start', () => {
+  it.each([
+    ['listen.port', (busy: number, free: number) => ['--port', String(busy), '--set', `health.port=${free}`]],
+    ['health.port', (busy: number, free: number) => ['--port', String(free), '--set', `health.port=${busy}`]],
+  ])(
+    'a %s that cannot bind: one clear error naming it, exit 1, nothing left listening',
+    async (setting, ports) => {
+      const dir = await mkdtemp(join(tmpdir(), 'mrb-bind-'))
+      const { server, port: busy } = await occupy()
+      const free = await freePort()
+      try {
+        const serve = start('node', [
+          ...[cli, 'serve', '--state-dir', dir, '--host', '127.0.0.1', '--set', 'health.host=127.0.0.1'],
+          ...ports(busy, free),
+        ])
+        expect(await serve.exited).toBe(1)
+        const errors = serve
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('error:'))
+        expect(errors).toEqual([`error: ${setting}: cannot listen on 127.0.0.1:${busy} (EADDRINUSE)`])
+        expect(await canBind(free)).toBe(true)
+      } finally {
+        server.close()
+      }
+    },
+  )
+
+  it('on the development PKI it warns, at warn level and on stderr, that it is not for production', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mrb-warn-'))
+    const bridge = await startCliBridge(dir)
+    await bridge.process.waitFor(/"level":40[^\n]*not for production/)
+    expect(bridge.process.output()).toMatch(/^WARNING: running on the development PKI.*not for production$/m)
+    bridge.process.signal('SIGTERM')
+    expect(await bridge.process.exited, bridge.process.output()).toBe(0)
+  })
+})
+
+describe('serve: SIGTERM', () => {
+  /** inFlightAtSigterm starts a slow registration (RSA-4096 key generation), sends SIGTERM once it is pending, and returns its answer. */
+  async function inFlightAtSigterm(graceMs: number): Promise<{ reply: Reply; code: number }> {
+    const pki = await createTestPki()
+    const bridge = await startCliBridge(pki.stateDir, [
+      ...['--set', 'registration.pendingAfterMs=1', '--set', `shutdown.gracePeriodMs=${graceMs}`],
+    ])
+    const files = pki.device('device-001')
+    const client = await connectTls(bridge.url, {
+      certPem: await readFile(files.certFile, 'utf8'),
+      keyPem: await readFile(files.keyFile, 'utf8'),
+      caPem: await readFile(pki.file('issuing-ca.crt'), 'utf8'),
+    })
+    client.on('error', () => {})
+    const final = new Promise<Reply>((resolve) =>
+      client.on('message', (_t, payload) => {
+        const reply = JSON.parse(payload.toString('utf8')) as Reply
+        if (reply.status === 'pending') bridge.process.signal('SIGTERM')
+        else resolve(reply)
+      }),
+    )
+    await client.subscribeAsync('registration/device-001/reply', { qos: 1 })
+    await client.publishAsync('registration/request', '{"keyAlgorithm":"RSA-4096"}', { qos: 1 })
+    const reply = await final
+    await client.endAsync(true)
+    return { reply, code: await bridge.process.exited }
+  }
+
+  it('answers a registration in flight within the grace period, then exits 0', async () => {
+    const { reply, code } = await inFlightAtSigterm(30_000)
+    expect(reply.status).toBe('issued')
+    expect(code).toBe(0)
+  })
+
+  it('never waits past the grace period for key generation: the request is answered ISSUER_UNAVAILABLE', async () => {
+    const { reply, code } = await inFlightAtSigterm(0)
+    expect(reply).toMatchObject({
+      status: 'rejected',
+      error: { code: 'ISSUER_UNAVAILABLE', retryable: true },
+    })
+    expect(code).toBe(0)
+  })
+})
