@@ -43,6 +43,14 @@ async function createIssuer(config: Config, files: ConfiguredFiles, logger: Logg
         burst: cm.apiBurst,
         maxConcurrent: cm.apiMaxConcurrent,
       },
+      watch: {
+        initialMs: cm.watchBackoffInitialMs,
+        maxMs: cm.watchBackoffMaxMs,
+        resetAfterMs: cm.watchBackoffResetSeconds * 1000,
+        timeoutSeconds: cm.watchTimeoutSeconds,
+      },
+      resyncMs: cm.resyncSeconds * 1000,
+      leftoverAgeMs: config.registration.timeoutMs,
       template: config.certificate,
       logger,
     })

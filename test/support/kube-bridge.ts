@@ -68,6 +68,9 @@ export async function startKubeWorld(options: Partial<EmulatedCertManagerOptions
           'issuer.certManager.issuerRef.name=ca',
           `issuer.certManager.kubeconfig=${kubeconfig}`,
           'registration.rateLimit.burst=1000',
+          // client-go's schedule, scaled down so that fault tests stay short
+          'issuer.certManager.watchBackoffInitialMs=50',
+          'issuer.certManager.watchBackoffMaxMs=1000',
           ...sets,
         ],
         pki,

@@ -52,14 +52,15 @@ function isRetryable(err: unknown): boolean {
 export class KubeApi {
   readonly #custom: CustomObjectsApi
   readonly #core: CoreV1Api
-  readonly #throttle: ApiThrottle
+  /** throttle is shared with the watchers: lists and watches spend the same budget as writes. */
+  readonly throttle: ApiThrottle
   readonly #namespace: string
   readonly #logger: Logger
 
   constructor(kc: KubeConfig, namespace: string, throttle: ApiThrottleOptions, logger: Logger) {
     this.#custom = kc.makeApiClient(CustomObjectsApi)
     this.#core = kc.makeApiClient(CoreV1Api)
-    this.#throttle = new ApiThrottle(throttle)
+    this.throttle = new ApiThrottle(throttle)
     this.#namespace = namespace
     this.#logger = logger
   }
@@ -69,7 +70,7 @@ export class KubeApi {
     for (let attempt = 1; ; attempt++) {
       signal.throwIfAborted()
       try {
-        return await this.#throttle.run(request)
+        return await this.throttle.run(request)
       } catch (err) {
         if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err
         const delay = backoff.next(retryAfterMs(err))
