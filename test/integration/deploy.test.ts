@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
+import { Certificate, ClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
 import { beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
@@ -24,14 +24,16 @@ beforeAll(async () => {
 })
 
 describe('deploy/: the kustomize base renders offline with kubectl', () => {
-  it('has every piece, in one namespace', () => {
+  it('has every piece, in one namespace (cluster-scoped: the ClusterIssuer and its read-only RBAC)', () => {
     const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()
     expect(kinds).toEqual(
       [
         'Certificate/mqtt-registration-bridge-tls',
         'ConfigMap/mqtt-registration-bridge',
         'Deployment/mqtt-registration-bridge',
-        'Issuer/device-ca',
+        'ClusterIssuer/device-ca',
+        'ClusterRole/mqtt-registration-bridge-issuer',
+        'ClusterRoleBinding/mqtt-registration-bridge-issuer',
         'Namespace/mqtt-registration-bridge',
         'Role/mqtt-registration-bridge',
         'RoleBinding/mqtt-registration-bridge',
@@ -39,20 +41,25 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
         'ServiceAccount/mqtt-registration-bridge',
       ].sort(),
     )
-    for (const d of docs.filter((d) => d.kind !== 'Namespace'))
+    for (const d of docs.filter((d) => !['Namespace', 'ClusterIssuer', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)))
       expect(d.metadata.namespace).toBe('mqtt-registration-bridge')
   })
 
   it('grants least privilege', () => {
-    expect(find('Role').rules).toEqual([
+    // the verbs themselves are recorded from the bridge's requests in cert-manager-cluster.test.ts
+    expect(find('Role').rules.flatMap((r: Doc) => r.resources).sort()).toEqual(
+      ['certificaterequests', 'certificates', 'secrets'].sort(),
+    )
+    expect(find('ClusterRole').rules).toEqual([
       {
         apiGroups: ['cert-manager.io'],
-        resources: ['certificates', 'certificaterequests'],
-        verbs: ['create', 'get', 'list', 'watch', 'delete'],
+        resources: ['clusterissuers'],
+        resourceNames: [find('ClusterIssuer').metadata.name],
+        verbs: ['list', 'watch'],
       },
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'delete'] },
-      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ])
+    // the CA key is not in the namespace whose Secrets the bridge may list and delete
+    expect(find('ClusterIssuer').spec.ca.secretName).toBeDefined()
     expect(find('RoleBinding').subjects).toEqual([
       { kind: 'ServiceAccount', name: 'mqtt-registration-bridge', namespace: 'mqtt-registration-bridge' },
     ])
@@ -60,7 +67,7 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
 
   it('cert-manager objects validate against cert-manager’s published schema', () => {
     expect(() => new Certificate(find('Certificate') as never).validate()).not.toThrow()
-    expect(() => new Issuer(find('Issuer') as never).validate()).not.toThrow()
+    expect(() => new ClusterIssuer(find('ClusterIssuer') as never).validate()).not.toThrow()
   })
 
   it('the ConfigMap holds a valid configuration whose paths, ports and issuer agree with the Deployment', async () => {
@@ -84,8 +91,8 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
       { name: 'health', containerPort: config.health.port },
     ])
     expect(config.issuer.certManager.issuerRef).toEqual({
-      name: find('Issuer').metadata.name,
-      kind: 'Issuer',
+      name: find('ClusterIssuer').metadata.name,
+      kind: 'ClusterIssuer',
       group: 'cert-manager.io',
     })
     expect(config.issuer.certManager.namespace).toBe('mqtt-registration-bridge')

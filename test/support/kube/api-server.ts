@@ -8,6 +8,7 @@ import { createDevPki, DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
 import { jsonPatch, mergePatch } from './patch.js'
 import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
 import { parseFieldSelector, parseLabelSelector } from './selectors.js'
+import { authorize, type Grant } from './rbac.js'
 import { ApiError, errors } from './status.js'
 import { type KubeObject, ObjectStore } from './store.js'
 import { serveWatch } from './watch.js'
@@ -18,6 +19,9 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 /** RequestRecord is one request the emulated API server answered. */
 export interface RequestRecord {
   readonly verb: Verb
+  /** The user the bearer token maps to (see grant); `admin` for the tester's token. */
+  readonly user: string
+  readonly group: string
   readonly resource: string
   readonly name?: string
   readonly status: number
@@ -42,8 +46,12 @@ export interface KubeApiServer {
   readonly openWatches: Map<string, number>
   /** Watch connections ever opened, per resource. */
   readonly watchesOpened: Map<string, number>
+  /** Admission webhooks, called on create and update of an object (not its status), as kube-apiserver does. */
+  readonly admission: ((resource: ResourceType, object: KubeObject) => void)[]
+  /** grant lets requests with bearer `token` do what `grant` allows (RBAC); other tokens are cluster-admin. */
+  grant(token: string, grant: Grant): void
   /** writeKubeconfig writes a kubeconfig for this server into `dir` and returns its path. */
-  writeKubeconfig(dir: string, namespace?: string): Promise<string>
+  writeKubeconfig(dir: string, namespace?: string, token?: string): Promise<string>
   /** request sends one request, trusting the server's CA; the response body is a stream (watch) or JSON. */
   request(
     method: string,
@@ -105,6 +113,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const openWatches = new Map<string, number>()
   const watchesOpened = new Map<string, number>()
   const watchSockets = new Set<Socket>()
+  const admission: ((resource: ResourceType, object: KubeObject) => void)[] = []
+  const grants = new Map<string, Grant>()
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
@@ -119,8 +129,31 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       )
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
     const verb = verbOf(req.method ?? 'GET', r, isWatch)
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+    const grant = grants.get(token)
     const record = (status: number) =>
-      requests.push({ verb, resource: r.resource.plural, ...(r.name ? { name: r.name } : {}), status })
+      requests.push({
+        verb,
+        user: grant?.user ?? 'admin',
+        group: r.resource.group,
+        resource: r.resource.plural + (r.subresource ? `/${r.subresource}` : ''),
+        ...(r.name ? { name: r.name } : {}),
+        status,
+      })
+    if (grant) {
+      try {
+        authorize(grant, {
+          verb,
+          resource: r.resource,
+          ...(r.subresource ? { subresource: r.subresource } : {}),
+          ...(r.namespace ? { namespace: r.namespace } : {}),
+          ...(r.name ? { name: r.name } : {}),
+        })
+      } catch (err) {
+        record(403)
+        throw err
+      }
+    }
     const fault = faults.find(
       (f) => f.times > 0 && (!f.verb || f.verb === verb) && (!f.resource || f.resource === r.resource.plural),
     )
@@ -154,7 +187,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       })
       return serveWatch(store, r.resource, namespace, url.searchParams, res)
     }
-    const result = await perform(store, verb, r, namespace ?? '', url, req)
+    const result = await perform(store, verb, r, namespace ?? '', url, req, admission)
     record(result.status)
     send(res, result.status, result.body)
   }
@@ -183,8 +216,12 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     faults,
     openWatches,
     watchesOpened,
-    async writeKubeconfig(dir, namespace = 'default') {
-      const file = join(dir, 'kubeconfig')
+    admission,
+    grant(token, grant) {
+      grants.set(token, grant)
+    },
+    async writeKubeconfig(dir, namespace = 'default', token = 'emulated') {
+      const file = join(dir, token === 'emulated' ? 'kubeconfig' : `kubeconfig-${token}`)
       const config = {
         apiVersion: 'v1',
         kind: 'Config',
@@ -194,7 +231,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
             cluster: { server: url, 'certificate-authority-data': caPem.toString('base64') },
           },
         ],
-        users: [{ name: 'tester', user: { token: 'emulated' } }],
+        users: [{ name: 'tester', user: { token } }],
         contexts: [{ name: 'emulated', context: { cluster: 'emulated', user: 'tester', namespace } }],
         'current-context': 'emulated',
       }
@@ -252,7 +289,12 @@ async function perform(
   namespace: string,
   url: URL,
   req: IncomingMessage,
+  admission: ((resource: ResourceType, object: KubeObject) => void)[],
 ) {
+  const admit = (object: KubeObject): KubeObject => {
+    if (!subresource) for (const hook of admission) hook(resource, object)
+    return object
+  }
   const { resource, name, subresource } = r
   switch (verb) {
     case 'get':
@@ -282,12 +324,12 @@ async function perform(
           'the namespace of the provided object does not match the namespace sent on the request',
         )
       }
-      return { status: 201, body: store.create(resource, namespace, body) }
+      return { status: 201, body: store.create(resource, namespace, admit(body)) }
     }
     case 'update':
       return {
         status: 200,
-        body: store.update(resource, namespace, name ?? '', (await readJson(req)) as KubeObject, subresource),
+        body: store.update(resource, namespace, name ?? '', admit((await readJson(req)) as KubeObject), subresource),
       }
     case 'patch': {
       const type = (req.headers['content-type'] ?? '').split(';')[0] ?? ''
@@ -301,11 +343,23 @@ async function perform(
       // a resourceVersion in the patch is a precondition; without one the patch applies to the current object
       return {
         status: 200,
-        body: store.update(resource, namespace, name ?? '', next as KubeObject, subresource),
+        body: store.update(resource, namespace, name ?? '', admit(next as KubeObject), subresource),
       }
     }
-    case 'delete':
-      return { status: 200, body: store.delete(resource, namespace, name ?? '') }
+    case 'delete': {
+      // as kube-apiserver does for an object deleted at once (no finalizers): a Success Status, not the object
+      const gone = store.delete(resource, namespace, name ?? '')
+      return {
+        status: 200,
+        body: {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name: gone.metadata.name, group: resource.group, kind: resource.plural, uid: gone.metadata.uid },
+        },
+      }
+    }
     default:
       throw errors.methodNotAllowed()
   }

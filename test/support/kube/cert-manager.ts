@@ -1,11 +1,5 @@
-import { randomBytes, X509Certificate } from 'node:crypto'
-import { buildCertificate, type ExtKeyUsageName, type KeyUsageName } from '../../../src/pki/certificate.js'
-import { parseCsr } from '../../../src/pki/csr.js'
-import { buildCsr } from '../../../src/pki/csr-builder.js'
-import { generateKey } from '../../../src/pki/keys.js'
-import { toPem } from '../../../src/pki/pem.js'
-import { loadCa } from '../../../src/pki/signer.js'
-import type { KeyAlgorithm } from '../../../src/protocol/messages.js'
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
+import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import { findResource, type ResourceType } from './resources.js'
 import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
 
@@ -37,7 +31,13 @@ export interface EmulatedCertManagerOptions {
   deny: (request: KubeObject) => boolean
   /** Requests the issuer fails. */
   fail: (request: KubeObject) => boolean
+  /** The reason the issuer sets on a failed request (issuer-specific in real cert-manager). */
+  failReason: string
 }
+
+/** The controller's client-side rate limit: cert-manager's defaults (--kube-api-qps 20, --kube-api-burst 50). */
+export const CERT_MANAGER_QPS = 20
+export const CERT_MANAGER_BURST = 50
 
 function setCondition(object: Obj, condition: Omit<Condition, 'lastTransitionTime'>): Obj {
   const conditions = ((object.status?.conditions ?? []) as Condition[]).filter(
@@ -57,13 +57,6 @@ function hours(duration: string | undefined): number {
   return Number(m?.[1] ?? 0) + Number(m?.[2] ?? 0) / 60 + Number(m?.[3] ?? 0) / 3600 || 2160
 }
 
-function keyAlgorithmOf(privateKey: { algorithm?: string; size?: number } | undefined): KeyAlgorithm {
-  if (privateKey?.algorithm === 'Ed25519') return 'Ed25519'
-  if (privateKey?.algorithm === 'ECDSA') return privateKey.size === 384 ? 'ECDSA-P384' : 'ECDSA-P256'
-  if (privateKey?.algorithm === 'RSA') return `RSA-${privateKey.size ?? 2048}` as KeyAlgorithm
-  return 'RSA-2048'
-}
-
 /**
  * EmulatedCertManager plays cert-manager's controllers against the store, with the transitions the real ones
  * make (each its own MODIFIED event): CA Issuer readiness; CertificateRequest approval, then issuance or
@@ -78,7 +71,7 @@ export class EmulatedCertManager {
 
   constructor(store: ObjectStore, options: Partial<EmulatedCertManagerOptions> = {}) {
     this.#store = store
-    this.options = { issuanceDelayMs: 0, deny: () => false, fail: () => false, ...options }
+    this.options = { issuanceDelayMs: 0, deny: () => false, fail: () => false, failReason: 'Failed', ...options }
     store.on('event', this.#listener)
   }
 
@@ -87,9 +80,29 @@ export class EmulatedCertManager {
     for (const t of this.#timers) clearTimeout(t)
   }
 
+  #tokens = CERT_MANAGER_BURST
+  #refilledAt = performance.now()
+  /** writes counts the controller's API writes (each spends a token of its 20 QPS / 50 burst budget). */
+  writes = 0
+
+  /** #wait is how long until the controller's rate limiter has a token (spending it when it is 0). */
+  #wait(): number {
+    const now = performance.now()
+    this.#tokens = Math.min(CERT_MANAGER_BURST, this.#tokens + ((now - this.#refilledAt) * CERT_MANAGER_QPS) / 1000)
+    this.#refilledAt = now
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1
+      this.writes++
+      return 0
+    }
+    return Math.ceil(((1 - this.#tokens) * 1000) / CERT_MANAGER_QPS)
+  }
+
   #schedule(task: () => Promise<void> | void, delay: number): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
+      const wait = this.#wait()
+      if (wait > 0) return this.#schedule(task, wait)
       Promise.resolve(task()).catch(() => {}) // a conflicting write is retried on the next event, as controllers do
     }, delay)
     this.#timers.add(timer)
@@ -104,7 +117,10 @@ export class EmulatedCertManager {
   }
 
   async #react(event: WatchEvent): Promise<void> {
-    if (event.type === 'DELETED') return
+    if (event.type === 'DELETED') {
+      if (event.resource === SECRETS) this.#secretDeleted(event.object)
+      return
+    }
     const ns = event.object.metadata.namespace ?? ''
     const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
     if (!current) return
@@ -177,7 +193,8 @@ export class EmulatedCertManager {
       return
     }
     if (!conditionOf(request, 'Approved')) {
-      const denied = this.options.deny(request)
+      // the approver-policy example in deploy/ allows only non-CA client certificates
+      const denied = this.options.deny(request) || request.spec.isCA === true
       const condition = denied
         ? { type: 'Denied', status: 'True', reason: 'policy.cert-manager.io', message: 'Denied by policy' }
         : {
@@ -207,14 +224,14 @@ export class EmulatedCertManager {
     this.#schedule(() => this.#sign(ns, name, issuer), this.options.issuanceDelayMs)
   }
 
-  #sign(ns: string, name: string, issuer: Obj): void {
+  async #sign(ns: string, name: string, issuer: Obj): Promise<void> {
     const request = this.#get(REQUESTS, ns, name)
     if (!request || conditionOf(request, 'Ready')?.status === 'True' || request.status?.certificate) return
     if (this.options.fail(request)) {
       const failed = setCondition(request, {
         type: 'Ready',
         status: 'False',
-        reason: 'Failed',
+        reason: this.options.failReason,
         message: 'Failed to sign certificate: injected failure',
       })
       this.#store.update(
@@ -227,27 +244,14 @@ export class EmulatedCertManager {
       return
     }
     const data = this.#caSecret(issuer)?.data as Record<string, string>
-    const ca = loadCa(unb64(data['tls.crt']), unb64(data['tls.key']))
-    const csr = parseCsr(unb64(request.spec.request))
+    const caPem = unb64(data['tls.crt'])
     const usages = (request.spec.usages ?? ['digital signature', 'key encipherment']) as string[]
-    const start = Math.floor(Date.now() / 1000) * 1000
-    const cert = buildCertificate(
-      {
-        commonName: csr.commonNames[0] ?? '',
-        dnsNames: csr.subjectAltNames.dnsNames,
-        uris: csr.subjectAltNames.uris,
-        keyUsage: usages.flatMap(
-          (u) =>
-            ({ 'digital signature': ['digitalSignature'], 'key encipherment': ['keyEncipherment'] })[u] ?? [],
-        ) as KeyUsageName[],
-        extKeyUsage: usages.flatMap(
-          (u) => ({ 'client auth': ['clientAuth'], 'server auth': ['serverAuth'] })[u] ?? [],
-        ) as ExtKeyUsageName[],
-        notBefore: new Date(start),
-        notAfter: new Date(start + hours(request.spec.duration) * 3600_000),
-      },
-      csr.spki,
-      ca.signer,
+    const certPem = await signCsr(
+      unb64(request.spec.request),
+      { certificatePem: caPem, keyPem: unb64(data['tls.key']) },
+      usages,
+      hours(request.spec.duration) * 3600_000,
+      request.spec.isCA === true,
     )
     const issued = setCondition(request, {
       type: 'Ready',
@@ -263,8 +267,8 @@ export class EmulatedCertManager {
         ...issued,
         status: {
           ...issued.status,
-          certificate: b64(toPem(cert.der, 'CERTIFICATE')),
-          ca: b64(ca.certificatePem),
+          certificate: b64(certPem),
+          ca: b64(caPem),
         },
       },
       'status',
@@ -281,6 +285,7 @@ export class EmulatedCertManager {
     if (issuing?.status === 'False') return // failed: the real controller backs off for an hour
     const revision = Number(certificate.status?.revision ?? 0) + 1
     const requestName = `${name}-${revision}`
+    if (!issuing && this.#adopt(certificate)) return
     if (!issuing) {
       const keySecret = `${name}-${randomBytes(3).toString('hex').slice(0, 5)}`
       const started = setCondition(certificate, {
@@ -296,16 +301,12 @@ export class EmulatedCertManager {
         { ...started, status: { ...started.status, nextPrivateKeySecretName: keySecret } },
         'status',
       )
-      const keys = await generateKey(keyAlgorithmOf(certificate.spec.privateKey))
-      const keyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      const keyPem = generatePrivateKey(certificate.spec.privateKey)
       this.#store.create(SECRETS, ns, {
         metadata: { name: keySecret, labels: { 'cert-manager.io/next-private-key': 'true' } },
         data: { 'tls.key': b64(keyPem) },
       })
-      const csr = buildCsr(certificate.spec.commonName, keys.privateKey, keys.publicKey, {
-        dnsNames: certificate.spec.dnsNames ?? [],
-        uris: certificate.spec.uris ?? [],
-      })
+      const csr = await buildCsr(keyPem, certificate.spec)
       this.#store.create(REQUESTS, ns, {
         apiVersion: 'cert-manager.io/v1',
         kind: 'CertificateRequest',
@@ -348,7 +349,7 @@ export class EmulatedCertManager {
       const request = event.object as Obj
       const ready = conditionOf(request, 'Ready')
       if (ready?.status === 'True') this.#schedule(() => this.#complete(ns, certName, request), 0)
-      else if (ready?.reason === 'Failed' || ready?.reason === 'Denied')
+      else if (ready?.status === 'False' && ready.reason !== 'Pending' && ready.reason !== undefined)
         this.#schedule(() => this.#failed(ns, certName, ready), 0)
       else return
       this.#store.off('event', onEvent)
@@ -425,10 +426,12 @@ export class EmulatedCertManager {
   #failed(ns: string, name: string, ready: Condition): void {
     const certificate = this.#get(CERTIFICATES, ns, name)
     if (!certificate) return
+    // as cert-manager's issuing controller: the request's reason (Denied, Failed, InvalidRequest, an
+    // issuer-specific one) becomes the Certificate's Issuing=False reason
     const failed = setCondition(certificate, {
       type: 'Issuing',
       status: 'False',
-      reason: 'Failed',
+      reason: ready.reason,
       message: `The certificate request has failed to complete and will be retried: ${ready.message}`,
     })
     this.#store.update(
@@ -438,5 +441,79 @@ export class EmulatedCertManager {
       { ...failed, status: { ...failed.status, lastFailureTime: now(), failedIssuanceAttempts: 1 } },
       'status',
     )
+  }
+
+  /**
+   * #adopt is cert-manager's behaviour for a Secret that already holds a valid certificate for the spec (same
+   * commonName, same key algorithm, not expired): no new issuance; the Certificate becomes Ready from it,
+   * without status.revision. Returns true when it adopted.
+   */
+  #adopt(certificate: Obj): boolean {
+    const ns = certificate.metadata.namespace ?? ''
+    const data = this.#get(SECRETS, ns, certificate.spec.secretName)?.data as Record<string, string> | undefined
+    if (!data?.['tls.crt'] || !data['tls.key']) return false
+    let leaf: X509Certificate
+    try {
+      leaf = new X509Certificate(unb64(data['tls.crt']))
+      if (!leaf.checkPrivateKey(createPrivateKey(unb64(data['tls.key'])))) return false
+    } catch {
+      return false
+    }
+    const wanted = certificate.spec.privateKey ?? {}
+    const type = leaf.publicKey.asymmetricKeyType
+    const algorithm = type === 'ec' ? 'ECDSA' : type === 'ed25519' ? 'Ed25519' : 'RSA'
+    const size =
+      type === 'ec'
+        ? leaf.publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1'
+          ? 384
+          : 256
+        : leaf.publicKey.asymmetricKeyDetails?.modulusLength
+    const matches =
+      leaf.subject.split('\n').includes(`CN=${certificate.spec.commonName}`) &&
+      algorithm === (wanted.algorithm ?? 'RSA') &&
+      (algorithm === 'Ed25519' || size === (wanted.size ?? (algorithm === 'RSA' ? 2048 : 256))) &&
+      new Date(leaf.validTo).getTime() > Date.now()
+    if (!matches) return false
+    const ready = setCondition(certificate, {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Ready',
+      message: 'Certificate is up to date and has not expired',
+      observedGeneration: certificate.metadata.generation ?? 1,
+    })
+    this.#store.update(
+      CERTIFICATES,
+      ns,
+      certificate.metadata.name ?? '',
+      {
+        ...ready,
+        status: {
+          ...ready.status,
+          notBefore: new Date(leaf.validFrom).toISOString().replace(/\.\d+Z$/, 'Z'),
+          notAfter: new Date(leaf.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      },
+      'status',
+    )
+    return true
+  }
+
+  /** #secretDeleted: a Ready Certificate whose Secret is deleted is re-issued (Issuing, reason DoesNotExist). */
+  #secretDeleted(secret: KubeObject): void {
+    const ns = secret.metadata.namespace ?? ''
+    for (const c of this.#store.list(CERTIFICATES, ns, () => true, () => true) as Obj[]) {
+      if (c.spec.secretName !== secret.metadata.name) continue
+      const conditions = ((c.status?.conditions ?? []) as Condition[]).filter((x) => x.type !== 'Ready' && x.type !== 'Issuing')
+      this.#schedule(() => {
+        const notReady = setCondition({ ...c, status: { ...c.status, conditions } }, {
+          type: 'Ready',
+          status: 'False',
+          reason: 'DoesNotExist',
+          message: 'Issuing certificate as Secret does not exist',
+          observedGeneration: c.metadata.generation ?? 1,
+        })
+        this.#store.update(CERTIFICATES, ns, c.metadata.name ?? '', notReady, 'status')
+      }, 0)
+    }
   }
 }
