@@ -41,15 +41,19 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
         'ServiceAccount/mqtt-registration-bridge',
       ].sort(),
     )
-    for (const d of docs.filter((d) => !['Namespace', 'ClusterIssuer', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)))
+    for (const d of docs.filter(
+      (d) => !['Namespace', 'ClusterIssuer', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind),
+    ))
       expect(d.metadata.namespace).toBe('mqtt-registration-bridge')
   })
 
   it('grants least privilege', () => {
     // the verbs themselves are recorded from the bridge's requests in cert-manager-cluster.test.ts
-    expect(find('Role').rules.flatMap((r: Doc) => r.resources).sort()).toEqual(
-      ['certificaterequests', 'certificates', 'secrets'].sort(),
-    )
+    expect(
+      find('Role')
+        .rules.flatMap((r: Doc) => r.resources)
+        .sort(),
+    ).toEqual(['certificaterequests', 'certificates', 'secrets'].sort())
     expect(find('ClusterRole').rules).toEqual([
       {
         apiGroups: ['cert-manager.io'],

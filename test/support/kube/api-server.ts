@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createDevPki, DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
 import { jsonPatch, mergePatch } from './patch.js'
+import { authorize, type Grant } from './rbac.js'
 import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
 import { parseFieldSelector, parseLabelSelector } from './selectors.js'
-import { authorize, type Grant } from './rbac.js'
 import { ApiError, errors } from './status.js'
 import { type KubeObject, ObjectStore } from './store.js'
 import { serveWatch } from './watch.js'
@@ -147,7 +147,12 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
           resource: r.resource,
           ...(r.subresource ? { subresource: r.subresource } : {}),
           ...(r.namespace ? { namespace: r.namespace } : {}),
-          ...(r.name ? { name: r.name } : {}),
+          // list/watch of one object by field selector is authorised against resourceNames, as in kube-apiserver
+          ...(r.name
+            ? { name: r.name }
+            : /^metadata\.name=([^,]+)$/.test(url.searchParams.get('fieldSelector') ?? '')
+              ? { name: (url.searchParams.get('fieldSelector') ?? '').slice('metadata.name='.length) }
+              : {}),
         })
       } catch (err) {
         record(403)
@@ -329,7 +334,13 @@ async function perform(
     case 'update':
       return {
         status: 200,
-        body: store.update(resource, namespace, name ?? '', admit((await readJson(req)) as KubeObject), subresource),
+        body: store.update(
+          resource,
+          namespace,
+          name ?? '',
+          admit((await readJson(req)) as KubeObject),
+          subresource,
+        ),
       }
     case 'patch': {
       const type = (req.headers['content-type'] ?? '').split(';')[0] ?? ''
@@ -356,7 +367,12 @@ async function perform(
           apiVersion: 'v1',
           metadata: {},
           status: 'Success',
-          details: { name: gone.metadata.name, group: resource.group, kind: resource.plural, uid: gone.metadata.uid },
+          details: {
+            name: gone.metadata.name,
+            group: resource.group,
+            kind: resource.plural,
+            uid: gone.metadata.uid,
+          },
         },
       }
     }

@@ -1,6 +1,6 @@
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
-import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import { findResource, type ResourceType } from './resources.js'
+import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
 
 type Condition = {
@@ -18,6 +18,9 @@ const r = (group: string, plural: string): ResourceType => findResource(group, p
 const CERTIFICATES = r('cert-manager.io', 'certificates')
 const REQUESTS = r('cert-manager.io', 'certificaterequests')
 const ISSUERS = r('cert-manager.io', 'issuers')
+const CLUSTER_ISSUERS = r('cert-manager.io', 'clusterissuers')
+/** cert-manager's --cluster-resource-namespace: where a ClusterIssuer's CA Secret lives. */
+export const CLUSTER_RESOURCE_NAMESPACE = 'cert-manager'
 const SECRETS = r('', 'secrets')
 const b64 = (text: string): string => Buffer.from(text).toString('base64')
 const unb64 = (text: string | undefined): string => Buffer.from(text ?? '', 'base64').toString('utf8')
@@ -71,7 +74,13 @@ export class EmulatedCertManager {
 
   constructor(store: ObjectStore, options: Partial<EmulatedCertManagerOptions> = {}) {
     this.#store = store
-    this.options = { issuanceDelayMs: 0, deny: () => false, fail: () => false, failReason: 'Failed', ...options }
+    this.options = {
+      issuanceDelayMs: 0,
+      deny: () => false,
+      fail: () => false,
+      failReason: 'Failed',
+      ...options,
+    }
     store.on('event', this.#listener)
   }
 
@@ -88,7 +97,10 @@ export class EmulatedCertManager {
   /** #wait is how long until the controller's rate limiter has a token (spending it when it is 0). */
   #wait(): number {
     const now = performance.now()
-    this.#tokens = Math.min(CERT_MANAGER_BURST, this.#tokens + ((now - this.#refilledAt) * CERT_MANAGER_QPS) / 1000)
+    this.#tokens = Math.min(
+      CERT_MANAGER_BURST,
+      this.#tokens + ((now - this.#refilledAt) * CERT_MANAGER_QPS) / 1000,
+    )
     this.#refilledAt = now
     if (this.#tokens >= 1) {
       this.#tokens -= 1
@@ -124,7 +136,7 @@ export class EmulatedCertManager {
     const ns = event.object.metadata.namespace ?? ''
     const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
     if (!current) return
-    if (event.resource === ISSUERS) {
+    if (event.resource === ISSUERS || event.resource === CLUSTER_ISSUERS) {
       this.#reconcileIssuer(current)
       // a request waiting for its issuer is requeued when the issuer changes, as cert-manager does
       for (const request of this.#store.list(
@@ -142,12 +154,22 @@ export class EmulatedCertManager {
         () => true,
       ))
         this.#reconcileIssuer(issuer as Obj)
+      if (ns === CLUSTER_RESOURCE_NAMESPACE)
+        for (const issuer of this.#store.list(
+          CLUSTER_ISSUERS,
+          undefined,
+          () => true,
+          () => true,
+        ))
+          this.#reconcileIssuer(issuer as Obj)
     } else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
     else if (event.resource === CERTIFICATES) await this.#reconcileCertificate(current)
   }
 
   #caSecret(issuer: Obj): Obj | undefined {
-    return this.#get(SECRETS, issuer.metadata.namespace ?? '', issuer.spec?.ca?.secretName ?? '')
+    const ns =
+      issuer.kind === 'ClusterIssuer' ? CLUSTER_RESOURCE_NAMESPACE : (issuer.metadata.namespace ?? '')
+    return this.#get(SECRETS, ns, issuer.spec?.ca?.secretName ?? '')
   }
 
   #reconcileIssuer(issuer: Obj): void {
@@ -164,7 +186,7 @@ export class EmulatedCertManager {
           message: `Error getting keypair for CA issuer: secrets "${issuer.spec?.ca?.secretName}" not found`,
         }
     this.#store.update(
-      ISSUERS,
+      issuer.kind === 'ClusterIssuer' ? CLUSTER_ISSUERS : ISSUERS,
       issuer.metadata.namespace ?? '',
       issuer.metadata.name ?? '',
       setCondition(issuer, { ...condition, observedGeneration: issuer.metadata.generation ?? 1 }),
@@ -206,7 +228,12 @@ export class EmulatedCertManager {
       this.#store.update(REQUESTS, ns, name, setCondition(request, condition), 'status')
       return
     }
-    const issuer = this.#get(ISSUERS, ns, request.spec.issuerRef?.name ?? '')
+    const cluster = request.spec.issuerRef?.kind === 'ClusterIssuer'
+    const issuer = this.#get(
+      cluster ? CLUSTER_ISSUERS : ISSUERS,
+      cluster ? '' : ns,
+      request.spec.issuerRef?.name ?? '',
+    )
     if (!issuer || conditionOf(issuer, 'Ready')?.status !== 'True') {
       if (ready?.reason === 'Pending') return
       const message = issuer
@@ -450,7 +477,9 @@ export class EmulatedCertManager {
    */
   #adopt(certificate: Obj): boolean {
     const ns = certificate.metadata.namespace ?? ''
-    const data = this.#get(SECRETS, ns, certificate.spec.secretName)?.data as Record<string, string> | undefined
+    const data = this.#get(SECRETS, ns, certificate.spec.secretName)?.data as
+      | Record<string, string>
+      | undefined
     if (!data?.['tls.crt'] || !data['tls.key']) return false
     let leaf: X509Certificate
     try {
@@ -501,17 +530,27 @@ export class EmulatedCertManager {
   /** #secretDeleted: a Ready Certificate whose Secret is deleted is re-issued (Issuing, reason DoesNotExist). */
   #secretDeleted(secret: KubeObject): void {
     const ns = secret.metadata.namespace ?? ''
-    for (const c of this.#store.list(CERTIFICATES, ns, () => true, () => true) as Obj[]) {
+    for (const c of this.#store.list(
+      CERTIFICATES,
+      ns,
+      () => true,
+      () => true,
+    ) as Obj[]) {
       if (c.spec.secretName !== secret.metadata.name) continue
-      const conditions = ((c.status?.conditions ?? []) as Condition[]).filter((x) => x.type !== 'Ready' && x.type !== 'Issuing')
+      const conditions = ((c.status?.conditions ?? []) as Condition[]).filter(
+        (x) => x.type !== 'Ready' && x.type !== 'Issuing',
+      )
       this.#schedule(() => {
-        const notReady = setCondition({ ...c, status: { ...c.status, conditions } }, {
-          type: 'Ready',
-          status: 'False',
-          reason: 'DoesNotExist',
-          message: 'Issuing certificate as Secret does not exist',
-          observedGeneration: c.metadata.generation ?? 1,
-        })
+        const notReady = setCondition(
+          { ...c, status: { ...c.status, conditions } },
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'DoesNotExist',
+            message: 'Issuing certificate as Secret does not exist',
+            observedGeneration: c.metadata.generation ?? 1,
+          },
+        )
         this.#store.update(CERTIFICATES, ns, c.metadata.name ?? '', notReady, 'status')
       }, 0)
     }

@@ -14,19 +14,20 @@ export interface PolicyRule {
 /** Grant is what one bearer token may do: a Role's rules in its namespace (or a ClusterRole's everywhere). */
 export interface Grant {
   readonly user: string
-  readonly namespace: string | undefined
-  readonly rules: PolicyRule[]
+  /** Roles (namespace set) and ClusterRoles (namespace undefined) bound to the user. */
+  readonly roles: { readonly namespace?: string; readonly rules: PolicyRule[] }[]
 }
 
-/** rulesFromYaml reads the rules of every Role/ClusterRole in a manifest file. */
-export function rulesFromYaml(file: string): PolicyRule[] {
+/** rolesFromYaml reads every Role (bound in `namespace`) and ClusterRole of a manifest file. */
+export function rolesFromYaml(file: string, namespace: string): Grant['roles'] {
   return parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJSON() as { kind?: string; rules?: PolicyRule[] })
     .filter((d) => d?.kind === 'Role' || d?.kind === 'ClusterRole')
-    .flatMap((d) => d.rules ?? [])
+    .map((d) => ({ ...(d.kind === 'Role' ? { namespace } : {}), rules: d.rules ?? [] }))
 }
 
-const has = (list: string[] | undefined, value: string): boolean => !!list && (list.includes('*') || list.includes(value))
+const has = (list: string[] | undefined, value: string): boolean =>
+  !!list && (list.includes('*') || list.includes(value))
 
 /**
  * authorize is kube-apiserver's RBAC decision for one request: allowed when some rule names the group, the
@@ -39,18 +40,20 @@ export function authorize(
 ): void {
   const { verb, resource, subresource, namespace, name } = request
   const plural = subresource ? `${resource.plural}/${subresource}` : resource.plural
-  const inScope = grant.namespace === undefined || (resource.namespaced && namespace === grant.namespace)
-  const allowed =
-    inScope &&
-    grant.rules.some(
-      (r) =>
-        has(r.apiGroups, resource.group) &&
-        has(r.resources, plural) &&
-        has(r.verbs, verb) &&
-        (!r.resourceNames?.length || (name !== undefined && r.resourceNames.includes(name))),
-    )
+  const allowed = grant.roles.some(
+    (role) =>
+      (role.namespace === undefined || (resource.namespaced && namespace === role.namespace)) &&
+      role.rules.some(
+        (r) =>
+          has(r.apiGroups, resource.group) &&
+          has(r.resources, plural) &&
+          has(r.verbs, verb) &&
+          (!r.resourceNames?.length || (name !== undefined && r.resourceNames.includes(name))),
+      ),
+  )
   if (allowed) return
-  const where = resource.namespaced && namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope'
+  const where =
+    resource.namespaced && namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope'
   throw new ApiError(
     403,
     'Forbidden',

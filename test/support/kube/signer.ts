@@ -3,11 +3,12 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
-  webcrypto,
   X509Certificate as NodeCert,
+  webcrypto,
 } from 'node:crypto'
 import {
   BasicConstraintsExtension,
+  cryptoProvider,
   ExtendedKeyUsageExtension,
   KeyUsageFlags,
   KeyUsagesExtension,
@@ -15,7 +16,6 @@ import {
   Pkcs10CertificateRequestGenerator,
   SubjectAlternativeNameExtension,
   X509CertificateGenerator,
-  cryptoProvider,
 } from '@peculiar/x509'
 
 cryptoProvider.set(webcrypto as never)
@@ -57,7 +57,10 @@ export function generatePrivateKey(spec: { algorithm?: string; size?: number } |
 }
 
 /** buildCsr makes the CSR cert-manager's issuing controller makes for a Certificate. */
-export async function buildCsr(keyPem: string, spec: { commonName?: string; dnsNames?: string[]; uris?: string[] }): Promise<string> {
+export async function buildCsr(
+  keyPem: string,
+  spec: { commonName?: string; dnsNames?: string[]; uris?: string[] },
+): Promise<string> {
   const { key, algorithm } = await importPrivate(keyPem)
   const spki = createPublicKey(keyPem).export({ format: 'der', type: 'spki' })
   const pub = await subtle.importKey('spki', spki, algorithm as never, true, ['verify'])
@@ -89,17 +92,19 @@ export async function signCsr(
   usages: string[],
   durationMs: number,
   isCA: boolean,
+  notBefore = new Date(Math.floor(Date.now() / 1000) * 1000),
 ): Promise<string> {
   const csr = new Pkcs10CertificateRequest(csrPem)
   if (!(await csr.verify())) throw new Error('the CSR signature is invalid')
   const { key, algorithm } = await importPrivate(ca.keyPem)
   const issuer = new NodeCert(ca.certificatePem).subject.split('\n').reverse().join(', ')
-  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000)
   const keyUsage = usages.reduce((flags, u) => flags | (KU[u] ?? 0), 0)
   const extended = usages.flatMap((u) => EKU[u] ?? [])
   const san = csr.extensions.find((e) => e instanceof SubjectAlternativeNameExtension)
   const cert = await X509CertificateGenerator.create({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     subject: csr.subject,
     issuer,
     notBefore,

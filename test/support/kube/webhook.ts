@@ -61,7 +61,13 @@ export function validateCertificate(spec: Spec): FieldError[] {
   if (!spec.secretName) errs.push('spec.secretName: Required value: must be specified')
   if (!spec.issuerRef?.name) errs.push('spec.issuerRef.name: Required value: must be specified')
   const cn: string = spec.commonName ?? spec.literalSubject ?? ''
-  if (!cn && !spec.dnsNames?.length && !spec.uris?.length && !spec.emailAddresses?.length && !spec.ipAddresses?.length)
+  if (
+    !cn &&
+    !spec.dnsNames?.length &&
+    !spec.uris?.length &&
+    !spec.emailAddresses?.length &&
+    !spec.ipAddresses?.length
+  )
     errs.push(
       'spec: Invalid value: "": at least one of commonName (from the commonName field or from a literalSubject), dnsNames, uriSANs, ipAddresses, emailSANs or otherNames must be set',
     )
@@ -99,12 +105,13 @@ export function validateCertificateRequest(spec: Spec): FieldError[] {
  * certManagerWebhook is the validating admission webhook: 406 NotAcceptable with the field errors, as
  * kube-apiserver relays cert-manager's denial.
  */
-export function certManagerWebhook(resource: ResourceType, object: { spec?: Spec }): void {
+export function certManagerWebhook(resource: ResourceType, object: { spec?: unknown }): void {
+  const spec = (object.spec ?? {}) as Spec
   const errs =
     resource.kind === 'Certificate'
-      ? validateCertificate(object.spec ?? {})
+      ? validateCertificate(spec)
       : resource.kind === 'CertificateRequest'
-        ? validateCertificateRequest(object.spec ?? {})
+        ? validateCertificateRequest(spec)
         : []
   if (errs.length)
     throw new ApiError(

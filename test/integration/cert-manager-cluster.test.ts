@@ -1,0 +1,220 @@
+import { execFileSync } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { parseAllDocuments } from 'yaml'
+import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
+import type { TestBridge } from '../support/bridge.js'
+import { connectDevice } from '../support/device.js'
+import { buildCsr, generatePrivateKey, signCsr } from '../support/kube/signer.js'
+import { type KubeWorld, NAMESPACE, RESOURCE, startKubeWorld } from '../support/kube-bridge.js'
+
+// deploy/'s world: ClusterIssuer with the CA key out of the bridge's namespace, the bridge limited to role.yaml
+let world: KubeWorld
+let bridge: TestBridge
+const TIMEOUT_MS = 1500
+
+beforeAll(async () => {
+  world = await startKubeWorld({ cluster: true })
+  bridge = await world.startBridge([`registration.timeoutMs=${TIMEOUT_MS}`])
+})
+
+afterAll(async () => {
+  await bridge?.stop()
+  await world?.close()
+})
+
+afterEach(() => {
+  Object.assign(world.certManager.options, {
+    issuanceDelayMs: 0,
+    deny: () => false,
+    fail: () => false,
+    failReason: 'Failed',
+  })
+  world.api.faults.length = 0
+})
+
+async function register(id: string, request: object = {}, on: TestBridge = bridge) {
+  await world.pki.makeDevice(id)
+  const device = await connectDevice(on, id)
+  await device.send(request)
+  const reply = await device.nextReply()
+  await device.end()
+  return reply as {
+    status: string
+    error?: { code: string; message: string }
+    certificate?: string
+    privateKey?: string
+  }
+}
+
+const labelled = (r: (typeof RESOURCE)[keyof typeof RESOURCE]) =>
+  world.api.store
+    .list(
+      r,
+      NAMESPACE,
+      () => true,
+      () => true,
+    )
+    .filter((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'mqtt-registration-bridge')
+
+const ca = () => ({
+  certificatePem: readFileSync(world.pki.file(DEV_PKI_FILES.issuingCaCert), 'utf8'),
+  keyPem: readFileSync(world.pki.file(DEV_PKI_FILES.issuingCaKey), 'utf8'),
+})
+
+describe('cert-manager semantics', () => {
+  it('Issuing=False with an issuer-specific reason is final: ISSUANCE_FAILED naming it, not a timeout loop', async () => {
+    world.certManager.options.fail = () => true
+    world.certManager.options.failReason = 'SigningError'
+    const reply = await register('cm-reason')
+    expect(reply).toMatchObject({ status: 'rejected', error: { code: 'ISSUANCE_FAILED' } })
+    expect(reply.error?.message).toContain('SigningError')
+  })
+
+  it('a Certificate left with another spec (RSA-2048) is re-created for this registration (ECDSA-P256)', async () => {
+    const { certificateFor } = await import('../../src/issuers/cert-manager/resources.js')
+    world.api.store.create(
+      RESOURCE.certificates,
+      NAMESPACE,
+      certificateFor(
+        { commonName: 'cm-respec', dnsNames: [], uris: [], validityHours: 24 } as never,
+        'RSA-2048',
+        { name: 'device-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+        NAMESPACE,
+      ) as never,
+    )
+    await world.until(() => labelled(RESOURCE.secrets).some((s) => s.metadata.name === 'dev-cm-respec-tls'))
+    const reply = await register('cm-respec', { keyAlgorithm: 'ECDSA-P256' })
+    expect(reply.status).toBe('issued')
+    expect(new X509Certificate(reply.certificate as string).publicKey.asymmetricKeyType).toBe('ec')
+  })
+
+  it('a valid leftover Secret from before this registration is not handed out: it is re-issued', async () => {
+    const keyPem = generatePrivateKey({ algorithm: 'ECDSA', size: 256 })
+    const old = await signCsr(
+      await buildCsr(keyPem, { commonName: 'cm-leftover' }),
+      ca(),
+      ['digital signature', 'client auth'],
+      24 * 3600_000,
+      false,
+      new Date(Date.now() - 3600_000),
+    )
+    const b64 = (t: string) => Buffer.from(t).toString('base64')
+    world.api.store.create(RESOURCE.secrets, NAMESPACE, {
+      metadata: {
+        name: 'dev-cm-leftover-tls',
+        labels: { 'app.kubernetes.io/managed-by': 'mqtt-registration-bridge' },
+      },
+      type: 'kubernetes.io/tls',
+      data: { 'tls.crt': b64(old), 'tls.key': b64(keyPem), 'ca.crt': b64(ca().certificatePem) },
+    })
+    const reply = await register('cm-leftover', { keyAlgorithm: 'ECDSA-P256' })
+    expect(reply.status).toBe('issued')
+    expect(new X509Certificate(reply.certificate as string).serialNumber).not.toBe(
+      new X509Certificate(old).serialNumber,
+    )
+  })
+
+  it('an identity longer than the webhook allows in commonName is refused before anything is created', async () => {
+    const id = `device-${'x'.repeat(60)}`
+    const creates = world.api.requests.filter((r) => r.verb === 'create').length
+    const reply = await register(id)
+    expect(reply).toMatchObject({ status: 'rejected', error: { code: 'ISSUANCE_FAILED' } })
+    expect(reply.error?.message).toContain('64')
+    expect(world.api.requests.filter((r) => r.verb === 'create').length).toBe(creates)
+  })
+
+  it('a CSR whose key usages differ from the default is accepted by the webhook (usages taken from the CSR)', async () => {
+    const dir = world.pki.stateDir
+    const key = join(dir, 'ku.key')
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      key,
+    ])
+    const csr = execFileSync('openssl', [
+      'req',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      '/CN=cm-usages',
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+    ]).toString()
+    const reply = await register('cm-usages', { csr })
+    expect(reply.status).toBe('issued')
+  })
+})
+
+describe('nothing left behind', () => {
+  it('a bridge stopped mid-issuance leaves a Certificate and key Secret; after a restart one resync removes them', async () => {
+    world.certManager.options.issuanceDelayMs = 200
+    const first = await world.startBridge([`registration.timeoutMs=${TIMEOUT_MS}`])
+    await world.pki.makeDevice('cm-crash')
+    const device = await connectDevice(first, 'cm-crash')
+    await device.send({})
+    await world.until(() => labelled(RESOURCE.certificates).some((c) => c.metadata.name === 'dev-cm-crash'))
+    await first.stop()
+    await device.end().catch(() => {})
+    // cert-manager finishes the issuance nobody waits for: a device key now sits in the cluster
+    await world.until(() => labelled(RESOURCE.secrets).some((s) => s.metadata.name === 'dev-cm-crash-tls'))
+    const second = await world.startBridge([
+      `registration.timeoutMs=${TIMEOUT_MS}`,
+      'issuer.certManager.resyncSeconds=1',
+    ])
+    await world.until(
+      () => labelled(RESOURCE.secrets).length === 0 && labelled(RESOURCE.certificates).length === 0,
+    )
+    expect(labelled(RESOURCE.secrets)).toHaveLength(0)
+    await second.stop()
+  })
+})
+
+describe('watches', () => {
+  it('back off 50, 100, 200, 400 ms on failures and do not reset when a watch merely reconnects', async () => {
+    const delays = () =>
+      bridge.logs
+        .map((l) => JSON.parse(l) as { msg: string; watch?: string; delayMs?: number })
+        .filter((l) => l.msg === 'watch failed; retrying' && l.watch === 'certificaterequests')
+        .map((l) => l.delayMs)
+    const before = delays().length
+    world.api.faults.push({ verb: 'watch', resource: 'certificaterequests', status: 503, times: 4 })
+    world.api.dropWatches()
+    while (delays().length < before + 4) await bridge.waitForLog('watch failed; retrying')
+    // the fifth attempt opens the watch: wait for the server to hold it (it answers no store event)
+    while ((world.api.openWatches.get('certificaterequests') ?? 0) === 0)
+      await new Promise((resolve) => setImmediate(resolve))
+    world.api.dropWatches()
+    while (delays().length < before + 5) await bridge.waitForLog('watch failed; retrying')
+    expect(delays().slice(before, before + 5)).toEqual([50, 100, 200, 400, 800])
+  })
+})
+
+describe('least privilege', () => {
+  it('the verbs the bridge used are exactly the verbs deploy/role.yaml grants', () => {
+    const used = new Map<string, Set<string>>()
+    for (const r of world.api.requests.filter((r) => r.user.startsWith('system:serviceaccount'))) {
+      expect(r.status).not.toBe(403)
+      const key = `${r.group}/${r.resource}`
+      used.set(key, (used.get(key) ?? new Set()).add(r.verb))
+    }
+    const granted = new Map<string, Set<string>>()
+    const docs = parseAllDocuments(readFileSync(join(import.meta.dirname, '../../deploy/role.yaml'), 'utf8'))
+    for (const d of docs.map(
+      (d) => d.toJSON() as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] },
+    ))
+      for (const rule of d.rules)
+        for (const g of rule.apiGroups)
+          for (const res of rule.resources) granted.set(`${g}/${res}`, new Set(rule.verbs))
+    const sorted = (m: Map<string, Set<string>>) =>
+      Object.fromEntries([...m].map(([k, v]) => [k, [...v].sort()]).sort())
+    expect(sorted(used)).toEqual(sorted(granted))
+  })
+})
