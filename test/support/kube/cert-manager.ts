@@ -36,6 +36,8 @@ export interface EmulatedCertManagerOptions {
   fail: (request: KubeObject) => boolean
   /** The reason the issuer sets on a failed request (issuer-specific in real cert-manager). */
   failReason: string
+  /** The controller's client-side rate limit; default cert-manager's (20 QPS, burst 50). */
+  rateLimit: { qps: number; burst: number }
 }
 
 /** The controller's client-side rate limit: cert-manager's defaults (--kube-api-qps 20, --kube-api-burst 50). */
@@ -79,8 +81,10 @@ export class EmulatedCertManager {
       deny: () => false,
       fail: () => false,
       failReason: 'Failed',
+      rateLimit: { qps: CERT_MANAGER_QPS, burst: CERT_MANAGER_BURST },
       ...options,
     }
+    this.#tokens = this.options.rateLimit.burst
     store.on('event', this.#listener)
   }
 
@@ -97,17 +101,15 @@ export class EmulatedCertManager {
   /** #wait is how long until the controller's rate limiter has a token (spending it when it is 0). */
   #wait(): number {
     const now = performance.now()
-    this.#tokens = Math.min(
-      CERT_MANAGER_BURST,
-      this.#tokens + ((now - this.#refilledAt) * CERT_MANAGER_QPS) / 1000,
-    )
+    const { qps, burst } = this.options.rateLimit
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilledAt) * qps) / 1000)
     this.#refilledAt = now
     if (this.#tokens >= 1) {
       this.#tokens -= 1
       this.writes++
       return 0
     }
-    return Math.ceil(((1 - this.#tokens) * 1000) / CERT_MANAGER_QPS)
+    return Math.ceil(((1 - this.#tokens) * 1000) / qps)
   }
 
   #schedule(task: () => Promise<void> | void, delay: number): void {

@@ -3,7 +3,6 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
-  X509Certificate as NodeCert,
   webcrypto,
 } from 'node:crypto'
 import {
@@ -15,7 +14,10 @@ import {
   Pkcs10CertificateRequest,
   Pkcs10CertificateRequestGenerator,
   SubjectAlternativeNameExtension,
+  X509Certificate,
   X509CertificateGenerator,
+  AuthorityKeyIdentifierExtension,
+  SubjectKeyIdentifierExtension,
 } from '@peculiar/x509'
 
 cryptoProvider.set(webcrypto as never)
@@ -97,7 +99,7 @@ export async function signCsr(
   const csr = new Pkcs10CertificateRequest(csrPem)
   if (!(await csr.verify())) throw new Error('the CSR signature is invalid')
   const { key, algorithm } = await importPrivate(ca.keyPem)
-  const issuer = new NodeCert(ca.certificatePem).subject.split('\n').reverse().join(', ')
+  const caCert = new X509Certificate(ca.certificatePem)
   const keyUsage = usages.reduce((flags, u) => flags | (KU[u] ?? 0), 0)
   const extended = usages.flatMap((u) => EKU[u] ?? [])
   const san = csr.extensions.find((e) => e instanceof SubjectAlternativeNameExtension)
@@ -106,7 +108,7 @@ export async function signCsr(
       .toString('hex')
       .replace(/^[89a-f]/, '1'),
     subject: csr.subject,
-    issuer,
+    issuer: caCert.subjectName,
     notBefore,
     notAfter: new Date(notBefore.getTime() + durationMs),
     publicKey: csr.publicKey,
@@ -117,6 +119,8 @@ export async function signCsr(
       ...(keyUsage ? [new KeyUsagesExtension(keyUsage, true)] : []),
       ...(extended.length ? [new ExtendedKeyUsageExtension(extended)] : []),
       ...(san ? [san] : []),
+      await AuthorityKeyIdentifierExtension.create(caCert),
+      await SubjectKeyIdentifierExtension.create(csr.publicKey),
     ],
   })
   return cert.toString('pem')
