@@ -1,10 +1,11 @@
+import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, request as httpsRequest, type Server } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createDevPki, DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
+import { promisify } from 'node:util'
 import { jsonPatch, mergePatch } from './patch.js'
 import { authorize, type Grant } from './rbac.js'
 import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
@@ -198,13 +199,30 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   }
 
   // like kube-apiserver, HTTPS only: a throwaway PKI for its serving certificate
+  // made with the openssl CLI, not the bridge's own PKI code: a self-signed serving certificate for 127.0.0.1,
+  // which the kubeconfig trusts as the cluster CA (as kind's and kubeadm's clusters are trusted)
   const pkiDir = await mkdtemp(join(tmpdir(), 'mrb-kube-pki-'))
-  await createDevPki(pkiDir)
-  const caPem = await readFile(join(pkiDir, DEV_PKI_FILES.issuingCaCert))
-  const tls = {
-    cert: await readFile(join(pkiDir, DEV_PKI_FILES.serverCert)),
-    key: await readFile(join(pkiDir, DEV_PKI_FILES.serverKey)),
-  }
+  await promisify(execFile)('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=kube-apiserver',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    join(pkiDir, 'apiserver.key'),
+    '-out',
+    join(pkiDir, 'apiserver.crt'),
+  ])
+  const caPem = await readFile(join(pkiDir, 'apiserver.crt'))
+  const tls = { cert: caPem, key: await readFile(join(pkiDir, 'apiserver.key')) }
   const server: Server = createServer(tls, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const error = err instanceof ApiError ? err : errors.internal((err as Error).message)

@@ -1,11 +1,7 @@
 import 'reflect-metadata'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto } from 'node:crypto'
 import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  webcrypto,
-} from 'node:crypto'
-import {
+  AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
   cryptoProvider,
   ExtendedKeyUsageExtension,
@@ -14,10 +10,9 @@ import {
   Pkcs10CertificateRequest,
   Pkcs10CertificateRequestGenerator,
   SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
   X509Certificate,
   X509CertificateGenerator,
-  AuthorityKeyIdentifierExtension,
-  SubjectKeyIdentifierExtension,
 } from '@peculiar/x509'
 
 cryptoProvider.set(webcrypto as never)
