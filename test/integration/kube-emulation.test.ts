@@ -208,7 +208,12 @@ describe('API semantics, as kube-apiserver', () => {
       body: {
         kind: 'Status',
         status: 'Success',
-        details: { name: 'owner', group: 'cert-manager.io', kind: 'certificates', uid: owner.body.metadata.uid },
+        details: {
+          name: 'owner',
+          group: 'cert-manager.io',
+          kind: 'certificates',
+          uid: owner.body.metadata.uid,
+        },
       },
     })
     expect((await call('GET', `${REQS}/owner-1`)).status).toBe(404)
@@ -220,7 +225,11 @@ describe('what kube-apiserver does that a client must cope with', () => {
     const created = await call('POST', CERTS, {
       ...certificate('pruned'),
       bogus: 1,
-      spec: { ...certificate('pruned').spec, notAField: true, privateKey: { algorithm: 'ECDSA', colour: 'red' } },
+      spec: {
+        ...certificate('pruned').spec,
+        notAField: true,
+        privateKey: { algorithm: 'ECDSA', colour: 'red' },
+      },
     })
     expect(created.status).toBe(201)
     expect(created.body.bogus).toBeUndefined()
@@ -238,13 +247,20 @@ describe('what kube-apiserver does that a client must cope with', () => {
       { type: 'BOOKMARK', object: expect.objectContaining({ metadata: { resourceVersion: rv } }) },
     ])
     // without allowWatchBookmarks the stream just ends
-    expect(await readWatch(`${CERTS}?watch=true&resourceVersion=${rv}&timeoutSeconds=1&labelSelector=none%3Dnone`, 1)).toEqual([])
+    expect(
+      await readWatch(
+        `${CERTS}?watch=true&resourceVersion=${rv}&timeoutSeconds=1&labelSelector=none%3Dnone`,
+        1,
+      ),
+    ).toEqual([])
   })
 
   it('enforces RBAC: the real kubectl is told 403 Forbidden for a verb the Role does not grant', async () => {
     api.grant('limited', {
       user: 'system:serviceaccount:devices:limited',
-      roles: [{ namespace: 'devices', rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }] }],
+      roles: [
+        { namespace: 'devices', rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }] },
+      ],
     })
     const limited = await api.writeKubeconfig(dir, 'devices', 'limited')
     const as = (...args: string[]) => run('kubectl', ['--kubeconfig', limited, ...args])
@@ -254,7 +270,9 @@ describe('what kube-apiserver does that a client must cope with', () => {
       'Error from server (Forbidden): secrets "ca-key-pair" is forbidden: User "system:serviceaccount:devices:limited" cannot get resource "secrets" in API group "" in the namespace "devices"',
     )
     expect((await as('get', 'secrets', '-n', 'default')).stderr).toContain('cannot list resource "secrets"')
-    expect(api.requests.filter((r) => r.user === 'system:serviceaccount:devices:limited').map((r) => r.status)).toEqual([200, 403, 403])
+    expect(
+      api.requests.filter((r) => r.user === 'system:serviceaccount:devices:limited').map((r) => r.status),
+    ).toEqual([200, 403, 403])
   })
 })
 

@@ -47,6 +47,8 @@ export interface KubeApiServer {
   readonly openWatches: Map<string, number>
   /** Watch connections ever opened, per resource. */
   readonly watchesOpened: Map<string, number>
+  /** TLS connections accepted (a client that reuses connections opens few). */
+  readonly connections: { count: number }
   /** Admission webhooks, called on create and update of an object (not its status), as kube-apiserver does. */
   readonly admission: ((resource: ResourceType, object: KubeObject) => void)[]
   /** grant lets requests with bearer `token` do what `grant` allows (RBAC); other tokens are cluster-admin. */
@@ -230,6 +232,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     })
   })
   server.keepAliveTimeout = 60_000
+  const connections = { count: 0 }
+  server.on('secureConnection', () => connections.count++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
@@ -239,6 +243,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     faults,
     openWatches,
     watchesOpened,
+    connections,
     admission,
     grant(token, grant) {
       grants.set(token, grant)

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { prune } from './prune.js'
 import { apiVersionOf, findResource, type ResourceType } from './resources.js'
 import type { Selector } from './selectors.js'
 import { errors } from './status.js'
-import { prune } from './prune.js'
 import { validateObject } from './validate.js'
 
 /** KubeObject is any stored object, as JSON. */
