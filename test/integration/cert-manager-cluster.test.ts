@@ -197,6 +197,87 @@ describe('watches', () => {
   })
 })
 
+/** docTable reads the rows of the table after `<!-- marker -->` in docs/kubernetes.md. */
+function docTable(marker: string): string[][] {
+  const text = readFileSync(join(import.meta.dirname, '../../docs/kubernetes.md'), 'utf8')
+  const after = text.slice(text.indexOf(`<!-- ${marker} -->`) + marker.length + 9)
+  const rows: string[][] = []
+  for (const line of after.trimStart().split('\n')) {
+    if (!line.startsWith('|')) break
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    )
+  }
+  return rows.slice(2)
+}
+
+describe('docs/kubernetes.md is what the code does', () => {
+  const bridgeWrites = (from: number) =>
+    world.api.requests
+      .slice(from)
+      .filter((r) => r.user.startsWith('system:serviceaccount') && r.verb !== 'list' && r.verb !== 'watch')
+      .map((r) => [r.verb, r.resource])
+
+  it('server-side key mode: the API calls of one registration', async () => {
+    const from = world.api.requests.length
+    expect((await register('cm-doc-key')).status).toBe('issued')
+    await world.until(() => !labelled(RESOURCE.secrets).some((s) => s.metadata.name === 'dev-cm-doc-key-tls'))
+    await world.until(
+      () => !labelled(RESOURCE.certificates).some((s) => s.metadata.name === 'dev-cm-doc-key'),
+    )
+    expect(bridgeWrites(from)).toEqual(docTable('api-calls:server-side-key').map((row) => [row[1], row[2]]))
+  })
+
+  it('CSR mode: the API calls of one registration', async () => {
+    const dir = world.pki.stateDir
+    const key = join(dir, 'doc.key')
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      key,
+    ])
+    const csr = execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=cm-doc-csr']).toString()
+    const from = world.api.requests.length
+    expect((await register('cm-doc-csr', { csr })).status).toBe('issued')
+    await world.until(
+      () => !labelled(RESOURCE.requests).some((r) => r.metadata.name.startsWith('dev-cm-doc-csr')),
+    )
+    expect(bridgeWrites(from)).toEqual(docTable('api-calls:csr').map((row) => [row[1], row[2]]))
+  })
+
+  it('the RBAC table is deploy/role.yaml', () => {
+    const docs = parseAllDocuments(readFileSync(join(import.meta.dirname, '../../deploy/role.yaml'), 'utf8'))
+    const fromYaml = docs
+      .flatMap(
+        (d) =>
+          (d.toJSON() as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }).rules,
+      )
+      .flatMap((rule) =>
+        rule.resources.map((res) => [rule.apiGroups[0], res, [...rule.verbs].sort().join(',')]),
+      )
+      .sort()
+    const fromDoc = docTable('rbac')
+      .map((row) => [
+        (row[0] ?? '').replace(/`/g, '').replace(/^""$/, ''),
+        /`([^`]+)`/.exec(row[1] ?? '')?.[1],
+        (row[2] ?? '')
+          .split(',')
+          .map((v) => v.trim())
+          .sort()
+          .join(','),
+      ])
+      .sort()
+    expect(fromDoc).toEqual(fromYaml)
+  })
+})
+
 describe('least privilege', () => {
   it('the verbs the bridge used are exactly the verbs deploy/role.yaml grants', () => {
     const used = new Map<string, Set<string>>()
