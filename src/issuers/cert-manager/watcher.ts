@@ -196,6 +196,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
           if (ended) return
           this.#abortWatch = () => controller.abort()
           if (this.#stop.signal.aborted) return controller.abort()
+          if (!this.#up && this.delays.length > 0) this.#logger.info('watch recovered')
           this.#up = true
           this.#upSince ||= performance.now()
         }, done)

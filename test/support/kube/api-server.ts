@@ -63,8 +63,8 @@ export interface KubeApiServer {
   ): Promise<IncomingMessage>
   /** createNamespace makes a namespace, as `kubectl create namespace` would. */
   createNamespace(name: string): void
-  /** dropWatches cuts every open watch connection, as a network failure or an API server restart would. */
-  dropWatches(): void
+  /** dropWatches cuts every open watch connection (of one resource), as a network failure or a restart would. */
+  dropWatches(plural?: string): void
   close(): Promise<void>
 }
 
@@ -115,7 +115,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const faults: Fault[] = []
   const openWatches = new Map<string, number>()
   const watchesOpened = new Map<string, number>()
-  const watchSockets = new Set<Socket>()
+  const watchSockets = new Map<Socket, string>()
   const admission: ((resource: ResourceType, object: KubeObject) => void)[] = []
   const grants = new Map<string, Grant>()
 
@@ -188,12 +188,19 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       record(200)
       watchesOpened.set(r.resource.plural, (watchesOpened.get(r.resource.plural) ?? 0) + 1)
       openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 0) + 1)
-      watchSockets.add(req.socket)
+      watchSockets.set(req.socket, r.resource.plural)
       res.once('close', () => {
         watchSockets.delete(req.socket)
         openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 1) - 1)
       })
-      return serveWatch(store, r.resource, namespace, url.searchParams, res)
+      // cluster-scoped: every object (namespace undefined), as for list
+      return serveWatch(
+        store,
+        r.resource,
+        r.resource.namespaced ? r.namespace : undefined,
+        url.searchParams,
+        res,
+      )
     }
     const result = await perform(store, verb, r, namespace ?? '', url, req, admission)
     record(result.status)
@@ -282,11 +289,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     createNamespace(name) {
       store.create(namespaces, '', { metadata: { name } })
     },
-    dropWatches() {
-      for (const socket of watchSockets) socket.destroy()
+    dropWatches(plural) {
+      for (const [socket, of] of watchSockets) if (!plural || of === plural) socket.destroy()
     },
     async close() {
-      for (const socket of watchSockets) socket.destroy()
+      for (const socket of watchSockets.keys()) socket.destroy()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     },
