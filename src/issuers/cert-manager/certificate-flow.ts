@@ -102,7 +102,7 @@ export async function issueWithCertificate(
   ctx.inFlight.add(name)
   try {
     await ensureObject(ctx, 'certificates', watchers.certificates as never, body, signal, deleteSecret)
-    let reissue: Promise<void> | undefined
+    let reissuing = false
     const evaluate = (): Credentials | undefined => {
       const certificate = readyCertificate(watchers.certificates.get(name))
       if (!certificate) return undefined
@@ -113,11 +113,14 @@ export async function issueWithCertificate(
         provenFor(found.leaf, certificate, order.identity, order.keyAlgorithm)
       )
         return found.credentials
-      reissue ??= deleteSecret(signal)
-        .catch(() => undefined)
-        .finally(() => {
-          reissue = undefined
-        })
+      if (!reissuing) {
+        reissuing = true
+        deleteSecret(signal)
+          .catch(() => undefined)
+          .finally(() => {
+            reissuing = false
+          })
+      }
       return undefined
     }
     let credentials: Credentials

@@ -63,7 +63,7 @@ export async function issueWithRequest(
   validityHours: number,
   signal: AbortSignal,
 ): Promise<Credentials> {
-  const { api, watchers, options } = ctx
+  const { watchers, options } = ctx
   const name = certificateRequestName(order.identity, order.csr.der)
   const csrPem = toPem(order.csr.der, 'CERTIFICATE REQUEST')
   const usages = csrUsages(order.csr.der)

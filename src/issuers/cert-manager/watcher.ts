@@ -160,20 +160,26 @@ export class ResourceWatcher<T extends KubernetesObject> {
       const done = (err: unknown): void => {
         ended = true
         this.#abortWatch = undefined
-        if (gone) return resolve(GONE)
-        if (this.#stop.signal.aborted) return resolve(undefined)
-        if (err) return reject(err)
+        if (gone) resolve(GONE)
+        else if (this.#stop.signal.aborted) resolve(undefined)
+        else if (err) reject(err)
         // client-go: a watch the server closes at once without an event is a failure, not a timeout
-        if (events === 0 && performance.now() - started < SHORT_WATCH_MS)
-          return reject(new Error('very short watch'))
-        resolve(undefined)
+        else if (events === 0 && performance.now() - started < SHORT_WATCH_MS)
+          reject(new Error('very short watch'))
+        else resolve(undefined)
       }
       const onEvent = (type: string, object: T & { code?: number }): void => {
         events++
         if (type === 'ERROR') {
-          if (object.code === 410) gone = true
-          else return done(new Error(`watch error ${object.code}: ${JSON.stringify(object)}`))
-          return this.#abortWatch?.()
+          if (object.code === 410) {
+            gone = true
+            this.#abortWatch?.()
+          } else {
+            const abort = this.#abortWatch
+            done(new Error(`watch error ${object.code}: ${JSON.stringify(object)}`))
+            abort?.()
+          }
+          return
         }
         const rv = object.metadata?.resourceVersion
         if (rv) this.#resourceVersion = rv
@@ -195,7 +201,10 @@ export class ResourceWatcher<T extends KubernetesObject> {
         .then((controller) => {
           if (ended) return
           this.#abortWatch = () => controller.abort()
-          if (this.#stop.signal.aborted) return controller.abort()
+          if (this.#stop.signal.aborted) {
+            controller.abort()
+            return
+          }
           if (!this.#up && this.delays.length > 0) this.#logger.info('watch recovered')
           this.#up = true
           this.#upSince ||= performance.now()
