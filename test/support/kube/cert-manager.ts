@@ -95,7 +95,7 @@ export class EmulatedCertManager {
 
   #tokens = CERT_MANAGER_BURST
   #refilledAt = performance.now()
-  /** writes counts the controller's API writes (each spends a token of its 20 QPS / 50 burst budget). */
+  /** writes counts the tokens the controller spent: one per reconcile step that may write (20 QPS / 50 burst). */
   writes = 0
 
   /** #wait is how long until the controller's rate limiter has a token (spending it when it is 0). */
