@@ -153,6 +153,37 @@ describe('cert-manager semantics', () => {
   })
 })
 
+describe('CSR usages beyond a device client certificate', () => {
+  it('serverAuth: EXTENSION_NOT_ALLOWED before anything is created', async () => {
+    const key = join(world.pki.stateDir, 'eku.key')
+    execFileSync('openssl', [
+      'genpkey',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-out',
+      key,
+    ])
+    const csr = execFileSync('openssl', [
+      'req',
+      '-new',
+      '-key',
+      key,
+      '-subj',
+      '/CN=cm-eku',
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+    ]).toString()
+    const creates = world.api.requests.filter((r) => r.verb === 'create').length
+    expect(await register('cm-eku', { csr })).toMatchObject({
+      status: 'rejected',
+      error: { code: 'EXTENSION_NOT_ALLOWED' },
+    })
+    expect(world.api.requests.filter((r) => r.verb === 'create').length).toBe(creates)
+  })
+})
+
 describe('nothing left behind', () => {
   it('a bridge stopped mid-issuance leaves a Certificate and key Secret; after a restart one resync removes them', async () => {
     world.certManager.options.issuanceDelayMs = 200
