@@ -26,13 +26,15 @@ export interface RequestRecord {
   readonly resource: string
   readonly name?: string
   readonly status: number
+  /** True when a Fault answered, not the server. */
+  readonly injected?: boolean
 }
 
 /** Fault makes matching requests fail the way an overloaded or broken API server does. */
 export interface Fault {
   readonly verb?: Verb
   readonly resource?: string
-  readonly status: 429 | 500 | 503
+  readonly status: 403 | 429 | 500 | 503
   readonly retryAfterSeconds?: number
   times: number
 }
@@ -134,8 +136,9 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     const verb = verbOf(req.method ?? 'GET', r, isWatch)
     const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
     const grant = grants.get(token)
-    const record = (status: number) =>
+    const record = (status: number, injected?: boolean) =>
       requests.push({
+        ...(injected ? { injected } : {}),
         verb,
         user: grant?.user ?? 'admin',
         group: r.resource.group,
@@ -172,10 +175,10 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
           ? errors.tooManyRequests(fault.retryAfterSeconds ?? 1)
           : new ApiError(
               fault.status,
-              fault.status === 503 ? 'ServiceUnavailable' : 'InternalError',
+              ({ 403: 'Forbidden', 500: 'InternalError', 503: 'ServiceUnavailable' } as const)[fault.status],
               'injected fault',
             )
-      record(error.code)
+      record(error.code, true)
       return send(
         res,
         error.code,
