@@ -100,10 +100,16 @@ export class CertManagerIssuer implements Issuer {
       this.#options.leftoverAgeMs ?? 30_000,
       this.#logger,
       this.#cleanupController.signal,
-    ).finally(() => {
-      this.#reconciling = undefined
-      this.resyncs++
-    })
+    )
+      .then((removed) => {
+        if (removed.certificates + removed.requests + removed.secrets > 0)
+          this.#logger.info({ removed }, 'reconciled leftovers')
+        return removed
+      })
+      .finally(() => {
+        this.#reconciling = undefined
+        this.resyncs++
+      })
     return this.#reconciling
   }
 
