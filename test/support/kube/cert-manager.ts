@@ -1,4 +1,6 @@
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
+import { randomBytes, X509Certificate } from 'node:crypto'
+import { adoptable } from './adopt.js'
+import { RateLimiter } from './rate-limiter.js'
 import { findResource, type ResourceType } from './resources.js'
 import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
@@ -84,7 +86,6 @@ export class EmulatedCertManager {
       rateLimit: { qps: CERT_MANAGER_QPS, burst: CERT_MANAGER_BURST },
       ...options,
     }
-    this.#tokens = this.options.rateLimit.burst
     store.on('event', this.#listener)
   }
 
@@ -93,29 +94,17 @@ export class EmulatedCertManager {
     for (const t of this.#timers) clearTimeout(t)
   }
 
-  #tokens = CERT_MANAGER_BURST
-  #refilledAt = performance.now()
-  /** writes counts the tokens the controller spent: one per reconcile step that may write (20 QPS / 50 burst). */
-  writes = 0
+  readonly #limiter = new RateLimiter(() => this.options.rateLimit)
 
-  /** #wait is how long until the controller's rate limiter has a token (spending it when it is 0). */
-  #wait(): number {
-    const now = performance.now()
-    const { qps, burst } = this.options.rateLimit
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilledAt) * qps) / 1000)
-    this.#refilledAt = now
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1
-      this.writes++
-      return 0
-    }
-    return Math.ceil(((1 - this.#tokens) * 1000) / qps)
+  /** writes counts the tokens the controller spent: one per reconcile step that may write (20 QPS / 50 burst). */
+  get writes(): number {
+    return this.#limiter.writes
   }
 
   #schedule(task: () => Promise<void> | void, delay: number): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
-      const wait = this.#wait()
+      const wait = this.#limiter.wait()
       if (wait > 0) return this.#schedule(task, wait)
       Promise.resolve(task()).catch(() => {}) // a conflicting write is retried on the next event, as controllers do
     }, delay)
@@ -479,32 +468,9 @@ export class EmulatedCertManager {
    */
   #adopt(certificate: Obj): boolean {
     const ns = certificate.metadata.namespace ?? ''
-    const data = this.#get(SECRETS, ns, certificate.spec.secretName)?.data as
-      | Record<string, string>
-      | undefined
-    if (!data?.['tls.crt'] || !data['tls.key']) return false
-    let leaf: X509Certificate
-    try {
-      leaf = new X509Certificate(unb64(data['tls.crt']))
-      if (!leaf.checkPrivateKey(createPrivateKey(unb64(data['tls.key'])))) return false
-    } catch {
-      return false
-    }
-    const wanted = certificate.spec.privateKey ?? {}
-    const type = leaf.publicKey.asymmetricKeyType
-    const algorithm = type === 'ec' ? 'ECDSA' : type === 'ed25519' ? 'Ed25519' : 'RSA'
-    const size =
-      type === 'ec'
-        ? leaf.publicKey.asymmetricKeyDetails?.namedCurve === 'secp384r1'
-          ? 384
-          : 256
-        : leaf.publicKey.asymmetricKeyDetails?.modulusLength
-    const matches =
-      leaf.subject.split('\n').includes(`CN=${certificate.spec.commonName}`) &&
-      algorithm === (wanted.algorithm ?? 'RSA') &&
-      (algorithm === 'Ed25519' || size === (wanted.size ?? (algorithm === 'RSA' ? 2048 : 256))) &&
-      new Date(leaf.validTo).getTime() > Date.now()
-    if (!matches) return false
+    const secret = this.#get(SECRETS, ns, certificate.spec.secretName)
+    const validity = adoptable(certificate.spec, secret?.data as Record<string, string> | undefined)
+    if (!validity) return false
     const ready = setCondition(certificate, {
       type: 'Ready',
       status: 'True',
@@ -520,8 +486,8 @@ export class EmulatedCertManager {
         ...ready,
         status: {
           ...ready.status,
-          notBefore: new Date(leaf.validFrom).toISOString().replace(/\.\d+Z$/, 'Z'),
-          notAfter: new Date(leaf.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
+          notBefore: validity.notBefore.toISOString().replace(/\.\d+Z$/, 'Z'),
+          notAfter: validity.notAfter.toISOString().replace(/\.\d+Z$/, 'Z'),
         },
       },
       'status',
