@@ -47,8 +47,6 @@ export class CertManagerIssuer implements Issuer {
   readonly #cleanupController = new AbortController()
   #resyncTimer: NodeJS.Timeout | undefined
   #reconciling: Promise<ReconcileResult> | undefined
-  /** resyncs counts completed reconciler passes. */
-  resyncs = 0
 
   constructor(options: CertManagerIssuerOptions, kc: KubeConfig = loadKubeConfig(options.kubeconfig)) {
     this.#options = options
@@ -108,7 +106,6 @@ export class CertManagerIssuer implements Issuer {
       })
       .finally(() => {
         this.#reconciling = undefined
-        this.resyncs++
       })
     return this.#reconciling
   }

@@ -3,16 +3,12 @@ import type { Logger } from 'pino'
 import { sleep } from '../../common/abortable.js'
 import { Backoff } from '../../common/backoff.js'
 import type { ApiThrottle } from './api-throttle.js'
+import { type Check, Waiters } from './waiters.js'
 
 /** ListFn lists the watched objects; the watcher calls it to sync and to re-list after 410 Gone. */
 export type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
 
-/** Check is what a waiter makes of an object: keep waiting (undefined), a result, or a thrown error. */
-export type Check<T, R> = (object: T | undefined) => R | undefined
-
-interface Waiter<T> {
-  evaluate(object: T | undefined): boolean
-}
+export type { Check } from './waiters.js'
 
 /** WatchTuning is client-go's reflector schedule: 800 ms doubling to 30 s, reset after 2 min of a healthy watch. */
 export interface WatchTuning {
@@ -67,7 +63,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
   readonly #options: ResourceWatcherOptions<T>
   readonly #watch: Watch
   readonly #cache = new Map<string, T>()
-  readonly #waiters = new Map<string, Set<Waiter<T>>>()
+  readonly #waiters = new Waiters<T>()
   readonly #listeners = new Set<(name: string, object: T | undefined) => void>()
   readonly #backoff: Backoff
   readonly #logger: Logger
@@ -222,11 +218,6 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return [...this.#cache.values()]
   }
 
-  /** waiting is true while some registration waits on the named object. */
-  waiting(name: string): boolean {
-    return this.#waiters.has(name)
-  }
-
   /** onChange calls `listener` after every change of the cache (add, update, delete, re-list). */
   onChange(listener: (name: string, object: T | undefined) => void): void {
     this.#listeners.add(listener)
@@ -234,7 +225,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   #notify(name: string, object: T | undefined): void {
     for (const listener of this.#listeners) listener(name, object)
-    for (const waiter of this.#waiters.get(name) ?? []) waiter.evaluate(object)
+    this.#waiters.notify(name, object)
   }
 
   /**
@@ -242,37 +233,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
    * cache (the object may be ready before anyone waits); it rejects if `check` throws or `signal` aborts.
    */
   waitFor<R>(name: string, check: Check<T, R>, signal: AbortSignal): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      const waiters = this.#waiters.get(name) ?? new Set<Waiter<T>>()
-      const finish = (): void => {
-        waiters.delete(waiter)
-        if (waiters.size === 0) this.#waiters.delete(name)
-        signal.removeEventListener('abort', onAbort)
-      }
-      const waiter: Waiter<T> = {
-        evaluate: (object) => {
-          try {
-            const result = check(object)
-            if (result === undefined) return false
-            finish()
-            resolve(result)
-          } catch (err) {
-            finish()
-            reject(err)
-          }
-          return true
-        },
-      }
-      const onAbort = (): void => {
-        finish()
-        reject(signal.reason)
-      }
-      if (signal.aborted) return reject(signal.reason)
-      waiters.add(waiter)
-      this.#waiters.set(name, waiters)
-      if (waiter.evaluate(this.get(name))) return
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
+    return this.#waiters.waitFor(name, this.get(name), check, signal)
   }
 
   /** stop ends the watch. */
