@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Certificate, ClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
+import { Certificate, ClusterIssuer, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
+import { CertificateRequestPolicy } from '@kubernetes-models/cert-manager/policy.cert-manager.io/v1alpha1'
 import { beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
@@ -159,5 +160,46 @@ describe('Dockerfile and docker-compose.yml agree with the code', () => {
     expect(setting('require_certificate')).toBe('true')
     expect(mosquitto.ports).toEqual([`${setting('listener')}:${setting('listener')}`])
     expect(config.production.url).toBe(`mqtts://localhost:${setting('listener')}`)
+  })
+
+  it('the approver-policy example approves exactly what the bridge asks for: non-CA, its usages, its duration', async () => {
+    const { writeFile, mkdtemp } = await import('node:fs/promises')
+    const dir = await mkdtemp(join((await import('node:os')).tmpdir(), 'mrb-deploy-'))
+    await writeFile(join(dir, 'bridge.yaml'), find('ConfigMap').data['bridge.yaml'])
+    const config = loadConfig({ file: join(dir, 'bridge.yaml') })
+    const { ALLOWED_USAGES } = await import('../../src/issuers/cert-manager/csr-usages.js')
+    const examples = YAML.parseAllDocuments(
+      await readFile(join(repo, 'deploy/examples/approver-policy.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Doc)
+    const policy = examples.find((d) => d.kind === 'CertificateRequestPolicy') as Doc
+    expect(() => new CertificateRequestPolicy(policy as never).validate()).not.toThrow()
+    expect(policy.spec.allowed.isCA).toBe(false)
+    expect([...policy.spec.allowed.usages].sort()).toEqual([...ALLOWED_USAGES].sort())
+    expect(policy.spec.constraints.maxDuration).toBe(`${config.certificate.validityHours}h`)
+    expect(policy.spec.selector.issuerRef).toEqual(config.issuer.certManager.issuerRef)
+    const role = examples.find((d) => d.kind === 'Role') as Doc
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['policy.cert-manager.io'],
+        resources: ['certificaterequestpolicies'],
+        verbs: ['use'],
+        resourceNames: [policy.metadata.name],
+      },
+    ])
+  })
+
+  it('the Vault example grants cert-manager serviceaccounts/token create for the bridge account only', async () => {
+    const examples = YAML.parseAllDocuments(
+      await readFile(join(repo, 'deploy/examples/vault-issuer.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Doc)
+    const issuer = examples.find((d) => d.kind === 'Issuer') as Doc
+    expect(() => new Issuer(issuer as never).validate()).not.toThrow()
+    const account = issuer.spec.vault.auth.kubernetes.serviceAccountRef.name
+    expect((examples.find((d) => d.kind === 'Role') as Doc).rules).toEqual([
+      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: [account], verbs: ['create'] },
+    ])
+    expect((examples.find((d) => d.kind === 'RoleBinding') as Doc).subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'cert-manager', namespace: 'cert-manager' },
+    ])
   })
 })
