@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest'
 import { csrUsages } from '../../src/issuers/cert-manager/csr-usages.js'
 import { usagesFor } from '../../src/issuers/cert-manager/resources.js'
 import { RegistrationError } from '../../src/protocol/errors.js'
-import { validateCertificate, validateCertificateRequest } from '../support/kube/webhook.js'
+import { startKubeApiServer } from '../support/kube/api-server.js'
+import {
+  certManagerWebhook,
+  validateCertificate,
+  validateCertificateRequest,
+} from '../support/kube/webhook.js'
 
 // The emulated webhook's rules, each against the text of cert-manager's validation package (upstream
 // internal/apis/certmanager/validation), and the bridge's CSR usages differentially against them.
@@ -106,6 +111,40 @@ describe("the bridge's spec.usages for a device CSR, differentially against the 
       } catch (err) {
         expect((err as RegistrationError).code).toBe('EXTENSION_NOT_ALLOWED')
       }
+    }
+  })
+})
+
+describe('the webhook behind the emulated API server', () => {
+  it('a create it refuses: 406 with the denial as kube-apiserver relays it; nothing stored', async () => {
+    const api = await startKubeApiServer()
+    try {
+      api.createNamespace('devices')
+      api.admission.push(certManagerWebhook)
+      const res = await api.request('POST', '/apis/cert-manager.io/v1/namespaces/devices/certificates', {
+        body: {
+          apiVersion: 'cert-manager.io/v1',
+          kind: 'Certificate',
+          metadata: { name: 'long' },
+          spec: { secretName: 'long-tls', issuerRef, commonName: 'x'.repeat(65) },
+        },
+      })
+      let text = ''
+      for await (const chunk of res) text += chunk
+      expect(res.statusCode).toBe(406)
+      expect(JSON.parse(text)).toMatchObject({
+        kind: 'Status',
+        status: 'Failure',
+        reason: 'NotAcceptable',
+        message:
+          'admission webhook "webhook.cert-manager.io" denied the request: spec.commonName: Too long: may not be more than 64 bytes',
+      })
+      expect(api.requests.at(-1)).toMatchObject({ verb: 'create', resource: 'certificates', status: 406 })
+      const get = await api.request('GET', '/apis/cert-manager.io/v1/namespaces/devices/certificates/long')
+      get.resume()
+      expect(get.statusCode).toBe(404)
+    } finally {
+      await api.close()
     }
   })
 })

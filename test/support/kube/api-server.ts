@@ -205,7 +205,14 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
         res,
       )
     }
-    const result = await perform(store, verb, r, namespace ?? '', url, req, admission)
+    let result: Awaited<ReturnType<typeof perform>>
+    try {
+      result = await perform(store, verb, r, namespace ?? '', url, req, admission)
+    } catch (err) {
+      // refused requests are logged too (404, 409, 406 from a webhook, …), as kube-apiserver's audit log has them
+      record(err instanceof ApiError ? err.code : 500)
+      throw err
+    }
     record(result.status)
     send(res, result.status, result.body)
   }
