@@ -318,6 +318,29 @@ function docTable(marker: string): string[][] {
   return rows.slice(2)
 }
 
+describe('watch timeouts', () => {
+  it('a watch the server ends at its timeoutSeconds is re-opened at once from its bookmark, with no backoff', async () => {
+    const short = await world.startBridge([
+      `registration.timeoutMs=${TIMEOUT_MS}`,
+      'issuer.certManager.watchTimeoutSeconds=1',
+    ])
+    try {
+      const opened = world.api.watchesOpened.get('secrets') ?? 0
+      const ended = () =>
+        short.logs.filter((l) => l.includes('watch ended; watching again') && l.includes('"watch":"secrets"'))
+          .length
+      // the second end of the secrets watch is the end of the watch re-opened after the first
+      while (ended() < 2) await short.waitForLog('watch ended; watching again')
+      expect(short.logs.some((l) => l.includes('watch failed'))).toBe(false)
+      expect(world.api.watchesOpened.get('secrets') ?? 0).toBeGreaterThan(opened)
+      expect((await fetch(`http://127.0.0.1:${short.bridge.healthPort}/readyz`)).status).toBe(200)
+      expect((await register('cm-short-watch', {}, short)).status).toBe('issued')
+    } finally {
+      await short.stop()
+    }
+  })
+})
+
 describe('readiness and Retry-After', () => {
   const readyz = async () => (await fetch(`http://127.0.0.1:${bridge.bridge.healthPort}/readyz`)).status
 

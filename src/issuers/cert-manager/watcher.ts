@@ -114,7 +114,9 @@ export class ResourceWatcher<T extends KubernetesObject> {
           await this.#relist()
           onSynced()
         }
-        if ((await this.#watchOnce()) === GONE) this.#resourceVersion = undefined
+        const ended = await this.#watchOnce()
+        if (ended === GONE) this.#resourceVersion = undefined
+        this.#logger.debug({ gone: ended === GONE }, 'watch ended; watching again')
       } catch (err) {
         this.#up = false
         if (signal.aborted) return
