@@ -2,7 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { RESOURCE, startKubeWorld } from '../../test/support/kube-bridge.js'
 
 /**
- * The Kubernetes API emulation and the emulated cert-manager, in a worker thread of their own, so that the
+ * The Kubernetes API emulation and the emulated cert-manager (rate-limited like the real controller: 20 QPS,
+ * burst 50, cert-manager's defaults), in a worker thread of their own, so that the
  * load generator's work does not slow them down (or the other way round). Messages: `stats`, `empty`, `close`.
  */
 const port = parentPort
@@ -30,6 +31,7 @@ port.on('message', async (message: string) => {
       total: requests.length,
       writes: requests.filter((r) => ['create', 'update', 'patch', 'delete'].includes(r.verb)).length,
       watches: Object.fromEntries(world.api.watchesOpened),
+      controllerWrites: world.certManager.writes,
     })
   } else if (message === 'empty') {
     await world.until(() => certificates() === 0)

@@ -121,6 +121,13 @@ export const configSchema = z.strictObject({
           apiRequestsPerSecond: z.number().positive().default(50),
           apiBurst: positiveInt.default(100),
           apiMaxConcurrent: positiveInt.default(32),
+          /** The reconciler's period: leftovers nobody waits on are removed on start and every resync. */
+          resyncSeconds: positiveInt.default(300),
+          /** Watches as client-go's reflector does them. */
+          watchBackoffInitialMs: positiveInt.default(800),
+          watchBackoffMaxMs: positiveInt.default(30_000),
+          watchBackoffResetSeconds: positiveInt.default(120),
+          watchTimeoutSeconds: positiveInt.default(300),
         })
         .prefault({}),
     })

@@ -96,7 +96,8 @@ describe('issuer answers', () => {
     expect(createdFor(RESOURCE.certificates, 'device-003')).toHaveLength(1)
   })
 
-  it('an issuer that is not ready: ISSUANCE_TIMEOUT, then issued once it is ready', async () => {
+  it('an issuer that is not ready: ISSUER_UNAVAILABLE at once, then issued once it is ready', async () => {
+    const notReady = bridge.waitForLog('cert-manager issuer is not Ready')
     const issuer = world.api.store.get(RESOURCE.issuers, 'devices', 'ca')
     world.api.store.update(
       RESOURCE.issuers,
@@ -115,13 +116,17 @@ describe('issuer answers', () => {
       ...world.api.store.get(RESOURCE.issuers, 'devices', 'ca'),
       spec: { ca: { secretName: 'missing' } },
     })
+    await notReady
     expect(await registerOnce('device-004', { requestId: 'not-ready' })).toMatchObject({
-      error: { code: 'ISSUANCE_TIMEOUT' },
+      error: { code: 'ISSUER_UNAVAILABLE', retryable: true },
     })
+    expect(createdFor(RESOURCE.certificates, 'device-004')).toHaveLength(0)
+    const ready = bridge.waitForLog('cert-manager issuer is Ready')
     world.api.store.update(RESOURCE.issuers, 'devices', 'ca', {
       ...world.api.store.get(RESOURCE.issuers, 'devices', 'ca'),
       spec: { ca: { secretName: 'ca-key-pair' } },
     })
+    await ready
     expect(await registerOnce('device-004', { requestId: 'not-ready' })).toMatchObject({ status: 'issued' })
     expect(createdFor(RESOURCE.certificates, 'device-004')).toHaveLength(1)
   })
@@ -162,7 +167,7 @@ describe('API faults', () => {
     expect(await device.nextReply()).toMatchObject({ status: 'issued', requestId: 'dropped' })
     await device.end()
     expect(world.api.watchesOpened.get('certificates') ?? 0).toBeGreaterThan(opened)
-    expect(bridge.logs.some((l) => l.includes('watch failed; restarting'))).toBe(true)
+    expect(bridge.logs.some((l) => l.includes('watch failed; retrying'))).toBe(true)
   })
 
   it('410 Gone: history compacted while watches are down; the informers re-list and complete', async () => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
+import { Certificate, ClusterIssuer, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1'
+import { CertificateRequestPolicy } from '@kubernetes-models/cert-manager/policy.cert-manager.io/v1alpha1'
 import { beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
@@ -24,7 +25,7 @@ beforeAll(async () => {
 })
 
 describe('deploy/: the kustomize base renders offline with kubectl', () => {
-  it('has every piece, in one namespace', () => {
+  it('has every piece, in one namespace (cluster-scoped: the ClusterIssuer and its read-only RBAC)', () => {
     const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort()
     expect(kinds).toEqual(
       [
@@ -37,7 +38,9 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
         'Service/mqtt-registration-bridge-metrics',
         'ServiceMonitor/mqtt-registration-bridge',
         'Deployment/mqtt-registration-bridge',
-        'Issuer/device-ca',
+        'ClusterIssuer/device-ca',
+        'ClusterRole/mqtt-registration-bridge-issuer',
+        'ClusterRoleBinding/mqtt-registration-bridge-issuer',
         'Namespace/mqtt-registration-bridge',
         'Role/mqtt-registration-bridge',
         'RoleBinding/mqtt-registration-bridge',
@@ -45,20 +48,29 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
         'ServiceAccount/mqtt-registration-bridge',
       ].sort(),
     )
-    for (const d of docs.filter((d) => d.kind !== 'Namespace'))
+    for (const d of docs.filter(
+      (d) => !['Namespace', 'ClusterIssuer', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind),
+    ))
       expect(d.metadata.namespace).toBe('mqtt-registration-bridge')
   })
 
   it('grants least privilege', () => {
-    expect(find('Role').rules).toEqual([
+    // the verbs themselves are recorded from the bridge's requests in cert-manager-cluster.test.ts
+    expect(
+      find('Role')
+        .rules.flatMap((r: Doc) => r.resources)
+        .sort(),
+    ).toEqual(['certificaterequests', 'certificates', 'secrets'].sort())
+    expect(find('ClusterRole').rules).toEqual([
       {
         apiGroups: ['cert-manager.io'],
-        resources: ['certificates', 'certificaterequests'],
-        verbs: ['create', 'get', 'list', 'watch', 'delete'],
+        resources: ['clusterissuers'],
+        resourceNames: [find('ClusterIssuer').metadata.name],
+        verbs: ['list', 'watch'],
       },
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'delete'] },
-      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
     ])
+    // the CA key is not in the namespace whose Secrets the bridge may list and delete
+    expect(find('ClusterIssuer').spec.ca.secretName).toBeDefined()
     expect(find('RoleBinding').subjects).toEqual([
       { kind: 'ServiceAccount', name: 'mqtt-registration-bridge', namespace: 'mqtt-registration-bridge' },
     ])
@@ -66,7 +78,7 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
 
   it('cert-manager objects validate against cert-manager’s published schema', () => {
     expect(() => new Certificate(find('Certificate') as never).validate()).not.toThrow()
-    expect(() => new Issuer(find('Issuer') as never).validate()).not.toThrow()
+    expect(() => new ClusterIssuer(find('ClusterIssuer') as never).validate()).not.toThrow()
   })
 
   it('the ConfigMap holds a valid configuration whose paths, ports and issuer agree with the Deployment', async () => {
@@ -90,8 +102,8 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
       { name: 'health', containerPort: config.health.port },
     ])
     expect(config.issuer.certManager.issuerRef).toEqual({
-      name: find('Issuer').metadata.name,
-      kind: 'Issuer',
+      name: find('ClusterIssuer').metadata.name,
+      kind: 'ClusterIssuer',
       group: 'cert-manager.io',
     })
     expect(config.issuer.certManager.namespace).toBe('mqtt-registration-bridge')
@@ -156,5 +168,46 @@ describe('Dockerfile and docker-compose.yml agree with the code', () => {
     expect(setting('require_certificate')).toBe('true')
     expect(mosquitto.ports).toEqual([`${setting('listener')}:${setting('listener')}`])
     expect(config.production.url).toBe(`mqtts://localhost:${setting('listener')}`)
+  })
+
+  it('the approver-policy example approves exactly what the bridge asks for: non-CA, its usages, its duration', async () => {
+    const { writeFile, mkdtemp } = await import('node:fs/promises')
+    const dir = await mkdtemp(join((await import('node:os')).tmpdir(), 'mrb-deploy-'))
+    await writeFile(join(dir, 'bridge.yaml'), find('ConfigMap').data['bridge.yaml'])
+    const config = loadConfig({ file: join(dir, 'bridge.yaml') })
+    const { ALLOWED_USAGES } = await import('../../src/issuers/cert-manager/csr-usages.js')
+    const examples = YAML.parseAllDocuments(
+      await readFile(join(repo, 'deploy/examples/approver-policy.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Doc)
+    const policy = examples.find((d) => d.kind === 'CertificateRequestPolicy') as Doc
+    expect(() => new CertificateRequestPolicy(policy as never).validate()).not.toThrow()
+    expect(policy.spec.allowed.isCA).toBe(false)
+    expect([...policy.spec.allowed.usages].sort()).toEqual([...ALLOWED_USAGES].sort())
+    expect(policy.spec.constraints.maxDuration).toBe(`${config.certificate.validityHours}h`)
+    expect(policy.spec.selector.issuerRef).toEqual(config.issuer.certManager.issuerRef)
+    const role = examples.find((d) => d.kind === 'Role') as Doc
+    expect(role.rules).toEqual([
+      {
+        apiGroups: ['policy.cert-manager.io'],
+        resources: ['certificaterequestpolicies'],
+        verbs: ['use'],
+        resourceNames: [policy.metadata.name],
+      },
+    ])
+  })
+
+  it('the Vault example grants cert-manager serviceaccounts/token create for the bridge account only', async () => {
+    const examples = YAML.parseAllDocuments(
+      await readFile(join(repo, 'deploy/examples/vault-issuer.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Doc)
+    const issuer = examples.find((d) => d.kind === 'Issuer') as Doc
+    expect(() => new Issuer(issuer as never).validate()).not.toThrow()
+    const account = issuer.spec.vault.auth.kubernetes.serviceAccountRef.name
+    expect((examples.find((d) => d.kind === 'Role') as Doc).rules).toEqual([
+      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: [account], verbs: ['create'] },
+    ])
+    expect((examples.find((d) => d.kind === 'RoleBinding') as Doc).subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'cert-manager', namespace: 'cert-manager' },
+    ])
   })
 })

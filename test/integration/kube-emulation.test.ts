@@ -186,7 +186,7 @@ describe('API semantics, as kube-apiserver', () => {
     ])
   })
 
-  it('delete answers the object and collects what it owns', async () => {
+  it('delete answers a Success Status (not the object) and collects what it owns', async () => {
     const owner = await call('POST', CERTS, certificate('owner'))
     const REQS = '/apis/cert-manager.io/v1/namespaces/devices/certificaterequests'
     const ownerRef = {
@@ -202,8 +202,77 @@ describe('API semantics, as kube-apiserver', () => {
       metadata: { name: 'owner-1', ownerReferences: [ownerRef] },
       spec: { request: 'AA==', issuerRef: { name: 'ca' } },
     })
-    expect((await call('DELETE', `${CERTS}/owner`)).status).toBe(200)
+    const deleted = await call('DELETE', `${CERTS}/owner`)
+    expect(deleted).toMatchObject({
+      status: 200,
+      body: {
+        kind: 'Status',
+        status: 'Success',
+        details: {
+          name: 'owner',
+          group: 'cert-manager.io',
+          kind: 'certificates',
+          uid: owner.body.metadata.uid,
+        },
+      },
+    })
     expect((await call('GET', `${REQS}/owner-1`)).status).toBe(404)
+  })
+})
+
+describe('what kube-apiserver does that a client must cope with', () => {
+  it('prunes fields the structural schema does not know, silently', async () => {
+    const created = await call('POST', CERTS, {
+      ...certificate('pruned'),
+      bogus: 1,
+      spec: {
+        ...certificate('pruned').spec,
+        notAField: true,
+        privateKey: { algorithm: 'ECDSA', colour: 'red' },
+      },
+    })
+    expect(created.status).toBe(201)
+    expect(created.body.bogus).toBeUndefined()
+    expect(created.body.spec.notAField).toBeUndefined()
+    expect(created.body.spec.privateKey).toEqual({ algorithm: 'ECDSA' })
+  })
+
+  it('ends a watch at its timeoutSeconds, with a bookmark first when bookmarks were asked for', async () => {
+    const rv = (await call('GET', CERTS)).body.metadata.resourceVersion as string
+    const events = await readWatch(
+      `${CERTS}?watch=true&resourceVersion=${rv}&timeoutSeconds=1&allowWatchBookmarks=true&labelSelector=none%3Dnone`,
+      1,
+    )
+    expect(events).toEqual([
+      { type: 'BOOKMARK', object: expect.objectContaining({ metadata: { resourceVersion: rv } }) },
+    ])
+    // without allowWatchBookmarks the stream just ends
+    expect(
+      await readWatch(
+        `${CERTS}?watch=true&resourceVersion=${rv}&timeoutSeconds=1&labelSelector=none%3Dnone`,
+        1,
+      ),
+    ).toEqual([])
+  })
+
+  it('enforces RBAC: the real kubectl is told 403 Forbidden for a verb the Role does not grant', async () => {
+    api.grant('limited', {
+      user: 'system:serviceaccount:devices:limited',
+      roles: [
+        { namespace: 'devices', rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }] },
+      ],
+    })
+    const limited = await api.writeKubeconfig(dir, 'devices', 'limited')
+    const as = (...args: string[]) => run('kubectl', ['--kubeconfig', limited, ...args])
+    expect((await as('get', 'secrets')).stderr).not.toContain('Forbidden')
+    const denied = await as('get', 'secret', 'ca-key-pair')
+    expect(denied.stderr).toContain(
+      'Error from server (Forbidden): secrets "ca-key-pair" is forbidden: User "system:serviceaccount:devices:limited" cannot get resource "secrets" in API group "" in the namespace "devices"',
+    )
+    expect((await as('get', 'secrets', '-n', 'default')).stderr).toContain('cannot list resource "secrets"')
+    expect(
+      api.requests.filter((r) => r.user === 'system:serviceaccount:devices:limited').map((r) => r.status),
+    ).toEqual([200, 403, 403])
   })
 })
 

@@ -1,9 +1,16 @@
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from './bridge.js'
 import { type KubeApiServer, startKubeApiServer } from './kube/api-server.js'
-import { EmulatedCertManager, type EmulatedCertManagerOptions } from './kube/cert-manager.js'
+import {
+  CLUSTER_RESOURCE_NAMESPACE,
+  EmulatedCertManager,
+  type EmulatedCertManagerOptions,
+} from './kube/cert-manager.js'
+import { rolesFromYaml } from './kube/rbac.js'
 import { findResource, type ResourceType } from './kube/resources.js'
+import { certManagerWebhook } from './kube/webhook.js'
 import { createTestPki, type TestPki } from './pki.js'
 
 const all = (): boolean => true
@@ -16,6 +23,7 @@ export const RESOURCE = {
   certificates: resource('cert-manager.io', 'certificates'),
   requests: resource('cert-manager.io', 'certificaterequests'),
   issuers: resource('cert-manager.io', 'issuers'),
+  clusterIssuers: resource('cert-manager.io', 'clusterissuers'),
   secrets: resource('', 'secrets'),
 }
 
@@ -33,11 +41,21 @@ export interface KubeWorld {
   close(): Promise<void>
 }
 
-/** startKubeWorld starts the API emulation, the cert-manager emulation and the CA Issuer. */
-export async function startKubeWorld(options: Partial<EmulatedCertManagerOptions> = {}): Promise<KubeWorld> {
+/** BRIDGE_TOKEN is the bearer token of the bridge's account in a `cluster` world (deploy/'s RBAC applies). */
+export const BRIDGE_TOKEN = 'bridge'
+
+/**
+ * startKubeWorld starts the API emulation (with cert-manager's webhook), the cert-manager emulation and the
+ * CA Issuer `ca`. With `cluster`, the world is deploy/'s: a ClusterIssuer `device-ca` whose CA key is in
+ * cert-manager's namespace, and the bridge's account limited to deploy/role.yaml (403 otherwise).
+ */
+export async function startKubeWorld(
+  options: Partial<EmulatedCertManagerOptions> & { cluster?: boolean } = {},
+): Promise<KubeWorld> {
   const api = await startKubeApiServer()
   const pki = await createTestPki()
   api.createNamespace(NAMESPACE)
+  api.admission.push(certManagerWebhook)
   const certManager = new EmulatedCertManager(api.store, options)
   const b64 = async (file: string) => Buffer.from(await readFile(pki.file(file))).toString('base64')
   api.store.create(RESOURCE.secrets, NAMESPACE, {
@@ -54,7 +72,36 @@ export async function startKubeWorld(options: Partial<EmulatedCertManagerOptions
     metadata: { name: 'ca' },
     spec: { ca: { secretName: 'ca-key-pair' } },
   })
-  const kubeconfig = await api.writeKubeconfig(pki.stateDir, NAMESPACE)
+  let kubeconfig = await api.writeKubeconfig(pki.stateDir, NAMESPACE)
+  const issuerSets = ['issuer.certManager.issuerRef.name=ca']
+  if (options.cluster) {
+    api.createNamespace(CLUSTER_RESOURCE_NAMESPACE)
+    api.store.create(RESOURCE.secrets, CLUSTER_RESOURCE_NAMESPACE, {
+      metadata: { name: 'device-ca-key-pair' },
+      type: 'kubernetes.io/tls',
+      data: {
+        'tls.crt': await b64(DEV_PKI_FILES.issuingCaCert),
+        'tls.key': await b64(DEV_PKI_FILES.issuingCaKey),
+      },
+    })
+    api.store.create(RESOURCE.clusterIssuers, '', {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'ClusterIssuer',
+      metadata: { name: 'device-ca' },
+      spec: { ca: { secretName: 'device-ca-key-pair' } },
+    })
+    api.grant(BRIDGE_TOKEN, {
+      user: `system:serviceaccount:${NAMESPACE}:mqtt-registration-bridge`,
+      roles: rolesFromYaml(join(import.meta.dirname, '../../deploy/role.yaml'), NAMESPACE),
+    })
+    kubeconfig = await api.writeKubeconfig(pki.stateDir, NAMESPACE, BRIDGE_TOKEN)
+    issuerSets.splice(
+      0,
+      1,
+      'issuer.certManager.issuerRef.name=device-ca',
+      'issuer.certManager.issuerRef.kind=ClusterIssuer',
+    )
+  }
   return {
     api,
     certManager,
@@ -65,9 +112,12 @@ export async function startKubeWorld(options: Partial<EmulatedCertManagerOptions
         [
           'issuer.type=cert-manager',
           `issuer.certManager.namespace=${NAMESPACE}`,
-          'issuer.certManager.issuerRef.name=ca',
+          ...issuerSets,
           `issuer.certManager.kubeconfig=${kubeconfig}`,
           'registration.rateLimit.burst=1000',
+          // client-go's schedule, scaled down so that fault tests stay short
+          'issuer.certManager.watchBackoffInitialMs=50',
+          'issuer.certManager.watchBackoffMaxMs=1000',
           ...sets,
         ],
         pki,

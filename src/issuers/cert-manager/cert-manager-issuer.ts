@@ -1,16 +1,20 @@
-import type { Agent, AgentOptions } from 'node:https'
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuer.js'
 import { type CertificateTemplate, expandTemplate } from '../template.js'
 import type { ApiThrottleOptions } from './api-throttle.js'
 import { issueWithCertificate } from './certificate-flow.js'
-import type { CertManagerOptions, FlowContext, Watchers } from './flow-context.js'
-import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, KubeApi, type KubeObserver } from './kube-api.js'
-import { LABEL_SELECTOR } from './names.js'
+import type { CertManagerOptions, FlowContext } from './flow-context.js'
+import { KubeApi, type KubeObserver } from './kube-api.js'
+import { loadKubeConfig } from './kube-config.js'
+import { type ReconcileResult, reconcileLeftovers } from './reconciler.js'
 import { issueWithRequest } from './request-flow.js'
-import type { Certificate, CertificateRequest, Secret } from './resources.js'
-import { ResourceWatcher } from './watcher.js'
+import { conditionOf } from './resources.js'
+import { WATCH_TUNING, type WatchTuning } from './watcher.js'
+import { createWatchers } from './watchers.js'
+
+export { loadKubeConfig } from './kube-config.js'
 
 /** CertManagerIssuerOptions configure the cert-manager issuer. */
 export interface CertManagerIssuerOptions extends CertManagerOptions {
@@ -20,94 +24,49 @@ export interface CertManagerIssuerOptions extends CertManagerOptions {
   readonly throttle: ApiThrottleOptions
   readonly logger: Logger
   readonly observer?: KubeObserver | undefined
+  readonly watch?: WatchTuning
+  /** Leftovers older than this (the registration timeout) that nobody waits on are removed. */
+  readonly leftoverAgeMs?: number
+  /** How often the reconciler looks for leftovers (the informers' resync period). */
+  readonly resyncMs?: number
 }
 
-/** loadKubeConfig finds cluster credentials the way kubectl and in-cluster clients do. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig()
-  if (file) kc.loadFromFile(file)
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster()
-  else kc.loadFromDefault()
-  return reuseConnections(kc)
-}
-
-type AgentFactory = (cluster: unknown, options: AgentOptions) => Agent
-
-/**
- * reuseConnections makes client-node keep its connections to the API server. client-node 1.4 builds a new
- * https.Agent for every request, so every API call pays a TLS handshake on both sides; one keep-alive agent
- * (the TLS options are the same for every request of one kubeconfig) makes a registration's writes cheap.
- */
-function reuseConnections(kc: KubeConfig): KubeConfig {
-  const target = kc as unknown as { createAgent: AgentFactory }
-  const create = target.createAgent.bind(kc)
-  let shared: Agent | undefined
-  target.createAgent = (cluster, options) => {
-    shared ??= create(cluster, { ...options, keepAlive: true, maxSockets: 64 })
-    return shared
-  }
-  return kc
-}
-
-function createWatchers(
-  kc: KubeConfig,
-  namespace: string,
-  logger: Logger,
-  observer?: KubeObserver,
-): Watchers {
-  const onRestart = (kind: string): void => observer?.watchRestarted(kind)
-  const custom = kc.makeApiClient(CustomObjectsApi)
-  const core = kc.makeApiClient(CoreV1Api)
-  const customWatcher = <T extends Certificate | CertificateRequest>(plural: string) =>
-    new ResourceWatcher<T>(
-      plural,
-      kc,
-      `/apis/${CERT_MANAGER_GROUP}/${CERT_MANAGER_VERSION}/namespaces/${namespace}/${plural}`,
-      () =>
-        custom.listNamespacedCustomObject({
-          group: CERT_MANAGER_GROUP,
-          version: CERT_MANAGER_VERSION,
-          namespace,
-          plural,
-          labelSelector: LABEL_SELECTOR,
-        }),
-      LABEL_SELECTOR,
-      logger,
-      onRestart,
-    )
-  return {
-    certificates: customWatcher<Certificate>('certificates'),
-    requests: customWatcher<CertificateRequest>('certificaterequests'),
-    secrets: new ResourceWatcher<Secret>(
-      'secrets',
-      kc,
-      `/api/v1/namespaces/${namespace}/secrets`,
-      () => core.listNamespacedSecret({ namespace, labelSelector: LABEL_SELECTOR }),
-      LABEL_SELECTOR,
-      logger,
-      onRestart,
-    ),
-  }
-}
+/** CERT_MANAGER_COMMON_NAME_MAX is the webhook's limit on spec.commonName (bytes). */
+export const CERT_MANAGER_COMMON_NAME_MAX = 64
 
 /**
  * CertManagerIssuer asks cert-manager for certificates: a Certificate when the bridge must provide the key,
- * a CertificateRequest when the device sent a CSR. Waiting is by three shared, label-filtered informers.
+ * a CertificateRequest when the device sent a CSR. Waiting is by shared, label-filtered watchers; a
+ * reconciler removes what nobody waits on any more, on start and on every resync.
  */
 export class CertManagerIssuer implements Issuer {
   readonly name = 'cert-manager'
   readonly #options: CertManagerIssuerOptions
   readonly #context: FlowContext
+  readonly #logger: Logger
   readonly #cleanups = new Set<Promise<void>>()
   readonly #cleanupController = new AbortController()
+  #resyncTimer: NodeJS.Timeout | undefined
+  #reconciling: Promise<ReconcileResult> | undefined
 
   constructor(options: CertManagerIssuerOptions, kc: KubeConfig = loadKubeConfig(options.kubeconfig)) {
     this.#options = options
     const logger = options.logger.child({ issuer: 'cert-manager' })
+    this.#logger = logger
+    const api = new KubeApi(kc, options.namespace, options.throttle, logger, options.observer)
     this.#context = {
-      api: new KubeApi(kc, options.namespace, options.throttle, logger, options.observer),
-      watchers: createWatchers(kc, options.namespace, logger, options.observer),
+      api,
+      watchers: createWatchers(
+        kc,
+        options.namespace,
+        options.issuerRef,
+        api.throttle,
+        options.watch ?? WATCH_TUNING,
+        logger,
+        (kind) => options.observer?.watchRestarted(kind),
+      ),
       options,
+      inFlight: new Set(),
       cleanup: (task) => {
         const done = task(this.#cleanupController.signal)
           .catch((err: unknown) => logger.warn({ err }, 'clean-up after delivery failed'))
@@ -117,24 +76,78 @@ export class CertManagerIssuer implements Issuer {
     }
   }
 
-  /** start syncs the informers; readiness waits for it. */
+  /** start syncs the watchers, then removes leftovers and schedules the resync; readiness waits for it. */
   async start(): Promise<void> {
-    const { certificates, requests, secrets } = this.#context.watchers
-    await Promise.all([certificates.start(), requests.start(), secrets.start()])
+    let wasReady: boolean | undefined
+    this.#context.watchers.issuer.onChange(() => {
+      const { ready, message } = this.#issuerState()
+      if (ready === wasReady) return
+      wasReady = ready
+      if (ready) this.#logger.info('cert-manager issuer is Ready')
+      else this.#logger.warn({ message }, 'cert-manager issuer is not Ready')
+    })
+    await Promise.all(Object.values(this.#context.watchers).map((w) => w.start()))
+    await this.reconcile()
+    const every = this.#options.resyncMs ?? 300_000
+    this.#resyncTimer = setInterval(() => void this.reconcile(), every)
+    this.#resyncTimer.unref()
   }
 
-  /** isReady is true once every informer has synced. */
+  /** reconcile runs one reconciler pass (one at a time). */
+  reconcile(): Promise<ReconcileResult> {
+    this.#reconciling ??= reconcileLeftovers(
+      this.#context,
+      this.#options.leftoverAgeMs ?? 30_000,
+      this.#logger,
+      this.#cleanupController.signal,
+    )
+      .then((removed) => {
+        if (removed.certificates + removed.requests + removed.secrets > 0)
+          this.#logger.info({ removed }, 'reconciled leftovers')
+        return removed
+      })
+      .finally(() => {
+        this.#reconciling = undefined
+      })
+    return this.#reconciling
+  }
+
+  /** issuerReady is the Ready condition of the Issuer/ClusterIssuer, with its message when it is not. */
+  #issuerState(): { ready: boolean; message: string } {
+    const issuer = this.#context.watchers.issuer.get(this.#options.issuerRef.name)
+    const ready = issuer && conditionOf(issuer, 'Ready')
+    if (ready?.status === 'True') return { ready: true, message: '' }
+    const { kind, name } = this.#options.issuerRef
+    return {
+      ready: false,
+      message: ready?.message ?? (issuer ? 'it has no Ready condition' : `${kind} ${name} not found`),
+    }
+  }
+
+  /** isReady is true while every watch is up and the Issuer/ClusterIssuer is Ready. */
   isReady(): boolean {
-    return Object.values(this.#context.watchers).every((w: { synced: boolean }) => w.synced)
+    return Object.values(this.#context.watchers).every((w) => w.healthy) && this.#issuerState().ready
   }
 
-  issue(order: IssuanceOrder, signal: AbortSignal): Promise<Credentials> {
+  async issue(order: IssuanceOrder, signal: AbortSignal): Promise<Credentials> {
+    const state = this.#issuerState()
+    if (this.#context.watchers.issuer.healthy && !state.ready)
+      throw new RegistrationError(
+        'ISSUER_UNAVAILABLE',
+        `the cert-manager issuer is not Ready: ${state.message}`,
+      )
     if (order.csr)
       return issueWithRequest(
         this.#context,
         { ...order, csr: order.csr },
         this.#options.template.validityHours,
         signal,
+      )
+    // the webhook refuses such a Certificate (CSR mode: the CN is in the CSR, which it does not limit)
+    if (Buffer.byteLength(order.identity) > CERT_MANAGER_COMMON_NAME_MAX)
+      throw new RegistrationError(
+        'ISSUANCE_FAILED',
+        `cert-manager refuses a commonName longer than ${CERT_MANAGER_COMMON_NAME_MAX} bytes; use a shorter device id`,
       )
     return issueWithCertificate(
       this.#context,
@@ -144,11 +157,12 @@ export class CertManagerIssuer implements Issuer {
     )
   }
 
-  /** close waits (briefly) for clean-ups and stops the informers. */
+  /** close waits (briefly) for clean-ups and stops the watchers. */
   async close(): Promise<void> {
+    clearInterval(this.#resyncTimer)
     const deadline = setTimeout(() => this.#cleanupController.abort(new Error('shutting down')), 5_000)
-    await Promise.allSettled([...this.#cleanups])
+    await Promise.allSettled([...this.#cleanups, this.#reconciling])
     clearTimeout(deadline)
-    await Promise.all(Object.values(this.#context.watchers).map((w: { stop(): Promise<void> }) => w.stop()))
+    await Promise.all(Object.values(this.#context.watchers).map((w) => w.stop()))
   }
 }

@@ -1,60 +1,87 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { RegistrationError } from '../../protocol/errors.js'
+import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
 import type { ExpandedTemplate } from '../template.js'
+import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { resourceName, secretName } from './names.js'
 import { type Certificate, certificateFor, conditionOf, decodeBase64, type Secret } from './resources.js'
 
-/** readyRevision is the Certificate once cert-manager says it is Ready for its current spec; throws on failure. */
-function readyRevision(certificate: Certificate | undefined): Certificate | undefined {
+/**
+ * readyCertificate is the Certificate once cert-manager says it is Ready for its current spec. Issuing=False
+ * with any reason is final for this revision (cert-manager copies the CertificateRequest's reason there and
+ * backs off for an hour or more), so it throws ISSUANCE_FAILED naming the reason.
+ */
+function readyCertificate(certificate: Certificate | undefined): Certificate | undefined {
   if (!certificate) return undefined
   const issuing = conditionOf(certificate, 'Issuing')
-  if (issuing?.status === 'False' && (issuing.reason === 'Failed' || issuing.reason === 'Denied')) {
-    throw new RegistrationError(
-      'ISSUANCE_FAILED',
-      `the issuer did not issue the certificate (${issuing.reason})`,
-      {
-        cause: new Error(issuing.message ?? issuing.reason),
-      },
-    )
+  if (issuing?.status === 'False') {
+    const reason = issuing.reason ?? 'Failed'
+    throw new RegistrationError('ISSUANCE_FAILED', `the issuer did not issue the certificate (${reason})`, {
+      cause: new Error(issuing.message ?? reason),
+    })
   }
   const ready = conditionOf(certificate, 'Ready')
   const generation = certificate.metadata?.generation
   const current = ready?.observedGeneration === undefined || ready.observedGeneration === generation
-  return ready?.status === 'True' && current && certificate.status?.revision ? certificate : undefined
+  return ready?.status === 'True' && current ? certificate : undefined
 }
 
-/** secretFor is the Secret once it holds the key pair and CA of the Certificate's current revision. */
-function secretFor(certificate: Certificate) {
-  return (secret: Secret | undefined): Credentials | undefined => {
-    const data = secret?.data
-    if (!data?.['tls.crt'] || !data['tls.key']) return undefined
-    const chain = decodeBase64(data['tls.crt'])
-    const leaf = new X509Certificate(chain)
-    // cert-manager writes the Secret after it marks the Certificate Ready: wait for this revision's certificate
-    if (
-      certificate.status?.notAfter &&
-      new Date(leaf.validTo).getTime() !== new Date(certificate.status.notAfter).getTime()
-    ) {
-      return undefined
-    }
-    const privateKeyPem = decodeBase64(data['tls.key'])
-    if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
-    return {
-      certificatePem: chain,
-      caCertificatesPem: decodeBase64(data['ca.crt']),
-      privateKeyPem,
-      serialNumber: leaf.serialNumber.toLowerCase(),
-      notBefore: new Date(leaf.validFrom),
-      notAfter: new Date(leaf.validTo),
-    }
-  }
+function keyAlgorithmOf(leaf: X509Certificate): string {
+  const key = leaf.publicKey
+  const details = key.asymmetricKeyDetails
+  if (key.asymmetricKeyType === 'ed25519') return 'Ed25519'
+  if (key.asymmetricKeyType === 'ec') return details?.namedCurve === 'secp384r1' ? 'ECDSA-P384' : 'ECDSA-P256'
+  return `RSA-${details?.modulusLength}`
 }
 
 /**
- * issueWithCertificate is server-side key mode: ensure a Certificate, wait until cert-manager has issued it and
- * written its Secret, read the key pair, and (by default) delete both so no private key stays in the cluster.
+ * provenFor: a certificate cert-manager did not issue for this Certificate (Ready without status.revision: it
+ * adopted an existing Secret) is used only when it has this registration's key algorithm and identity and was
+ * issued no earlier than the Certificate object was created.
+ */
+function provenFor(
+  leaf: X509Certificate,
+  certificate: Certificate,
+  identity: string,
+  algorithm: KeyAlgorithm,
+): boolean {
+  const created = Date.parse(certificate.metadata?.creationTimestamp as unknown as string)
+  return (
+    keyAlgorithmOf(leaf) === algorithm &&
+    leaf.subject.split('\n').includes(`CN=${identity}`) &&
+    new Date(leaf.validFrom).getTime() >= created
+  )
+}
+
+/** credentialsOf reads the Secret once it holds the key pair of the Certificate's current certificate. */
+function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
+  const data = secret?.data
+  if (!data?.['tls.crt'] || !data['tls.key']) return undefined
+  const chain = decodeBase64(data['tls.crt'])
+  const leaf = new X509Certificate(chain)
+  // cert-manager writes the Secret after it marks the Certificate Ready: wait for this revision's certificate
+  const notAfter = certificate.status?.notAfter
+  if (notAfter && new Date(leaf.validTo).getTime() !== new Date(notAfter).getTime()) return undefined
+  const privateKeyPem = decodeBase64(data['tls.key'])
+  if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
+  const credentials: Credentials = {
+    certificatePem: chain,
+    caCertificatesPem: decodeBase64(data['ca.crt']),
+    privateKeyPem,
+    serialNumber: leaf.serialNumber.toLowerCase(),
+    notBefore: new Date(leaf.validFrom),
+    notAfter: new Date(leaf.validTo),
+  }
+  return { leaf, credentials }
+}
+
+/**
+ * issueWithCertificate is server-side key mode: ensure a Certificate with this registration's spec, wait until
+ * cert-manager has issued it and written its Secret, read the key pair, and (by default) delete both so no
+ * private key stays in the cluster. A Secret cert-manager adopted instead of issuing is deleted (forcing a
+ * new issuance) unless it provably belongs to this registration.
  */
 export async function issueWithCertificate(
   ctx: FlowContext,
@@ -64,23 +91,55 @@ export async function issueWithCertificate(
 ): Promise<Credentials> {
   const { api, watchers, options } = ctx
   const name = resourceName(order.identity)
-  const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace)
+  const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace) as never
   const secret = secretName(order.identity)
+  const deleteSecret = (s: AbortSignal) => api.deleteSecret(secret, s)
   const remove = (): void =>
     ctx.cleanup(async (cleanupSignal) => {
-      await api.deleteCustom('certificates', name, cleanupSignal)
-      await api.deleteSecret(secret, cleanupSignal)
+      // a failed Certificate delete must not skip the Secret's: the key matters more
+      await api.deleteCustom('certificates', name, cleanupSignal).finally(() => deleteSecret(cleanupSignal))
     })
-  await api.create('certificates', body, signal)
-  let credentials: Credentials
+  ctx.inFlight.add(name)
   try {
-    const certificate = await watchers.certificates.waitFor(name, options.namespace, readyRevision, signal)
-    credentials = await watchers.secrets.waitFor(secret, options.namespace, secretFor(certificate), signal)
-  } catch (err) {
-    // a timeout keeps the Certificate, so that a retry resumes it; after a terminal failure a retry starts afresh
-    if (err instanceof RegistrationError && !err.retryable) remove()
-    throw err
+    await ensureObject(ctx, 'certificates', watchers.certificates as never, body, signal, deleteSecret)
+    let reissuing = false
+    const evaluate = (): Credentials | undefined => {
+      const certificate = readyCertificate(watchers.certificates.get(name))
+      if (!certificate) return undefined
+      const found = credentialsOf(certificate, watchers.secrets.get(secret))
+      if (!found) return undefined
+      if (
+        certificate.status?.revision ||
+        provenFor(found.leaf, certificate, order.identity, order.keyAlgorithm)
+      )
+        return found.credentials
+      if (!reissuing) {
+        reissuing = true
+        deleteSecret(signal)
+          .catch(() => undefined)
+          .finally(() => {
+            reissuing = false
+          })
+      }
+      return undefined
+    }
+    let credentials: Credentials
+    try {
+      const stop = new AbortController()
+      const both = AbortSignal.any([signal, stop.signal])
+      // either object's change may complete the answer; the waiters reject when `signal` aborts
+      credentials = await Promise.race([
+        watchers.certificates.waitFor(name, evaluate, both),
+        watchers.secrets.waitFor(secret, evaluate, both),
+      ]).finally(() => stop.abort())
+    } catch (err) {
+      // a timeout keeps the Certificate, so that a retry resumes it; after a terminal failure a retry starts afresh
+      if (err instanceof RegistrationError && !err.retryable) remove()
+      throw err
+    }
+    if (options.secretRetention === 'delete') remove()
+    return credentials
+  } finally {
+    ctx.inFlight.delete(name)
   }
-  if (options.secretRetention === 'delete') remove()
-  return credentials
 }

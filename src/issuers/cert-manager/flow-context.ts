@@ -1,6 +1,8 @@
 import type { KubeApi } from './kube-api.js'
-import type { Certificate, CertificateRequest, IssuerRef, Secret } from './resources.js'
-import type { ResourceWatcher } from './watcher.js'
+import type { IssuerRef } from './resources.js'
+import type { Watchers } from './watchers.js'
+
+export type { Watchers } from './watchers.js'
 
 /** CertManagerOptions are the validated settings of the cert-manager issuer. */
 export interface CertManagerOptions {
@@ -10,18 +12,13 @@ export interface CertManagerOptions {
   readonly requestRetention: 'delete' | 'keep'
 }
 
-/** Watchers are the three shared informers, one per resource kind. */
-export interface Watchers {
-  readonly certificates: ResourceWatcher<Certificate>
-  readonly requests: ResourceWatcher<CertificateRequest>
-  readonly secrets: ResourceWatcher<Secret>
-}
-
 /** FlowContext is what both issuance flows share. */
 export interface FlowContext {
   readonly api: KubeApi
   readonly watchers: Watchers
   readonly options: CertManagerOptions
+  /** inFlight names the Certificates and CertificateRequests a registration is working on now. */
+  readonly inFlight: Set<string>
   /** cleanup runs a deletion after the answer, tracked so that close() waits for it. */
   cleanup(task: (signal: AbortSignal) => Promise<void>): void
 }

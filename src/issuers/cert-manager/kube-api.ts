@@ -58,7 +58,8 @@ export interface KubeObserver {
 export class KubeApi {
   readonly #custom: CustomObjectsApi
   readonly #core: CoreV1Api
-  readonly #throttle: ApiThrottle
+  /** throttle is shared with the watchers: lists and watches spend the same budget as writes. */
+  readonly throttle: ApiThrottle
   readonly #namespace: string
   readonly #logger: Logger
   readonly #observer: KubeObserver | undefined
@@ -73,7 +74,7 @@ export class KubeApi {
     this.#observer = observer
     this.#custom = kc.makeApiClient(CustomObjectsApi)
     this.#core = kc.makeApiClient(CoreV1Api)
-    this.#throttle = new ApiThrottle(throttle)
+    this.throttle = new ApiThrottle(throttle)
     this.#namespace = namespace
     this.#logger = logger
   }
@@ -83,7 +84,7 @@ export class KubeApi {
     for (let attempt = 1; ; attempt++) {
       signal.throwIfAborted()
       try {
-        const result = await this.#throttle.run(request)
+        const result = await this.throttle.run(request)
         this.#observer?.apiRequest(what.split(' ')[0] ?? '', '2xx')
         return result
       } catch (err) {

@@ -2,6 +2,8 @@ import { X509Certificate } from 'node:crypto'
 import { toPem } from '../../pki/pem.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
+import { csrUsages } from './csr-usages.js'
+import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { certificateRequestName } from './names.js'
 import { type CertificateRequest, certificateRequestFor, conditionOf, decodeBase64 } from './resources.js'
@@ -61,9 +63,10 @@ export async function issueWithRequest(
   validityHours: number,
   signal: AbortSignal,
 ): Promise<Credentials> {
-  const { api, watchers, options } = ctx
+  const { watchers, options } = ctx
   const name = certificateRequestName(order.identity, order.csr.der)
   const csrPem = toPem(order.csr.der, 'CERTIFICATE REQUEST')
+  const usages = csrUsages(order.csr.der)
   const body = certificateRequestFor(
     name,
     order.identity,
@@ -72,18 +75,24 @@ export async function issueWithRequest(
     validityHours,
     options.issuerRef,
     options.namespace,
-  )
-  await api.create('certificaterequests', body, signal)
-  let request: CertificateRequest
+    usages,
+  ) as never
+  ctx.inFlight.add(name)
   try {
-    request = await watchers.requests.waitFor(name, options.namespace, outcome, signal)
-  } catch (err) {
-    // a timeout keeps the request, so that a retry resumes it; a terminal failure does not need it any more
-    if (err instanceof RegistrationError && !err.retryable) scheduleDelete(ctx, name)
-    throw err
+    await ensureObject(ctx, 'certificaterequests', watchers.requests as never, body, signal)
+    let request: CertificateRequest
+    try {
+      request = await watchers.requests.waitFor(name, outcome, signal)
+    } catch (err) {
+      // a timeout keeps the request, so that a retry resumes it; a terminal failure does not need it any more
+      if (err instanceof RegistrationError && !err.retryable) scheduleDelete(ctx, name)
+      throw err
+    }
+    scheduleDelete(ctx, name)
+    return credentialsFrom(request, order.csr)
+  } finally {
+    ctx.inFlight.delete(name)
   }
-  scheduleDelete(ctx, name)
-  return credentialsFrom(request, order.csr)
 }
 
 function scheduleDelete(ctx: FlowContext, name: string): void {

@@ -22,13 +22,19 @@ export interface IssuerRef {
 
 /** Certificate is the part of cert-manager's Certificate the bridge reads. */
 export interface Certificate extends KubernetesObject {
-  readonly spec?: { secretName?: string }
+  readonly spec?: Record<string, unknown> & { secretName?: string }
   readonly status?: { conditions?: Condition[]; revision?: number; notAfter?: string }
 }
 
 /** CertificateRequest is the part of cert-manager's CertificateRequest the bridge reads. */
 export interface CertificateRequest extends KubernetesObject {
+  readonly spec?: Record<string, unknown>
   readonly status?: { conditions?: Condition[]; certificate?: string; ca?: string }
+}
+
+/** IssuerObject is the part of an Issuer or ClusterIssuer the bridge reads: its Ready condition. */
+export interface IssuerObject extends KubernetesObject {
+  readonly status?: { conditions?: Condition[] }
 }
 
 /** Secret is a core Secret. */
@@ -101,6 +107,8 @@ export function certificateRequestFor(
   validityHours: number,
   issuerRef: IssuerRef,
   namespace: string,
+  /** The CSR's own usages, when it declares any (cert-manager's webhook requires them to match). */
+  usages: string[] = usagesFor(algorithm),
 ): object {
   return {
     apiVersion: API_VERSION,
@@ -109,7 +117,7 @@ export function certificateRequestFor(
     spec: {
       request: Buffer.from(csrPem).toString('base64'),
       isCA: false,
-      usages: usagesFor(algorithm),
+      usages,
       duration: `${validityHours}h`,
       issuerRef: { ...issuerRef },
     },

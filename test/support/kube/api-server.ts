@@ -1,11 +1,13 @@
+import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, request as httpsRequest, type Server } from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createDevPki, DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
+import { promisify } from 'node:util'
 import { jsonPatch, mergePatch } from './patch.js'
+import { authorize, type Grant } from './rbac.js'
 import { apiVersionOf, discovery, findResource, RESOURCES, type ResourceType } from './resources.js'
 import { parseFieldSelector, parseLabelSelector } from './selectors.js'
 import { ApiError, errors } from './status.js'
@@ -18,16 +20,21 @@ export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'd
 /** RequestRecord is one request the emulated API server answered. */
 export interface RequestRecord {
   readonly verb: Verb
+  /** The user the bearer token maps to (see grant); `admin` for the tester's token. */
+  readonly user: string
+  readonly group: string
   readonly resource: string
   readonly name?: string
   readonly status: number
+  /** True when a Fault answered, not the server. */
+  readonly injected?: boolean
 }
 
 /** Fault makes matching requests fail the way an overloaded or broken API server does. */
 export interface Fault {
   readonly verb?: Verb
   readonly resource?: string
-  readonly status: 429 | 500 | 503
+  readonly status: 403 | 429 | 500 | 503
   readonly retryAfterSeconds?: number
   times: number
 }
@@ -42,8 +49,14 @@ export interface KubeApiServer {
   readonly openWatches: Map<string, number>
   /** Watch connections ever opened, per resource. */
   readonly watchesOpened: Map<string, number>
+  /** TLS connections accepted (a client that reuses connections opens few). */
+  readonly connections: { count: number }
+  /** Admission webhooks, called on create and update of an object (not its status), as kube-apiserver does. */
+  readonly admission: ((resource: ResourceType, object: KubeObject) => void)[]
+  /** grant lets requests with bearer `token` do what `grant` allows (RBAC); other tokens are cluster-admin. */
+  grant(token: string, grant: Grant): void
   /** writeKubeconfig writes a kubeconfig for this server into `dir` and returns its path. */
-  writeKubeconfig(dir: string, namespace?: string): Promise<string>
+  writeKubeconfig(dir: string, namespace?: string, token?: string): Promise<string>
   /** request sends one request, trusting the server's CA; the response body is a stream (watch) or JSON. */
   request(
     method: string,
@@ -52,8 +65,8 @@ export interface KubeApiServer {
   ): Promise<IncomingMessage>
   /** createNamespace makes a namespace, as `kubectl create namespace` would. */
   createNamespace(name: string): void
-  /** dropWatches cuts every open watch connection, as a network failure or an API server restart would. */
-  dropWatches(): void
+  /** dropWatches cuts every open watch connection (of one resource), as a network failure or a restart would. */
+  dropWatches(plural?: string): void
   close(): Promise<void>
 }
 
@@ -104,7 +117,9 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const faults: Fault[] = []
   const openWatches = new Map<string, number>()
   const watchesOpened = new Map<string, number>()
-  const watchSockets = new Set<Socket>()
+  const watchSockets = new Map<Socket, string>()
+  const admission: ((resource: ResourceType, object: KubeObject) => void)[] = []
+  const grants = new Map<string, Grant>()
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost')
@@ -119,8 +134,37 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       )
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1'
     const verb = verbOf(req.method ?? 'GET', r, isWatch)
-    const record = (status: number) =>
-      requests.push({ verb, resource: r.resource.plural, ...(r.name ? { name: r.name } : {}), status })
+    const token = (req.headers.authorization ?? '').replace(/^Bearer /, '')
+    const grant = grants.get(token)
+    const record = (status: number, injected?: boolean) =>
+      requests.push({
+        ...(injected ? { injected } : {}),
+        verb,
+        user: grant?.user ?? 'admin',
+        group: r.resource.group,
+        resource: r.resource.plural + (r.subresource ? `/${r.subresource}` : ''),
+        ...(r.name ? { name: r.name } : {}),
+        status,
+      })
+    if (grant) {
+      try {
+        authorize(grant, {
+          verb,
+          resource: r.resource,
+          ...(r.subresource ? { subresource: r.subresource } : {}),
+          ...(r.namespace ? { namespace: r.namespace } : {}),
+          // list/watch of one object by field selector is authorised against resourceNames, as in kube-apiserver
+          ...(r.name
+            ? { name: r.name }
+            : /^metadata\.name=([^,]+)$/.test(url.searchParams.get('fieldSelector') ?? '')
+              ? { name: (url.searchParams.get('fieldSelector') ?? '').slice('metadata.name='.length) }
+              : {}),
+        })
+      } catch (err) {
+        record(403)
+        throw err
+      }
+    }
     const fault = faults.find(
       (f) => f.times > 0 && (!f.verb || f.verb === verb) && (!f.resource || f.resource === r.resource.plural),
     )
@@ -131,10 +175,10 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
           ? errors.tooManyRequests(fault.retryAfterSeconds ?? 1)
           : new ApiError(
               fault.status,
-              fault.status === 503 ? 'ServiceUnavailable' : 'InternalError',
+              ({ 403: 'Forbidden', 500: 'InternalError', 503: 'ServiceUnavailable' } as const)[fault.status],
               'injected fault',
             )
-      record(error.code)
+      record(error.code, true)
       return send(
         res,
         error.code,
@@ -147,26 +191,57 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
       record(200)
       watchesOpened.set(r.resource.plural, (watchesOpened.get(r.resource.plural) ?? 0) + 1)
       openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 0) + 1)
-      watchSockets.add(req.socket)
+      watchSockets.set(req.socket, r.resource.plural)
       res.once('close', () => {
         watchSockets.delete(req.socket)
         openWatches.set(r.resource.plural, (openWatches.get(r.resource.plural) ?? 1) - 1)
       })
-      return serveWatch(store, r.resource, namespace, url.searchParams, res)
+      // cluster-scoped: every object (namespace undefined), as for list
+      return serveWatch(
+        store,
+        r.resource,
+        r.resource.namespaced ? r.namespace : undefined,
+        url.searchParams,
+        res,
+      )
     }
-    const result = await perform(store, verb, r, namespace ?? '', url, req)
+    let result: Awaited<ReturnType<typeof perform>>
+    try {
+      result = await perform(store, verb, r, namespace ?? '', url, req, admission)
+    } catch (err) {
+      // refused requests are logged too (404, 409, 406 from a webhook, …), as kube-apiserver's audit log has them
+      record(err instanceof ApiError ? err.code : 500)
+      throw err
+    }
     record(result.status)
     send(res, result.status, result.body)
   }
 
   // like kube-apiserver, HTTPS only: a throwaway PKI for its serving certificate
+  // made with the openssl CLI, not the bridge's own PKI code: a self-signed serving certificate for 127.0.0.1,
+  // which the kubeconfig trusts as the cluster CA (as kind's and kubeadm's clusters are trusted)
   const pkiDir = await mkdtemp(join(tmpdir(), 'mrb-kube-pki-'))
-  await createDevPki(pkiDir)
-  const caPem = await readFile(join(pkiDir, DEV_PKI_FILES.issuingCaCert))
-  const tls = {
-    cert: await readFile(join(pkiDir, DEV_PKI_FILES.serverCert)),
-    key: await readFile(join(pkiDir, DEV_PKI_FILES.serverKey)),
-  }
+  await promisify(execFile)('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=kube-apiserver',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout',
+    join(pkiDir, 'apiserver.key'),
+    '-out',
+    join(pkiDir, 'apiserver.crt'),
+  ])
+  const caPem = await readFile(join(pkiDir, 'apiserver.crt'))
+  const tls = { cert: caPem, key: await readFile(join(pkiDir, 'apiserver.key')) }
   const server: Server = createServer(tls, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const error = err instanceof ApiError ? err : errors.internal((err as Error).message)
@@ -174,6 +249,8 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     })
   })
   server.keepAliveTimeout = 60_000
+  const connections = { count: 0 }
+  server.on('secureConnection', () => connections.count++)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
@@ -183,8 +260,13 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     faults,
     openWatches,
     watchesOpened,
-    async writeKubeconfig(dir, namespace = 'default') {
-      const file = join(dir, 'kubeconfig')
+    connections,
+    admission,
+    grant(token, grant) {
+      grants.set(token, grant)
+    },
+    async writeKubeconfig(dir, namespace = 'default', token = 'emulated') {
+      const file = join(dir, token === 'emulated' ? 'kubeconfig' : `kubeconfig-${token}`)
       const config = {
         apiVersion: 'v1',
         kind: 'Config',
@@ -194,7 +276,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
             cluster: { server: url, 'certificate-authority-data': caPem.toString('base64') },
           },
         ],
-        users: [{ name: 'tester', user: { token: 'emulated' } }],
+        users: [{ name: 'tester', user: { token } }],
         contexts: [{ name: 'emulated', context: { cluster: 'emulated', user: 'tester', namespace } }],
         'current-context': 'emulated',
       }
@@ -217,11 +299,11 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
     createNamespace(name) {
       store.create(namespaces, '', { metadata: { name } })
     },
-    dropWatches() {
-      for (const socket of watchSockets) socket.destroy()
+    dropWatches(plural) {
+      for (const [socket, of] of watchSockets) if (!plural || of === plural) socket.destroy()
     },
     async close() {
-      for (const socket of watchSockets) socket.destroy()
+      for (const socket of watchSockets.keys()) socket.destroy()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     },
@@ -252,7 +334,12 @@ async function perform(
   namespace: string,
   url: URL,
   req: IncomingMessage,
+  admission: ((resource: ResourceType, object: KubeObject) => void)[],
 ) {
+  const admit = (object: KubeObject): KubeObject => {
+    if (!subresource) for (const hook of admission) hook(resource, object)
+    return object
+  }
   const { resource, name, subresource } = r
   switch (verb) {
     case 'get':
@@ -282,12 +369,18 @@ async function perform(
           'the namespace of the provided object does not match the namespace sent on the request',
         )
       }
-      return { status: 201, body: store.create(resource, namespace, body) }
+      return { status: 201, body: store.create(resource, namespace, admit(body)) }
     }
     case 'update':
       return {
         status: 200,
-        body: store.update(resource, namespace, name ?? '', (await readJson(req)) as KubeObject, subresource),
+        body: store.update(
+          resource,
+          namespace,
+          name ?? '',
+          admit((await readJson(req)) as KubeObject),
+          subresource,
+        ),
       }
     case 'patch': {
       const type = (req.headers['content-type'] ?? '').split(';')[0] ?? ''
@@ -301,11 +394,28 @@ async function perform(
       // a resourceVersion in the patch is a precondition; without one the patch applies to the current object
       return {
         status: 200,
-        body: store.update(resource, namespace, name ?? '', next as KubeObject, subresource),
+        body: store.update(resource, namespace, name ?? '', admit(next as KubeObject), subresource),
       }
     }
-    case 'delete':
-      return { status: 200, body: store.delete(resource, namespace, name ?? '') }
+    case 'delete': {
+      // as kube-apiserver does for an object deleted at once (no finalizers): a Success Status, not the object
+      const gone = store.delete(resource, namespace, name ?? '')
+      return {
+        status: 200,
+        body: {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: {
+            name: gone.metadata.name,
+            group: resource.group,
+            kind: resource.plural,
+            uid: gone.metadata.uid,
+          },
+        },
+      }
+    }
     default:
       throw errors.methodNotAllowed()
   }

@@ -1,12 +1,8 @@
 import { randomBytes, X509Certificate } from 'node:crypto'
-import { buildCertificate, type ExtKeyUsageName, type KeyUsageName } from '../../../src/pki/certificate.js'
-import { parseCsr } from '../../../src/pki/csr.js'
-import { buildCsr } from '../../../src/pki/csr-builder.js'
-import { generateKey } from '../../../src/pki/keys.js'
-import { toPem } from '../../../src/pki/pem.js'
-import { loadCa } from '../../../src/pki/signer.js'
-import type { KeyAlgorithm } from '../../../src/protocol/messages.js'
+import { adoptable } from './adopt.js'
+import { RateLimiter } from './rate-limiter.js'
 import { findResource, type ResourceType } from './resources.js'
+import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
 
 type Condition = {
@@ -24,6 +20,9 @@ const r = (group: string, plural: string): ResourceType => findResource(group, p
 const CERTIFICATES = r('cert-manager.io', 'certificates')
 const REQUESTS = r('cert-manager.io', 'certificaterequests')
 const ISSUERS = r('cert-manager.io', 'issuers')
+const CLUSTER_ISSUERS = r('cert-manager.io', 'clusterissuers')
+/** cert-manager's --cluster-resource-namespace: where a ClusterIssuer's CA Secret lives. */
+export const CLUSTER_RESOURCE_NAMESPACE = 'cert-manager'
 const SECRETS = r('', 'secrets')
 const b64 = (text: string): string => Buffer.from(text).toString('base64')
 const unb64 = (text: string | undefined): string => Buffer.from(text ?? '', 'base64').toString('utf8')
@@ -37,7 +36,15 @@ export interface EmulatedCertManagerOptions {
   deny: (request: KubeObject) => boolean
   /** Requests the issuer fails. */
   fail: (request: KubeObject) => boolean
+  /** The reason the issuer sets on a failed request (issuer-specific in real cert-manager). */
+  failReason: string
+  /** The controller's client-side rate limit; default cert-manager's (20 QPS, burst 50). */
+  rateLimit: { qps: number; burst: number }
 }
+
+/** The controller's client-side rate limit: cert-manager's defaults (--kube-api-qps 20, --kube-api-burst 50). */
+export const CERT_MANAGER_QPS = 20
+export const CERT_MANAGER_BURST = 50
 
 function setCondition(object: Obj, condition: Omit<Condition, 'lastTransitionTime'>): Obj {
   const conditions = ((object.status?.conditions ?? []) as Condition[]).filter(
@@ -57,13 +64,6 @@ function hours(duration: string | undefined): number {
   return Number(m?.[1] ?? 0) + Number(m?.[2] ?? 0) / 60 + Number(m?.[3] ?? 0) / 3600 || 2160
 }
 
-function keyAlgorithmOf(privateKey: { algorithm?: string; size?: number } | undefined): KeyAlgorithm {
-  if (privateKey?.algorithm === 'Ed25519') return 'Ed25519'
-  if (privateKey?.algorithm === 'ECDSA') return privateKey.size === 384 ? 'ECDSA-P384' : 'ECDSA-P256'
-  if (privateKey?.algorithm === 'RSA') return `RSA-${privateKey.size ?? 2048}` as KeyAlgorithm
-  return 'RSA-2048'
-}
-
 /**
  * EmulatedCertManager plays cert-manager's controllers against the store, with the transitions the real ones
  * make (each its own MODIFIED event): CA Issuer readiness; CertificateRequest approval, then issuance or
@@ -78,7 +78,14 @@ export class EmulatedCertManager {
 
   constructor(store: ObjectStore, options: Partial<EmulatedCertManagerOptions> = {}) {
     this.#store = store
-    this.options = { issuanceDelayMs: 0, deny: () => false, fail: () => false, ...options }
+    this.options = {
+      issuanceDelayMs: 0,
+      deny: () => false,
+      fail: () => false,
+      failReason: 'Failed',
+      rateLimit: { qps: CERT_MANAGER_QPS, burst: CERT_MANAGER_BURST },
+      ...options,
+    }
     store.on('event', this.#listener)
   }
 
@@ -87,9 +94,18 @@ export class EmulatedCertManager {
     for (const t of this.#timers) clearTimeout(t)
   }
 
+  readonly #limiter = new RateLimiter(() => this.options.rateLimit)
+
+  /** writes counts the tokens the controller spent: one per reconcile step that may write (20 QPS / 50 burst). */
+  get writes(): number {
+    return this.#limiter.writes
+  }
+
   #schedule(task: () => Promise<void> | void, delay: number): void {
     const timer = setTimeout(() => {
       this.#timers.delete(timer)
+      const wait = this.#limiter.wait()
+      if (wait > 0) return this.#schedule(task, wait)
       Promise.resolve(task()).catch(() => {}) // a conflicting write is retried on the next event, as controllers do
     }, delay)
     this.#timers.add(timer)
@@ -104,11 +120,14 @@ export class EmulatedCertManager {
   }
 
   async #react(event: WatchEvent): Promise<void> {
-    if (event.type === 'DELETED') return
+    if (event.type === 'DELETED') {
+      if (event.resource === SECRETS) this.#secretDeleted(event.object)
+      return
+    }
     const ns = event.object.metadata.namespace ?? ''
     const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
     if (!current) return
-    if (event.resource === ISSUERS) {
+    if (event.resource === ISSUERS || event.resource === CLUSTER_ISSUERS) {
       this.#reconcileIssuer(current)
       // a request waiting for its issuer is requeued when the issuer changes, as cert-manager does
       for (const request of this.#store.list(
@@ -126,12 +145,22 @@ export class EmulatedCertManager {
         () => true,
       ))
         this.#reconcileIssuer(issuer as Obj)
+      if (ns === CLUSTER_RESOURCE_NAMESPACE)
+        for (const issuer of this.#store.list(
+          CLUSTER_ISSUERS,
+          undefined,
+          () => true,
+          () => true,
+        ))
+          this.#reconcileIssuer(issuer as Obj)
     } else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
     else if (event.resource === CERTIFICATES) await this.#reconcileCertificate(current)
   }
 
   #caSecret(issuer: Obj): Obj | undefined {
-    return this.#get(SECRETS, issuer.metadata.namespace ?? '', issuer.spec?.ca?.secretName ?? '')
+    const ns =
+      issuer.kind === 'ClusterIssuer' ? CLUSTER_RESOURCE_NAMESPACE : (issuer.metadata.namespace ?? '')
+    return this.#get(SECRETS, ns, issuer.spec?.ca?.secretName ?? '')
   }
 
   #reconcileIssuer(issuer: Obj): void {
@@ -148,7 +177,7 @@ export class EmulatedCertManager {
           message: `Error getting keypair for CA issuer: secrets "${issuer.spec?.ca?.secretName}" not found`,
         }
     this.#store.update(
-      ISSUERS,
+      issuer.kind === 'ClusterIssuer' ? CLUSTER_ISSUERS : ISSUERS,
       issuer.metadata.namespace ?? '',
       issuer.metadata.name ?? '',
       setCondition(issuer, { ...condition, observedGeneration: issuer.metadata.generation ?? 1 }),
@@ -177,7 +206,8 @@ export class EmulatedCertManager {
       return
     }
     if (!conditionOf(request, 'Approved')) {
-      const denied = this.options.deny(request)
+      // the approver-policy example in deploy/ allows only non-CA client certificates
+      const denied = this.options.deny(request) || request.spec.isCA === true
       const condition = denied
         ? { type: 'Denied', status: 'True', reason: 'policy.cert-manager.io', message: 'Denied by policy' }
         : {
@@ -189,7 +219,12 @@ export class EmulatedCertManager {
       this.#store.update(REQUESTS, ns, name, setCondition(request, condition), 'status')
       return
     }
-    const issuer = this.#get(ISSUERS, ns, request.spec.issuerRef?.name ?? '')
+    const cluster = request.spec.issuerRef?.kind === 'ClusterIssuer'
+    const issuer = this.#get(
+      cluster ? CLUSTER_ISSUERS : ISSUERS,
+      cluster ? '' : ns,
+      request.spec.issuerRef?.name ?? '',
+    )
     if (!issuer || conditionOf(issuer, 'Ready')?.status !== 'True') {
       if (ready?.reason === 'Pending') return
       const message = issuer
@@ -207,14 +242,14 @@ export class EmulatedCertManager {
     this.#schedule(() => this.#sign(ns, name, issuer), this.options.issuanceDelayMs)
   }
 
-  #sign(ns: string, name: string, issuer: Obj): void {
+  async #sign(ns: string, name: string, issuer: Obj): Promise<void> {
     const request = this.#get(REQUESTS, ns, name)
     if (!request || conditionOf(request, 'Ready')?.status === 'True' || request.status?.certificate) return
     if (this.options.fail(request)) {
       const failed = setCondition(request, {
         type: 'Ready',
         status: 'False',
-        reason: 'Failed',
+        reason: this.options.failReason,
         message: 'Failed to sign certificate: injected failure',
       })
       this.#store.update(
@@ -227,27 +262,14 @@ export class EmulatedCertManager {
       return
     }
     const data = this.#caSecret(issuer)?.data as Record<string, string>
-    const ca = loadCa(unb64(data['tls.crt']), unb64(data['tls.key']))
-    const csr = parseCsr(unb64(request.spec.request))
+    const caPem = unb64(data['tls.crt'])
     const usages = (request.spec.usages ?? ['digital signature', 'key encipherment']) as string[]
-    const start = Math.floor(Date.now() / 1000) * 1000
-    const cert = buildCertificate(
-      {
-        commonName: csr.commonNames[0] ?? '',
-        dnsNames: csr.subjectAltNames.dnsNames,
-        uris: csr.subjectAltNames.uris,
-        keyUsage: usages.flatMap(
-          (u) =>
-            ({ 'digital signature': ['digitalSignature'], 'key encipherment': ['keyEncipherment'] })[u] ?? [],
-        ) as KeyUsageName[],
-        extKeyUsage: usages.flatMap(
-          (u) => ({ 'client auth': ['clientAuth'], 'server auth': ['serverAuth'] })[u] ?? [],
-        ) as ExtKeyUsageName[],
-        notBefore: new Date(start),
-        notAfter: new Date(start + hours(request.spec.duration) * 3600_000),
-      },
-      csr.spki,
-      ca.signer,
+    const certPem = await signCsr(
+      unb64(request.spec.request),
+      { certificatePem: caPem, keyPem: unb64(data['tls.key']) },
+      usages,
+      hours(request.spec.duration) * 3600_000,
+      request.spec.isCA === true,
     )
     const issued = setCondition(request, {
       type: 'Ready',
@@ -263,8 +285,8 @@ export class EmulatedCertManager {
         ...issued,
         status: {
           ...issued.status,
-          certificate: b64(toPem(cert.der, 'CERTIFICATE')),
-          ca: b64(ca.certificatePem),
+          certificate: b64(certPem),
+          ca: b64(caPem),
         },
       },
       'status',
@@ -281,6 +303,7 @@ export class EmulatedCertManager {
     if (issuing?.status === 'False') return // failed: the real controller backs off for an hour
     const revision = Number(certificate.status?.revision ?? 0) + 1
     const requestName = `${name}-${revision}`
+    if (!issuing && this.#adopt(certificate)) return
     if (!issuing) {
       const keySecret = `${name}-${randomBytes(3).toString('hex').slice(0, 5)}`
       const started = setCondition(certificate, {
@@ -296,16 +319,12 @@ export class EmulatedCertManager {
         { ...started, status: { ...started.status, nextPrivateKeySecretName: keySecret } },
         'status',
       )
-      const keys = await generateKey(keyAlgorithmOf(certificate.spec.privateKey))
-      const keyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+      const keyPem = generatePrivateKey(certificate.spec.privateKey)
       this.#store.create(SECRETS, ns, {
         metadata: { name: keySecret, labels: { 'cert-manager.io/next-private-key': 'true' } },
         data: { 'tls.key': b64(keyPem) },
       })
-      const csr = buildCsr(certificate.spec.commonName, keys.privateKey, keys.publicKey, {
-        dnsNames: certificate.spec.dnsNames ?? [],
-        uris: certificate.spec.uris ?? [],
-      })
+      const csr = await buildCsr(keyPem, certificate.spec)
       this.#store.create(REQUESTS, ns, {
         apiVersion: 'cert-manager.io/v1',
         kind: 'CertificateRequest',
@@ -348,7 +367,7 @@ export class EmulatedCertManager {
       const request = event.object as Obj
       const ready = conditionOf(request, 'Ready')
       if (ready?.status === 'True') this.#schedule(() => this.#complete(ns, certName, request), 0)
-      else if (ready?.reason === 'Failed' || ready?.reason === 'Denied')
+      else if (ready?.status === 'False' && ready.reason !== 'Pending' && ready.reason !== undefined)
         this.#schedule(() => this.#failed(ns, certName, ready), 0)
       else return
       this.#store.off('event', onEvent)
@@ -425,10 +444,12 @@ export class EmulatedCertManager {
   #failed(ns: string, name: string, ready: Condition): void {
     const certificate = this.#get(CERTIFICATES, ns, name)
     if (!certificate) return
+    // as cert-manager's issuing controller: the request's reason (Denied, Failed, InvalidRequest, an
+    // issuer-specific one) becomes the Certificate's Issuing=False reason
     const failed = setCondition(certificate, {
       type: 'Issuing',
       status: 'False',
-      reason: 'Failed',
+      reason: ready.reason,
       message: `The certificate request has failed to complete and will be retried: ${ready.message}`,
     })
     this.#store.update(
@@ -438,5 +459,68 @@ export class EmulatedCertManager {
       { ...failed, status: { ...failed.status, lastFailureTime: now(), failedIssuanceAttempts: 1 } },
       'status',
     )
+  }
+
+  /**
+   * #adopt is cert-manager's behaviour for a Secret that already holds a valid certificate for the spec (same
+   * commonName, same key algorithm, not expired): no new issuance; the Certificate becomes Ready from it,
+   * without status.revision. Returns true when it adopted.
+   */
+  #adopt(certificate: Obj): boolean {
+    const ns = certificate.metadata.namespace ?? ''
+    const secret = this.#get(SECRETS, ns, certificate.spec.secretName)
+    const validity = adoptable(certificate.spec, secret?.data as Record<string, string> | undefined)
+    if (!validity) return false
+    const ready = setCondition(certificate, {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Ready',
+      message: 'Certificate is up to date and has not expired',
+      observedGeneration: certificate.metadata.generation ?? 1,
+    })
+    this.#store.update(
+      CERTIFICATES,
+      ns,
+      certificate.metadata.name ?? '',
+      {
+        ...ready,
+        status: {
+          ...ready.status,
+          notBefore: validity.notBefore.toISOString().replace(/\.\d+Z$/, 'Z'),
+          notAfter: validity.notAfter.toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      },
+      'status',
+    )
+    return true
+  }
+
+  /** #secretDeleted: a Ready Certificate whose Secret is deleted is re-issued (Issuing, reason DoesNotExist). */
+  #secretDeleted(secret: KubeObject): void {
+    const ns = secret.metadata.namespace ?? ''
+    for (const c of this.#store.list(
+      CERTIFICATES,
+      ns,
+      () => true,
+      () => true,
+    ) as Obj[]) {
+      if (c.spec.secretName !== secret.metadata.name) continue
+      const conditions = ((c.status?.conditions ?? []) as Condition[]).filter(
+        (x) => x.type !== 'Ready' && x.type !== 'Issuing',
+      )
+      this.#schedule(() => {
+        const notReady = setCondition(
+          { ...c, status: { ...c.status, conditions } },
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'DoesNotExist',
+            message: 'Issuing certificate as Secret does not exist',
+            observedGeneration: c.metadata.generation ?? 1,
+          },
+        )
+        this.#store.update(CERTIFICATES, ns, c.metadata.name ?? '', notReady, 'status')
+      }, 0)
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { prune } from './prune.js'
 import { apiVersionOf, findResource, type ResourceType } from './resources.js'
 import type { Selector } from './selectors.js'
 import { errors } from './status.js'
@@ -105,7 +106,8 @@ export class ObjectStore extends EventEmitter<{ event: [WatchEvent] }> {
       .map((o) => structuredClone(o))
   }
 
-  create(r: ResourceType, namespace: string, body: KubeObject): KubeObject {
+  create(r: ResourceType, namespace: string, input: KubeObject): KubeObject {
+    const body = prune(r, input)
     const meta = body.metadata ?? {}
     const name = meta.name || (meta.generateName ? meta.generateName + randomUUID().slice(0, 5) : '')
     if (!NAME.test(name)) {
@@ -152,9 +154,10 @@ export class ObjectStore extends EventEmitter<{ event: [WatchEvent] }> {
     r: ResourceType,
     namespace: string,
     name: string,
-    body: KubeObject,
+    input: KubeObject,
     subresource?: 'status',
   ): KubeObject {
+    const body = prune(r, input)
     const bucket = this.#bucket(r)
     const key = `${namespace}/${name}`
     const current = bucket.get(key)

@@ -46,5 +46,27 @@ export function serveWatch(
     for (const object of store.list(resource, namespace, labels, fields)) write('ADDED', object)
   }
   store.on('event', deliver)
-  res.once('close', () => store.off('event', deliver))
+  // like kube-apiserver: bookmarks (only when asked) carry the current resourceVersion, about once a minute
+  // and when the watch ends at its timeoutSeconds
+  const bookmark = (): void => {
+    if (params.get('allowWatchBookmarks') !== 'true') return
+    write('BOOKMARK', {
+      kind: resource.kind,
+      apiVersion: resource.group ? `${resource.group}/v1` : 'v1',
+      metadata: { resourceVersion: String(store.resourceVersion) },
+    })
+  }
+  const timers = [setInterval(bookmark, 60_000)]
+  const timeoutSeconds = Number(params.get('timeoutSeconds') ?? 0)
+  if (timeoutSeconds > 0)
+    timers.push(
+      setTimeout(() => {
+        bookmark()
+        res.end()
+      }, timeoutSeconds * 1000),
+    )
+  res.once('close', () => {
+    store.off('event', deliver)
+    for (const t of timers) clearTimeout(t)
+  })
 }
