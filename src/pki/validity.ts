@@ -27,16 +27,14 @@ export function validityProblem(chain: ChainValidity, now: number): string | und
 }
 
 /**
- * chainProblem checks a certificate chain returned by an external issuer (e.g. cert-manager: the leaf first,
- * then intermediates, then the CA certificates): it says why the leaf outlives a certificate above it, or
- * undefined when it does not. An external issuer's certificate cannot be capped, only refused.
+ * usableUntil is when a certificate returned by an external issuer (e.g. cert-manager: the leaf first, then
+ * intermediates; `caPem` the CA certificates) stops being usable: its own notAfter, or earlier the notAfter of a
+ * certificate above it. An external issuer's certificate cannot be capped, so the reply says this date instead.
  */
-export function chainProblem(chainPem: string): string | undefined {
-  const [leaf, ...above] = certificatesFromPem(chainPem).map((der) => new X509Certificate(der))
-  if (!leaf) return 'no certificate in the chain'
-  const leafEnd = new Date(leaf.validTo).getTime()
-  const first = above.find((c) => new Date(c.validTo).getTime() < leafEnd)
-  return first
-    ? `the certificate outlives ${first.subject} (notAfter ${new Date(first.validTo).toISOString()})`
-    : undefined
+export function usableUntil(chainPem: string, caPem = ''): Date {
+  const ends = [...certificatesFromPem(chainPem), ...certificatesFromPem(caPem)].map((der) =>
+    new Date(new X509Certificate(der).validTo).getTime(),
+  )
+  if (ends.length === 0) throw new RangeError('no certificate in the chain')
+  return new Date(Math.min(...ends))
 }

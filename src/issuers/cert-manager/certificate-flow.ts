@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
@@ -66,13 +67,15 @@ function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
   if (notAfter && new Date(leaf.validTo).getTime() !== new Date(notAfter).getTime()) return undefined
   const privateKeyPem = decodeBase64(data['tls.key'])
   if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
+  const caCertificatesPem = decodeBase64(data['ca.crt'])
   const credentials: Credentials = {
     certificatePem: chain,
-    caCertificatesPem: decodeBase64(data['ca.crt']),
+    caCertificatesPem,
     privateKeyPem,
     serialNumber: leaf.serialNumber.toLowerCase(),
     notBefore: new Date(leaf.validFrom),
-    notAfter: new Date(leaf.validTo),
+    // never later than the chain above it: a certificate is no use once its CA has expired
+    notAfter: usableUntil(chain, caCertificatesPem),
   }
   return { leaf, credentials }
 }

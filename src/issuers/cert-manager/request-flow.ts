@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { toPem } from '../../pki/pem.js'
+import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
 import { csrUsages } from './csr-usages.js'
@@ -44,12 +45,14 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
   if (!issuedKey.equals(csr.spki)) {
     throw new RegistrationError('ISSUANCE_FAILED', 'the issuer returned a certificate for another key')
   }
+  const caCertificatesPem = decodeBase64(request.status?.ca)
   return {
     certificatePem: chain,
-    caCertificatesPem: decodeBase64(request.status?.ca),
+    caCertificatesPem,
     serialNumber: leaf.serialNumber.toLowerCase(),
     notBefore: new Date(leaf.validFrom),
-    notAfter: new Date(leaf.validTo),
+    // never later than the chain above it: a certificate is no use once its CA has expired
+    notAfter: usableUntil(chain, caCertificatesPem),
   }
 }
 

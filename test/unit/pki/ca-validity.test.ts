@@ -8,7 +8,7 @@ import { buildCertificate, type CertificateProfile } from '../../../src/pki/cert
 import { generateKey, spkiDer } from '../../../src/pki/keys.js'
 import { toPem } from '../../../src/pki/pem.js'
 import { loadCa, selfSigner } from '../../../src/pki/signer.js'
-import { chainProblem } from '../../../src/pki/validity.js'
+import { usableUntil } from '../../../src/pki/validity.js'
 import { openssl } from '../../support/tools.js'
 
 const HOUR = 3600_000
@@ -88,18 +88,21 @@ describe('certificates never outlive their chain', () => {
   })
 })
 
-describe('chainProblem (for chains an external issuer returns)', () => {
-  it('names the CA a leaf outlives, and accepts a leaf within its chain', async () => {
+describe('usableUntil (for chains an external issuer returns)', () => {
+  it('is the leaf’s notAfter within its chain, and the CA’s when the leaf outlives it', async () => {
     const { ca, pem } = await caValidFor(Date.now() - HOUR, Date.now() + 2 * HOUR)
     const issuer = new LocalCaIssuer({ ca, chainPem: '', template })
     const capped = await issuer.issue(order, new AbortController().signal)
-    expect(chainProblem(capped.certificatePem + pem)).toBeUndefined()
+    expect(usableUntil(capped.certificatePem, pem)).toEqual(capped.notAfter)
     const long = await caValidFor(Date.now() - HOUR, Date.now() + 100 * HOUR)
     const leaf = await new LocalCaIssuer({ ca: long.ca, chainPem: '', template }).issue(
       order,
       new AbortController().signal,
     )
     // the same leaf presented with a CA that ends sooner
-    expect(chainProblem(leaf.certificatePem + pem)).toMatch(/outlives CN=Short CA/)
+    expect(leaf.notAfter.getTime()).toBeGreaterThan(Date.now() + 90 * HOUR)
+    const caEnd = new Date(new X509Certificate(pem).validTo)
+    expect(usableUntil(leaf.certificatePem, pem)).toEqual(caEnd)
+    expect(usableUntil(leaf.certificatePem + pem)).toEqual(caEnd)
   })
 })
