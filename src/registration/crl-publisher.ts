@@ -52,12 +52,7 @@ export class CrlPublisher {
   readonly #timer: NodeJS.Timeout
   readonly #publish: () => Promise<void>
 
-  constructor(
-    registry: Registry,
-    ca: () => LoadedCa | undefined,
-    settings: CrlSettings,
-    logger: Logger,
-  ) {
+  constructor(registry: Registry, ca: () => LoadedCa | undefined, settings: CrlSettings, logger: Logger) {
     this.#publish = async () => {
       const current = ca()
       if (!current) return
