@@ -27,7 +27,7 @@ export const EMPTY_DENY_LIST: DenyList = {
   fingerprints: new Set(),
 }
 
-const HEX = /^(?:[0-9A-Fa-f]{2}:?)+$/
+const HEX = /^[0-9A-Fa-f]+(?::[0-9A-Fa-f]+)*$/
 const hexList = z.array(z.string().regex(HEX, 'must be hex (colons allowed)')).default([])
 const fileSchema = z.strictObject({
   identities: z.array(z.string().min(1)).default([]),
