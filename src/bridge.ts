@@ -20,6 +20,7 @@ import { loadGatewayPolicySource, openRegistry, wireGateways } from './registrat
 import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
 import { RegistrationService } from './registration/service.js'
+import { EXPIRING_WITHIN_MS, expiryCounts } from './registry/expiry.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {
@@ -67,6 +68,7 @@ export async function startBridge(
         replyCacheEntries: () => service.cachedReplies,
         ready: () => readiness.isReady(),
         certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
+        deviceStates: async () => expiryCounts(await registry.list(), new Date(), EXPIRING_WITHIN_MS),
       })
     : undefined
   const issuer = await createIssuer(

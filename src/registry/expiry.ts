@@ -3,6 +3,9 @@ import type { DeviceSummary } from './registry.js'
 /** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
 export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
 
+/** EXPIRING_WITHIN_MS is what `expiring` means where no one says otherwise (the metric, `devices counts`): 7 days. */
+export const EXPIRING_WITHIN_MS = 7 * 86_400_000
+
 /** EXPIRY_STATES lists every ExpiryState (bounded metric label values, table rows). */
 export const EXPIRY_STATES: readonly ExpiryState[] = ['active', 'expiring', 'expired', 'revoked']
 

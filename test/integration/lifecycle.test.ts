@@ -4,10 +4,12 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RegistrationRejectedError } from '../../src/client/answer.js'
 import { connectTls, type Registration, register, renew } from '../../src/client/register.js'
+import { registerDevices } from '../../src/client/register-devices.js'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { tlsFor } from '../support/device.js'
+import { writePolicy } from '../support/gateway.js'
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { openssl, run } from '../support/tools.js'
@@ -231,6 +233,10 @@ describe('revocation', () => {
     expect(Object.keys(parsed)).toEqual(['active', 'expiring', 'expired', 'revoked'])
     expect(parsed.expiring).toBeGreaterThanOrEqual(3)
     expect(parsed.active).toBe(0)
+    // the same counts (with 7 days as "expiring") are a gauge on /metrics
+    const metrics = await (await fetch(`http://127.0.0.1:${bridge.bridge.healthPort}/metrics`)).text()
+    const active = /^mqtt_registration_bridge_devices\{state="active"\} (\d+)$/m.exec(metrics)
+    expect(Number(active?.[1])).toBe(parsed.expiring)
     const none = await cliRun(bridge, ['devices', 'list', '--expiring', '1h', '--json'])
     expect(JSON.parse(none.stdout)).toEqual([])
     const all = await cliRun(bridge, ['devices', 'list', '--expiring', '31d', '--json'])
@@ -289,5 +295,30 @@ describe('re-registration with the factory certificate', () => {
     expect((await cliRun(b, ['devices', 'reset', 'device-001'])).code).toBe(0)
     await registerDevice(b, 'device-001', 'third')
     await rejection(registerDevice(b, 'device-001', 'fourth'))
+  })
+})
+
+describe('downstream devices', () => {
+  it('are renewed by the gateway that owns them, whatever lifecycle.reRegistration says', async () => {
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started(['lifecycle.reRegistration=refuse', `gateways.policyFile=${policy}`])
+    const batch = (requestId: string) =>
+      registerDevices({
+        url: b.url,
+        ...tlsFor(b, b.pki.device('gateway-001')),
+        devices: [{ deviceId: 'gateway-001-sensor-1' }],
+        requestId,
+      })
+    const [first] = await batch('batch-1')
+    const [second] = await batch('batch-2')
+    expect(first?.status).toBe('issued')
+    expect(second?.status).toBe('issued')
+    const audit = (await b.auditLines()).map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(audit.filter((r) => r.identity === 'gateway-001-sensor-1').map((r) => r.event)).toEqual([
+      'registered',
+      'renewed',
+    ])
   })
 })
