@@ -161,7 +161,8 @@ export class TlsReloader {
         this.#productionCaPem = pem
       })
     }
-    if (touches(f.operationalCaFile)) {
+    // the embedded CA's own certificate (the default) follows the issuing_ca reload below
+    if (touches(f.operationalCaFile) && f.operationalCaFile !== f.issuingCa?.certFile) {
       this.#try('operational_ca', [f.operationalCaFile], () => {
         const material = { ...this.#listener, operationalCaPem: readText(f.operationalCaFile) }
         const cas = parseCaBundle(material.operationalCaPem, 'lifecycle.operationalCaFile')
@@ -174,8 +175,21 @@ export class TlsReloader {
     if (ca && touches(ca.certFile, ca.keyFile, ca.chainFile)) {
       this.#try('issuing_ca', [ca.certFile, ca.keyFile, ca.chainFile], () => {
         this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
+        if (f.operationalCaFile === ca.certFile) this.#trustRotatedCa(this.#issuingCa.ca.certificate)
       })
     }
+  }
+
+  /**
+   * #trustRotatedCa adds the new embedded CA to the operational CAs the listener trusts and keeps the one it
+   * replaces, so that devices holding certificates of the old CA can still renew (until a restart, which trusts
+   * the CA file only: list both in lifecycle.operationalCaFile to keep the old one longer).
+   */
+  #trustRotatedCa(certificate: X509Certificate): void {
+    if (this.#operationalCas.some((c) => c.fingerprint256 === certificate.fingerprint256)) return
+    const cas = [...this.#operationalCas, certificate]
+    this.#applyListener({ ...this.#listener, operationalCaPem: cas.map((c) => c.toString()).join('') })
+    this.#operationalCas = cas
   }
 
   #applyListener(material: ListenerMaterial): void {
