@@ -141,8 +141,7 @@ export async function startBridge(
         deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
     },
     operationalCas: () => tls.operationalCas,
-    denied: (identity) =>
-      identity.credential && lifecycle.denyList.denied({ identity: identity.id, ...identity.credential }),
+    denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
   // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker

@@ -54,7 +54,7 @@ export interface BootstrapBrokerOptions {
   /** The CAs of operational certificates (renewal); read per connection. */
   readonly operationalCas?: () => readonly X509Certificate[]
   /** Says why a verified identity is refused at CONNECT (the deny list), or undefined. */
-  readonly denied?: (identity: DeviceIdentity) => string | undefined
+  readonly denied?: (identity: DeviceIdentity) => string | undefined | Promise<string | undefined>
 }
 
 /** ListenError says which listener could not bind, naming its setting. */

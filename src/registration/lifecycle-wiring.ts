@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
+import type { DeviceIdentity } from '../broker/identity.js'
 import { operationalCaFileOf } from '../broker/tls-reloader.js'
 import { type Config, ConfigError } from '../config/load.js'
 import type { LoadedCa } from '../pki/signer.js'
@@ -17,6 +18,11 @@ export interface LifecycleWiring {
   /** Writes the CRL (embedded CA only; undefined with cert-manager, whose CA publishes its own). */
   readonly crl: CrlPublisher | undefined
   readonly options: LifecycleOptions & { renewalRateLimit: RateLimitOptions }
+  /**
+   * denied says why a connection is refused at CONNECT: its identity or certificate is on the deny list, or it
+   * presents a revoked operational certificate (looked up in the registry: a promise).
+   */
+  denied(identity: DeviceIdentity): string | undefined | Promise<string | undefined>
   close(): void
 }
 
@@ -64,6 +70,15 @@ export function wireLifecycle(
       reRegistration: l.reRegistration,
       renewal: l.renewal,
       renewalRateLimit: l.renewal.rateLimit,
+    },
+    denied(identity) {
+      const c = identity.credential
+      if (!c) return undefined
+      const listed = list.denied({ identity: identity.id, ...c })
+      if (listed !== undefined || c.kind !== 'operational') return listed
+      return deps.registry
+        .certificate(c.serialNumber)
+        .then((r) => (r?.state === 'revoked' ? 'the operational certificate is revoked' : undefined))
     },
     close() {
       list.close()

@@ -209,9 +209,8 @@ describe('revocation', () => {
     const mosquitto = await production(bridge, [`crlfile ${crlFile}`])
     expect(await connects(mosquitto.url, asTls(kept))).toBe('accepted')
     expect(await connects(mosquitto.url, asTls(revoked))).not.toBe('accepted')
-    const err = await rejection(renewWith(bridge, revoked))
-    expect(err.code).toBe('NOT_AUTHORIZED')
-    expect(err.message).toContain('revoked')
+    // nor can it renew: the bridge refuses its connection at CONNECT (return code 5)
+    expect(await connects(bridge.url, { ...asTls(revoked), caPem: await caPem(bridge) })).toBe(5)
     // a revoked identity cannot come back with its factory certificate until an operator resets it
     const again = await rejection(registerDevice(bridge, 'device-003'))
     expect(again.message).toContain('reset')
@@ -224,6 +223,25 @@ describe('revocation', () => {
       'reset',
       're-registered',
     ])
+  })
+
+  it('a renewal from a connection opened before the revocation is refused', async () => {
+    const current = await registerDevice(bridge, 'device-005')
+    const client = await connectTls(bridge.url, { ...asTls(current), caPem: await caPem(bridge) })
+    try {
+      const reply = new Promise<Record<string, unknown>>((resolve) =>
+        client.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)),
+      )
+      await client.subscribeAsync('registration/device-005/reply', { qos: 1 })
+      expect((await cliRun(bridge, ['revoke', '--serial', current.serialNumber])).code).toBe(0)
+      await client.publishAsync('registration/request', JSON.stringify({ requestId: 'late' }), { qos: 1 })
+      expect(await reply).toMatchObject({
+        status: 'rejected',
+        error: { code: 'NOT_AUTHORIZED', message: 'this certificate is revoked' },
+      })
+    } finally {
+      await client.endAsync(true)
+    }
   })
 
   it('devices counts and list --expiring show the registry by state', async () => {
