@@ -14,17 +14,13 @@ import {
   rejectedReply,
 } from '../protocol/messages.js'
 import type { NewIssuance, Registry } from '../registry/registry.js'
-import { type AuditRecord, auditRecordFor, type IssuanceEvent } from './audit-log.js'
+import { type AuditRecord, auditRecordFor } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
-import {
-  checkRenewal,
-  checkReRegistration,
-  checkRevokedCredential,
-  type LifecycleOptions,
-} from './lifecycle-policy.js'
+import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
+import { LifecycleGate, type LifecycleStep } from './renewal.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
@@ -110,7 +106,7 @@ export class RegistrationService {
   readonly #options: RegistrationServiceOptions
   readonly #cache: ReplyCache
   readonly #limiter: RateLimiter
-  readonly #renewals: RateLimiter | undefined
+  readonly #lifecycle: LifecycleGate | undefined
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
@@ -121,7 +117,7 @@ export class RegistrationService {
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
     this.#limiter = new RateLimiter(options.rateLimit)
-    this.#renewals = options.lifecycle && new RateLimiter(options.lifecycle.renewalRateLimit)
+    this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle)
   }
 
   /**
@@ -181,11 +177,7 @@ export class RegistrationService {
     log: Logger,
     credential: PresentedCredential | undefined,
   ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
-    const { registry } = this.#deps
-    const lifecycle = this.#options.lifecycle
-    const renewing = lifecycle !== undefined && credential?.kind === 'operational' ? credential : undefined
-    // a revoked certificate gets nothing, not even a replay of an answer given before the revocation
-    if (renewing) await checkRevokedCredential(registry, renewing)
+    const renewing = await this.#lifecycle?.renewal(credential)
     const key = renewing
       ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
       : idempotencyKey(identity, request)
@@ -202,26 +194,9 @@ export class RegistrationService {
     this.#inFlight.set(identity, { key, controller })
     try {
       const order = authorize(identity, request, this.#options.policy)
-      let event: IssuanceEvent = 'registered'
-      if (renewing && lifecycle) {
-        const wait = this.#renewals?.take(identity) ?? 0
-        if (wait > 0)
-          throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
-        await checkRenewal(registry, renewing, order, lifecycle.renewal)
-        event = 'renewed'
-      } else if (lifecycle) {
-        const retryOf = this.#deps.issued.lookup(key)?.record.serialNumber
-        const context = { retryOf, requestId: request.requestId }
-        const known = await checkReRegistration(registry, identity, lifecycle.reRegistration, context)
-        if (known) event = 're-registered'
-      }
-      const supersedes = renewing?.serialNumber
-      const reply = await this.#issue(
-        order,
-        { key, requestId: request.requestId, event, supersedes },
-        controller,
-        log,
-      )
+      const requestId = request.requestId
+      const step = await this.#lifecycle?.decide(order, { key, requestId, renewing })
+      const reply = await this.#issue(order, { key, requestId, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
@@ -236,12 +211,7 @@ export class RegistrationService {
       requestId,
       event,
       ...renewal
-    }: {
-      key: string
-      requestId: string | undefined
-      event?: IssuanceEvent | undefined
-      supersedes?: string | undefined
-    },
+    }: { key: string; requestId: string | undefined } & Partial<LifecycleStep>,
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
@@ -325,26 +295,10 @@ export class RegistrationService {
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
-      let event: IssuanceEvent = 'registered'
-      const lifecycle = this.#options.lifecycle
-      if (lifecycle) {
-        const retryOf = this.#deps.issued.lookup(key)?.record.serialNumber
-        const context_ = { retryOf, requestId: context.requestId, registeredBy: context.registeredBy }
-        const known = await checkReRegistration(
-          this.#deps.registry,
-          identity,
-          lifecycle.reRegistration,
-          context_,
-        )
-        if (known) event = 'renewed'
-      }
-      const downstream = { ...order, registeredBy: context.registeredBy }
-      return await this.#issue(
-        downstream,
-        { key, requestId: context.requestId, event },
-        controller,
-        context.log,
-      )
+      const { requestId, registeredBy } = context
+      const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy })
+      const downstream = { ...order, registeredBy }
+      return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
     }
