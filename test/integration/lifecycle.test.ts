@@ -340,3 +340,44 @@ describe('downstream devices', () => {
     ])
   })
 })
+
+describe('the CLI', () => {
+  it('register --renew renews from the files an earlier registration wrote, and replaces them', async () => {
+    const b = await started(['lifecycle.renewal.windowFraction=1'])
+    const out = join(b.pki.stateDir, 'credentials', 'device-002')
+    const url = b.url
+    const first = await cliRun(b, ['register', '--device', 'device-002', '--url', url, '--csr', '--out', out])
+    expect(first.code).toBe(0)
+    const before = await readFile(join(out, 'device.crt'), 'utf8')
+    const beforeKey = await readFile(join(out, 'device.key'), 'utf8')
+    const renewed = await cliRun(b, [
+      'register',
+      '--renew',
+      '--url',
+      url,
+      '--cert',
+      join(out, 'device.crt'),
+      '--key',
+      join(out, 'device.key'),
+    ])
+    expect(renewed.stderr).toBe('')
+    expect(renewed.code).toBe(0)
+    const after = await readFile(join(out, 'device.crt'), 'utf8')
+    expect(after).not.toBe(before)
+    const key = await readFile(join(out, 'device.key'), 'utf8')
+    // the files belong together: the new key is the new certificate's
+    const { createPrivateKey } = await import('node:crypto')
+    expect(new X509Certificate(after).checkPrivateKey(createPrivateKey(key))).toBe(true)
+    const mosquitto = await production(b)
+    expect(await connects(mosquitto.url, { certPem: after, keyPem: key, caPem: await caPem(b) })).toBe(
+      'accepted',
+    )
+    // the old certificate is superseded: renewing with it again is refused
+    await writeFile(join(out, 'old.crt'), before)
+    await writeFile(join(out, 'old.key'), beforeKey)
+    const oldFiles = ['--cert', join(out, 'old.crt'), '--key', join(out, 'old.key'), '--out', join(out, 'x')]
+    const stale = await cliRun(b, ['register', '--renew', '--url', url, ...oldFiles])
+    expect(stale.stderr).toContain('NOT_AUTHORIZED')
+    expect(stale.code).toBe(1)
+  })
+})
