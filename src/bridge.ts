@@ -18,7 +18,9 @@ import { AuditLog } from './registration/audit-log.js'
 import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
 import { IssuedIndex } from './registration/issued-index.js'
+import { wireLifecycle } from './registration/lifecycle-wiring.js'
 import { RegistrationService } from './registration/service.js'
+import { EXPIRING_WITHIN_MS, expiryCounts } from './registry/expiry.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {
@@ -53,6 +55,12 @@ export async function startBridge(
   }
   if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
+  const registry = openRegistry(config)
+  const lifecycle = wireLifecycle(config, {
+    registry,
+    issuingCa: () => (tls as TlsReloader | undefined)?.issuingCa?.ca,
+    logger,
+  })
   // made after the issuer, which reads the current CA through it (undefined until then: the loaded files)
   let tls: TlsReloader
   const metrics = config.health.metrics
@@ -60,6 +68,7 @@ export async function startBridge(
         replyCacheEntries: () => service.cachedReplies,
         ready: () => readiness.isReady(),
         certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
+        deviceStates: async () => expiryCounts(await registry.list(), new Date(), EXPIRING_WITHIN_MS),
       })
     : undefined
   const issuer = await createIssuer(
@@ -72,7 +81,12 @@ export async function startBridge(
   tls = new TlsReloader(
     tlsFilesOf(config),
     {
-      listener: { certPem: files.serverCertPem, keyPem: files.serverKeyPem, clientCaPem: files.clientCaPem },
+      listener: {
+        certPem: files.serverCertPem,
+        keyPem: files.serverKeyPem,
+        clientCaPem: files.clientCaPem,
+        operationalCaPem: lifecycle.operationalCaPem,
+      },
       productionCaPem: files.productionCaPem,
       // createIssuer has checked the CA files: they load
       issuingCa:
@@ -100,7 +114,6 @@ export async function startBridge(
     audit,
   )
   await issued.open(config.auditLog)
-  const registry = openRegistry(config)
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
@@ -109,6 +122,7 @@ export async function startBridge(
       certPem: files.serverCertPem,
       keyPem: files.serverKeyPem,
       clientCaPem: files.clientCaPem,
+      operationalCaPem: lifecycle.operationalCaPem,
       maxConnections: limits.maxConnections,
       maxIdleMs: limits.maxIdleSeconds * 1000,
     },
@@ -124,8 +138,10 @@ export async function startBridge(
     logger,
     onRequest: (identity, payload) => {
       if (!gateways.route(identity.id, payload))
-        deliveries.track(identity.id, service.handle(identity.id, payload))
+        deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
     },
+    operationalCas: () => tls.operationalCas,
+    denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
   // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
@@ -158,6 +174,7 @@ export async function startBridge(
         return tls.productionCaPem
       },
       productionUrl: config.production.url,
+      lifecycle: lifecycle.options,
     },
   )
   const gateways = wireGateways(config, {
@@ -168,12 +185,15 @@ export async function startBridge(
     logger,
   })
   const health = config.health.enabled
-    ? createHealthServer(() => readiness.check(), metrics && metricsExposition(metrics))
+    ? createHealthServer(() => readiness.check(), metrics && metricsExposition(metrics), {
+        crlFile: lifecycle.crl && config.lifecycle.crl.file,
+      })
     : undefined
   const closeHealth = (): Promise<void> =>
     new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve()))
   const closeStores = async (): Promise<void> => {
     gatewayPolicy.close()
+    lifecycle.close()
     await issued.close()
     await audit.close()
     await registry.close()
@@ -204,6 +224,8 @@ export async function startBridge(
   )
   tls.start()
   gatewayPolicy.watch(config.gateways.watch)
+  lifecycle.denyList.watch(config.gateways.watch)
+  await lifecycle.crl?.publish()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
     .start()

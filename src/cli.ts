@@ -4,6 +4,7 @@ import { ListenError } from './broker/broker.js'
 import { DEVICES_HELP, devicesCommand } from './cli/devices.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
+import { REVOKE_HELP, revokeCommand } from './cli/revoke.js'
 import { SERVE_HELP, serve } from './cli/serve.js'
 import { UsageError } from './cli/usage-error.js'
 import { RegistrationRejectedError } from './client/register.js'
@@ -15,7 +16,8 @@ Commands:
   serve      run the bridge (embedded CA and a development PKI by default)
   init       write a development PKI
   register   register a device: factory certificate in, operational credentials out
-  devices    list the identities the bridge has issued for, or show one
+  devices    list the identities the bridge has issued for, show, count or reset one
+  revoke     revoke an identity's or one serial's certificates (registry, audit log, CRL)
 
 Run 'registration-bridge <command> --help' for a command's options.`
 
@@ -54,14 +56,36 @@ const COMMANDS = {
       out: str,
       verify: str,
       timeout: str,
+      renew: bool,
+      'server-key': bool,
     },
     run: registerCommand,
   },
   devices: {
     help: DEVICES_HELP,
-    options: { 'state-dir': str, registry: str, owner: str, json: bool },
+    options: {
+      'state-dir': str,
+      registry: str,
+      owner: str,
+      json: bool,
+      expiring: str,
+      config: { ...str, short: 'c' },
+      set: { ...str, multiple: true },
+    },
     positionals: true,
     run: devicesCommand,
+  },
+  revoke: {
+    help: REVOKE_HELP,
+    options: {
+      identity: str,
+      serial: str,
+      reason: str,
+      config: { ...str, short: 'c' },
+      set: { ...str, multiple: true },
+      'state-dir': str,
+    },
+    run: revokeCommand,
   },
 } as const
 

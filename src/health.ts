@@ -1,20 +1,44 @@
+import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /** MetricsExposition renders the metrics for a scrape, in Prometheus text format. */
 export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
 
+/** HealthExtras are more things the health server serves. */
+export interface HealthExtras {
+  /** The CRL file (PEM) served at /crl.pem, and as DER at /crl (application/pkix-crl); absent: 404. */
+  readonly crlFile?: string | undefined
+}
+
+function serveCrl(file: string, der: boolean, res: import('node:http').ServerResponse): void {
+  readFile(file, 'utf8').then(
+    (pem) => {
+      if (!der) return res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(pem)
+      const body = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64')
+      res.writeHead(200, { 'content-type': 'application/pkix-crl' }).end(body)
+    },
+    () => res.writeHead(503, { 'content-type': 'text/plain' }).end('CRL not written yet\n'),
+  )
+}
+
 /**
  * createHealthServer makes the server of Kubernetes probes and Prometheus: /livez (the process is responsive;
  * /healthz is an alias), /readyz (200 only while every readiness condition holds; otherwise 503 with the
- * reasons, one a line) and, when `metrics` is given, /metrics. The caller binds it.
+ * reasons, one a line), when `metrics` is given, /metrics, and with a CRL file, /crl and /crl.pem (read at each
+ * request: the CLI rewrites it on every revocation). The caller binds it.
  */
 export function createHealthServer(
   readiness: () => boolean | readonly string[],
   metrics?: MetricsExposition,
+  extras: HealthExtras = {},
 ): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
+    if ((path === '/crl' || path === '/crl.pem') && extras.crlFile) {
+      serveCrl(extras.crlFile, path === '/crl', res)
+      return
+    }
     if (path === '/metrics' && metrics) {
       metrics().then(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),

@@ -42,6 +42,8 @@ export async function startBridge(stateDir: string, sets: string[] = []): Promis
     'registration.rateLimit.perMinute=1000000',
     'limits.maxConnections=100000',
     'registration.replyCacheMaxEntries=1000',
+    // the load cycles through a fixed set of devices, each registering again and again
+    'lifecycle.reRegistration=allow',
     ...sets,
   ]
   // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the bridge under load

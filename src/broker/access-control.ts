@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import type {
   AedesPublishPacket,
@@ -21,6 +22,15 @@ export interface AccessControlOptions {
   /** Live connections one identity may hold at once; one more is refused with CONNACK 3. */
   readonly maxConnectionsPerIdentity: number
   readonly logger: Logger
+  /** The CAs of operational certificates (read per connection: they rotate). */
+  readonly operationalCas?: (() => readonly X509Certificate[]) | undefined
+  /**
+   * Says why a verified identity is refused at CONNECT (the deny list; a revoked operational certificate), or
+   * undefined; a promise when it must be looked up.
+   */
+  readonly denied?:
+    | ((identity: DeviceIdentity) => string | undefined | Promise<string | undefined>)
+    | undefined
   /** Called with each registration request; the payload is never forwarded to any client. */
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
 }
@@ -94,9 +104,44 @@ export function createAccessControl(options: AccessControlOptions) {
     _password: Buffer | undefined,
     done: (err: AuthenticateError | null, ok: boolean | null) => void,
   ): void {
-    const result = identityOf(client.conn as TLSSocket, options.identitySource)
+    const result = identityOf(
+      client.conn as TLSSocket,
+      options.identitySource,
+      options.operationalCas?.() ?? [],
+    )
     let refused = refusals.get(client)
     if (!refused && !result.ok) refused = refusal(NOT_AUTHORIZED, result.reason)
+    const denial = !refused && result.ok ? options.denied?.(result.identity) : undefined
+    if (denial instanceof Promise) {
+      denial.then(
+        (reason) => {
+          // the connection may have gone while the lookup ran: it must not be counted against its identity
+          if (client.conn.destroyed) return done(refusal(SERVER_UNAVAILABLE, 'connection closed'), false)
+          admitOrRefuse(
+            client,
+            result,
+            reason === undefined ? undefined : refusal(NOT_AUTHORIZED, reason),
+            done,
+          )
+        },
+        (err: unknown) => {
+          endConnection(client, 'authenticate', err, logger)
+          done(refusal(SERVER_UNAVAILABLE, 'the deny check failed'), false)
+        },
+      )
+      return
+    }
+    if (denial !== undefined) refused = refusal(NOT_AUTHORIZED, denial)
+    admitOrRefuse(client, result, refused, done)
+  }
+
+  function admitOrRefuse(
+    client: Client,
+    result: ReturnType<typeof identityOf>,
+    refusedBefore: AuthenticateError | undefined,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ): void {
+    let refused = refusedBefore
     const sessionId = result.ok ? `${result.identity.id}:${client.id}` : ''
     if (!refused && result.ok && !admit(client, result.identity.id, sessionId)) {
       refused = refusal(

@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto'
 import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
@@ -50,6 +51,10 @@ export interface BootstrapBrokerOptions {
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
   readonly observer?: BrokerObserver
+  /** The CAs of operational certificates (renewal); read per connection. */
+  readonly operationalCas?: () => readonly X509Certificate[]
+  /** Says why a verified identity is refused at CONNECT (the deny list), or undefined. */
+  readonly denied?: (identity: DeviceIdentity) => string | undefined | Promise<string | undefined>
 }
 
 /** ListenError says which listener could not bind, naming its setting. */
@@ -104,6 +109,8 @@ export class BootstrapBroker {
         maxConnectionsPerIdentity: o.maxConnectionsPerIdentity,
         logger: o.logger,
         onRequest: o.onRequest,
+        operationalCas: o.operationalCas,
+        denied: o.denied,
       }),
       connectTimeout: o.connectTimeoutMs,
     })

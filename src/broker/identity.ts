@@ -16,9 +16,25 @@ export interface IdentitySettings {
 /** IdentitySource is a source name, or the full identity settings. */
 export type IdentitySource = IdentitySourceName | IdentitySettings
 
+/** CredentialKind says which certificate a connection presented: a factory one, or an operational one (renewal). */
+export type CredentialKind = 'factory' | 'operational'
+
+/** PresentedCredential is the verified client certificate a connection presented, as the lifecycle needs it. */
+export interface PresentedCredential {
+  readonly kind: CredentialKind
+  /** Serial number, lower-case hex. */
+  readonly serialNumber: string
+  /** SHA-256 of the certificate DER, lower-case hex. */
+  readonly sha256Fingerprint: string
+  /** The certified public key (SubjectPublicKeyInfo DER), so that a renewal can require a new one. */
+  readonly spki: Buffer
+}
+
 /** DeviceIdentity is who a connection is, as proven by its verified client certificate. */
 export interface DeviceIdentity {
   readonly id: string
+  /** The certificate it presented (absent only where no socket was read, e.g. in unit tests). */
+  readonly credential?: PresentedCredential | undefined
 }
 
 /** IdentityResult is an identity, or why a connection has none. */
@@ -51,7 +67,26 @@ function notADeviceCertificate(cert: X509Certificate): string | undefined {
   return undefined
 }
 
-function readIdentity(cert: X509Certificate, settings: IdentitySettings): IdentityResult {
+/** credentialOf describes a verified certificate; operational when one of `operationalCas` signed it. */
+function credentialOf(
+  cert: X509Certificate,
+  operationalCas: readonly X509Certificate[],
+): PresentedCredential {
+  // names first (cheap), then the signature: a factory CA with the same name as an operational one is not one
+  const operational = operationalCas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))
+  return {
+    kind: operational ? 'operational' : 'factory',
+    serialNumber: cert.serialNumber.toLowerCase(),
+    sha256Fingerprint: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
+    spki: cert.publicKey.export({ format: 'der', type: 'spki' }),
+  }
+}
+
+function readIdentity(
+  cert: X509Certificate,
+  settings: IdentitySettings,
+  operationalCas: readonly X509Certificate[],
+): IdentityResult {
   const problem = notADeviceCertificate(cert)
   if (problem) return refuse(problem)
   const names = certificateNames(cert.raw)
@@ -65,25 +100,30 @@ function readIdentity(cert: X509Certificate, settings: IdentitySettings): Identi
     const id = identityFromUri(value, settings.uriPrefix)
     return id === undefined
       ? refuse('the URI SAN is not identity.uriPrefix followed by an identity')
-      : { ok: true, identity: { id } }
+      : { ok: true, identity: { id, credential: credentialOf(cert, operationalCas) } }
   }
   if (!isSafeIdentity(value)) return refuse('identity has characters that are not allowed in topics')
-  return { ok: true, identity: { id: value } }
+  return { ok: true, identity: { id: value, credential: credentialOf(cert, operationalCas) } }
 }
 
 /**
  * identityOf reads the device identity from a TLS socket whose client certificate the TLS layer has already
  * verified against the factory CA bundle. It is the only reader of the peer certificate. It reads the names
  * from the certificate's DER (never from a printed form), refuses certificates that are not device
- * certificates (CA, self-signed, no clientAuth), and never throws: anything unreadable is a refusal.
+ * certificates (CA, self-signed, no clientAuth), and never throws: anything unreadable is a refusal. A
+ * certificate signed by one of `operationalCas` is an operational one (the device renews with it).
  */
-export function identityOf(socket: TLSSocket, source: IdentitySource): IdentityResult {
+export function identityOf(
+  socket: TLSSocket,
+  source: IdentitySource,
+  operationalCas: readonly X509Certificate[] = [],
+): IdentityResult {
   const settings = typeof source === 'string' ? { source } : source
   try {
     if (!socket.authorized) return refuse('client certificate not verified')
     const cert = socket.getPeerX509Certificate()
     if (!cert) return refuse('no client certificate')
-    return readIdentity(cert, settings)
+    return readIdentity(cert, settings, operationalCas)
   } catch (err) {
     return refuse(`client certificate is unreadable: ${(err as Error).message}`)
   }

@@ -1,4 +1,5 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls'
+import { trustedClientCas } from './tls-material.js'
 
 /** TlsListenerOptions configure the mutual-TLS listener. */
 export interface TlsListenerOptions {
@@ -6,6 +7,8 @@ export interface TlsListenerOptions {
   readonly keyPem: string
   /** PEM bundle of the factory CAs whose device certificates may connect. */
   readonly clientCaPem: string
+  /** PEM bundle of the operational CAs, trusted too so that devices renew (absent: factory CAs only). */
+  readonly operationalCaPem?: string | undefined
   readonly maxConnections: number
   readonly handshakeTimeoutMs: number
   /** A connection that neither sends nor receives a byte for this long is closed. */
@@ -26,7 +29,7 @@ export function createTlsListener(
     {
       key: options.keyPem,
       cert: options.certPem,
-      ca: options.clientCaPem,
+      ca: trustedClientCas(options),
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',

@@ -9,15 +9,28 @@ export interface ListenerMaterial {
   readonly certPem: string
   readonly keyPem: string
   readonly clientCaPem: string
+  /** The CA(s) of operational certificates, trusted too so that devices renew with them ('' or absent: none). */
+  readonly operationalCaPem?: string | undefined
 }
 
 /** listenerContextOptions are the secure-context options of the listener (TLS 1.2+ only). */
 export const listenerContextOptions = (m: ListenerMaterial): SecureContextOptions => ({
   cert: m.certPem,
   key: m.keyPem,
-  ca: m.clientCaPem,
+  ca: trustedClientCas(m),
   minVersion: 'TLSv1.2',
 })
+
+/** trustedClientCas is the bundle the listener verifies client certificates with: factory CAs, then operational. */
+export const trustedClientCas = (m: ListenerMaterial): string =>
+  m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem
+
+/** parseCaBundle parses every certificate of a PEM bundle (operational CAs, to tell renewals apart). */
+export function parseCaBundle(pem: string, what: string): X509Certificate[] {
+  if (pem === '') return []
+  checkBundle(pem, what)
+  return certificatesFromPem(pem).map((der) => new X509Certificate(der))
+}
 
 /** firstCertificate parses the first certificate of a PEM bundle, or throws saying what is wrong. */
 function firstCertificate(pem: string, what: string): X509Certificate {

@@ -11,11 +11,12 @@ import {
   type ListenerMaterial,
   listenerContextOptions,
   loadIssuingCa,
+  parseCaBundle,
   readText,
 } from './tls-material.js'
 
 /** TlsMaterialName names a set of files reloaded together (a bounded metric label). */
-export type TlsMaterialName = 'listener' | 'factory_ca' | 'production_ca' | 'issuing_ca'
+export type TlsMaterialName = 'listener' | 'factory_ca' | 'production_ca' | 'issuing_ca' | 'operational_ca'
 
 /** TlsFiles are the configured files the reloader watches. */
 export interface TlsFiles {
@@ -25,6 +26,18 @@ export interface TlsFiles {
   readonly productionCaFile?: string | undefined
   /** The embedded CA's files; absent when cert-manager issues. */
   readonly issuingCa?: { certFile: string; keyFile: string; chainFile?: string | undefined } | undefined
+  /** The CA bundle of operational certificates the listener trusts for renewal; absent: renewal is off. */
+  readonly operationalCaFile?: string | undefined
+}
+
+/**
+ * operationalCaFileOf is the CA bundle of operational certificates the listener trusts: lifecycle.operationalCaFile,
+ * else the embedded CA's certificate; undefined when lifecycle.trustOperationalCa is false or none is known.
+ */
+export function operationalCaFileOf(config: Config): string | undefined {
+  const { trustOperationalCa, operationalCaFile } = config.lifecycle
+  if (!trustOperationalCa) return undefined
+  return operationalCaFile ?? (config.issuer.type === 'local-ca' ? config.issuer.localCa.certFile : undefined)
 }
 
 /** tlsFilesOf names the files a configuration reads TLS material from. */
@@ -32,6 +45,7 @@ export const tlsFilesOf = (config: Config): TlsFiles => ({
   ...config.tls,
   productionCaFile: config.production.caFile,
   issuingCa: config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined,
+  operationalCaFile: operationalCaFileOf(config),
 })
 
 /** TlsReloaderDeps are where reloaded material goes. */
@@ -56,6 +70,7 @@ export class TlsReloader {
   #listener: ListenerMaterial
   #productionCaPem: string
   #issuingCa: IssuingCaMaterial | undefined
+  #operationalCas: readonly X509Certificate[]
 
   constructor(
     files: TlsFiles,
@@ -72,6 +87,15 @@ export class TlsReloader {
     this.#listenerNotAfter = new Date(new X509Certificate(initial.listener.certPem).validTo)
     this.#productionCaPem = initial.productionCaPem
     this.#issuingCa = initial.issuingCa
+    this.#operationalCas = parseCaBundle(
+      initial.listener.operationalCaPem ?? '',
+      'lifecycle.operationalCaFile',
+    )
+  }
+
+  /** operationalCas are the CAs whose certificates are operational (a connection with one renews). */
+  get operationalCas(): readonly X509Certificate[] {
+    return this.#operationalCas
   }
 
   /** listenerNotAfter is when the listener's current certificate expires. */
@@ -101,6 +125,7 @@ export class TlsReloader {
       ca?.certFile,
       ca?.keyFile,
       ca?.chainFile,
+      f.operationalCaFile,
     ]
     this.#watcher = new FileWatcher(
       paths.filter((p): p is string => p !== undefined),
@@ -136,12 +161,35 @@ export class TlsReloader {
         this.#productionCaPem = pem
       })
     }
+    // the embedded CA's own certificate (the default) follows the issuing_ca reload below
+    if (touches(f.operationalCaFile) && f.operationalCaFile !== f.issuingCa?.certFile) {
+      this.#try('operational_ca', [f.operationalCaFile], () => {
+        const material = { ...this.#listener, operationalCaPem: readText(f.operationalCaFile) }
+        const cas = parseCaBundle(material.operationalCaPem, 'lifecycle.operationalCaFile')
+        checkFactoryCa(material)
+        this.#applyListener(material)
+        this.#operationalCas = cas
+      })
+    }
     const ca = f.issuingCa
     if (ca && touches(ca.certFile, ca.keyFile, ca.chainFile)) {
       this.#try('issuing_ca', [ca.certFile, ca.keyFile, ca.chainFile], () => {
         this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
+        if (f.operationalCaFile === ca.certFile) this.#trustRotatedCa(this.#issuingCa.ca.certificate)
       })
     }
+  }
+
+  /**
+   * #trustRotatedCa adds the new embedded CA to the operational CAs the listener trusts and keeps the one it
+   * replaces, so that devices holding certificates of the old CA can still renew (until a restart, which trusts
+   * the CA file only: list both in lifecycle.operationalCaFile to keep the old one longer).
+   */
+  #trustRotatedCa(certificate: X509Certificate): void {
+    if (this.#operationalCas.some((c) => c.fingerprint256 === certificate.fingerprint256)) return
+    const cas = [...this.#operationalCas, certificate]
+    this.#applyListener({ ...this.#listener, operationalCaPem: cas.map((c) => c.toString()).join('') })
+    this.#operationalCas = cas
   }
 
   #applyListener(material: ListenerMaterial): void {

@@ -1,10 +1,15 @@
 import { join, resolve } from 'node:path'
+import { EXPIRY_STATES, expiryCounts, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
 import { SqliteRegistry } from '../registry/sqlite-registry.js'
+import { openLifecycle } from './lifecycle-context.js'
+import { UsageError } from './usage-error.js'
 
 /** DEVICES_HELP documents `devices`. */
 export const DEVICES_HELP = `Usage: registration-bridge devices list [options]
        registration-bridge devices show IDENTITY [options]
+       registration-bridge devices counts [--expiring 7d] [options]
+       registration-bridge devices reset IDENTITY [options]
 
 Reads the registry of identities the bridge has issued for (safe while the bridge runs).
 
@@ -12,7 +17,13 @@ Options:
   --state-dir DIR        where the registry lives (default ./.registration-bridge)
   --registry FILE        the registry file (default <state-dir>/registry.sqlite)
   --owner GATEWAY        list: only the devices this gateway owns
-  --json                 print JSON instead of a table`
+  --expiring DURATION    list: only identities whose newest certificate expires within it (e.g. 7d, 12h),
+                         expired ones included; counts: what "expiring" means (default 7d)
+  --json                 print JSON instead of a table
+
+'counts' counts identities by their newest certificate: active, expiring, expired, revoked.
+'reset' lets the identity register again with its factory certificate (lifecycle.reRegistration after-reset,
+and after a revocation); it takes the bridge's configuration (-c FILE, --set) to find the audit log.`
 
 /** DevicesFlags are the parsed flags of `devices`. */
 export interface DevicesFlags {
@@ -21,6 +32,9 @@ export interface DevicesFlags {
   readonly registry?: string | undefined
   readonly owner?: string | undefined
   readonly json?: boolean | undefined
+  readonly expiring?: string | undefined
+  readonly config?: string | undefined
+  readonly set?: string[] | undefined
 }
 
 function table(rows: readonly (readonly string[])[]): string {
@@ -42,7 +56,7 @@ function listText(devices: readonly DeviceSummary[]): string {
     d.owner ?? '-',
     d.serialNumber,
     d.notAfter.toISOString(),
-    d.state,
+    expiryStateOf(d, new Date(), 0) === 'expired' ? 'expired' : d.state,
   ])
   return table([head, ...rows])
 }
@@ -71,13 +85,19 @@ function showText(d: DeviceRecord): string {
 /** devicesCommand lists the registry or shows one identity. */
 export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const [action, identity, ...extra] = flags._ ?? []
+  const takesIdentity = action === 'show' || action === 'reset'
   if (
-    (action !== 'list' && action !== 'show') ||
+    (action !== 'list' && action !== 'show' && action !== 'counts' && action !== 'reset') ||
     extra.length > 0 ||
-    (action === 'show') !== (identity !== undefined)
+    takesIdentity !== (identity !== undefined)
   ) {
-    throw new Error(`expected "devices list" or "devices show IDENTITY"\n\n${DEVICES_HELP}`)
+    throw new UsageError(
+      `expected "devices list", "devices show IDENTITY", "devices counts" or "devices reset IDENTITY"\n\n${DEVICES_HELP}`,
+    )
   }
+  const withinMs = parseDuration(flags.expiring ?? '7d')
+  if (withinMs === undefined) throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m`)
+  if (action === 'reset') return resetCommand(identity ?? '', flags)
   const file = resolve(
     flags.registry ?? join(flags['state-dir'] ?? '.registration-bridge', 'registry.sqlite'),
   )
@@ -88,8 +108,19 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     throw new Error(`cannot open the registry ${file}: ${(err as Error).message}`)
   }
   try {
+    if (action === 'counts') {
+      const counts = expiryCounts(await registry.list(), new Date(), withinMs)
+      const text = table([['STATE', 'IDENTITIES'], ...EXPIRY_STATES.map((s) => [s, String(counts[s])])])
+      process.stdout.write(`${flags.json ? JSON.stringify(counts, null, 2) : text}\n`)
+      return
+    }
     if (action === 'list') {
-      const devices = await registry.list(flags.owner === undefined ? {} : { owner: flags.owner })
+      const all = await registry.list(flags.owner === undefined ? {} : { owner: flags.owner })
+      const now = new Date()
+      const devices =
+        flags.expiring === undefined
+          ? all
+          : all.filter((d) => ['expiring', 'expired'].includes(expiryStateOf(d, now, withinMs)))
       process.stdout.write(`${flags.json ? JSON.stringify(devices, null, 2) : listText(devices)}\n`)
       return
     }
@@ -98,5 +129,23 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     process.stdout.write(`${flags.json ? JSON.stringify(device, null, 2) : showText(device)}\n`)
   } finally {
     await registry.close()
+  }
+}
+
+/** resetCommand records an operator reset of an identity in the registry and the audit log. */
+async function resetCommand(identity: string, flags: DevicesFlags): Promise<void> {
+  const context = openLifecycle({
+    config: flags.config,
+    set: [...(flags.registry === undefined ? [] : [`registry.file=${flags.registry}`]), ...(flags.set ?? [])],
+    'state-dir': flags['state-dir'],
+  })
+  try {
+    const at = new Date()
+    if (!(await context.registry.reset(identity, at)))
+      throw new Error(`no identity "${identity}" in the registry`)
+    await context.audit([{ time: at.toISOString(), event: 'reset', identity }])
+    process.stdout.write(`reset ${identity}: it may register again with its factory certificate\n`)
+  } finally {
+    await context.close()
   }
 }

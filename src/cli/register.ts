@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import {
   CREDENTIAL_FILES,
   commonNameOf,
   register,
+  renew,
   verifyCredentials,
   writeCredentials,
 } from '../client/index.js'
@@ -30,6 +31,10 @@ Options:
   --out DIR              where to write credentials (default ./credentials/<identity>)
   --verify URL           then connect to this production broker with the new credentials
   --timeout SECONDS      give up after this long (default 60)
+  --renew                renew: --cert/--key are the operational certificate and key of an earlier
+                         registration; a new key is made here (CSR) unless --server-key;
+                         the new files replace the old ones (default --out: the directory of --cert)
+  --server-key           with --renew: ask the bridge for the new key instead (if lifecycle allows)
 
 Gateway mode (the gateway registers its downstream devices over its own connection):
   --gateway ID           the gateway: the development PKI's factory certificate for ID, or --cert/--key
@@ -58,6 +63,8 @@ export interface RegisterFlags {
   readonly out?: string | undefined
   readonly verify?: string | undefined
   readonly timeout?: string | undefined
+  readonly renew?: boolean | undefined
+  readonly 'server-key'?: boolean | undefined
 }
 
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
@@ -79,18 +86,24 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   if (!certFile || !keyFile) throw new UsageError('give --device ID, or --cert FILE and --key FILE')
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
-  const registration = await register({
+  if (flags.renew && (flags.cert === undefined || flags.key === undefined)) {
+    throw new UsageError('--renew needs --cert FILE and --key FILE: the operational certificate and key')
+  }
+  const registration = await (flags.renew ? renew : register)({
     url: flags.url ?? 'mqtts://localhost:8883',
     certPem: await readFile(certFile, 'utf8'),
     keyPem: await readFile(keyFile, 'utf8'),
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
-    csr: flags.csr === true,
+    csr: flags.renew ? flags['server-key'] !== true : flags.csr === true,
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
     ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
     timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
   })
-  const out = resolve(flags.out ?? join('credentials', commonNameOf(registration.certificatePem)))
+  const out = resolve(
+    flags.out ??
+      (flags.renew ? dirname(certFile) : join('credentials', commonNameOf(registration.certificatePem))),
+  )
   await writeCredentials(out, registration)
   process.stdout.write(
     `Issued certificate ${registration.serialNumber}, valid until ${registration.notAfter}\n`,

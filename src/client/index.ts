@@ -9,6 +9,7 @@ export {
   type RegisterOptions,
   type Registration,
   register,
+  renew,
 } from './register.js'
 export {
   type DeviceOutcome,

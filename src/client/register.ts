@@ -161,3 +161,12 @@ export async function register(options: RegisterOptions): Promise<Registration> 
     await client.endAsync(true).catch(() => {})
   }
 }
+
+/**
+ * renew trades the device's current operational certificate (as `certPem`/`keyPem`) for a new one over the same
+ * request topic. By default it makes a new key and sends a CSR (the bridge requires a new key unless
+ * lifecycle.renewal.requireNewKey is false); `csr: false` asks the bridge for the key where policy allows.
+ */
+export function renew(options: RegisterOptions): Promise<Registration> {
+  return register({ ...options, csr: options.csr ?? true })
+}

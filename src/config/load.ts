@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 
 /** Config is the validated, frozen configuration with every file path resolved. */
 export type Config = Readonly<
-  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production' | 'registry'> & {
+  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production' | 'registry' | 'lifecycle'> & {
     tls: { certFile: string; keyFile: string; clientCaFile: string }
     issuer: {
       type: RawConfig['issuer']['type']
@@ -28,6 +28,7 @@ export type Config = Readonly<
     auditLog: string
     production: { url?: string; caFile?: string }
     registry: { file: string }
+    lifecycle: Omit<RawConfig['lifecycle'], 'crl'> & { crl: { file: string; validityHours: number } }
     /** True when every PKI file is left at its default: the bridge may create a development PKI. */
     usesDevPki: boolean
   }
@@ -153,6 +154,16 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
       ...(raw.gateways.policyFile === undefined ? {} : { policyFile: resolve(cwd, raw.gateways.policyFile) }),
     },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
+    lifecycle: {
+      ...raw.lifecycle,
+      ...(raw.lifecycle.operationalCaFile === undefined
+        ? {}
+        : { operationalCaFile: resolve(cwd, raw.lifecycle.operationalCaFile) }),
+      ...(raw.lifecycle.denyListFile === undefined
+        ? {}
+        : { denyListFile: resolve(cwd, raw.lifecycle.denyListFile) }),
+      crl: { ...raw.lifecycle.crl, file: file(raw.lifecycle.crl.file, resolve(state, 'crl.pem')) },
+    },
   }
 }
 

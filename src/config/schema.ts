@@ -174,6 +174,35 @@ export const configSchema = z.strictObject({
       file: filePath,
     })
     .prefault({}),
+  lifecycle: z
+    .strictObject({
+      /** The listener also trusts the CA of operational certificates, so that devices renew with them. */
+      trustOperationalCa: z.boolean().default(true),
+      /** PEM bundle of that CA; unset: the embedded CA's certificate (required with cert-manager to renew). */
+      operationalCaFile: filePath,
+      /** What a factory-certificate registration of an identity with a valid operational certificate gets. */
+      reRegistration: z.enum(['refuse', 'allow', 'after-reset']).default('refuse'),
+      renewal: z
+        .strictObject({
+          windowFraction: z.number().gt(0).max(1).default(0.5),
+          requireNewKey: z.boolean().default(true),
+          allowServerKey: z.boolean().default(true),
+          rateLimit: z
+            .strictObject({ burst: positiveInt.default(2), perMinute: z.number().positive().default(1) })
+            .prefault({}),
+        })
+        .prefault({}),
+      /** Deny list (YAML: identities, serials, fingerprints); reloaded on change and on SIGHUP. */
+      denyListFile: filePath,
+      crl: z
+        .strictObject({
+          /** Unset: crl.pem in stateDir. Written by the embedded CA only. */
+          file: filePath,
+          validityHours: positiveInt.default(24),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 })
 
 /** RawConfig is the validated configuration before file paths are resolved. */

@@ -29,6 +29,7 @@ export interface BridgeMetrics {
   readonly certificateExpiry: Gauge<'certificate'>
   readonly tlsReloads: Counter<'material' | 'result'>
   readonly ready: Gauge
+  readonly devices: Gauge<'state'>
 }
 
 /** MetricsSources are read when Prometheus scrapes. */
@@ -37,6 +38,8 @@ export interface MetricsSources {
   readonly ready: () => boolean
   /** The certificates whose notAfter is exported; an absent one is not. */
   readonly certificates: () => { listener: Date; issuing_ca?: { validTo: string } | undefined }
+  /** Identities by the state of their newest certificate (active, expiring, expired, revoked); absent: none. */
+  readonly deviceStates?: () => Promise<Readonly<Record<string, number>>>
 }
 
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
@@ -135,6 +138,16 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca) and result (ok, refused).',
       labelNames: ['material', 'result'],
       registers,
+    }),
+    devices: new Gauge({
+      name: `${p}devices`,
+      help: 'Identities in the registry by the state of their newest certificate: active, expiring (within 7 days), expired, revoked.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        const states = await sources.deviceStates?.()
+        for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
+      },
     }),
     ready: new Gauge({
       name: `${p}ready`,

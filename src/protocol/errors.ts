@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   ISSUANCE_TIMEOUT: { retryable: true, summary: 'Issuance took longer than the configured timeout.' },
   ISSUER_UNAVAILABLE: { retryable: true, summary: 'The issuer cannot be reached right now.' },
   INTERNAL_ERROR: { retryable: true, summary: 'An unexpected error in the bridge; details are in its log.' },
+  RENEWAL_NOT_DUE: {
+    retryable: true,
+    summary: 'A renewal came before the renewal window opened; retry after the given delay.',
+  },
 } as const satisfies Record<string, { retryable: boolean; summary: string }>
 
 /** ErrorCode is the union of every wire error code. */

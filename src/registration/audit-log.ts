@@ -5,6 +5,12 @@ import { dirname } from 'node:path'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
 
+/**
+ * IssuanceEvent says which lifecycle step issued a certificate: a first registration, a factory-certificate
+ * re-registration (it supersedes), or a renewal (with the operational certificate, or by the owning gateway).
+ */
+export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
+
 /** AuditRecord is one issuance: never a key, only what identifies the certificate. */
 export interface AuditRecord {
   readonly time: string
@@ -22,6 +28,8 @@ export interface AuditRecord {
   readonly requestHash?: string
   /** Server-key mode: the serial of the certificate this one replaces for a retried request (its key is gone). */
   readonly supersedes?: string
+  /** The lifecycle step (absent in records written before lifecycle events existed). */
+  readonly event?: IssuanceEvent
 }
 
 /** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
@@ -29,7 +37,14 @@ export function auditRecordFor(
   credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
   fields: Pick<
     AuditRecord,
-    'identity' | 'issuer' | 'keySource' | 'registeredBy' | 'requestId' | 'requestHash' | 'supersedes'
+    | 'identity'
+    | 'issuer'
+    | 'keySource'
+    | 'registeredBy'
+    | 'requestId'
+    | 'requestHash'
+    | 'supersedes'
+    | 'event'
   >,
 ): AuditRecord {
   const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
+import type { PresentedCredential } from '../broker/identity.js'
 import { sleep, untilAborted } from '../common/abortable.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
@@ -15,9 +16,11 @@ import {
 import type { NewIssuance, Registry } from '../registry/registry.js'
 import { type AuditRecord, auditRecordFor } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
+import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
+import { LifecycleGate, type LifecycleStep } from './renewal.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
@@ -40,6 +43,8 @@ export interface RegistrationServiceOptions {
   readonly replyCache: ReplyCacheOptions
   readonly extraTrustPem: string
   readonly productionUrl: string | undefined
+  /** Renewal and re-registration; absent: every registration is allowed (and supersedes), as before. */
+  readonly lifecycle?: (LifecycleOptions & { renewalRateLimit: RateLimitOptions }) | undefined
 }
 
 /** Outcome is how a request ended: issued, replayed (an earlier answer), coalesced (a duplicate in flight). */
@@ -101,6 +106,7 @@ export class RegistrationService {
   readonly #options: RegistrationServiceOptions
   readonly #cache: ReplyCache
   readonly #limiter: RateLimiter
+  readonly #lifecycle: LifecycleGate | undefined
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
@@ -111,19 +117,24 @@ export class RegistrationService {
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
     this.#limiter = new RateLimiter(options.rateLimit)
+    this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle)
   }
 
   /**
    * handle answers one request payload from `identity`; undefined for a duplicate of the registration in
    * flight, which that one answers. It never rejects: every failure becomes a `rejected` answer.
    */
-  handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
-    const handler = this.#handle(identity, payload).finally(() => this.#handlers.delete(handler))
+  handle(identity: string, payload: Buffer, credential?: PresentedCredential): Promise<Answer | undefined> {
+    const handler = this.#handle(identity, payload, credential).finally(() => this.#handlers.delete(handler))
     this.#handlers.add(handler)
     return handler
   }
 
-  async #handle(identity: string, payload: Buffer): Promise<Answer | undefined> {
+  async #handle(
+    identity: string,
+    payload: Buffer,
+    credential: PresentedCredential | undefined,
+  ): Promise<Answer | undefined> {
     const log = this.#deps.logger.child({ identity })
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
@@ -135,7 +146,7 @@ export class RegistrationService {
       const request = this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
-      const answer = await this.#answer(identity, request, log)
+      const answer = await this.#answer(identity, request, log, credential)
       observe(answer?.outcome ?? 'coalesced')
       return answer && { reply: answer.reply, queue: true }
     } catch (err) {
@@ -164,8 +175,12 @@ export class RegistrationService {
     identity: string,
     request: RegistrationRequest,
     log: Logger,
+    credential: PresentedCredential | undefined,
   ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
-    const key = idempotencyKey(identity, request)
+    const renewing = await this.#lifecycle?.renewal(credential)
+    const key = renewing
+      ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
+      : idempotencyKey(identity, request)
     const cached = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
     if (cached) return { reply: cached, outcome: 'replayed' }
     const current = this.#inFlight.get(identity)
@@ -175,11 +190,13 @@ export class RegistrationService {
     if (retryAfterSeconds > 0) {
       throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
     }
-    const order = authorize(identity, request, this.#options.policy)
     const controller = new AbortController()
     this.#inFlight.set(identity, { key, controller })
     try {
-      const reply = await this.#issue(order, { key, requestId: request.requestId }, controller, log)
+      const order = authorize(identity, request, this.#options.policy)
+      const requestId = request.requestId
+      const step = await this.#lifecycle?.decide(order, { key, requestId, renewing })
+      const reply = await this.#issue(order, { key, requestId, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
@@ -189,14 +206,20 @@ export class RegistrationService {
 
   async #issue(
     order: IssuanceOrder,
-    { key, requestId }: { key: string; requestId: string | undefined },
+    {
+      key,
+      requestId,
+      event,
+      ...renewal
+    }: { key: string; requestId: string | undefined } & Partial<LifecycleStep>,
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
     const { issuer, issued, notify, registry, observer } = this.#deps
     const { registeredBy } = order
-    // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued
-    const supersedes = issued.lookup(key)?.record.serialNumber
+    // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued;
+    // a renewal supersedes the certificate it was made with
+    const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber
     const started = performance.now()
     // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
@@ -222,6 +245,7 @@ export class RegistrationService {
         ...(requestId === undefined ? {} : { requestId }),
         requestHash: key,
         ...(supersedes === undefined ? {} : { supersedes }),
+        ...(event === undefined ? {} : { event }),
       })
       const reply = issuedReply(credentials, {
         requestId,
@@ -237,7 +261,7 @@ export class RegistrationService {
       observer?.auditAppended((performance.now() - recordStarted) / 1000)
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
-        'certificate issued',
+        event === 'renewed' ? 'certificate renewed' : 'certificate issued',
       )
       return reply
     } finally {
@@ -271,8 +295,10 @@ export class RegistrationService {
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
-      const downstream = { ...order, registeredBy: context.registeredBy }
-      return await this.#issue(downstream, { key, requestId: context.requestId }, controller, context.log)
+      const { requestId, registeredBy } = context
+      const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy })
+      const downstream = { ...order, registeredBy }
+      return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
     }

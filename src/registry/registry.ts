@@ -28,6 +28,29 @@ export interface IssuanceRecord extends NewIssuance {
   readonly state: CertificateState
   /** Serial number of the certificate that replaced this one, when superseded. */
   readonly supersededBy?: string | undefined
+  /** When the certificate was revoked (state `revoked`). */
+  readonly revokedAt?: Date | undefined
+  /** Why it was revoked: an RFC 5280 CRLReason name (e.g. `keyCompromise`); see Revocation. */
+  readonly revocationReason?: RevocationReason | undefined
+}
+
+/** REVOCATION_REASONS are the RFC 5280 (5.3.1) CRLReason names the bridge records, with their codes. */
+export const REVOCATION_REASONS = {
+  unspecified: 0,
+  keyCompromise: 1,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  privilegeWithdrawn: 9,
+} as const
+
+/** RevocationReason is one of REVOCATION_REASONS. */
+export type RevocationReason = keyof typeof REVOCATION_REASONS
+
+/** Revocation is what `revoke` records: when and why. */
+export interface Revocation {
+  readonly at: Date
+  readonly reason: RevocationReason
 }
 
 /** DeviceRecord is an identity the bridge has issued for, with its owner and every certificate, newest first. */
@@ -37,6 +60,8 @@ export interface DeviceRecord {
   readonly owner?: string | undefined
   readonly firstIssuedAt: Date
   readonly lastIssuedAt: Date
+  /** When an operator last reset the identity (`devices reset`): one factory re-registration is allowed after it. */
+  readonly resetAt?: Date | undefined
   readonly certificates: readonly IssuanceRecord[]
 }
 
@@ -72,5 +97,14 @@ export interface Registry {
   list(options?: ListOptions): Promise<DeviceSummary[]>
   /** setState changes a certificate's state (for revocation); false when the serial is unknown. */
   setState(serialNumber: string, state: CertificateState): Promise<boolean>
+  /**
+   * revoke marks a certificate revoked with when and why (a revoked certificate stays revoked: revoking it again
+   * keeps the first date and reason); false when the serial is unknown.
+   */
+  revoke(serialNumber: string, revocation: Revocation): Promise<boolean>
+  /** revoked lists every revoked certificate (what a CRL lists), oldest revocation first. */
+  revoked(): Promise<IssuanceRecord[]>
+  /** reset records an operator reset of an identity (see DeviceRecord.resetAt); false when it is unknown. */
+  reset(identity: string, at: Date): Promise<boolean>
   close(): Promise<void>
 }

@@ -11,10 +11,12 @@ import type {
   ListOptions,
   NewIssuance,
   Registry,
+  Revocation,
 } from './registry.js'
 import {
   type CertificateRow,
   type DeviceRow,
+  MIGRATIONS,
   optional,
   SCHEMA,
   SCHEMA_VERSION,
@@ -51,8 +53,7 @@ export class SqliteRegistry implements Registry {
       if (version > SCHEMA_VERSION) {
         throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
       }
-      this.#db.exec(SCHEMA)
-      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      this.#migrate(version)
     }
     this.#insertDevice = this.#db.prepare(`
       INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
@@ -96,6 +97,16 @@ export class SqliteRegistry implements Registry {
     })
   }
 
+  /** #migrate creates the schema, or brings an older one up to date, in one transaction. */
+  #migrate(version: number): void {
+    this.#db.transaction(() => {
+      const exists = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
+      if (exists && version > 0) for (const step of MIGRATIONS.slice(version)) this.#db.exec(step)
+      this.#db.exec(SCHEMA)
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    })()
+  }
+
   /** record stores an issuance; see Registry.record. */
   record(issuance: NewIssuance): Promise<void> {
     return this.#commits.add(issuance)
@@ -131,6 +142,7 @@ export class SqliteRegistry implements Registry {
       owner: optional(row.owner),
       firstIssuedAt: new Date(row.first_issued_at),
       lastIssuedAt: new Date(row.last_issued_at),
+      ...(row.reset_at == null ? {} : { resetAt: new Date(row.reset_at) }),
       certificates: certificates.map(toIssuance),
     }
   }
@@ -168,6 +180,32 @@ export class SqliteRegistry implements Registry {
   async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
     return (
       this.#db.prepare('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber)
+        .changes > 0
+    )
+  }
+
+  /** revoke marks a certificate revoked; see Registry.revoke. */
+  async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
+    const changes = this.#db
+      .prepare(`UPDATE certificates SET state = 'revoked',
+          revoked_at = coalesce(revoked_at, @at), revocation_reason = coalesce(revocation_reason, @reason)
+        WHERE serial = @serial`)
+      .run({ serial: serialNumber, at: revocation.at.getTime(), reason: revocation.reason }).changes
+    return changes > 0
+  }
+
+  /** revoked lists the revoked certificates, oldest revocation first. */
+  async revoked(): Promise<IssuanceRecord[]> {
+    const rows = this.#db
+      .prepare(`SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at, rowid`)
+      .all() as CertificateRow[]
+    return rows.map(toIssuance)
+  }
+
+  /** reset records an operator reset of an identity. */
+  async reset(identity: string, at: Date): Promise<boolean> {
+    return (
+      this.#db.prepare('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
         .changes > 0
     )
   }

@@ -1,7 +1,7 @@
-import type { CertificateState, IssuanceRecord } from './registry.js'
+import type { CertificateState, IssuanceRecord, RevocationReason } from './registry.js'
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 /** SCHEMA creates the registry's tables. */
 export const SCHEMA = `
@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS devices (
   identity TEXT PRIMARY KEY,
   owner TEXT,
   first_issued_at INTEGER NOT NULL,
-  last_issued_at INTEGER NOT NULL
+  last_issued_at INTEGER NOT NULL,
+  reset_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
 CREATE TABLE IF NOT EXISTS certificates (
@@ -24,10 +25,20 @@ CREATE TABLE IF NOT EXISTS certificates (
   registered_by TEXT,
   request_id TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
-  superseded_by TEXT
+  superseded_by TEXT,
+  revoked_at INTEGER,
+  revocation_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
 `
+
+/** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
+export const MIGRATIONS: readonly string[] = [
+  '',
+  `ALTER TABLE devices ADD COLUMN reset_at INTEGER;
+   ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
+   ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
+]
 
 /** CertificateRow is a row of `certificates`. */
 export interface CertificateRow {
@@ -43,6 +54,8 @@ export interface CertificateRow {
   request_id: string | null
   state: CertificateState
   superseded_by: string | null
+  revoked_at?: number | null
+  revocation_reason?: string | null
 }
 
 /** DeviceRow is a row of `devices`. */
@@ -51,6 +64,7 @@ export interface DeviceRow {
   owner: string | null
   first_issued_at: number
   last_issued_at: number
+  reset_at?: number | null
 }
 
 /** optional turns SQL NULL into undefined. */
@@ -71,5 +85,7 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     requestId: optional(row.request_id),
     state: row.state,
     supersededBy: optional(row.superseded_by),
+    ...(row.revoked_at == null ? {} : { revokedAt: new Date(row.revoked_at) }),
+    ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
   }
 }

@@ -60,11 +60,21 @@ describe('only verified factory certificates get an MQTT session', () => {
     expect(await mqttOutcome(tls)).toBe('refused')
   })
 
-  it('an operational certificate (issuing CA, not factory CA)', async () => {
-    const issued = await register({ url: bridge.url, ...tlsFor(bridge, bridge.pki.device('device-002')) })
-    expect(await mqttOutcome({ certPem: issued.certificatePem, keyPem: issued.privateKeyPem })).toBe(
-      'refused',
-    )
+  it('an operational certificate (issuing CA, not factory CA) when lifecycle.trustOperationalCa is false', async () => {
+    const factoryOnly = await startTestBridge(['lifecycle.trustOperationalCa=false'])
+    try {
+      const tls = tlsFor(factoryOnly, factoryOnly.pki.device('device-002'))
+      const issued = await register({ url: factoryOnly.url, ...tls })
+      const operational = { certPem: issued.certificatePem, keyPem: issued.privateKeyPem, caPem: tls.caPem }
+      await expect(connectTls(factoryOnly.url, operational, 5_000)).rejects.toThrow()
+      // by default the listener trusts it, for renewal (test/integration/lifecycle.test.ts)
+      const renewing = await register({ url: bridge.url, ...tlsFor(bridge, bridge.pki.device('device-002')) })
+      expect(await mqttOutcome({ certPem: renewing.certificatePem, keyPem: renewing.privateKeyPem })).toBe(
+        'connected',
+      )
+    } finally {
+      await factoryOnly.stop()
+    }
   })
 
   it('an expired certificate', async () => {

@@ -1,0 +1,73 @@
+import { normalSerial } from '../registration/deny-list.js'
+import { REVOCATION_REASONS, type RevocationReason } from '../registry/registry.js'
+import { type LifecycleEventRecord, type LifecycleFlags, openLifecycle } from './lifecycle-context.js'
+import { UsageError } from './usage-error.js'
+
+/** REVOKE_HELP documents `revoke`. */
+export const REVOKE_HELP = `Usage: registration-bridge revoke --identity ID | --serial SERIAL [--reason REASON] [options]
+
+Revokes operational certificates: the registry marks them revoked (they can no longer renew; a revoked
+identity cannot register again until 'devices reset'), the audit log records it, and with the embedded CA
+the CRL (lifecycle.crl.file, served at /crl) is written again at once, so a production broker with
+'crlfile' refuses them. With cert-manager the issuer's own CRL/OCSP is the issuer's job: see docs/operations.md.
+
+  --identity ID          revoke every certificate of this identity that is not revoked yet
+  --serial SERIAL        revoke one certificate (hex, colons allowed)
+  --reason REASON        ${Object.keys(REVOCATION_REASONS).join(' | ')} (default unspecified)
+  -c, --config FILE      the bridge's configuration file
+  --set SETTING=VALUE    override one setting (repeatable)
+  --state-dir DIR        the bridge's state directory (stateDir)
+Exit status: 0 revoked, 1 nothing to revoke or an error, 2 usage.`
+
+/** RevokeFlags are the parsed flags of `revoke`. */
+export interface RevokeFlags extends LifecycleFlags {
+  readonly identity?: string | undefined
+  readonly serial?: string | undefined
+  readonly reason?: string | undefined
+}
+
+/** revokeCommand revokes by identity or serial, records it, and rewrites the CRL. */
+export async function revokeCommand(flags: RevokeFlags): Promise<void> {
+  if ((flags.identity === undefined) === (flags.serial === undefined)) {
+    throw new UsageError(`give exactly one of --identity and --serial\n\n${REVOKE_HELP}`)
+  }
+  const reason = (flags.reason ?? 'unspecified') as RevocationReason
+  if (!(reason in REVOCATION_REASONS)) {
+    throw new UsageError(`--reason must be one of ${Object.keys(REVOCATION_REASONS).join(', ')}`)
+  }
+  const context = openLifecycle(flags)
+  try {
+    const { registry } = context
+    const serials: { serialNumber: string; identity: string }[] = []
+    if (flags.identity !== undefined) {
+      const device = await registry.device(flags.identity)
+      if (!device) throw new Error(`no identity "${flags.identity}" in the registry`)
+      for (const c of device.certificates) if (c.state !== 'revoked') serials.push(c)
+    } else {
+      const serial = normalSerial(flags.serial ?? '')
+      const found = await registry.certificate(serial)
+      if (!found) throw new Error(`no certificate with serial ${serial} in the registry`)
+      if (found.state !== 'revoked') serials.push(found)
+    }
+    if (serials.length === 0) throw new Error('nothing to revoke: already revoked')
+    const at = new Date()
+    for (const s of serials) await registry.revoke(s.serialNumber, { at, reason })
+    const records: LifecycleEventRecord[] = serials.map((s) => ({
+      time: at.toISOString(),
+      event: 'revoked',
+      identity: s.identity,
+      serialNumber: s.serialNumber,
+      reason,
+    }))
+    await context.audit(records)
+    const crl = await context.writeCrl()
+    for (const s of serials) process.stdout.write(`revoked ${s.identity} ${s.serialNumber} (${reason})\n`)
+    process.stdout.write(
+      crl
+        ? `CRL written to ${crl}\n`
+        : 'cert-manager issues: the registry and deny list refuse it here; revoke it at the issuer too\n',
+    )
+  } finally {
+    await context.close()
+  }
+}

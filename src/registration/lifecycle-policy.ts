@@ -1,0 +1,129 @@
+import type { PresentedCredential } from '../broker/identity.js'
+import type { IssuanceOrder } from '../issuers/issuer.js'
+import { RegistrationError } from '../protocol/errors.js'
+import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
+
+/** ReRegistrationPolicy is what a factory-certificate registration of an identity that holds a valid one gets. */
+export type ReRegistrationPolicy = 'refuse' | 'allow' | 'after-reset'
+
+/** RenewalOptions say when and how an operational certificate may be renewed. */
+export interface RenewalOptions {
+  /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
+  readonly windowFraction: number
+  /** A CSR must certify a key other than the current certificate's. */
+  readonly requireNewKey: boolean
+  /** A device may renew by asking the bridge for a key (server-key mode). */
+  readonly allowServerKey: boolean
+}
+
+/** LifecycleOptions are the lifecycle settings the service applies. */
+export interface LifecycleOptions {
+  readonly reRegistration: ReRegistrationPolicy
+  readonly renewal: RenewalOptions
+}
+
+const refuse = (message: string): RegistrationError => new RegistrationError('NOT_AUTHORIZED', message)
+
+/** isValid says whether a certificate is one a device can still use: active (not superseded or revoked), unexpired. */
+const isValid = (c: IssuanceRecord | undefined, now: Date): boolean =>
+  c !== undefined && c.state === 'active' && c.notAfter > now
+
+/** revokedSinceReset says whether the identity's newest certificate was revoked after its last operator reset. */
+function revokedSinceReset(device: DeviceRecord): boolean {
+  const newest = device.certificates[0]
+  if (newest?.state !== 'revoked') return false
+  return device.resetAt === undefined || (newest.revokedAt ?? newest.issuedAt) > device.resetAt
+}
+
+/**
+ * checkRevokedCredential refuses a connection's operational certificate that is revoked (before anything is
+ * answered, even a replay of an earlier answer).
+ */
+export async function checkRevokedCredential(
+  registry: Registry | undefined,
+  credential: PresentedCredential,
+): Promise<IssuanceRecord> {
+  const record = await registry?.certificate(credential.serialNumber)
+  if (!record)
+    throw refuse('this certificate is not one the bridge issued; register with the factory certificate')
+  if (record.state === 'revoked') throw refuse('this certificate is revoked')
+  return record
+}
+
+/**
+ * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
+ * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
+ * options, the new key must differ and server-key mode be allowed.
+ */
+export async function checkRenewal(
+  registry: Registry | undefined,
+  credential: PresentedCredential,
+  order: IssuanceOrder,
+  options: RenewalOptions,
+  now = new Date(),
+): Promise<void> {
+  const current = await checkRevokedCredential(registry, credential)
+  if (current.identity !== order.identity) throw refuse('this certificate was issued to another identity')
+  const newest = (await registry?.device(order.identity))?.certificates[0]
+  if (current.state !== 'active' || newest?.serialNumber !== current.serialNumber) {
+    throw refuse('this certificate has been superseded; renew with the newest certificate')
+  }
+  const lifetime = current.notAfter.getTime() - current.notBefore.getTime()
+  const opens = current.notAfter.getTime() - options.windowFraction * lifetime
+  if (now.getTime() < opens) {
+    throw new RegistrationError(
+      'RENEWAL_NOT_DUE',
+      `renewal opens at ${new Date(opens).toISOString()} (lifecycle.renewal.windowFraction)`,
+      { retryAfterSeconds: Math.ceil((opens - now.getTime()) / 1000) },
+    )
+  }
+  if (!order.csr && !options.allowServerKey) {
+    throw refuse(
+      'renewal needs a CSR: the bridge does not make keys for renewals (lifecycle.renewal.allowServerKey)',
+    )
+  }
+  if (order.csr && options.requireNewKey && order.csr.spki.equals(credential.spki)) {
+    throw new RegistrationError(
+      'KEY_NOT_ALLOWED',
+      'a renewal must certify a new key (lifecycle.renewal.requireNewKey)',
+    )
+  }
+}
+
+/**
+ * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
+ * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
+ * to this very request issued, `requestId` its requestId (a retry is never a re-registration); `registeredBy` is the gateway asking for a
+ * downstream device, which may renew a device it owns. A revoked identity is refused until an operator resets it,
+ * whatever the policy.
+ */
+export async function checkReRegistration(
+  registry: Registry | undefined,
+  identity: string,
+  policy: ReRegistrationPolicy,
+  context: {
+    retryOf?: string | undefined
+    requestId?: string | undefined
+    registeredBy?: string | undefined
+  },
+  now = new Date(),
+): Promise<boolean> {
+  const device = await registry?.device(identity)
+  if (!device) return false
+  if (revokedSinceReset(device)) {
+    throw refuse('this identity is revoked; an operator must reset it (registration-bridge devices reset)')
+  }
+  const newest = device.certificates[0]
+  if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
+  // the answer to this very request may have been lost in a restart after the registry recorded it
+  if (context.requestId !== undefined && newest?.requestId === context.requestId) return true
+  if (context.registeredBy !== undefined && device.owner === context.registeredBy) return true
+  if (policy === 'allow') return true
+  if (policy === 'after-reset' && device.resetAt !== undefined && device.resetAt >= device.lastIssuedAt)
+    return true
+  throw refuse(
+    policy === 'refuse'
+      ? 'this identity already holds a valid operational certificate: renew with it instead of registering again'
+      : 'this identity already holds a valid operational certificate: renew with it, or ask an operator to reset it',
+  )
+}

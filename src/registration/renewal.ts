@@ -1,0 +1,84 @@
+import type { PresentedCredential } from '../broker/identity.js'
+import type { IssuanceOrder } from '../issuers/issuer.js'
+import { RegistrationError } from '../protocol/errors.js'
+import type { Registry } from '../registry/registry.js'
+import type { IssuanceEvent } from './audit-log.js'
+import type { IssuedIndex } from './issued-index.js'
+import {
+  checkRenewal,
+  checkReRegistration,
+  checkRevokedCredential,
+  type LifecycleOptions,
+} from './lifecycle-policy.js'
+import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+
+/** LifecycleStep is what the lifecycle decided for one issuance: its audit event and what it supersedes. */
+export interface LifecycleStep {
+  readonly event: IssuanceEvent
+  readonly supersedes?: string | undefined
+}
+
+/**
+ * LifecycleGate is the renewal and re-registration step of the registration service: it tells renewals (an
+ * operational certificate) from registrations, refuses revoked certificates, rate-limits renewals with their own
+ * token bucket, and applies the renewal and re-registration policies.
+ */
+export class LifecycleGate {
+  readonly #registry: Registry | undefined
+  readonly #issued: IssuedIndex
+  readonly #options: LifecycleOptions
+  readonly #renewals: RateLimiter
+
+  constructor(
+    registry: Registry | undefined,
+    issued: IssuedIndex,
+    options: LifecycleOptions & { renewalRateLimit: RateLimitOptions },
+  ) {
+    this.#registry = registry
+    this.#issued = issued
+    this.#options = options
+    this.#renewals = new RateLimiter(options.renewalRateLimit)
+  }
+
+  /**
+   * renewal returns the credential when the connection renews (an operational certificate), after refusing a
+   * revoked one: a revoked certificate gets nothing, not even a replay of an answer given before.
+   */
+  async renewal(credential: PresentedCredential | undefined): Promise<PresentedCredential | undefined> {
+    if (credential?.kind !== 'operational') return undefined
+    await checkRevokedCredential(this.#registry, credential)
+    return credential
+  }
+
+  /**
+   * decide applies the policy to an authorized order: a renewal (rate limit, then checkRenewal) supersedes the
+   * certificate connected with; a registration passes the re-registration policy (a gateway renews the devices it
+   * owns). `key` is the request's idempotency key, whose earlier issuance makes it a retry.
+   */
+  async decide(
+    order: IssuanceOrder,
+    context: {
+      key: string
+      requestId: string | undefined
+      renewing?: PresentedCredential | undefined
+      registeredBy?: string | undefined
+    },
+  ): Promise<LifecycleStep> {
+    const { renewing, registeredBy } = context
+    if (renewing) {
+      const wait = this.#renewals.take(order.identity)
+      if (wait > 0)
+        throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
+      await checkRenewal(this.#registry, renewing, order, this.#options.renewal)
+      return { event: 'renewed', supersedes: renewing.serialNumber }
+    }
+    const retryOf = this.#issued.lookup(context.key)?.record.serialNumber
+    const known = await checkReRegistration(this.#registry, order.identity, this.#options.reRegistration, {
+      retryOf,
+      requestId: context.requestId,
+      registeredBy,
+    })
+    if (!known) return { event: 'registered' }
+    return { event: registeredBy === undefined ? 're-registered' : 'renewed' }
+  }
+}

@@ -1,0 +1,41 @@
+import type { DeviceSummary } from './registry.js'
+
+/** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
+export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
+
+/** EXPIRING_WITHIN_MS is what `expiring` means where no one says otherwise (the metric, `devices counts`): 7 days. */
+export const EXPIRING_WITHIN_MS = 7 * 86_400_000
+
+/** EXPIRY_STATES lists every ExpiryState (bounded metric label values, table rows). */
+export const EXPIRY_STATES: readonly ExpiryState[] = ['active', 'expiring', 'expired', 'revoked']
+
+/**
+ * expiryStateOf classifies an identity by its newest certificate: `revoked` if revoked, `expired` once past
+ * notAfter, `expiring` when notAfter falls within `withinMs` of `now`, else `active`.
+ */
+export function expiryStateOf(device: DeviceSummary, now: Date, withinMs: number): ExpiryState {
+  if (device.state === 'revoked') return 'revoked'
+  const left = device.notAfter.getTime() - now.getTime()
+  if (left <= 0) return 'expired'
+  return left <= withinMs ? 'expiring' : 'active'
+}
+
+/** expiryCounts counts identities by ExpiryState (every state present, zero when none). */
+export function expiryCounts(
+  devices: readonly DeviceSummary[],
+  now: Date,
+  withinMs: number,
+): Record<ExpiryState, number> {
+  const counts: Record<ExpiryState, number> = { active: 0, expiring: 0, expired: 0, revoked: 0 }
+  for (const d of devices) counts[expiryStateOf(d, now, withinMs)]++
+  return counts
+}
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** parseDuration reads `7d`, `12h`, `30m`, `90s`, `2w` as milliseconds; undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+)([smhdw])$/.exec(text.trim())
+  if (!match) return undefined
+  return Number(match[1]) * (UNITS[match[2] as string] as number)
+}
