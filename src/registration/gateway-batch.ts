@@ -128,9 +128,10 @@ export class GatewayService {
     const { deviceId } = device
     const key = hash([gateway, requestId, device])
     try {
-      const cached = this.#cache.get(key)
-      if (cached) return { ...withoutRequestId(cached), deviceId }
-      const retryAfterMs = this.#bucket(gateway, rule).take()
+      // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
+      // issuances spend the gateway's quota rate
+      const earlier = this.#cache.get(key)
+      const retryAfterMs = earlier ? 0 : this.#bucket(gateway, rule).take()
       if (retryAfterMs > 0) {
         throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
           retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
@@ -146,6 +147,7 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
+          earlier,
         })
         this.#cache.set(key, reply)
         return { ...withoutRequestId(reply), deviceId }

@@ -81,6 +81,8 @@ export interface DownstreamContext {
   readonly log: Logger
   /** vet runs the gateway policy on the order (after the device policy), with the identity held in flight. */
   readonly vet: (order: IssuanceOrder) => Promise<void>
+  /** An earlier answer to this request the caller holds (with its key); replayed only once policy passed again. */
+  readonly earlier?: IssuedReply | undefined
 }
 
 interface InFlight {
@@ -271,11 +273,20 @@ export class RegistrationService {
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
+      // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still current
+      const earlier = context.earlier ?? this.#deps.issued.lookup(key)?.reply
+      if (earlier && (await this.#current(earlier))) return earlier
       const downstream = { ...order, registeredBy: context.registeredBy }
       return await this.#issue(downstream, { key, requestId: context.requestId }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
     }
+  }
+
+  /** #current: the registry still holds the certificate of an earlier answer as active (not superseded, revoked). */
+  async #current(reply: IssuedReply): Promise<boolean> {
+    const registry = this.#deps.registry
+    return !registry || (await registry.certificate(reply.serialNumber))?.state === 'active'
   }
 
   /**

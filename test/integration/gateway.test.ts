@@ -216,6 +216,33 @@ describe('ownership and quotas', () => {
     })
   })
 
+  it('a retried batch is not replayed once its certificate is superseded or its device taken over', async () => {
+    const original = await connectGateway(bridge, 'gateway-001')
+    const batch = { requestId: 'replay-me', devices: [{ deviceId: 'gateway-001-sensor-009' }] }
+    const first = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    expect(first?.status).toBe('issued')
+    // a newer request of the same gateway supersedes it: the old request is issued afresh, never the stale key
+    const newer = byDevice(
+      await original.batch({ requestId: 'newer', devices: [{ deviceId: 'gateway-001-sensor-009' }] }),
+    ).get('gateway-001-sensor-009')
+    expect(newer?.status).toBe('issued')
+    const again = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    expect(again?.status).toBe('issued')
+    expect(again?.serialNumber).not.toBe(first?.serialNumber)
+    expect(again?.privateKey).not.toBe(first?.privateKey)
+    // another gateway takes it over: the first gateway's retry is refused, not answered with a key it no longer owns
+    const takeover = await connectGateway(bridge, 'gateway-003')
+    const taken = byDevice(
+      await takeover.batch({ requestId: 'transfer-9', devices: [{ deviceId: 'gateway-001-sensor-009' }] }),
+    )
+    await takeover.end()
+    expect(taken.get('gateway-001-sensor-009')?.status).toBe('issued')
+    const after = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    await original.end()
+    expect(after).toMatchObject({ status: 'rejected', error: { reason: 'OWNED_BY_ANOTHER_GATEWAY' } })
+    expect(after).not.toHaveProperty('privateKey')
+  })
+
   it('past its quota of devices a gateway is refused per device, and past its rate it is told when to retry', async () => {
     const gateway = await connectGateway(bridge, 'gateway-004')
     const ids = ['gateway-004-sensor-1', 'gateway-004-sensor-2', 'gateway-004-sensor-3']
