@@ -7,11 +7,12 @@ import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   type DeviceResult,
   type DownstreamRequest,
-  decodeGatewayBatch,
   encodeGatewayReply,
   type GatewayBatch,
   type GatewayLimits,
   type GatewayReply,
+  openGatewayBatch,
+  readGatewayBatch,
 } from '../protocol/gateway.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
 import type { Registry } from '../registry/registry.js'
@@ -75,9 +76,11 @@ export class GatewayService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+      // the extension and version first: another version is UNSUPPORTED_VERSION for anyone, then the gateway
+      const fields = openGatewayBatch(payload, this.#options.limits)
       const rule = ruleFor(this.#deps.policy.current, gateway)
       if (!rule) throw NOT_A_GATEWAY()
-      const batch = decodeGatewayBatch(payload, this.#options.limits)
+      const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
       this.#batchesInFlight.add(batchKey)
@@ -128,6 +131,7 @@ export class GatewayService {
     const { deviceId } = device
     const key = hash([gateway, requestId, device])
     try {
+      if (device.refused) throw device.refused
       // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
       // issuances spend the gateway's quota rate
       const earlier = this.#cache.get(key)

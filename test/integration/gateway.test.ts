@@ -141,6 +141,25 @@ describe('a gateway registers its sensors over its own connection', () => {
     expect(results.get('gateway-002-sensor-3')?.status).toBe('issued')
   })
 
+  it('an unknown keyAlgorithm refuses only its device; the others of the batch are issued', async () => {
+    const gateway = await connectGateway(bridge, 'gateway-001')
+    const replies = byDevice(
+      await gateway.batch({
+        requestId: 'one-bad-key',
+        devices: [
+          { deviceId: 'gateway-001-sensor-700', keyAlgorithm: 'DSA-1024' },
+          { deviceId: 'gateway-001-sensor-701', keyAlgorithm: 'ECDSA-P256' },
+        ],
+      }),
+    )
+    await gateway.end()
+    expect(replies.get('gateway-001-sensor-700')).toMatchObject({
+      status: 'rejected',
+      error: { code: 'KEY_NOT_ALLOWED', retryable: false },
+    })
+    expect(replies.get('gateway-001-sensor-701')?.status).toBe('issued')
+  })
+
   it('lets no second gateway take over a sensor another gateway registered', async () => {
     const csr = await opensslCsr('/CN=gateway-001-sensor-007')
     const gateway = await connectGateway(bridge, 'gateway-002')
@@ -296,6 +315,14 @@ describe('isolation', () => {
       error: { code: 'NOT_AUTHORIZED', reason: 'NOT_A_GATEWAY', retryable: false },
     })
     expect((await bridge.auditLines()).length).toBe(before)
+  })
+
+  it('another extension version is UNSUPPORTED_VERSION for anyone, gateway or not', async () => {
+    const device = await connectDevice(bridge, 'device-001')
+    await device.send({ extension: 'gateway/2', requestId: 'v2', devices: [{ deviceId: 'device-002' }] })
+    const reply = await device.nextReply()
+    await device.end()
+    expect(reply).toMatchObject({ status: 'rejected', error: { code: 'UNSUPPORTED_VERSION' } })
   })
 
   it('v1 requests from a gateway keep working unchanged', async () => {
