@@ -166,6 +166,7 @@ export async function startBridge(
     policy: gatewayPolicy,
     publish: (identity, payload) => broker.publishPayload(identity, payload),
     logger,
+    ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
   })
   const health = config.health.enabled
     ? createHealthServer(() => readiness.check(), metrics && metricsExposition(metrics))

@@ -55,6 +55,8 @@ export interface RegistrationObserver {
     code?: ErrorCode | undefined
     mode?: 'csr' | 'server_key' | undefined
     seconds: number
+    /** How the request came: a device's own (the default) or a gateway's for a downstream device. */
+    via?: 'device' | 'gateway' | undefined
   }): void
   issuanceStarted(): void
   issuanceEnded(seconds: number, ok: boolean): void
@@ -83,6 +85,8 @@ export interface DownstreamContext {
   readonly vet: (order: IssuanceOrder) => Promise<void>
   /** An earlier answer to this request the caller holds (with its key); replayed only once policy passed again. */
   readonly earlier?: IssuedReply | undefined
+  /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
+  readonly replayed?: (() => void) | undefined
 }
 
 interface InFlight {
@@ -275,7 +279,10 @@ export class RegistrationService {
       await context.vet(order)
       // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still current
       const earlier = context.earlier ?? this.#deps.issued.lookup(key)?.reply
-      if (earlier && (await this.#current(earlier))) return earlier
+      if (earlier && (await this.#current(earlier))) {
+        context.replayed?.()
+        return earlier
+      }
       const downstream = { ...order, registeredBy: context.registeredBy }
       return await this.#issue(downstream, { key, requestId: context.requestId }, controller, context.log)
     } finally {
