@@ -119,6 +119,8 @@ export async function startBridge(
     maxClientIdLength: limits.maxClientIdLength,
     maxConnectionsPerIdentity: limits.maxConnectionsPerIdentity,
     maxQueuedRepliesPerIdentity: limits.maxQueuedRepliesPerIdentity,
+    maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
+    sessionExpiryMs: limits.sessionExpirySeconds * 1000,
     maxQueuedReplies: r.replyCacheMaxEntries,
     queuedReplyTtlMs: r.replyCacheSeconds * 1000,
     logger,
