@@ -262,7 +262,14 @@ export class RegistrationService {
    * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ record) for a downstream identity a gateway asks
    * for. The identity is held in flight as for its own request, so no two registrations race.
    */
-  async issueFor(
+  issueFor(identity: string, request: RegistrationRequest, context: DownstreamContext): Promise<IssuedReply> {
+    // tracked like a device's own request, so that close gives it the same grace period
+    const handler = this.#issueFor(identity, request, context).finally(() => this.#handlers.delete(handler))
+    this.#handlers.add(handler)
+    return handler
+  }
+
+  async #issueFor(
     identity: string,
     request: RegistrationRequest,
     context: DownstreamContext,

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { connectTls } from '../../src/client/register.js'
 import type { Reply } from '../../src/protocol/messages.js'
 import { startCliBridge } from '../support/cli-bridge.js'
+import { writePolicy } from '../support/gateway.js'
 import { createTestPki } from '../support/pki.js'
 import { freePort } from '../support/ports.js'
 import { start } from '../support/process.js'
@@ -170,5 +171,45 @@ describe('serve: SIGTERM', () => {
       stopping,
       `stop took ${Math.round(stopping)} ms; one RSA-4096 key takes ${Math.round(oneKey)} ms`,
     ).toBeLessThan(2.5 * oneKey + 2000)
+  })
+
+  it('gives a gateway batch in flight the grace period too: its device is issued, then the process exits 0', async () => {
+    const pki = await createTestPki()
+    const files = await pki.makeDevice('gateway-001')
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const bridge = await startCliBridge(pki.stateDir, [
+      ...['--set', `gateways.policyFile=${policy}`, '--set', 'shutdown.gracePeriodMs=60000'],
+    ])
+    const client = await connectTls(bridge.url, {
+      certPem: await readFile(files.certFile, 'utf8'),
+      keyPem: await readFile(files.keyFile, 'utf8'),
+      caPem: await readFile(pki.file('issuing-ca.crt'), 'utf8'),
+    })
+    client.on('error', () => {})
+    const replies: Record<string, unknown>[] = []
+    const complete = new Promise<void>((resolve) =>
+      client.on('message', (_t, payload) => {
+        const reply = JSON.parse(payload.toString('utf8')) as Record<string, unknown>
+        replies.push(reply)
+        if (reply.status === 'complete') resolve()
+      }),
+    )
+    await client.subscribeAsync('registration/gateway-001/reply', { qos: 1 })
+    const batch = {
+      extension: 'gateway/1',
+      requestId: 'at-sigterm',
+      devices: [{ deviceId: 'gateway-001-sensor-1', keyAlgorithm: 'RSA-4096' }],
+    }
+    await client.publishAsync('registration/request', JSON.stringify(batch), { qos: 1 })
+    bridge.process.signal('SIGTERM') // the batch is being answered: the bridge took it before its PUBACK
+    await complete
+    await client.endAsync(true)
+    expect(replies.map((r) => [r.deviceId, r.status])).toEqual([
+      ['gateway-001-sensor-1', 'issued'],
+      [undefined, 'complete'],
+    ])
+    expect(await bridge.process.exited).toBe(0)
   })
 })
