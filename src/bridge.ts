@@ -133,6 +133,8 @@ export async function startBridge(
     maxClientIdLength: limits.maxClientIdLength,
     maxConnectionsPerIdentity: limits.maxConnectionsPerIdentity,
     maxQueuedRepliesPerIdentity: limits.maxQueuedRepliesPerIdentity,
+    maxSessionsPerIdentity: limits.maxSessionsPerIdentity,
+    sessionExpiryMs: limits.sessionExpirySeconds * 1000,
     maxQueuedReplies: r.replyCacheMaxEntries,
     queuedReplyTtlMs: r.replyCacheSeconds * 1000,
     logger,
@@ -183,6 +185,7 @@ export async function startBridge(
     policy: gatewayPolicy,
     publish: (identity, payload) => broker.publishPayload(identity, payload),
     logger,
+    ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
   })
   const health = config.health.enabled
     ? createHealthServer(() => readiness.check(), metrics && metricsExposition(metrics), {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { AedesPublishPacket, Client } from 'aedes'
+import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import aedesPersistence, { type AedesMemoryPersistence } from 'aedes-persistence'
 
 /** OfflineQueueOptions bound what the broker keeps for persistent sessions (cleanSession=0). */
@@ -14,6 +14,15 @@ export interface OfflineQueueOptions {
   readonly onOverflow: (identity: string) => void
   /** Called when expired messages are dropped. */
   readonly onExpired?: (count: number) => void
+  /**
+   * Persistent sessions (stored subscriptions) kept for one identity; past it the one unused longest that is not
+   * connected is dropped. Undefined: no bound (tests of the queue alone).
+   */
+  readonly maxSessionsPerIdentity?: number
+  /** A stored session not connected for this long is dropped, with anything still queued for it. */
+  readonly sessionExpiryMs?: number
+  /** Called when a stored session is dropped: past the bound per identity, or expired. */
+  readonly onSessionDropped?: (identity: string, reason: 'limit' | 'expired') => void
   readonly now?: () => number
 }
 
@@ -25,6 +34,15 @@ type Packet = Omit<AedesPublishPacket, 'messageId'> & {
 
 // a CommonJS module whose export is the factory of the in-memory persistence
 const memory = aedesPersistence as unknown as () => AedesMemoryPersistence
+
+/** SessionCalls are the persistence calls in the promise form Aedes 1.x makes them (no callback). */
+interface SessionCalls {
+  setup(broker: Aedes): Promise<void>
+  addSubscriptions(client: Client, subs: unknown[]): Promise<void>
+  subscriptionsByClient(client: { id: string }): Promise<unknown[]>
+  cleanSubscriptions(client: { id: string }): Promise<unknown>
+  cleanIncoming?: ((client: { id: string }) => Promise<unknown>) | undefined
+}
 
 interface Entry {
   packet: Packet
@@ -90,18 +108,82 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
     return entry.packet
   }
 
+  // stored sessions: per identity, client id ▶ when last connected (Map order: least recently used first)
+  const sessions = new Map<string, Map<string, number>>()
+  const connected = new Map<string, number>()
+  const calls = persistence as unknown as SessionCalls
+  const cleanSubscriptions = calls.cleanSubscriptions.bind(persistence)
+  const cleanIncoming = calls.cleanIncoming?.bind(persistence)
+  const forget = (clientId: string): void => {
+    const identity = identityOfSession(clientId)
+    const mine = sessions.get(identity)
+    mine?.delete(clientId)
+    if (mine?.size === 0) sessions.delete(identity)
+  }
+  const drop = (clientId: string, reason: 'limit' | 'expired'): void => {
+    forget(clientId)
+    const queued = queues.get(clientId)?.length ?? 0
+    if (queued > 0) count(identityOfSession(clientId), -queued)
+    queues.delete(clientId)
+    void cleanSubscriptions({ id: clientId }).catch(() => {})
+    void cleanIncoming?.({ id: clientId }).catch(() => {})
+    options.onSessionDropped?.(identityOfSession(clientId), reason)
+  }
+  const touch = (clientId: string): void => {
+    if (options.maxSessionsPerIdentity === undefined) return
+    const identity = identityOfSession(clientId)
+    const mine = sessions.get(identity) ?? new Map<string, number>()
+    mine.delete(clientId)
+    mine.set(clientId, now())
+    sessions.set(identity, mine)
+    for (const id of [...mine.keys()]) {
+      if (mine.size <= options.maxSessionsPerIdentity) break
+      if (id !== clientId && !connected.has(id)) drop(id, 'limit')
+    }
+  }
+
   const sweep = setInterval(
     () => {
       let dropped = 0
       for (const [id, queue] of [...queues]) dropped += queue.length - prune(id).length
       if (dropped > 0) options.onExpired?.(dropped)
+      const before = now() - (options.sessionExpiryMs ?? Number.POSITIVE_INFINITY)
+      for (const mine of [...sessions.values()])
+        for (const [id, seen] of [...mine]) if (seen <= before && !connected.has(id)) drop(id, 'expired')
     },
-    Math.max(1000, Math.min(SWEEP_MS, options.ttlMs)),
+    Math.max(1000, Math.min(SWEEP_MS, options.ttlMs, options.sessionExpiryMs ?? SWEEP_MS)),
   )
   sweep.unref()
   const destroy = persistence.destroy.bind(persistence)
+  const setup = calls.setup.bind(persistence)
+  const addSubscriptions = calls.addSubscriptions.bind(persistence)
+  const subscriptionsByClient = calls.subscriptionsByClient.bind(persistence)
 
   Object.assign(persistence, {
+    // the session hooks use Aedes' documented persistence calls and its public client events only
+    async setup(broker: Aedes) {
+      await setup(broker)
+      broker.on('client', (client) => connected.set(client.id, (connected.get(client.id) ?? 0) + 1))
+      broker.on('clientDisconnect', (client) => {
+        const left = (connected.get(client.id) ?? 1) - 1
+        if (left > 0) connected.set(client.id, left)
+        else connected.delete(client.id)
+        if (sessions.get(identityOfSession(client.id))?.has(client.id)) touch(client.id) // its expiry starts now
+      })
+    },
+    async addSubscriptions(client: Client, subs: unknown[]) {
+      await addSubscriptions(client, subs)
+      touch(client.id)
+    },
+    async subscriptionsByClient(client: { id: string }) {
+      const subs = await subscriptionsByClient(client)
+      if (subs.length > 0) touch(client.id) // a session resumed
+      return subs
+    },
+    async cleanSubscriptions(client: Client) {
+      forget(client.id) // a clean session ends the stored one
+      return cleanSubscriptions(client)
+    },
     async outgoingEnqueue(sub: { clientId: string }, packet: Packet) {
       enqueue(sub.clientId, packet)
     },
@@ -136,6 +218,8 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
       clearInterval(sweep)
       queues.clear()
       perIdentity.clear()
+      sessions.clear()
+      connected.clear()
       total = 0
       return destroy(cb)
     },

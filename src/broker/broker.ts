@@ -48,6 +48,10 @@ export interface BootstrapBrokerOptions {
   readonly maxQueuedReplies: number
   /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
   readonly queuedReplyTtlMs: number
+  /** Persistent sessions stored for one identity (limits.maxSessionsPerIdentity); past it the oldest is dropped. */
+  readonly maxSessionsPerIdentity: number
+  /** How long a stored session outlives its last connection (limits.sessionExpirySeconds). */
+  readonly sessionExpiryMs: number
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
   readonly observer?: BrokerObserver
@@ -101,6 +105,14 @@ export class BootstrapBroker {
             o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
         },
         onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
+        maxSessionsPerIdentity: o.maxSessionsPerIdentity,
+        sessionExpiryMs: o.sessionExpiryMs,
+        onSessionDropped: (identity, reason) => {
+          if (reason === 'expired') return o.logger.debug({ identity }, 'stored session expired')
+          const suppressed = budget.take(`sessions:${identity}`)
+          if (suppressed !== undefined)
+            o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
+        },
       }),
       ...createAccessControl({
         topics: o.topics,

@@ -16,6 +16,9 @@ Options:
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (log.level)
 Environment: every setting also reads MRB_<SETTING>, e.g. MRB_LISTEN_PORT=8883 (see docs/configuration.md).`
 
+/** STOP_MARGIN_MS is how long past shutdown.gracePeriodMs a stop may take before the process exits 1 anyway. */
+export const STOP_MARGIN_MS = 10_000
+
 /** ServeFlags are the parsed flags of `serve`. */
 export interface ServeFlags {
   readonly config?: string | undefined
@@ -50,12 +53,14 @@ export async function serve(flags: ServeFlags): Promise<void> {
   process.once('SIGINT', () => stopping?.())
   process.once('SIGTERM', () => stopping?.())
   const bridge = await startBridge(config)
-  requested.then(() =>
-    bridge.stop().then(
+  requested.then(() => {
+    // a stop that hangs past the grace period and a margin is a failure: exit non-zero, never stay half-up
+    setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
+    return bridge.stop().then(
       () => process.exit(0),
       () => process.exit(1),
-    ),
-  )
+    )
+  })
   if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
   else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
   if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)

@@ -66,6 +66,8 @@ export const configSchema = z.strictObject({
       maxConnectionsPerIdentity: positiveInt.default(4),
       maxIdleSeconds: positiveInt.default(300),
       maxQueuedRepliesPerIdentity: z.number().int().min(0).default(4),
+      maxSessionsPerIdentity: positiveInt.default(8),
+      sessionExpirySeconds: positiveInt.default(86_400),
     })
     .prefault({}),
   registration: z

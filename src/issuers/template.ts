@@ -22,6 +22,37 @@ export interface ExpandedTemplate {
 const expand = (pattern: string, identity: string): string => pattern.replaceAll('{deviceId}', identity)
 
 /**
+ * DNS_NAME is the preferred name syntax of RFC 1123 that RFC 5280 (4.2.1.6) asks of DNS SANs: dot-separated
+ * labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no empty label, no trailing dot.
+ */
+export const DNS_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/**
+ * dnsNameProblem says why `identity` may not hold the template's DNS names, or undefined when it may. Identities
+ * may hold `.`, `_` and upper case, which DNS names may not (or fold away): an identity whose DNS names would be
+ * malformed is refused; and a downstream deviceId (chosen by a gateway) must be lower case when DNS names are made
+ * from it, so that two deviceIds differing only in case never hold the same DNS name.
+ */
+export function dnsNameProblem(
+  template: CertificateTemplate,
+  identity: string,
+  registeredBy?: string,
+): string | undefined {
+  if (!template.dnsNames.some((p) => p.includes('{deviceId}'))) return undefined
+  for (const pattern of template.dnsNames) {
+    const name = expand(pattern, identity)
+    if (!DNS_NAME.test(name)) {
+      return `"${identity}" makes the DNS name "${name.toLowerCase()}", which is not a valid DNS name (RFC 1123)`
+    }
+  }
+  if (registeredBy !== undefined && identity !== identity.toLowerCase()) {
+    return `a deviceId must be lower case when certificate DNS names are made from it ("${identity}" would share them with "${identity.toLowerCase()}")`
+  }
+  return undefined
+}
+
+/**
  * expandTemplate fills in the identity (and, for a downstream device, its gateway). DNS names are lower-cased,
  * as DNS is case-insensitive.
  */

@@ -14,7 +14,7 @@ const DISK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
  */
 export interface BridgeMetrics {
   readonly registry: Registry
-  readonly registrations: Counter<'outcome' | 'code' | 'mode' | 'issuer'>
+  readonly registrations: Counter<'outcome' | 'code' | 'mode' | 'issuer' | 'via'>
   readonly registrationDuration: Histogram<'outcome'>
   readonly issuanceDuration: Histogram<'issuer' | 'result'>
   readonly inFlight: Gauge
@@ -52,8 +52,8 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     registry,
     registrations: new Counter({
       name: `${p}registrations_total`,
-      help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode and issuer.',
-      labelNames: ['outcome', 'code', 'mode', 'issuer'],
+      help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode, issuer and via (device, gateway).',
+      labelNames: ['outcome', 'code', 'mode', 'issuer', 'via'],
       registers,
     }),
     registrationDuration: new Histogram({

@@ -6,8 +6,8 @@ import type { BridgeMetrics } from './metrics.js'
 /** registrationMetrics feeds the registration service's reports into the metrics. */
 export function registrationMetrics(metrics: BridgeMetrics, issuer: string): RegistrationObserver {
   return {
-    answered({ outcome, code, mode, seconds }) {
-      metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer })
+    answered({ outcome, code, mode, seconds, via }) {
+      metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer, via: via ?? 'device' })
       metrics.registrationDuration.observe({ outcome }, seconds)
       if (code === 'RATE_LIMITED') metrics.rateLimited.inc()
     },

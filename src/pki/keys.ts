@@ -1,5 +1,6 @@
 import { createHash, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { promisify } from 'node:util'
+import { untilAborted } from '../common/abortable.js'
 import type { KeyAlgorithm } from '../protocol/messages.js'
 import { NULL, oid, sequence } from './der.js'
 import { children, readElement } from './der-reader.js'
@@ -61,22 +62,68 @@ export interface KeyMaterial {
 }
 
 /**
+ * RSA_KEY_GENERATIONS is how many RSA keys are generated at once. RSA generation runs on libuv's thread pool
+ * (4 threads), which file writes (the audit log's fsync, the issued index, the registry) share: one gateway's
+ * batch of RSA-4096 keys would otherwise hold every thread for seconds, slowing every other registration, and
+ * a stopping process waits for all queued thread-pool work before it exits. Waiting generations queue here,
+ * where an abort (timeout, shutdown) removes them before they ever reach the thread pool.
+ */
+export const RSA_KEY_GENERATIONS = 1
+
+let rsaRunning = 0
+const rsaWaiting: (() => void)[] = []
+
+/** rsaTurn resolves when an RSA generation may start; it rejects, leaving the queue, if `signal` aborts first. */
+function rsaTurn(signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted()
+  if (rsaRunning < RSA_KEY_GENERATIONS) {
+    rsaRunning++
+    return Promise.resolve()
+  }
+  let turn = (): void => {}
+  const granted = new Promise<void>((resolve) => {
+    turn = resolve
+  })
+  rsaWaiting.push(turn)
+  return untilAborted(granted, signal, () => {
+    const at = rsaWaiting.indexOf(turn)
+    if (at >= 0) rsaWaiting.splice(at, 1)
+    else rsaDone() // the turn was granted as the abort came: hand it on
+  })
+}
+
+function rsaDone(): void {
+  const next = rsaWaiting.shift()
+  if (next) next()
+  else rsaRunning--
+}
+
+/**
  * generateKeyMaterial makes and encodes a key pair. ECDSA and Ed25519 keys take about 0.1 ms and are made
  * inline: a thread-pool round trip would cost more than the work. RSA keys take 10 ms to seconds and are made
- * on libuv's thread pool, so the event loop never blocks on them.
+ * on libuv's thread pool, so the event loop never blocks on them, at most RSA_KEY_GENERATIONS at a time; one
+ * still waiting for its turn is dropped when `signal` aborts.
  */
-export function generateKeyMaterial(algorithm: KeyAlgorithm): Promise<KeyMaterial> {
+export async function generateKeyMaterial(
+  algorithm: KeyAlgorithm,
+  signal?: AbortSignal,
+): Promise<KeyMaterial> {
   const publicKeyEncoding = { type: 'spki', format: 'der' } as const
   const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const
   if (algorithm.startsWith('RSA')) {
     const modulusLength = Number(algorithm.slice(4))
-    return new Promise((resolve, reject) =>
-      generateKeyPair(
-        'rsa',
-        { modulusLength, publicKeyEncoding, privateKeyEncoding },
-        (err, spki, privateKeyPem) => (err ? reject(err) : resolve({ spki, privateKeyPem })),
-      ),
-    )
+    await rsaTurn(signal)
+    try {
+      return await new Promise<KeyMaterial>((resolve, reject) =>
+        generateKeyPair(
+          'rsa',
+          { modulusLength, publicKeyEncoding, privateKeyEncoding },
+          (err, spki, privateKeyPem) => (err ? reject(err) : resolve({ spki, privateKeyPem })),
+        ),
+      )
+    } finally {
+      rsaDone()
+    }
   }
   const pair =
     algorithm === 'Ed25519'
@@ -86,7 +133,7 @@ export function generateKeyMaterial(algorithm: KeyAlgorithm): Promise<KeyMateria
           publicKeyEncoding,
           privateKeyEncoding,
         })
-  return Promise.resolve({ spki: pair.publicKey, privateKeyPem: pair.privateKey })
+  return { spki: pair.publicKey, privateKeyPem: pair.privateKey }
 }
 
 /** SignatureScheme is how a key signs: the digest for crypto.sign and the AlgorithmIdentifier DER. */

@@ -16,6 +16,8 @@ export const GATEWAY_EXTENSION = 'gateway/1'
 /** DownstreamRequest is one device of a batch: its identity and either its CSR or the key to generate. */
 export interface DownstreamRequest extends RegistrationRequest {
   readonly deviceId: string
+  /** Why this device alone is refused (an unknown keyAlgorithm), judged per device like its CSR. */
+  readonly refused?: RegistrationError
 }
 
 /** GatewayBatch is a decoded, validated batch request. */
@@ -64,14 +66,18 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
   if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0)) {
     throw malformed(`${at}.csr must be a non-empty string`)
   }
-  if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
-    throw new RegistrationError(
-      'KEY_NOT_ALLOWED',
-      `${at}.keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`,
-    )
-  }
+  if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
+    throw malformed(`${at}.keyAlgorithm must be a string`)
   if (csr !== undefined && keyAlgorithm !== undefined)
     throw malformed(`${at}: csr and keyAlgorithm are exclusive`)
+  // the key is the device's business: an unknown one refuses this device, not the batch
+  if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
+    const refused = new RegistrationError(
+      'KEY_NOT_ALLOWED',
+      `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`,
+    )
+    return { deviceId, refused }
+  }
   return {
     deviceId,
     ...(csr === undefined ? {} : { csr: csr as string }),
@@ -79,8 +85,11 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
   }
 }
 
-/** decodeGatewayBatch validates a batch; any structural problem refuses the whole batch (nothing is issued). */
-export function decodeGatewayBatch(payload: Buffer, limits: GatewayLimits): GatewayBatch {
+/**
+ * openGatewayBatch checks what comes first: the size, that it is a JSON object, and the protocol version and
+ * extension (any other is UNSUPPORTED_VERSION, whoever sends it); readGatewayBatch then reads the rest.
+ */
+export function openGatewayBatch(payload: Buffer, limits: GatewayLimits): Record<string, unknown> {
   if (payload.length > limits.maxRequestBytes) {
     throw new RegistrationError(
       'REQUEST_TOO_LARGE',
@@ -97,16 +106,22 @@ export function decodeGatewayBatch(payload: Buffer, limits: GatewayLimits): Gate
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw malformed('request must be an object')
   const fields = body as Record<string, unknown>
-  for (const key of Object.keys(fields)) {
-    if (!BATCH_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
-  }
-  const { version, extension, requestId, devices } = fields
+  const { version, extension } = fields
   if (version !== undefined && version !== PROTOCOL_VERSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
   }
   if (extension !== GATEWAY_EXTENSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `extension must be "${GATEWAY_EXTENSION}"`)
   }
+  return fields
+}
+
+/** readGatewayBatch validates an opened batch; any structural problem refuses the whole batch (nothing is issued). */
+export function readGatewayBatch(fields: Record<string, unknown>, limits: GatewayLimits): GatewayBatch {
+  for (const key of Object.keys(fields)) {
+    if (!BATCH_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
+  }
+  const { requestId, devices } = fields
   if (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId)) {
     throw malformed('requestId is required: 1-128 printable ASCII characters')
   }
@@ -124,6 +139,11 @@ export function decodeGatewayBatch(payload: Buffer, limits: GatewayLimits): Gate
     seen.add(d.deviceId)
   }
   return { requestId, devices: decoded }
+}
+
+/** decodeGatewayBatch validates a batch: openGatewayBatch, then readGatewayBatch. */
+export function decodeGatewayBatch(payload: Buffer, limits: GatewayLimits): GatewayBatch {
+  return readGatewayBatch(openGatewayBatch(payload, limits), limits)
 }
 
 /** DeviceRejection is a RejectedReply's error with the policy reason, when policy refused. */

@@ -3,15 +3,16 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { TokenBucket } from '../common/token-bucket.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
-import { RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   type DeviceResult,
   type DownstreamRequest,
-  decodeGatewayBatch,
   encodeGatewayReply,
   type GatewayBatch,
   type GatewayLimits,
   type GatewayReply,
+  openGatewayBatch,
+  readGatewayBatch,
 } from '../protocol/gateway.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
 import type { Registry } from '../registry/registry.js'
@@ -19,7 +20,7 @@ import { GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
-import type { RegistrationService } from './service.js'
+import type { Outcome, RegistrationObserver, RegistrationService } from './service.js'
 
 /** GatewayServiceDeps are the collaborators of the gateway path. */
 export interface GatewayServiceDeps {
@@ -29,6 +30,8 @@ export interface GatewayServiceDeps {
   /** Delivers an encoded reply on the gateway's own reply topic (QoS 1, never retained). */
   readonly publish: (identity: string, payload: Buffer) => Promise<void>
   readonly logger: Logger
+  /** Hears how each downstream device's registration ended (via: gateway), for metrics. */
+  readonly observer?: RegistrationObserver | undefined
 }
 
 /** GatewayServiceOptions are the validated `gateways` settings. */
@@ -75,9 +78,11 @@ export class GatewayService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+      // the extension and version first: another version is UNSUPPORTED_VERSION for anyone, then the gateway
+      const fields = openGatewayBatch(payload, this.#options.limits)
       const rule = ruleFor(this.#deps.policy.current, gateway)
       if (!rule) throw NOT_A_GATEWAY()
-      const batch = decodeGatewayBatch(payload, this.#options.limits)
+      const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
       this.#batchesInFlight.add(batchKey)
@@ -127,15 +132,28 @@ export class GatewayService {
   ): Promise<DeviceResult> {
     const { deviceId } = device
     const key = hash([gateway, requestId, device])
+    const started = performance.now()
+    const mode = device.csr === undefined ? 'server_key' : 'csr'
+    const observe = (outcome: Outcome, code?: ErrorCode): void =>
+      this.#deps.observer?.answered({
+        outcome,
+        code,
+        mode: device.refused ? undefined : mode,
+        seconds: (performance.now() - started) / 1000,
+        via: 'gateway',
+      })
     try {
-      const cached = this.#cache.get(key)
-      if (cached) return { ...withoutRequestId(cached), deviceId }
-      const retryAfterMs = this.#bucket(gateway, rule).take()
+      if (device.refused) throw device.refused
+      // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
+      // issuances spend the gateway's quota rate
+      const earlier = this.#cache.get(key)
+      const retryAfterMs = earlier ? 0 : this.#bucket(gateway, rule).take()
       if (retryAfterMs > 0) {
         throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
           retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
         })
       }
+      let outcome: Outcome = 'issued'
       const release = { done: (): void => {} }
       const vet = async (order: IssuanceOrder): Promise<void> => {
         release.done = await this.#gate.admit(gateway, rule, order, device.csr === undefined)
@@ -146,14 +164,20 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
+          earlier,
+          replayed: () => {
+            outcome = 'replayed'
+          },
         })
         this.#cache.set(key, reply)
+        observe(outcome)
         return { ...withoutRequestId(reply), deviceId }
       } finally {
         release.done()
       }
     } catch (err) {
       const error = toRegistrationError(err)
+      observe('rejected', error.code)
       const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
       log[level](
         { requestId, deviceId, code: error.code, reason: reasonOf(error), err: error.cause },

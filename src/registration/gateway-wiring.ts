@@ -5,7 +5,7 @@ import type { Registry } from '../registry/registry.js'
 import { SqliteRegistry } from '../registry/sqlite-registry.js'
 import { GatewayService } from './gateway-batch.js'
 import { GatewayPolicySource } from './gateway-policy-source.js'
-import type { RegistrationService } from './service.js'
+import type { RegistrationObserver, RegistrationService } from './service.js'
 
 /** openRegistry opens the configured registry; a registry that cannot be opened stops the bridge. */
 export function openRegistry(config: Config): Registry {
@@ -41,6 +41,7 @@ export function wireGateways(
     policy: GatewayPolicySource
     publish: (identity: string, payload: Buffer) => Promise<void>
     logger: Logger
+    observer?: RegistrationObserver | undefined
   },
 ): GatewayWiring {
   const g = config.gateways

@@ -1,5 +1,5 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
-import { type CertificateTemplate, expandTemplate } from '../issuers/template.js'
+import { type CertificateTemplate, dnsNameProblem, expandTemplate } from '../issuers/template.js'
 import { parseCsr } from '../pki/csr.js'
 import { describeKey, keyAlgorithmOf } from '../pki/keys.js'
 import { RegistrationError } from '../protocol/errors.js'
@@ -24,7 +24,8 @@ function checkAllowed(algorithm: KeyAlgorithm, options: PolicyOptions): void {
 
 /**
  * authorize decides what an identity may obtain for a request: in CSR mode the CSR must verify, hold an
- * allowed key, ask for no CA powers and name exactly the caller; otherwise the key type must be allowed.
+ * allowed key, ask for no CA powers and name exactly the caller; otherwise the key type must be allowed. Either
+ * way the identity must make valid DNS names from the template (dnsNameProblem).
  */
 export function authorize(
   identity: string,
@@ -32,6 +33,8 @@ export function authorize(
   options: PolicyOptions,
   registeredBy?: string,
 ): IssuanceOrder {
+  const badNames = dnsNameProblem(options.template, identity, registeredBy)
+  if (badNames) throw new RegistrationError('NOT_AUTHORIZED', badNames)
   if (request.csr === undefined) {
     const keyAlgorithm = request.keyAlgorithm ?? options.defaultKeyAlgorithm
     checkAllowed(keyAlgorithm, options)

@@ -60,6 +60,8 @@ export interface RegistrationObserver {
     code?: ErrorCode | undefined
     mode?: 'csr' | 'server_key' | undefined
     seconds: number
+    /** How the request came: a device's own (the default) or a gateway's for a downstream device. */
+    via?: 'device' | 'gateway' | undefined
   }): void
   issuanceStarted(): void
   issuanceEnded(seconds: number, ok: boolean): void
@@ -86,6 +88,10 @@ export interface DownstreamContext {
   readonly log: Logger
   /** vet runs the gateway policy on the order (after the device policy), with the identity held in flight. */
   readonly vet: (order: IssuanceOrder) => Promise<void>
+  /** An earlier answer to this request the caller holds (with its key); replayed only once policy passed again. */
+  readonly earlier?: IssuedReply | undefined
+  /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
+  readonly replayed?: (() => void) | undefined
 }
 
 interface InFlight {
@@ -280,7 +286,14 @@ export class RegistrationService {
    * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ record) for a downstream identity a gateway asks
    * for. The identity is held in flight as for its own request, so no two registrations race.
    */
-  async issueFor(
+  issueFor(identity: string, request: RegistrationRequest, context: DownstreamContext): Promise<IssuedReply> {
+    // tracked like a device's own request, so that close gives it the same grace period
+    const handler = this.#issueFor(identity, request, context).finally(() => this.#handlers.delete(handler))
+    this.#handlers.add(handler)
+    return handler
+  }
+
+  async #issueFor(
     identity: string,
     request: RegistrationRequest,
     context: DownstreamContext,
@@ -295,6 +308,12 @@ export class RegistrationService {
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
+      // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still current
+      const earlier = context.earlier ?? this.#deps.issued.lookup(key)?.reply
+      if (earlier && (await this.#current(earlier))) {
+        context.replayed?.()
+        return earlier
+      }
       const { requestId, registeredBy } = context
       const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy })
       const downstream = { ...order, registeredBy }
@@ -302,6 +321,12 @@ export class RegistrationService {
     } finally {
       this.#inFlight.delete(identity)
     }
+  }
+
+  /** #current: the registry still holds the certificate of an earlier answer as active (not superseded, revoked). */
+  async #current(reply: IssuedReply): Promise<boolean> {
+    const registry = this.#deps.registry
+    return !registry || (await registry.certificate(reply.serialNumber))?.state === 'active'
   }
 
   /**

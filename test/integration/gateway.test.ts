@@ -141,6 +141,25 @@ describe('a gateway registers its sensors over its own connection', () => {
     expect(results.get('gateway-002-sensor-3')?.status).toBe('issued')
   })
 
+  it('an unknown keyAlgorithm refuses only its device; the others of the batch are issued', async () => {
+    const gateway = await connectGateway(bridge, 'gateway-001')
+    const replies = byDevice(
+      await gateway.batch({
+        requestId: 'one-bad-key',
+        devices: [
+          { deviceId: 'gateway-001-sensor-700', keyAlgorithm: 'DSA-1024' },
+          { deviceId: 'gateway-001-sensor-701', keyAlgorithm: 'ECDSA-P256' },
+        ],
+      }),
+    )
+    await gateway.end()
+    expect(replies.get('gateway-001-sensor-700')).toMatchObject({
+      status: 'rejected',
+      error: { code: 'KEY_NOT_ALLOWED', retryable: false },
+    })
+    expect(replies.get('gateway-001-sensor-701')?.status).toBe('issued')
+  })
+
   it('lets no second gateway take over a sensor another gateway registered', async () => {
     const csr = await opensslCsr('/CN=gateway-001-sensor-007')
     const gateway = await connectGateway(bridge, 'gateway-002')
@@ -216,6 +235,33 @@ describe('ownership and quotas', () => {
     })
   })
 
+  it('a retried batch is not replayed once its certificate is superseded or its device taken over', async () => {
+    const original = await connectGateway(bridge, 'gateway-001')
+    const batch = { requestId: 'replay-me', devices: [{ deviceId: 'gateway-001-sensor-009' }] }
+    const first = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    expect(first?.status).toBe('issued')
+    // a newer request of the same gateway supersedes it: the old request is issued afresh, never the stale key
+    const newer = byDevice(
+      await original.batch({ requestId: 'newer', devices: [{ deviceId: 'gateway-001-sensor-009' }] }),
+    ).get('gateway-001-sensor-009')
+    expect(newer?.status).toBe('issued')
+    const again = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    expect(again?.status).toBe('issued')
+    expect(again?.serialNumber).not.toBe(first?.serialNumber)
+    expect(again?.privateKey).not.toBe(first?.privateKey)
+    // another gateway takes it over: the first gateway's retry is refused, not answered with a key it no longer owns
+    const takeover = await connectGateway(bridge, 'gateway-003')
+    const taken = byDevice(
+      await takeover.batch({ requestId: 'transfer-9', devices: [{ deviceId: 'gateway-001-sensor-009' }] }),
+    )
+    await takeover.end()
+    expect(taken.get('gateway-001-sensor-009')?.status).toBe('issued')
+    const after = byDevice(await original.batch(batch)).get('gateway-001-sensor-009')
+    await original.end()
+    expect(after).toMatchObject({ status: 'rejected', error: { reason: 'OWNED_BY_ANOTHER_GATEWAY' } })
+    expect(after).not.toHaveProperty('privateKey')
+  })
+
   it('past its quota of devices a gateway is refused per device, and past its rate it is told when to retry', async () => {
     const gateway = await connectGateway(bridge, 'gateway-004')
     const ids = ['gateway-004-sensor-1', 'gateway-004-sensor-2', 'gateway-004-sensor-3']
@@ -269,6 +315,14 @@ describe('isolation', () => {
       error: { code: 'NOT_AUTHORIZED', reason: 'NOT_A_GATEWAY', retryable: false },
     })
     expect((await bridge.auditLines()).length).toBe(before)
+  })
+
+  it('another extension version is UNSUPPORTED_VERSION for anyone, gateway or not', async () => {
+    const device = await connectDevice(bridge, 'device-001')
+    await device.send({ extension: 'gateway/2', requestId: 'v2', devices: [{ deviceId: 'device-002' }] })
+    const reply = await device.nextReply()
+    await device.end()
+    expect(reply).toMatchObject({ status: 'rejected', error: { code: 'UNSUPPORTED_VERSION' } })
   })
 
   it('v1 requests from a gateway keep working unchanged', async () => {

@@ -7,6 +7,7 @@ import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
 import { connectDevice, type TestDevice, tlsFor } from '../support/device.js'
+import { connectGateway, writePolicy } from '../support/gateway.js'
 import { startKubeWorld } from '../support/kube-bridge.js'
 import { type Scrape, scrapeMetrics } from '../support/metrics.js'
 import { rawConnect } from '../support/raw-mqtt.js'
@@ -88,7 +89,7 @@ describe('/metrics after a scripted mix of registrations', () => {
     const s = await until((m) => m.sample(`${P}connections_open`) === 1) // only device-004 is still connected
     await four.end()
     const reg = (outcome: string, mode: string, code = ''): number | undefined =>
-      s.sample(`${P}registrations_total`, { outcome, code, mode, issuer: 'local-ca' })
+      s.sample(`${P}registrations_total`, { outcome, code, mode, issuer: 'local-ca', via: 'device' })
     expect(reg('issued', 'server_key')).toBe(4)
     expect(reg('issued', 'csr')).toBe(1)
     expect(reg('replayed', 'server_key')).toBe(1)
@@ -128,6 +129,39 @@ describe('/metrics after a scripted mix of registrations', () => {
   })
 })
 
+describe('gateway batches', () => {
+  it('count each downstream device once, with via="gateway"', async () => {
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const gw = await startTestBridge([`gateways.policyFile=${policy}`])
+    try {
+      const gateway = await connectGateway(gw, 'gateway-001')
+      const batch = {
+        requestId: 'metrics',
+        devices: [{ deviceId: 'gateway-001-sensor-1' }, { deviceId: 'someone-else' }],
+      }
+      await gateway.batch(batch)
+      await gateway.batch(batch) // the issued device is replayed, the other refused again
+      await gateway.end()
+      const s = await scrapeMetrics(gw.bridge.healthPort as number)
+      const reg = (outcome: string, code = ''): number | undefined =>
+        s.sample(`${P}registrations_total`, {
+          outcome,
+          code,
+          mode: 'server_key',
+          issuer: 'local-ca',
+          via: 'gateway',
+        })
+      expect(reg('issued')).toBe(1)
+      expect(reg('replayed')).toBe(1)
+      expect(reg('rejected', 'NOT_AUTHORIZED')).toBe(2)
+    } finally {
+      await gw.stop()
+    }
+  })
+})
+
 describe('health.metrics=false', () => {
   it('serves no /metrics', async () => {
     const off = await startTestBridge(['health.metrics=false'])
@@ -162,6 +196,7 @@ describe('cert-manager mode', () => {
             code: '',
             mode: 'server_key',
             issuer: 'cert-manager',
+            via: 'device',
           }),
         ).toBe(1)
       } finally {

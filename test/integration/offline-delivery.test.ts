@@ -139,3 +139,51 @@ describe('queued replies expire', () => {
     await back.client.endAsync()
   })
 })
+
+describe('stored sessions are bounded per identity and expire', () => {
+  /** park stores a persistent session (a QoS 1 subscription) and leaves; resumes tells whether it is still there. */
+  async function park(bridge: TestBridge, clientId: string): Promise<void> {
+    const s = await session(bridge, 'device-004', clientId)
+    await s.client.subscribeAsync('registration/device-004/reply', { qos: 1 })
+    await s.client.endAsync()
+  }
+  async function resumes(bridge: TestBridge, clientId: string): Promise<boolean> {
+    const tls = tlsFor(bridge, bridge.pki.device('device-004'))
+    const client = mqtt.connect(bridge.url, {
+      ...{ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, reconnectPeriod: 0, protocolVersion: 4 },
+      clientId,
+      clean: false,
+    })
+    const present = await new Promise<boolean>((resolve, reject) => {
+      client.once('connect', (connack) => resolve(connack.sessionPresent))
+      client.once('error', reject)
+    })
+    await client.endAsync()
+    return present
+  }
+
+  it('keeps at most limits.maxSessionsPerIdentity; the least recently used is dropped', async () => {
+    const bridge = await startTestBridge(['limits.maxSessionsPerIdentity=2'], pki)
+    try {
+      const dropped = bridge.waitForLog('stored session dropped: the identity has too many')
+      for (const id of ['one', 'two', 'three']) await park(bridge, id)
+      await dropped
+      expect(await resumes(bridge, 'three')).toBe(true)
+      expect(await resumes(bridge, 'one')).toBe(false)
+    } finally {
+      await bridge.stop()
+    }
+  })
+
+  it('drops a session disconnected for limits.sessionExpirySeconds', async () => {
+    const bridge = await startTestBridge(['limits.sessionExpirySeconds=1'], pki)
+    try {
+      const expired = bridge.waitForLog('stored session expired')
+      await park(bridge, 'idle')
+      await expired
+      expect(await resumes(bridge, 'idle')).toBe(false)
+    } finally {
+      await bridge.stop()
+    }
+  })
+})

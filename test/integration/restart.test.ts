@@ -7,6 +7,7 @@ import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { Reply } from '../../src/protocol/messages.js'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
 import { opensslCsr } from '../support/csr.js'
+import { writePolicy } from '../support/gateway.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 
 /**
@@ -137,3 +138,60 @@ describe.each(['csr', 'server-key'] as const)(
     })
   },
 )
+
+describe('SIGKILL after a gateway batch, then the same batch again', () => {
+  it('CSR-mode sensors get the same certificate; server-key sensors a new one that supersedes the first', async () => {
+    const pki = await createTestPki()
+    const policyFile = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const gatewayFiles = await pki.makeDevice('gateway-001')
+    const tls = {
+      certPem: await readFile(gatewayFiles.certFile, 'utf8'),
+      keyPem: await readFile(gatewayFiles.keyFile, 'utf8'),
+      caPem: await readFile(pki.file(DEV_PKI_FILES.issuingCaCert), 'utf8'),
+    }
+    const csr = (await opensslCsr('/CN=gateway-001-sensor-csr')).csr
+    const batch = JSON.stringify({
+      extension: 'gateway/1',
+      requestId: 'crash-batch',
+      devices: [{ deviceId: 'gateway-001-sensor-csr', csr }, { deviceId: 'gateway-001-sensor-key' }],
+    })
+    const send = async (): Promise<Map<string, Record<string, string>>> => {
+      running = await startCliBridge(pki.stateDir, ['--set', `gateways.policyFile=${policyFile}`])
+      const client = await connectTls(running.url, tls)
+      const results = new Map<string, Record<string, string>>()
+      const complete = new Promise<void>((resolve) =>
+        client.on('message', (_t, payload) => {
+          const reply = JSON.parse(payload.toString('utf8')) as Record<string, string>
+          if (reply.deviceId) results.set(reply.deviceId, reply)
+          if (reply.status === 'complete') resolve()
+        }),
+      )
+      await client.subscribeAsync('registration/gateway-001/reply', { qos: 1 })
+      await client.publishAsync('registration/request', batch, { qos: 1 })
+      await complete
+      await client.endAsync(true)
+      running.process.signal('SIGKILL') // a crash: the in-memory reply caches are gone
+      await running.process.exited
+      running = undefined
+      return results
+    }
+    const first = await send()
+    const second = await send()
+    expect(second.get('gateway-001-sensor-csr')?.status).toBe('issued')
+    expect(second.get('gateway-001-sensor-csr')?.serialNumber).toBe(
+      first.get('gateway-001-sensor-csr')?.serialNumber,
+    )
+    expect(second.get('gateway-001-sensor-key')?.status).toBe('issued')
+    const audit = (await readFile(join(pki.stateDir, 'audit.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEntry)
+    expect(audit.filter((r) => r.identity === 'gateway-001-sensor-csr')).toHaveLength(1)
+    const keys = audit.filter((r) => r.identity === 'gateway-001-sensor-key')
+    expect(keys).toHaveLength(2)
+    expect(keys[1]?.supersedes).toBe(keys[0]?.serialNumber)
+    expect(keys[1]?.serialNumber).toBe(second.get('gateway-001-sensor-key')?.serialNumber)
+  })
+})

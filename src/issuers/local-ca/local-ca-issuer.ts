@@ -71,7 +71,7 @@ export class LocalCaIssuer implements Issuer {
     let spki = order.csr?.spki
     let privateKeyPem: string | undefined
     if (!spki) {
-      ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm))
+      ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm, signal))
     }
     signal.throwIfAborted()
     const expanded = expandTemplate(template, order.identity, order.registeredBy)

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { RegistrationError } from '../../../src/protocol/errors.js'
-import { decodeGatewayBatch, encodeGatewayReply, isGatewayPayload } from '../../../src/protocol/gateway.js'
+import {
+  decodeGatewayBatch,
+  encodeGatewayReply,
+  isGatewayPayload,
+  openGatewayBatch,
+} from '../../../src/protocol/gateway.js'
 import { GATEWAY_REASONS } from '../../../src/registration/gateway-gate.js'
 
 const limits = { maxRequestBytes: 4096, maxDevicesPerBatch: 3 }
@@ -59,13 +64,43 @@ describe('gateway/1 batch requests', () => {
       { devices: [{ deviceId: 's', csr: 'x', keyAlgorithm: 'Ed25519' }] },
       'MALFORMED_REQUEST',
     ],
-    ['an unknown key', { devices: [{ deviceId: 's', keyAlgorithm: 'DSA' }] }, 'KEY_NOT_ALLOWED'],
+    [
+      'a keyAlgorithm that is not a string',
+      { devices: [{ deviceId: 's', keyAlgorithm: 7 }] },
+      'MALFORMED_REQUEST',
+    ],
     ['an unknown device field', { devices: [{ deviceId: 's', colour: 1 }] }, 'UNKNOWN_FIELD'],
     ['an unknown batch field', { devices: [{ deviceId: 's' }], colour: 1 }, 'UNKNOWN_FIELD'],
     ['another extension', { extension: 'gateway/2', devices: [{ deviceId: 's' }] }, 'UNSUPPORTED_VERSION'],
     ['another version', { version: 2, devices: [{ deviceId: 's' }] }, 'UNSUPPORTED_VERSION'],
   ])('refuses the whole batch for %s', (_name, body, code) => {
     expect(codeOf(batch(body))).toBe(code)
+  })
+
+  it('judges an unknown keyAlgorithm per device: that device is refused KEY_NOT_ALLOWED, the batch decodes', () => {
+    const decoded = decodeGatewayBatch(
+      batch({
+        devices: [
+          { deviceId: 's-1', keyAlgorithm: 'DSA' },
+          { deviceId: 's-2', keyAlgorithm: 'Ed25519' },
+        ],
+      }),
+      limits,
+    )
+    expect(decoded.devices[0]?.refused?.code).toBe('KEY_NOT_ALLOWED')
+    expect(decoded.devices[1]).toEqual({ deviceId: 's-2', keyAlgorithm: 'Ed25519' })
+  })
+
+  it('checks the extension and version before any other field', () => {
+    expect(codeOf(batch({ extension: 'gateway/2', colour: 1 }))).toBe('UNSUPPORTED_VERSION')
+    expect(() => openGatewayBatch(batch({ extension: 'gateway/2' }), limits)).toThrow(/extension must be/)
+  })
+
+  it('takes the last of duplicate keys, as JSON.parse does (documented)', () => {
+    const payload = Buffer.from(
+      '{"extension":"gateway/1","requestId":"first","requestId":"last","devices":[{"deviceId":"a","deviceId":"b"}]}',
+    )
+    expect(decodeGatewayBatch(payload, limits)).toEqual({ requestId: 'last', devices: [{ deviceId: 'b' }] })
   })
 
   it('refuses a batch over the byte limit, and one that is not UTF-8 JSON', () => {

@@ -45,6 +45,13 @@ describe('decodeRequest', () => {
     expect(codeOf(() => decode(text))).toBe(code)
   })
 
+  it('takes the last of duplicate keys, as JSON.parse does (documented)', () => {
+    expect(decode('{"requestId":"first","requestId":"last"}')).toEqual({ requestId: 'last' })
+    expect(codeOf(() => decode('{"keyAlgorithm":"Ed25519","keyAlgorithm":"RSA-1024"}'))).toBe(
+      'KEY_NOT_ALLOWED',
+    )
+  })
+
   it('checks the size before parsing', () => {
     expect(codeOf(() => decode('{}', 1))).toBe('REQUEST_TOO_LARGE')
   })
