@@ -13,10 +13,13 @@ import {
   rejectedReply,
 } from '../protocol/messages.js'
 import type { NewIssuance, Registry } from '../registry/registry.js'
+import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
+import { MemoryState } from '../state/memory.js'
+import { isLease, type SharedAnswer, type SharedState, shareable } from '../state/shared-state.js'
 import { type AuditRecord, auditRecordFor } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
 import { authorize, type PolicyOptions } from './policy.js'
-import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+import type { RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { issuedReply } from './replies.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
@@ -40,6 +43,8 @@ export interface RegistrationServiceOptions {
   readonly replyCache: ReplyCacheOptions
   readonly extraTrustPem: string
   readonly productionUrl: string | undefined
+  /** How long an in-flight lease lives unless renewed (it is renewed while its holder lives); default 10 s. */
+  readonly leaseMs?: number | undefined
 }
 
 /** Outcome is how a request ended: issued, replayed (an earlier answer), coalesced (a duplicate in flight). */
@@ -72,6 +77,8 @@ export interface RegistrationServiceDeps {
   readonly notify: (identity: string, notice: PendingReply) => void
   readonly logger: Logger
   readonly observer?: RegistrationObserver | undefined
+  /** In-flight leases, shared answers and rate limits; one process's memory unless replicas share Redis. */
+  readonly state?: SharedState | undefined
 }
 
 /** DownstreamContext is how a gateway's request for one downstream device differs from a device's own. */
@@ -88,6 +95,8 @@ interface InFlight {
   readonly controller: AbortController
 }
 
+const LEASE_MS = 10_000
+
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
@@ -100,7 +109,7 @@ export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
   readonly #options: RegistrationServiceOptions
   readonly #cache: ReplyCache
-  readonly #limiter: RateLimiter
+  readonly #state: SharedState
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
@@ -110,7 +119,7 @@ export class RegistrationService {
     this.#deps = deps
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
-    this.#limiter = new RateLimiter(options.rateLimit)
+    this.#state = deps.state ?? new MemoryState()
   }
 
   /**
@@ -132,7 +141,7 @@ export class RegistrationService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw SHUTDOWN()
-      const request = this.#decode(identity, payload)
+      const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
       const answer = await this.#answer(identity, request, log)
@@ -148,11 +157,11 @@ export class RegistrationService {
   }
 
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
-  #decode(identity: string, payload: Buffer): RegistrationRequest {
+  async #decode(identity: string, payload: Buffer): Promise<RegistrationRequest> {
     try {
       return decodeRequest(payload, this.#options.requestMaxBytes)
     } catch (err) {
-      const retryAfterSeconds = this.#limiter.take(identity)
+      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
@@ -166,37 +175,67 @@ export class RegistrationService {
     log: Logger,
   ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
     const key = idempotencyKey(identity, request)
-    const cached = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-    if (cached) return { reply: cached, outcome: 'replayed' }
-    const current = this.#inFlight.get(identity)
-    if (current?.key === key) return undefined
-    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    const retryAfterSeconds = this.#limiter.take(identity)
-    if (retryAfterSeconds > 0) {
-      throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
-    }
-    const order = authorize(identity, request, this.#options.policy)
+    const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
+    if (local) return { reply: local, outcome: 'replayed' }
+    const shared = await this.#state.answer(key)
+    if (shared?.reply) return { reply: shared.reply, outcome: 'replayed' }
     const controller = new AbortController()
-    this.#inFlight.set(identity, { key, controller })
+    const lease = await this.#lease(identity, key, controller)
+    if (!lease) return undefined
     try {
-      const reply = await this.#issue(order, { key, requestId: request.requestId }, controller, log)
+      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
+      if (retryAfterSeconds > 0) {
+        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+      }
+      const order = authorize(identity, request, this.#options.policy)
+      // another process may have answered between the first look and the lease
+      const settled = await this.#state.answer(key)
+      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
+      const reply = await this.#issue(order, { key, requestId: request.requestId, settled }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
       this.#inFlight.delete(identity)
+      await lease.release()
     }
+  }
+
+  /**
+   * #lease holds the identity in flight across processes: undefined when the same request is in flight (that
+   * one answers), REGISTRATION_IN_PROGRESS when another is. Losing the lease aborts the issuance.
+   */
+  async #lease(identity: string, key: string, controller: AbortController): Promise<LeaseKeeper | undefined> {
+    const current = this.#inFlight.get(identity)
+    if (current?.key === key) return undefined
+    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    const leaseMs = this.#options.leaseMs ?? LEASE_MS
+    const lease = await this.#state.acquire(identity, key, leaseMs)
+    if (!isLease(lease)) {
+      if (lease.heldFor === key) return undefined
+      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    }
+    this.#inFlight.set(identity, { key, controller })
+    return keepLease(this.#state, lease, leaseMs, (cause) =>
+      controller.abort(
+        new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
+      ),
+    )
   }
 
   async #issue(
     order: IssuanceOrder,
-    { key, requestId }: { key: string; requestId: string | undefined },
+    {
+      key,
+      requestId,
+      settled,
+    }: { key: string; requestId: string | undefined; settled?: SharedAnswer | undefined },
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
     const { issuer, issued, notify, registry, observer } = this.#deps
     const { registeredBy } = order
     // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued
-    const supersedes = issued.lookup(key)?.record.serialNumber
+    const supersedes = issued.lookup(key)?.record.serialNumber ?? settled?.serialNumber
     const started = performance.now()
     // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
@@ -235,6 +274,10 @@ export class RegistrationService {
         registry?.record(registryEntry(record, credentials, requestId)),
       ])
       observer?.auditAppended((performance.now() - recordStarted) / 1000)
+      // for the other processes: the answer when it is public, else the serial a replacement supersedes
+      await this.#state
+        .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
+        .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
         'certificate issued',
@@ -267,7 +310,8 @@ export class RegistrationService {
     }
     const key = idempotencyKey(identity, request, context.registeredBy)
     const controller = new AbortController()
-    this.#inFlight.set(identity, { key, controller })
+    const lease = await this.#lease(identity, key, controller)
+    if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
@@ -275,6 +319,7 @@ export class RegistrationService {
       return await this.#issue(downstream, { key, requestId: context.requestId }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
+      await lease.release()
     }
   }
 
