@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { BootstrapBroker, listen } from './broker/broker.js'
+import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
+import { workerSuffix } from './cluster/worker-slot.js'
 import { readConfiguredFiles } from './config/files.js'
 import type { Config } from './config/load.js'
 import { createHealthServer, healthPort } from './health.js'
@@ -19,6 +21,7 @@ import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
 import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
+import { openSharedState } from './state/open.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {
@@ -93,7 +96,7 @@ export async function startBridge(
   const audit = new AuditLog(config.auditLog)
   const issued = new IssuedIndex(
     {
-      path: `${config.auditLog}.issued`,
+      path: `${config.auditLog}.issued${workerSuffix()}`,
       ttlSeconds: r.replyCacheSeconds,
       maxEntries: r.replyCacheMaxEntries,
     },
@@ -101,6 +104,16 @@ export async function startBridge(
   )
   await issued.open(config.auditLog)
   const registry = openRegistry(config)
+  // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
+  const state = await openSharedState(config).catch(async (err: unknown) => {
+    await issued.close()
+    await audit.close()
+    await registry.close()
+    await issuer.close()
+    throw err
+  })
+  const redisUrl = config.state.redis.url
+  const backend = redisUrl === undefined ? undefined : redisBackend(redisUrl, r.replyCacheSeconds * 1000)
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
@@ -127,10 +140,12 @@ export async function startBridge(
         deliveries.track(identity.id, service.handle(identity.id, payload))
     },
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
+    backend,
   })
   // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
   const deliveries = new Deliveries(
-    (identity, reply, queue) => broker.publish(identity, reply, queue),
+    // a generated private key is never queued in shared (Redis) sessions: it reaches the device in transit only
+    (identity, reply, queue) => broker.publish(identity, reply, queue && !(backend && 'privateKey' in reply)),
     logger,
   )
   const service = new RegistrationService(
@@ -140,6 +155,7 @@ export async function startBridge(
       registry,
       notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
       logger,
+      state,
       ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
     },
     {
@@ -158,13 +174,15 @@ export async function startBridge(
         return tls.productionCaPem
       },
       productionUrl: config.production.url,
+      leaseMs: config.state.leaseMs,
     },
   )
   const gateways = wireGateways(config, {
     service,
     registry,
     policy: gatewayPolicy,
-    publish: (identity, payload) => broker.publishPayload(identity, payload),
+    publish: (identity, payload) =>
+      broker.publishPayload(identity, payload, !backend || !payload.includes('"privateKey"')),
     logger,
   })
   const health = config.health.enabled
@@ -178,6 +196,8 @@ export async function startBridge(
     await audit.close()
     await registry.close()
     await issuer.close()
+    await state.close()
+    await backend?.close()
   }
   let address: AddressInfo
   try {

@@ -1,0 +1,38 @@
+import type { AedesOptions } from 'aedes'
+import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import { Redis } from 'ioredis'
+import mqemitterRedis from 'mqemitter-redis'
+
+/** BrokerBackend is where Aedes keeps sessions and passes messages between broker instances. */
+export interface BrokerBackend {
+  readonly mq: NonNullable<AedesOptions['mq']>
+  readonly persistence: NonNullable<AedesOptions['persistence']>
+  close(): Promise<void>
+}
+
+/**
+ * redisBackend is the Aedes ecosystem's own Redis emitter (mqemitter-redis) and persistence
+ * (aedes-persistence-redis), so that a device's session, subscriptions and queued replies follow it to any
+ * process or replica, and a reply published by one process reaches the device connected to another.
+ * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (bridge.ts).
+ */
+export function redisBackend(url: string, ttlMs: number): BrokerBackend {
+  const connection = (): Redis => {
+    const redis = new Redis(url, { maxRetriesPerRequest: 2 })
+    redis.on('error', () => {}) // commands report their own failures; ioredis keeps reconnecting
+    return redis
+  }
+  const conn = connection()
+  const mq = mqemitterRedis({ subConn: connection(), pubConn: connection() })
+  const persistence = new AsyncRedisPersistence({
+    conn,
+    packetTTL: () => Math.max(1, Math.ceil(ttlMs / 1000)),
+  })
+  return {
+    mq: mq as unknown as BrokerBackend['mq'],
+    persistence: persistence as unknown as BrokerBackend['persistence'],
+    async close() {
+      await persistence.destroy().catch(() => {})
+    },
+  }
+}
