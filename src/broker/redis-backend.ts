@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { AedesOptions } from 'aedes'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { Redis } from 'ioredis'
@@ -28,11 +29,35 @@ export function redisBackend(url: string, ttlMs: number): BrokerBackend {
     conn,
     packetTTL: () => Math.max(1, Math.ceil(ttlMs / 1000)),
   })
+  streamsForAedes(persistence)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],
     async close() {
       await persistence.destroy().catch(() => {})
     },
+  }
+}
+
+/** STREAMS are the persistence methods Aedes 1.2 pipes (stream.pipe) but aedes-persistence-redis 11.2 returns as async iterables. */
+const STREAMS = [
+  'createRetainedStreamCombi',
+  'createRetainedStream',
+  'outgoingStream',
+  'streamWill',
+  'getClientList',
+]
+
+/**
+ * streamsForAedes makes each of those methods return a Readable (Readable.from takes an async iterable and a
+ * stream alike), as Aedes' own in-memory persistence does. test/integration/cluster.test.ts subscribes
+ * through it: a change in either package that breaks this fails there.
+ */
+function streamsForAedes(persistence: object): void {
+  const target = persistence as Record<string, (...args: unknown[]) => AsyncIterable<unknown>>
+  for (const name of STREAMS) {
+    const method = target[name]
+    if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
+    target[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
   }
 }

@@ -1,7 +1,9 @@
 import cluster from 'node:cluster'
 import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../bridge.js'
 import { runPrimary, type WorkerMessage, workerCount } from '../cluster/primary.js'
+import { WORKER_SLOT_ENV } from '../cluster/worker-slot.js'
 import { loadConfig } from '../config/load.js'
+import { createLogger } from '../logger.js'
 import { createDevPki, devPkiExists } from '../pki/dev-pki.js'
 
 /** SERVE_HELP documents `serve`. */
@@ -69,7 +71,10 @@ export async function serve(flags: ServeFlags): Promise<void> {
   })
   process.once('SIGINT', () => stopping?.())
   process.once('SIGTERM', () => stopping?.())
-  const bridge = await startBridge(config)
+  // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart
+  const slot = process.env[WORKER_SLOT_ENV]
+  const logger = createLogger(config.log.level)
+  const bridge = await startBridge(config, cluster.isWorker ? logger.child({ worker: Number(slot) }) : logger)
   requested.then(() =>
     bridge.stop().then(
       () => process.exit(0),

@@ -267,6 +267,11 @@ export class RegistrationService {
         extraTrustPem: this.#options.extraTrustPem,
         productionUrl: this.#options.productionUrl,
       })
+      // for the other processes, before the audit record (a process killed in between leaves no certificate
+      // that a retry elsewhere would not see): the answer when it is public, else the serial it supersedes
+      await this.#state
+        .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
+        .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
       // generated key never is
       await Promise.all([
@@ -274,10 +279,6 @@ export class RegistrationService {
         registry?.record(registryEntry(record, credentials, requestId)),
       ])
       observer?.auditAppended((performance.now() - recordStarted) / 1000)
-      // for the other processes: the answer when it is public, else the serial a replacement supersedes
-      await this.#state
-        .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
-        .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       log.info(
         { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
         'certificate issued',

@@ -1,0 +1,111 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
+import {
+  auditByIdentity,
+  makeClusterDevices,
+  openSession,
+  registerWithRetries,
+  workerOf,
+} from '../support/cluster.js'
+import { createTestPki, type TestPki } from '../support/pki.js'
+import { startRedis, type TestRedis } from '../support/redis.js'
+
+/**
+ * Workers on one port sharing a real redis-server: node:cluster hands each connection to one of two bridge
+ * processes; leases, answers, rate limits and MQTT sessions live in Redis.
+ */
+let redis: TestRedis
+let pki: TestPki
+let bridge: CliBridge | undefined
+let prefix = 0
+
+beforeAll(async () => {
+  redis = await startRedis()
+  pki = await createTestPki()
+})
+afterAll(async () => {
+  await redis.stop()
+})
+afterEach(async () => {
+  bridge?.process.signal('SIGKILL')
+  await bridge?.process.exited
+  bridge = undefined
+})
+
+const startWorkers = (sets: string[] = []): Promise<CliBridge> =>
+  startCliBridge(pki.stateDir, [
+    '--workers',
+    '2',
+    '--log-level',
+    'debug',
+    '--set',
+    `state.redis.url=${redis.url}`,
+    '--set',
+    `state.redis.keyPrefix=t${prefix++}:`,
+    '--set',
+    'state.leaseMs=600',
+    '--set',
+    'registration.rateLimit.burst=1000',
+    ...sets.flatMap((s) => ['--set', s]),
+  ])
+
+/** sessionOn opens connections until one lands on a worker other than `not` (round robin: the next one). */
+async function sessionOnAnotherWorker(b: CliBridge, device: Parameters<typeof openSession>[1], not: number) {
+  for (let i = 0; i < 10; i++) {
+    const session = await openSession(b, device, false)
+    if ((await workerOf(b, session.clientId)) !== not) return session
+    await session.client.endAsync(true)
+  }
+  throw new Error('node:cluster never handed a connection to the other worker')
+}
+
+describe('serve --workers 2 with state.redis.url', () => {
+  it.each(['csr', 'server-key'] as const)(
+    'a device that disconnects mid-issuance and asks the other worker gets exactly one answer (%s)',
+    async (mode) => {
+      bridge = await startWorkers(['registration.pendingAfterMs=1'])
+      const b = bridge
+      const extra = mode === 'server-key' ? { keyAlgorithm: 'RSA-3072' } : {}
+      const [device] = await makeClusterDevices(pki, `mid-${mode}`, 1, mode, extra)
+      if (!device) throw new Error('no device')
+      const first = await openSession(b, device)
+      const firstWorker = await workerOf(b, first.clientId)
+      await Promise.race([first.pending, first.next(10_000)]) // the issuance has started
+      await first.client.endAsync(true)
+      const second = await sessionOnAnotherWorker(b, device, firstWorker)
+      await second.client.publishAsync('registration/request', device.payload, { qos: 1 })
+      const answer = await second.next(15_000)
+      expect(answer?.status).toBe('issued')
+      expect(await second.next(500)).toBeUndefined() // and no second answer
+      await second.client.endAsync()
+      const records = (await auditByIdentity(pki.stateDir)).get(device.id) ?? []
+      if (mode === 'csr') expect(records).toHaveLength(1)
+      else {
+        // a generated key never leaves the process that made it but in transit: when it finished before the
+        // device came back, the key is gone and the new certificate names the one it replaces
+        expect(records.length).toBeLessThanOrEqual(2)
+        if (records.length === 2) expect(records[1]?.supersedes).toBe(records[0]?.serialNumber)
+      }
+      if (answer?.status === 'issued') expect(answer.serialNumber).toBe(records.at(-1)?.serialNumber)
+    },
+  )
+
+  it('rate limits hold across the workers', async () => {
+    bridge = await startWorkers(['registration.rateLimit.burst=2', 'registration.rateLimit.perMinute=1'])
+    const b = bridge
+    const [device] = await makeClusterDevices(pki, 'limited', 1, 'csr')
+    if (!device) throw new Error('no device')
+    const workers = new Set<number>()
+    const outcomes: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const payload = JSON.stringify({ ...JSON.parse(device.payload), requestId: `limited-${i}` })
+      const session = await openSession(b, { ...device, payload })
+      workers.add(await workerOf(b, session.clientId))
+      const reply = await session.next(10_000)
+      outcomes.push(reply?.status === 'rejected' ? reply.error.code : (reply?.status ?? 'none'))
+      await session.client.endAsync()
+    }
+    expect(workers.size).toBe(2) // the requests went to both workers
+    expect(outcomes).toEqual(['issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
+  })
+})
