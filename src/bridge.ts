@@ -22,6 +22,7 @@ import { loadGatewayPolicySource, openRegistry, wireGateways } from './registrat
 import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
 import { openSharedState } from './state/open.js'
+import { reshare } from './state/reshare.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {
@@ -105,13 +106,19 @@ export async function startBridge(
   await issued.open(config.auditLog)
   const registry = openRegistry(config)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
-  const state = await openSharedState(config).catch(async (err: unknown) => {
-    await issued.close()
-    await audit.close()
-    await registry.close()
-    await issuer.close()
-    throw err
-  })
+  const state = await openSharedState(config)
+    .then(async (opened) => {
+      // answers a killed process left in its index only, shared again before this one takes requests
+      if (config.state.redis.url !== undefined) await reshare(opened, issued.entries(), r.replyCacheSeconds)
+      return opened
+    })
+    .catch(async (err: unknown) => {
+      await issued.close()
+      await audit.close()
+      await registry.close()
+      await issuer.close()
+      throw err
+    })
   const redisUrl = config.state.redis.url
   const backend = redisUrl === undefined ? undefined : redisBackend(redisUrl, r.replyCacheSeconds * 1000)
   const gatewayPolicy = loadGatewayPolicySource(config, logger)

@@ -267,15 +267,16 @@ export class RegistrationService {
         extraTrustPem: this.#options.extraTrustPem,
         productionUrl: this.#options.productionUrl,
       })
-      // for the other processes, before the audit record (a process killed in between leaves no certificate
-      // that a retry elsewhere would not see): the answer when it is public, else the serial it supersedes
-      await this.#state
-        .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
-        .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
+      // shared with the other processes after the index, before the audit record: the answer when it is
+      // public, else the serial a replacement supersedes
+      const share = (): Promise<void> =>
+        this.#state
+          .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
+          .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
       // generated key never is
       await Promise.all([
-        issued.record({ key, record, ...(order.csr ? { reply } : {}) }),
+        issued.record({ key, record, ...(order.csr ? { reply } : {}) }, share),
         registry?.record(registryEntry(record, credentials, requestId)),
       ])
       observer?.auditAppended((performance.now() - recordStarted) / 1000)

@@ -2,7 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
 import {
   auditByIdentity,
+  childPids,
+  issuedOnce,
   makeClusterDevices,
+  Occurrences,
   openSession,
   registerWithRetries,
   workerOf,
@@ -43,7 +46,7 @@ const startWorkers = (sets: string[] = []): Promise<CliBridge> =>
     '--set',
     `state.redis.keyPrefix=t${prefix++}:`,
     '--set',
-    'state.leaseMs=600',
+    'state.leaseMs=2000',
     '--set',
     'registration.rateLimit.burst=1000',
     ...sets.flatMap((s) => ['--set', s]),
@@ -107,5 +110,45 @@ describe('serve --workers 2 with state.redis.url', () => {
     }
     expect(workers.size).toBe(2) // the requests went to both workers
     expect(outcomes).toEqual(['issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
+  })
+
+  it.each(['csr', 'server-key'] as const)(
+    'SIGKILL of a worker during 100 concurrent registrations: every request answered exactly once (%s)',
+    async (mode) => {
+      bridge = await startWorkers(['log.level=info'])
+      const b = bridge
+      const devices = await makeClusterDevices(pki, `kill-${mode}`, 100, mode)
+      const issuedSome = b.process.waitFor(new Occurrences('"certificate issued"', 10))
+      const results = Promise.all(devices.map((d) => registerWithRetries(b, d, 1500, Date.now() + 20_000)))
+      await issuedSome
+      const [victim] = await childPids(b.process.pid ?? 0)
+      if (victim === undefined) throw new Error('no worker')
+      process.kill(victim, 'SIGKILL')
+      const replies = await results
+      expect(b.process.output()).toMatch(/worker \d died \(SIGKILL\); replacing it/)
+      const { problems, linked } = await issuedOnce(pki.stateDir, devices, replies)
+      expect(problems).toEqual([])
+      // a CSR-mode answer is shared: a retry anywhere gets the same certificate; a generated key is not
+      if (mode === 'csr') expect(linked).toBe(0)
+    },
+  )
+
+  it('Redis restarted mid-load: retryable errors, never a wrong answer, and service resumes', async () => {
+    bridge = await startWorkers(['log.level=info', 'state.redis.commandTimeoutMs=500'])
+    const b = bridge
+    const devices = await makeClusterDevices(pki, 'redis-down', 100, 'csr')
+    const issuedSome = b.process.waitFor(new Occurrences('"certificate issued"', 10))
+    const results = Promise.all(devices.map((d) => registerWithRetries(b, d, 1500, Date.now() + 20_000)))
+    await issuedSome
+    await redis.stop()
+    await b.process.waitFor(/shared state unavailable|ISSUER_UNAVAILABLE/)
+    await redis.restart()
+    const replies = await results
+    const rejections = replies.flat().filter((r) => r.status === 'rejected')
+    for (const r of rejections) if (r.status === 'rejected') expect(r.error.retryable).toBe(true)
+    const { problems } = await issuedOnce(pki.stateDir, devices, replies)
+    // a Redis that lost its keys forgets answers and leases: a certificate may then be issued again (linked
+    // or not), but a device never gets an answer that is not its own, and every device gets one
+    expect(problems.filter((p) => !/not linked/.test(p))).toEqual([])
   })
 })

@@ -54,7 +54,7 @@ export interface Session {
 /** openSession connects (any worker: node:cluster picks), subscribes to the reply topic and sends the request. */
 export async function openSession(bridge: CliBridge, device: ClusterDevice, send = true): Promise<Session> {
   const clientId = `c${process.pid}-${counter++}`
-  const client = await mqtt.connectAsync(bridge.url, {
+  const client = mqtt.connect(bridge.url, {
     ...device.tls,
     clientId,
     clean: true,
@@ -64,6 +64,21 @@ export async function openSession(bridge: CliBridge, device: ClusterDevice, send
     rejectUnauthorized: false,
   })
   client.on('error', () => {})
+  // connected, or failed: an error, a close (a worker killed mid-handshake), or no CONNACK in time
+  await new Promise<void>((resolve, reject) => {
+    const fail = (): void => {
+      clearTimeout(timer)
+      client.end(true)
+      reject(new Error('not connected'))
+    }
+    const timer = setTimeout(fail, 5000)
+    client.once('connect', () => {
+      clearTimeout(timer)
+      client.off('close', fail)
+      resolve()
+    })
+    client.once('close', fail)
+  })
   const replies: Reply[] = []
   const waiters = new Set<() => void>()
   let onPending: () => void = () => {}
@@ -79,8 +94,20 @@ export async function openSession(bridge: CliBridge, device: ClusterDevice, send
   client.on('close', () => {
     for (const w of waiters) w()
   })
-  await client.subscribeAsync(`registration/${device.id}/reply`, { qos: 1 })
-  if (send) await client.publishAsync('registration/request', device.payload, { qos: 1 })
+  // MQTT.js keeps a QoS 1 publish for a reconnect that never comes: a closed connection fails the step
+  const closed = new Promise<never>((_, reject) => {
+    if (!client.connected) reject(new Error('connection closed'))
+    client.once('close', () => reject(new Error('connection closed')))
+  })
+  closed.catch(() => {})
+  try {
+    await Promise.race([client.subscribeAsync(`registration/${device.id}/reply`, { qos: 1 }), closed])
+    if (send)
+      await Promise.race([client.publishAsync('registration/request', device.payload, { qos: 1 }), closed])
+  } catch (err) {
+    client.end(true)
+    throw err
+  }
   let read = 0
   const next = (ms: number): Promise<Reply | undefined> =>
     new Promise((resolve) => {
@@ -154,4 +181,59 @@ export async function auditByIdentity(stateDir: string): Promise<Map<string, Aud
     byIdentity.set(r.identity, [...(byIdentity.get(r.identity) ?? []), r])
   }
   return byIdentity
+}
+
+/** childPids lists the processes a process started (the workers of a node:cluster primary), from /proc. */
+export async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')
+  return text.trim().split(/\s+/).filter(Boolean).map(Number)
+}
+
+/** checkAnswers asserts what every device got: exactly one issued answer, for its own request, in the audit log. */
+export async function issuedOnce(
+  stateDir: string,
+  devices: readonly ClusterDevice[],
+  results: readonly Reply[][],
+): Promise<{ problems: string[]; linked: number }> {
+  const audit = await auditByIdentity(stateDir)
+  const problems: string[] = []
+  let linked = 0
+  devices.forEach((d, i) => {
+    const seen = results[i] ?? []
+    const issued = seen.filter((r) => r.status === 'issued')
+    const wrong = seen.filter((r) => r.status === 'rejected' && !r.error.retryable)
+    if (issued.length !== 1) problems.push(`${d.id}: ${issued.length} issued answers`)
+    if (wrong.length > 0) problems.push(`${d.id}: a final rejection ${JSON.stringify(wrong[0])}`)
+    const answer = issued[0]
+    if (answer?.status !== 'issued') return
+    if (answer.requestId !== `r-${d.id}`) problems.push(`${d.id}: the answer to ${answer.requestId}`)
+    const records = audit.get(d.id) ?? []
+    if (records.at(-1)?.serialNumber !== answer.serialNumber)
+      problems.push(
+        `${d.id}: answered ${answer.serialNumber}, audit has ${records.map((r) => r.serialNumber)}`,
+      )
+    if (records.length > 1) {
+      linked++
+      for (let k = 1; k < records.length; k++)
+        if (records[k]?.supersedes !== records[k - 1]?.serialNumber)
+          problems.push(`${d.id}: certificate ${k + 1} is not linked to the one before`)
+    }
+  })
+  return { problems, linked }
+}
+
+/** Occurrences is a pattern for Running.waitFor that matches once `text` appears `count` times in the output. */
+export class Occurrences extends RegExp {
+  readonly #count: number
+  readonly #text: string
+
+  constructor(text: string, count: number) {
+    super(text)
+    this.#text = text
+    this.#count = count
+  }
+
+  override test(output: string): boolean {
+    return output.split(this.#text).length - 1 >= this.#count
+  }
 }
