@@ -5,6 +5,7 @@ import { BootstrapBroker, listen } from './broker/broker.js'
 import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { workerSuffix } from './cluster/worker-slot.js'
+import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
 import type { Config } from './config/load.js'
 import { createHealthServer, healthPort } from './health.js'
@@ -120,7 +121,15 @@ export async function startBridge(
       throw err
     })
   const redisUrl = config.state.redis.url
-  const backend = redisUrl === undefined ? undefined : redisBackend(redisUrl, r.replyCacheSeconds * 1000)
+  const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })
+  const backend =
+    redisUrl === undefined
+      ? undefined
+      : redisBackend(redisUrl, r.replyCacheSeconds * 1000, (err) => {
+          const suppressed = redisErrors.take('redis')
+          if (suppressed !== undefined)
+            logger.warn({ err: err.message, suppressed }, 'Redis (MQTT sessions) unavailable')
+        })
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,

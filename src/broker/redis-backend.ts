@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import type { AedesOptions } from 'aedes'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
@@ -17,7 +18,7 @@ export interface BrokerBackend {
  * process or replica, and a reply published by one process reaches the device connected to another.
  * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (bridge.ts).
  */
-export function redisBackend(url: string, ttlMs: number): BrokerBackend {
+export function redisBackend(url: string, ttlMs: number, onError: (err: Error) => void): BrokerBackend {
   const connection = (): Redis => {
     const redis = new Redis(url, { maxRetriesPerRequest: 2 })
     redis.on('error', () => {}) // commands report their own failures; ioredis keeps reconnecting
@@ -25,6 +26,8 @@ export function redisBackend(url: string, ttlMs: number): BrokerBackend {
   }
   const conn = connection()
   const mq = mqemitterRedis({ subConn: connection(), pubConn: connection() })
+  // a lost connection is reported here too; unheard, it would crash the process (ioredis reconnects)
+  ;(mq as unknown as { state: EventEmitter }).state.on('error', onError)
   const persistence = new AsyncRedisPersistence({
     conn,
     packetTTL: () => Math.max(1, Math.ceil(ttlMs / 1000)),
