@@ -22,6 +22,7 @@ import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
 import { IssuedIndex } from './registration/issued-index.js'
 import { RegistrationService } from './registration/service.js'
+import { PostgresRegistry } from './registry/postgres-registry.js'
 import { openSharedState } from './state/open.js'
 import { reshare } from './state/reshare.js'
 
@@ -105,7 +106,9 @@ export async function startBridge(
     audit,
   )
   await issued.open(config.auditLog)
-  const registry = openRegistry(config)
+  const postgresUrl = config.state.postgres.url
+  // replicas share the registry in PostgreSQL; one process keeps it in SQLite
+  const registry = postgresUrl === undefined ? openRegistry(config) : await PostgresRegistry.open(postgresUrl)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
   const state = await openSharedState(config)
     .then(async (opened) => {

@@ -177,20 +177,19 @@ export class RegistrationService {
     const key = idempotencyKey(identity, request)
     const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
     if (local) return { reply: local, outcome: 'replayed' }
-    const shared = await this.#state.answer(key)
-    if (shared?.reply) return { reply: shared.reply, outcome: 'replayed' }
     const controller = new AbortController()
+    // the lease first: while another process holds it for this request, that one answers (a replay now
+    // would be a second answer); once it is ours, an answer shared by another process is replayed
     const lease = await this.#lease(identity, key, controller)
     if (!lease) return undefined
     try {
+      const settled = await this.#state.answer(key)
+      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
       const order = authorize(identity, request, this.#options.policy)
-      // another process may have answered between the first look and the lease
-      const settled = await this.#state.answer(key)
-      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
       const reply = await this.#issue(order, { key, requestId: request.requestId, settled }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
@@ -275,9 +274,16 @@ export class RegistrationService {
           .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
       // generated key never is
+      // shared state: the registry (the record of what exists), then the index, shared, audited, so that a
+      // process killed anywhere leaves nothing a retry elsewhere misses; one process: registry and index at once
+      const registered = registry?.record(registryEntry(record, credentials, requestId))
+      if (this.#state.shared) await registered
       await Promise.all([
-        issued.record({ key, record, ...(order.csr ? { reply } : {}) }, share),
-        registry?.record(registryEntry(record, credentials, requestId)),
+        issued.record({ key, record, ...(order.csr ? { reply } : {}) }, async () => {
+          await registered
+          await share()
+        }),
+        registered,
       ])
       observer?.auditAppended((performance.now() - recordStarted) / 1000)
       log.info(

@@ -11,6 +11,7 @@ const MAX_ANSWERS = 100_000
  * It coordinates the requests of one process only; workers and replicas need RedisState.
  */
 export class MemoryState implements SharedState {
+  readonly shared = false
   readonly #now: () => number
   readonly #leases = new Map<string, { key: string; token: string; expiresAt: number }>()
   readonly #answers = new LRUCache<string, SharedAnswer>({ max: MAX_ANSWERS, ttlAutopurge: false })
@@ -44,7 +45,7 @@ export class MemoryState implements SharedState {
   }
 
   async share(key: string, answer: SharedAnswer, ttlMs: number): Promise<void> {
-    if (ttlMs > 0) this.#answers.set(key, answer, { ttl: ttlMs })
+    if (ttlMs > 0 && !this.#answers.has(key)) this.#answers.set(key, answer, { ttl: ttlMs })
   }
 
   async take(identity: string, limit: RateLimit): Promise<number> {

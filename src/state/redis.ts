@@ -42,6 +42,7 @@ export function redisClient(url: string, commandTimeoutMs: number): Redis {
  * updated by one Lua script on Redis' clock. A reply with a private key is never passed here (see shareable).
  */
 export class RedisState implements SharedState {
+  readonly shared = true
   readonly #redis: Redis & Scripts
   readonly #prefix: string
 
@@ -108,7 +109,8 @@ export class RedisState implements SharedState {
     if (answer.reply?.privateKey !== undefined) throw new Error('a private key is never shared')
     if (ttlMs <= 0) return Promise.resolve()
     return this.#run(async () => {
-      await this.#redis.set(`${this.#prefix}answer:${key}`, JSON.stringify(answer), 'PX', ttlMs)
+      // NX: the first answer stays (a restarted process sharing its index again never replaces a newer one)
+      await this.#redis.set(`${this.#prefix}answer:${key}`, JSON.stringify(answer), 'PX', ttlMs, 'NX')
     })
   }
 

@@ -37,6 +37,8 @@ export interface RateLimit {
  * answer. memory.ts is the one-process default, redis.ts the shared one.
  */
 export interface SharedState {
+  /** shared is true when other processes see this state (Redis), false for one process's memory. */
+  readonly shared: boolean
   /** acquire takes the identity's lease for `key` for `ttlMs`, or says which request holds it. */
   acquire(identity: string, key: string, ttlMs: number): Promise<Lease | LeaseRefusal>
   /** renew extends a lease still held by this acquisition; false when it was lost (expired and taken). */
@@ -45,7 +47,7 @@ export interface SharedState {
   release(lease: Lease): Promise<void>
   /** answer returns what was shared about the request with this idempotency key, within its lifetime. */
   answer(key: string): Promise<SharedAnswer | undefined>
-  /** share records an answer for `ttlMs`; callers never pass a reply that holds a private key. */
+  /** share records an answer for `ttlMs` unless one is there (the first stays); never a private key. */
   share(key: string, answer: SharedAnswer, ttlMs: number): Promise<void>
   /** take spends one of the identity's tokens: 0 when allowed, else the seconds until one is available. */
   take(identity: string, limit: RateLimit): Promise<number>

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PostgresRegistry } from '../../src/registry/postgres-registry.js'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
 import {
   auditByIdentity,
@@ -11,6 +12,7 @@ import {
   workerOf,
 } from '../support/cluster.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
+import { startPostgres, type TestPostgres } from '../support/postgres.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
 
 /**
@@ -18,16 +20,17 @@ import { startRedis, type TestRedis } from '../support/redis.js'
  * processes; leases, answers, rate limits and MQTT sessions live in Redis.
  */
 let redis: TestRedis
+let postgres: TestPostgres
 let pki: TestPki
 let bridge: CliBridge | undefined
 let prefix = 0
 
 beforeAll(async () => {
-  redis = await startRedis()
-  pki = await createTestPki()
-})
+  ;[redis, postgres, pki] = await Promise.all([startRedis(), startPostgres(), createTestPki()])
+}, 60_000)
 afterAll(async () => {
-  await redis.stop()
+  await redis?.stop()
+  await postgres?.stop()
 })
 afterEach(async () => {
   bridge?.process.signal('SIGKILL')
@@ -43,6 +46,8 @@ const startWorkers = (sets: string[] = []): Promise<CliBridge> =>
     'debug',
     '--set',
     `state.redis.url=${redis.url}`,
+    '--set',
+    `state.postgres.url=${postgres.url}`,
     '--set',
     `state.redis.keyPrefix=t${prefix++}:`,
     '--set',
@@ -130,6 +135,22 @@ describe('serve --workers 2 with state.redis.url', () => {
       expect(problems).toEqual([])
       // a CSR-mode answer is shared: a retry anywhere gets the same certificate; a generated key is not
       if (mode === 'csr') expect(linked).toBe(0)
+      // the shared registry (PostgreSQL) has every audited certificate, and the device's answer is the active
+      // one; a certificate it has beyond the audit log was made by a worker killed before answering: superseded
+      const registry = await PostgresRegistry.open(postgres.url)
+      const audit = await auditByIdentity(pki.stateDir)
+      for (const [i, d] of devices.entries()) {
+        const certificates = (await registry.device(d.id))?.certificates ?? []
+        const serials = certificates.map((c) => c.serialNumber)
+        for (const r of audit.get(d.id) ?? []) expect(serials, d.id).toContain(r.serialNumber)
+        const answer = replies[i]?.at(-1)
+        const active = certificates.filter((c) => c.state === 'active')
+        expect(
+          active.map((c) => c.serialNumber),
+          d.id,
+        ).toEqual(answer?.status === 'issued' ? [answer.serialNumber] : [])
+      }
+      await registry.close()
     },
   )
 
