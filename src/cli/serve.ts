@@ -74,7 +74,10 @@ export async function serve(flags: ServeFlags): Promise<void> {
   // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart
   const slot = process.env[WORKER_SLOT_ENV]
   const logger = createLogger(config.log.level)
-  const bridge = await startBridge(config, cluster.isWorker ? logger.child({ worker: Number(slot) }) : logger)
+  const bridge = await startBridge(
+    config,
+    cluster.isWorker ? logger.child({ worker: Number(slot), pid: process.pid }) : logger,
+  )
   requested.then(() =>
     bridge.stop().then(
       () => process.exit(0),

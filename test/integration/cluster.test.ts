@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PostgresRegistry } from '../../src/registry/postgres-registry.js'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
@@ -14,6 +15,7 @@ import {
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { startPostgres, type TestPostgres } from '../support/postgres.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
+import { run } from '../support/tools.js'
 
 /**
  * Workers on one port sharing a real redis-server: node:cluster hands each connection to one of two bridge
@@ -24,6 +26,7 @@ let postgres: TestPostgres
 let pki: TestPki
 let bridge: CliBridge | undefined
 let prefix = 0
+const repo = new URL('../../', import.meta.url).pathname
 
 beforeAll(async () => {
   ;[redis, postgres, pki] = await Promise.all([startRedis(), startPostgres(), createTestPki()])
@@ -171,5 +174,40 @@ describe('serve --workers 2 with state.redis.url', () => {
     // a Redis that lost its keys forgets answers and leases: a certificate may then be issued again (linked
     // or not), but a device never gets an answer that is not its own, and every device gets one
     expect(problems.filter((p) => !/not linked/.test(p))).toEqual([])
+  })
+
+  it('a worker that dies is replaced; a device connected to the other keeps its connection and is answered', async () => {
+    bridge = await startWorkers()
+    const b = bridge
+    const [device] = await makeClusterDevices(pki, 'survivor', 1, 'csr')
+    if (!device) throw new Error('no device')
+    const session = await openSession(b, device, false)
+    const mine = await workerOf(b, session.clientId)
+    const pidOf = (slot: number) =>
+      Number(
+        new RegExp(`"worker":${slot},"pid":(\\d+)[^\\n]*"msg":"bridge listening"`).exec(
+          b.process.output(),
+        )?.[1],
+      )
+    process.kill(pidOf(1 - mine), 'SIGKILL')
+    await b.process.waitFor(new RegExp(`worker ${1 - mine} died \\(SIGKILL\\); replacing it`))
+    await b.process.waitFor(new Occurrences('"msg":"bridge listening"', 3)) // the replacement listens
+    expect(session.client.connected).toBe(true)
+    await session.client.publishAsync('registration/request', device.payload, { qos: 1 })
+    expect((await session.next(10_000))?.status).toBe('issued')
+    await session.client.endAsync()
+  })
+
+  it('more than one worker without Redis is refused at start', async () => {
+    const refused = await run('node', [
+      join(repo, 'dist/cli.js'),
+      'serve',
+      '--workers',
+      '2',
+      '--state-dir',
+      pki.stateDir,
+    ])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain('state.workers: more than 1 worker needs state.redis.url')
   })
 })
