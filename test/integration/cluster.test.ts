@@ -1,4 +1,6 @@
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import mqtt from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PostgresRegistry } from '../../src/registry/postgres-registry.js'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
@@ -210,4 +212,59 @@ describe('serve --workers 2 with state.redis.url', () => {
     expect(refused.code).not.toBe(0)
     expect(refused.stderr).toContain('state.workers: more than 1 worker needs state.redis.url')
   })
+
+  it('a generated private key is never written to Redis, even for a persistent session that went offline', async () => {
+    bridge = await startWorkers(['registration.pendingAfterMs=1'])
+    const b = bridge
+    const keyPrefix = `t${prefix - 1}:`
+    const [keyDevice] = await makeClusterDevices(pki, 'offline-key', 1, 'server-key', {
+      keyAlgorithm: 'RSA-2048',
+    })
+    const [csrDevice] = await makeClusterDevices(pki, 'offline-csr', 1, 'csr')
+    if (!keyDevice || !csrDevice) throw new Error('no device')
+    // each subscribes in a persistent session, asks, and goes away before its answer
+    for (const device of [keyDevice, csrDevice]) {
+      const client = await mqtt.connectAsync(b.url, {
+        ...device.tls,
+        clientId: `${device.id}-session`,
+        clean: false,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        rejectUnauthorized: false,
+      })
+      await client.subscribeAsync(`registration/${device.id}/reply`, { qos: 1 })
+      const pending = new Promise<void>((resolve) => client.on('message', () => resolve()))
+      await client.publishAsync('registration/request', device.payload, { qos: 1 })
+      if (device === keyDevice) await pending // key generation under way
+      await client.endAsync(true)
+    }
+    await b.process.waitFor(new Occurrences('"certificate issued"', 2))
+    const everything = await redisContents(redis.url)
+    // the CSR device's certificate waits for its session in Redis: the scan sees what is stored there
+    await expect.poll(async () => (await redisContents(redis.url)).includes('BEGIN CERTIFICATE')).toBe(true)
+    expect(everything).not.toContain('PRIVATE KEY')
+    expect(await redisContents(redis.url)).not.toContain('PRIVATE KEY')
+    expect(everything).toContain(keyPrefix) // the bridge's own keys were scanned too
+  })
 })
+
+/** redisContents reads every key and value in Redis (strings, lists, hashes, sets) as one text. */
+async function redisContents(url: string): Promise<string> {
+  const client = new Redis(url)
+  try {
+    const parts: string[] = []
+    for (const key of await client.keys('*')) {
+      const type = await client.type(key)
+      parts.push(key)
+      if (type === 'string') parts.push((await client.getBuffer(key))?.toString('latin1') ?? '')
+      if (type === 'list')
+        parts.push(...(await client.lrangeBuffer(key, 0, -1)).map((b) => b.toString('latin1')))
+      if (type === 'hash')
+        parts.push(...Object.values(await client.hgetallBuffer(key)).map((b) => b.toString('latin1')))
+      if (type === 'set') parts.push(...(await client.smembers(key)))
+    }
+    return parts.join('\n')
+  } finally {
+    client.disconnect()
+  }
+}
