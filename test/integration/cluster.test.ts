@@ -200,6 +200,14 @@ describe('serve --workers 2 with state.redis.url', () => {
     await session.client.endAsync()
   })
 
+  it('SIGTERM stops every worker and the primary exits 0', async () => {
+    bridge = await startWorkers()
+    const b = bridge
+    b.process.signal('SIGTERM')
+    expect(await b.process.exited).toBe(0)
+    expect(b.process.output().match(/"msg":"bridge stopped"/g)).toHaveLength(2)
+  })
+
   it('more than one worker without Redis is refused at start', async () => {
     const refused = await run('node', [
       join(repo, 'dist/cli.js'),
