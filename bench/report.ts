@@ -4,6 +4,7 @@ import type { IssuanceRow } from './issuance.js'
 import type { CsrReaderRow } from './lib/csr-readers.js'
 import type { MemoryResult } from './memory.js'
 import type { RegistrationResult } from './registration.js'
+import { type ScaleResult, scaleMarkdown } from './scale.js'
 import type { SustainedResult } from './sustained.js'
 
 /** Results is everything one `npm run bench` measured. */
@@ -16,6 +17,7 @@ export interface Results {
     readers?: CsrReaderRow[]
   }
   readonly registration?: RegistrationResult
+  readonly scale?: ScaleResult
   readonly memory?: MemoryResult
   readonly certManager?: CertManagerResult
   readonly sustained?: SustainedResult
@@ -374,5 +376,6 @@ export function markdown(results: Results): string {
     )
   }
   if (results.gateway) out.push(...gatewayMarkdown(results.gateway, table))
+  if (results.scale) out.push(...scaleMarkdown(results.scale, table))
   return `${out.join('\n')}\n`
 }

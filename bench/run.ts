@@ -9,10 +9,11 @@ import { createBenchPki } from './lib/pki.js'
 import { memoryBenchmark } from './memory.js'
 import { registrationBenchmark } from './registration.js'
 import { markdown, type Results, registrationChart } from './report.js'
+import { scaleBenchmark } from './scale.js'
 import { sustainedBenchmark } from './sustained.js'
 
 /**
- * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained,gateway]
+ * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained,gateway,scale]
  *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200] [--metrics=off]
  * A full run takes a few minutes and rewrites docs/benchmarks.md; --smoke runs each benchmark for about a
  * second, to check they work, and writes its report to a temporary directory.
@@ -50,7 +51,8 @@ if (args.includes('--report-only')) {
   process.exit(0)
 }
 if (wanted('issuance')) mutable.issuance = await issuanceBenchmark({ durationMs: smoke ? 150 : 3000 })
-const needsDevices = wanted('registration') || wanted('memory') || wanted('sustained') || wanted('gateway')
+const needsDevices =
+  wanted('registration') || wanted('memory') || wanted('sustained') || wanted('gateway') || wanted('scale')
 const bench = needsDevices ? await createBenchPki(smoke ? 64 : 1000) : undefined
 if (bench && wanted('registration'))
   mutable.registration = await registrationBenchmark(bench, {
@@ -82,6 +84,10 @@ if (bench && wanted('gateway'))
     batchSizes: smoke ? [1, 10] : [1, 10, 100],
     concurrency: 16,
   })
+
+// workers and replicas: 1 and N processes beside Aedes and mosquitto, with each server's own CPU time
+if (bench && wanted('scale'))
+  mutable.scale = await scaleBenchmark(bench, { concurrency: smoke ? 4 : 64, durationMs: duration })
 
 const docs = smoke
   ? await mkdtemp(join(tmpdir(), 'mrb-bench-smoke-'))

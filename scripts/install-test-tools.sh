@@ -9,11 +9,17 @@ declare -A packages=(
   [openssl]=openssl [jq]=jq [stdbuf]=coreutils [kubectl]=kubernetes-client
   # better-sqlite3 (the registry) compiles its native module during npm ci
   [g++]=g++ [make]=make [python3]=python3
+  # shared state for workers and replicas (test/integration/cluster.test.ts, the PostgreSQL registry)
+  [redis-server]=redis-server [runuser]=util-linux
 )
 missing=()
 for tool in "${!packages[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${packages[$tool]}")
 done
+# Debian keeps PostgreSQL's programs off PATH, under /usr/lib/postgresql/<version>/bin
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 [ "${#missing[@]}" -eq 0 ] && exit 0
 mapfile -t wanted < <(printf '%s\n' "${missing[@]}" | sort -u)
 
@@ -35,3 +41,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
 # a mosquitto started by the package would hold port 1883; the tests start their own
 if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop postgresql redis-server >/dev/null 2>&1 || true; fi

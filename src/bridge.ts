@@ -2,7 +2,10 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { BootstrapBroker, listen } from './broker/broker.js'
+import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
+import { workerSuffix } from './cluster/worker-slot.js'
+import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
 import type { Config } from './config/load.js'
 import { createHealthServer, healthPort } from './health.js'
@@ -21,6 +24,9 @@ import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
 import { RegistrationService } from './registration/service.js'
 import { EXPIRING_WITHIN_MS, expiryCounts } from './registry/expiry.js'
+import { PostgresRegistry } from './registry/postgres-registry.js'
+import { openSharedState } from './state/open.js'
+import { reshare } from './state/reshare.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {
@@ -55,7 +61,9 @@ export async function startBridge(
   }
   if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
-  const registry = openRegistry(config)
+  const postgresUrl = config.state.postgres.url
+  // replicas share the registry in PostgreSQL; one process keeps it in SQLite
+  const registry = postgresUrl === undefined ? openRegistry(config) : await PostgresRegistry.open(postgresUrl)
   const lifecycle = wireLifecycle(config, {
     registry,
     issuingCa: () => (tls as TlsReloader | undefined)?.issuingCa?.ca,
@@ -107,13 +115,37 @@ export async function startBridge(
   const audit = new AuditLog(config.auditLog)
   const issued = new IssuedIndex(
     {
-      path: `${config.auditLog}.issued`,
+      path: `${config.auditLog}.issued${workerSuffix()}`,
       ttlSeconds: r.replyCacheSeconds,
       maxEntries: r.replyCacheMaxEntries,
     },
     audit,
   )
   await issued.open(config.auditLog)
+  // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
+  const state = await openSharedState(config)
+    .then(async (opened) => {
+      // answers a killed process left in its index only, shared again before this one takes requests
+      if (config.state.redis.url !== undefined) await reshare(opened, issued.entries(), r.replyCacheSeconds)
+      return opened
+    })
+    .catch(async (err: unknown) => {
+      await issued.close()
+      await audit.close()
+      await registry.close()
+      await issuer.close()
+      throw err
+    })
+  const redisUrl = config.state.redis.url
+  const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })
+  const backend =
+    redisUrl === undefined
+      ? undefined
+      : redisBackend(redisUrl, r.replyCacheSeconds * 1000, (err) => {
+          const suppressed = redisErrors.take('redis')
+          if (suppressed !== undefined)
+            logger.warn({ err: err.message, suppressed }, 'Redis (MQTT sessions) unavailable')
+        })
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
@@ -145,10 +177,12 @@ export async function startBridge(
     operationalCas: () => tls.operationalCas,
     denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
+    backend,
   })
   // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
   const deliveries = new Deliveries(
-    (identity, reply, queue) => broker.publish(identity, reply, queue),
+    // a generated private key is never queued in shared (Redis) sessions: it reaches the device in transit only
+    (identity, reply, queue) => broker.publish(identity, reply, queue && !(backend && 'privateKey' in reply)),
     logger,
   )
   const service = new RegistrationService(
@@ -158,6 +192,7 @@ export async function startBridge(
       registry,
       notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
       logger,
+      state,
       ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
     },
     {
@@ -176,6 +211,7 @@ export async function startBridge(
         return tls.productionCaPem
       },
       productionUrl: config.production.url,
+      leaseMs: config.state.leaseMs,
       lifecycle: lifecycle.options,
     },
   )
@@ -183,7 +219,8 @@ export async function startBridge(
     service,
     registry,
     policy: gatewayPolicy,
-    publish: (identity, payload) => broker.publishPayload(identity, payload),
+    publish: (identity, payload) =>
+      broker.publishPayload(identity, payload, !backend || !payload.includes('"privateKey"')),
     logger,
     ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
   })
@@ -201,6 +238,8 @@ export async function startBridge(
     await audit.close()
     await registry.close()
     await issuer.close()
+    await state.close()
+    await backend?.close()
   }
   let address: AddressInfo
   try {

@@ -34,6 +34,7 @@ const COMMANDS = {
       port: str,
       'state-dir': str,
       'log-level': str,
+      workers: str,
     },
     run: serve,
   },

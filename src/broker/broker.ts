@@ -10,6 +10,7 @@ import { createAccessControl } from './access-control.js'
 import { boundedPersistence } from './bounded-persistence.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
+import type { BrokerBackend } from './redis-backend.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
 
 /**
@@ -55,6 +56,8 @@ export interface BootstrapBrokerOptions {
   readonly logger: Logger
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
   readonly observer?: BrokerObserver
+  /** Shared sessions and message passing (Redis) for workers and replicas; unset: bounded, in memory. */
+  readonly backend?: BrokerBackend | undefined
   /** The CAs of operational certificates (renewal); read per connection. */
   readonly operationalCas?: () => readonly X509Certificate[]
   /** Says why a verified identity is refused at CONNECT (the deny list), or undefined. */
@@ -95,25 +98,28 @@ export class BootstrapBroker {
     const o = this.#options
     const budget = new LogBudget({ burst: 10, perMinute: 10 })
     const aedes = await Aedes.createBroker({
-      persistence: boundedPersistence({
-        maxPerIdentity: o.maxQueuedRepliesPerIdentity,
-        maxTotal: o.maxQueuedReplies,
-        ttlMs: o.queuedReplyTtlMs,
-        onOverflow: (identity) => {
-          const suppressed = budget.take(`queue:${identity}`)
-          if (suppressed !== undefined)
-            o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
-        },
-        onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
-        maxSessionsPerIdentity: o.maxSessionsPerIdentity,
-        sessionExpiryMs: o.sessionExpiryMs,
-        onSessionDropped: (identity, reason) => {
-          if (reason === 'expired') return o.logger.debug({ identity }, 'stored session expired')
-          const suppressed = budget.take(`sessions:${identity}`)
-          if (suppressed !== undefined)
-            o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
-        },
-      }),
+      ...(o.backend ? { mq: o.backend.mq } : {}),
+      persistence:
+        o.backend?.persistence ??
+        boundedPersistence({
+          maxPerIdentity: o.maxQueuedRepliesPerIdentity,
+          maxTotal: o.maxQueuedReplies,
+          ttlMs: o.queuedReplyTtlMs,
+          onOverflow: (identity) => {
+            const suppressed = budget.take(`queue:${identity}`)
+            if (suppressed !== undefined)
+              o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
+          },
+          onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
+          maxSessionsPerIdentity: o.maxSessionsPerIdentity,
+          sessionExpiryMs: o.sessionExpiryMs,
+          onSessionDropped: (identity, reason) => {
+            if (reason === 'expired') return o.logger.debug({ identity }, 'stored session expired')
+            const suppressed = budget.take(`sessions:${identity}`)
+            if (suppressed !== undefined)
+              o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
+          },
+        }),
       ...createAccessControl({
         topics: o.topics,
         identitySource: o.identitySource,

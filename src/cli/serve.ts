@@ -1,5 +1,10 @@
+import cluster from 'node:cluster'
 import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../bridge.js'
+import { runPrimary, type WorkerMessage, workerCount } from '../cluster/primary.js'
+import { WORKER_SLOT_ENV } from '../cluster/worker-slot.js'
 import { loadConfig } from '../config/load.js'
+import { createLogger } from '../logger.js'
+import { createDevPki, devPkiExists } from '../pki/dev-pki.js'
 
 /** SERVE_HELP documents `serve`. */
 export const SERVE_HELP = `Usage: registration-bridge serve [options]
@@ -14,6 +19,8 @@ Options:
   --port PORT            listen port (listen.port; 0 picks a free port)
   --state-dir DIR        where the development PKI and audit log live (stateDir)
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (log.level)
+  --workers N            bridge processes on the listener port (state.workers; 0: one per core
+                         with state.redis.url, else 1); more than 1 needs state.redis.url
 Environment: every setting also reads MRB_<SETTING>, e.g. MRB_LISTEN_PORT=8883 (see docs/configuration.md).`
 
 /** STOP_MARGIN_MS is how long past shutdown.gracePeriodMs a stop may take before the process exits 1 anyway. */
@@ -27,6 +34,7 @@ export interface ServeFlags {
   readonly port?: string | undefined
   readonly 'state-dir'?: string | undefined
   readonly 'log-level'?: string | undefined
+  readonly workers?: string | undefined
 }
 
 /**
@@ -39,12 +47,26 @@ export async function serve(flags: ServeFlags): Promise<void> {
     ['listen.port', flags.port],
     ['stateDir', flags['state-dir']],
     ['log.level', flags['log-level']],
+    ['state.workers', flags.workers],
   ]
   const sets = [
     ...shortcuts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
     ...(flags.set ?? []),
   ]
   const config = loadConfig({ file: flags.config, env: process.env, sets })
+  const workers = workerCount(config)
+  if (cluster.isPrimary && workers > 1) {
+    // made once, before the workers start, so that they never race to create it
+    if (config.usesDevPki && !(await devPkiExists(devPkiDir(config)))) {
+      await createDevPki(devPkiDir(config))
+      process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
+    }
+    if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)
+    // each worker runs this same command as a full bridge; the primary only starts and replaces them
+    const port = await runPrimary(workers, (line) => process.stderr.write(`${line}\n`))
+    process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${port} (${workers} workers)\n`)
+    return
+  }
   // signals that arrive while starting are held until the bridge is up, then stop it
   let stopping: (() => void) | undefined
   const requested = new Promise<void>((resolve) => {
@@ -52,7 +74,13 @@ export async function serve(flags: ServeFlags): Promise<void> {
   })
   process.once('SIGINT', () => stopping?.())
   process.once('SIGTERM', () => stopping?.())
-  const bridge = await startBridge(config)
+  // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart
+  const slot = process.env[WORKER_SLOT_ENV]
+  const logger = createLogger(config.log.level)
+  const bridge = await startBridge(
+    config,
+    cluster.isWorker ? logger.child({ worker: Number(slot), pid: process.pid }) : logger,
+  )
   requested.then(() => {
     // a stop that hangs past the grace period and a margin is a failure: exit non-zero, never stay half-up
     setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
@@ -61,6 +89,10 @@ export async function serve(flags: ServeFlags): Promise<void> {
       () => process.exit(1),
     )
   })
+  if (cluster.isWorker) {
+    process.send?.({ bridgeListening: bridge.address.port } satisfies WorkerMessage)
+    return
+  }
   if (bridge.createdDevPki) process.stderr.write(`Created a development PKI in ${devPkiDir(config)}\n`)
   else if (config.usesDevPki) process.stderr.write(`Using the development PKI in ${devPkiDir(config)}\n`)
   if (config.usesDevPki) process.stderr.write(`WARNING: ${DEV_PKI_WARNING}\n`)

@@ -176,6 +176,38 @@ export const configSchema = z.strictObject({
       file: filePath,
     })
     .prefault({}),
+  state: z
+    .strictObject({
+      /** Unset: one process, state in memory. Set: leases, answers, rate limits and MQTT sessions in Redis. */
+      redis: z
+        .strictObject({
+          url: z
+            .string()
+            .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+            .optional(),
+          keyPrefix: z.string().min(1).default('mrb:'),
+          commandTimeoutMs: positiveInt.default(2_000),
+        })
+        .prefault({}),
+      /** Unset: the registry is SQLite (registry.file). Set: PostgreSQL, shared by every replica. */
+      postgres: z
+        .strictObject({
+          url: z
+            .string()
+            .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL')
+            .optional(),
+        })
+        .prefault({}),
+      leaseMs: positiveInt.min(100).default(10_000),
+      /** Bridge processes on the listener port; 0: one per core with state.redis.url, else 1. */
+      workers: z.number().int().min(0).max(256).default(0),
+    })
+    .refine((s) => s.workers <= 1 || s.redis.url !== undefined, {
+      path: ['workers'],
+      message: 'more than 1 worker needs state.redis.url (workers share state through Redis)',
+      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+    })
+    .prefault({}),
   lifecycle: z
     .strictObject({
       /** The listener also trusts the CA of operational certificates, so that devices renew with them. */

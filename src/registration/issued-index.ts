@@ -55,7 +55,7 @@ export class IssuedIndex {
       const age = Date.now() - Date.parse(e.record.time)
       this.#entries.set(e.key, e, { ttl: Math.max(1, this.#options.ttlSeconds * 1000 - age) })
     }
-    for (const e of unaudited(live, await lastLine(auditPath))) await this.#audit.append(e.record)
+    for (const e of unaudited(live, await tailLines(auditPath))) await this.#audit.append(e.record)
     await this.#file?.rewrite(() => live)
   }
 
@@ -68,18 +68,28 @@ export class IssuedIndex {
     return entries
   }
 
+  /** entries are the live entries, oldest first (to share them again at start). */
+  entries(): IndexEntry[] {
+    return this.#live()
+  }
+
   /** lookup returns the entry of an issuance for this idempotency key within the lifetime. */
   lookup(key: string): IndexEntry | undefined {
     // peek: lookups never reorder entries, so the cache's order stays the order they were written in
     return this.#entries?.peek(key)
   }
 
-  /** record writes the entry to the index, then its audit record to the audit log; both durably. */
-  async record(entry: IndexEntry): Promise<void> {
+  /**
+   * record writes the entry to the index, then its audit record to the audit log; both durably. `beforeAudit`
+   * runs in between (the service shares the answer with other processes there: a process killed at any point
+   * leaves the index to complete the audit log and to share again at its next start).
+   */
+  async record(entry: IndexEntry, beforeAudit?: () => Promise<void>): Promise<void> {
     if (this.#file && this.#entries) {
       await this.#file.append(entry)
       this.#entries.set(entry.key, entry)
     }
+    await beforeAudit?.()
     await this.#audit.append(entry.record)
     // the file keeps at most the live entries and one compaction interval of appends
     if (this.#file && ++this.#appended > Math.max(1000, this.#options.maxEntries)) {
@@ -108,27 +118,29 @@ function parseLines<T>(text: string): T[] {
   return out
 }
 
-/** lastLine reads the last complete record of a JSON-lines file, or undefined. */
-async function lastLine(path: string): Promise<AuditRecord | undefined> {
+/** tailLines reads the last complete records of a JSON-lines file (its last 64 KiB). */
+async function tailLines(path: string): Promise<AuditRecord[]> {
   const file = await open(path, constants.O_RDONLY).catch(() => undefined)
-  if (!file) return undefined
+  if (!file) return []
   try {
     const { size } = await file.stat()
     const length = Math.min(size, TAIL_BYTES)
     const buffer = Buffer.alloc(length)
     await file.read(buffer, 0, length, size - length)
-    return parseLines<AuditRecord>(buffer.toString('utf8')).at(-1)
+    return parseLines<AuditRecord>(buffer.toString('utf8'))
   } finally {
     await file.close()
   }
 }
 
-/** unaudited: index and audit log are written in the same order, so what follows the last audited entry is missing. */
-function unaudited(entries: IndexEntry[], last: AuditRecord | undefined): IndexEntry[] {
-  if (!last) return entries
-  const at = entries.findIndex(
-    (e) => e.record.serialNumber === last.serialNumber && e.record.identity === last.identity,
-  )
-  if (at >= 0) return entries.slice(at + 1)
-  return entries.filter((e) => e.record.time > last.time)
+/**
+ * unaudited: what the index has and the audit log's tail lacks. Workers (serve --workers) append to one audit
+ * log, each from its own index, so the tail is matched by serial number, not by position; index entries older
+ * than the tail's oldest record were audited before it.
+ */
+function unaudited(entries: IndexEntry[], tail: readonly AuditRecord[]): IndexEntry[] {
+  const oldest = tail[0]
+  if (!oldest) return entries
+  const audited = new Set(tail.map((r) => r.serialNumber))
+  return entries.filter((e) => !audited.has(e.record.serialNumber) && e.record.time >= oldest.time)
 }

@@ -14,11 +14,14 @@ import {
   rejectedReply,
 } from '../protocol/messages.js'
 import type { NewIssuance, Registry } from '../registry/registry.js'
+import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
+import { MemoryState } from '../state/memory.js'
+import { isLease, type SharedAnswer, type SharedState, shareable } from '../state/shared-state.js'
 import { type AuditRecord, auditRecordFor } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
-import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
+import type { RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { LifecycleGate, type LifecycleStep } from './renewal.js'
 import { issuedReply } from './replies.js'
@@ -43,6 +46,8 @@ export interface RegistrationServiceOptions {
   readonly replyCache: ReplyCacheOptions
   readonly extraTrustPem: string
   readonly productionUrl: string | undefined
+  /** How long an in-flight lease lives unless renewed (it is renewed while its holder lives); default 10 s. */
+  readonly leaseMs?: number | undefined
   /** Renewal and re-registration; absent: every registration is allowed (and supersedes), as before. */
   readonly lifecycle?: (LifecycleOptions & { renewalRateLimit: RateLimitOptions }) | undefined
 }
@@ -79,6 +84,8 @@ export interface RegistrationServiceDeps {
   readonly notify: (identity: string, notice: PendingReply) => void
   readonly logger: Logger
   readonly observer?: RegistrationObserver | undefined
+  /** In-flight leases, shared answers and rate limits; one process's memory unless replicas share Redis. */
+  readonly state?: SharedState | undefined
 }
 
 /** DownstreamContext is how a gateway's request for one downstream device differs from a device's own. */
@@ -99,6 +106,8 @@ interface InFlight {
   readonly controller: AbortController
 }
 
+const LEASE_MS = 10_000
+
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
@@ -111,7 +120,7 @@ export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
   readonly #options: RegistrationServiceOptions
   readonly #cache: ReplyCache
-  readonly #limiter: RateLimiter
+  readonly #state: SharedState
   readonly #lifecycle: LifecycleGate | undefined
   readonly #inFlight = new Map<string, InFlight>()
   readonly #handlers = new Set<Promise<unknown>>()
@@ -122,7 +131,7 @@ export class RegistrationService {
     this.#deps = deps
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
-    this.#limiter = new RateLimiter(options.rateLimit)
+    this.#state = deps.state ?? new MemoryState()
     this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle)
   }
 
@@ -149,7 +158,7 @@ export class RegistrationService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw SHUTDOWN()
-      const request = this.#decode(identity, payload)
+      const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
       const answer = await this.#answer(identity, request, log, credential)
@@ -165,11 +174,11 @@ export class RegistrationService {
   }
 
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
-  #decode(identity: string, payload: Buffer): RegistrationRequest {
+  async #decode(identity: string, payload: Buffer): Promise<RegistrationRequest> {
     try {
       return decodeRequest(payload, this.#options.requestMaxBytes)
     } catch (err) {
-      const retryAfterSeconds = this.#limiter.take(identity)
+      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
@@ -187,27 +196,52 @@ export class RegistrationService {
     const key = renewing
       ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
       : idempotencyKey(identity, request)
-    const cached = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-    if (cached) return { reply: cached, outcome: 'replayed' }
-    const current = this.#inFlight.get(identity)
-    if (current?.key === key) return undefined
-    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    const retryAfterSeconds = this.#limiter.take(identity)
-    if (retryAfterSeconds > 0) {
-      throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
-    }
+    const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
+    if (local) return { reply: local, outcome: 'replayed' }
     const controller = new AbortController()
-    this.#inFlight.set(identity, { key, controller })
+    // the lease first: while another process holds it for this request, that one answers (a replay now
+    // would be a second answer); once it is ours, an answer shared by another process is replayed
+    const lease = await this.#lease(identity, key, controller)
+    if (!lease) return undefined
     try {
+      const settled = await this.#state.answer(key)
+      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
+      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
+      if (retryAfterSeconds > 0) {
+        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+      }
       const order = authorize(identity, request, this.#options.policy)
       const requestId = request.requestId
       const step = await this.#lifecycle?.decide(order, { key, requestId, renewing })
-      const reply = await this.#issue(order, { key, requestId, ...step }, controller, log)
+      const reply = await this.#issue(order, { key, requestId, settled, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
       this.#inFlight.delete(identity)
+      await lease.release()
     }
+  }
+
+  /**
+   * #lease holds the identity in flight across processes: undefined when the same request is in flight (that
+   * one answers), REGISTRATION_IN_PROGRESS when another is. Losing the lease aborts the issuance.
+   */
+  async #lease(identity: string, key: string, controller: AbortController): Promise<LeaseKeeper | undefined> {
+    const current = this.#inFlight.get(identity)
+    if (current?.key === key) return undefined
+    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    const leaseMs = this.#options.leaseMs ?? LEASE_MS
+    const lease = await this.#state.acquire(identity, key, leaseMs)
+    if (!isLease(lease)) {
+      if (lease.heldFor === key) return undefined
+      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    }
+    this.#inFlight.set(identity, { key, controller })
+    return keepLease(this.#state, lease, leaseMs, (cause) =>
+      controller.abort(
+        new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
+      ),
+    )
   }
 
   async #issue(
@@ -215,17 +249,22 @@ export class RegistrationService {
     {
       key,
       requestId,
+      settled,
       event,
       ...renewal
-    }: { key: string; requestId: string | undefined } & Partial<LifecycleStep>,
+    }: {
+      key: string
+      requestId: string | undefined
+      settled?: SharedAnswer | undefined
+    } & Partial<LifecycleStep>,
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
     const { issuer, issued, notify, registry, observer } = this.#deps
     const { registeredBy } = order
-    // server-key mode after a restart: the first key is gone, so a new certificate replaces the one issued;
-    // a renewal supersedes the certificate it was made with
-    const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber
+    // server-key mode after a restart or on another process: the first key is gone, so a new certificate
+    // replaces the one issued; a renewal supersedes the certificate it was made with
+    const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber ?? settled?.serialNumber
     const started = performance.now()
     // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
     const pending = setTimeout(() => {
@@ -258,11 +297,24 @@ export class RegistrationService {
         extraTrustPem: this.#options.extraTrustPem,
         productionUrl: this.#options.productionUrl,
       })
+      // shared with the other processes after the index, before the audit record: the answer when it is
+      // public, else the serial a replacement supersedes
+      const share = (): Promise<void> =>
+        this.#state
+          .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
+          .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
       // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
       // generated key never is
+      // shared state: the registry (the record of what exists), then the index, shared, audited, so that a
+      // process killed anywhere leaves nothing a retry elsewhere misses; one process: registry and index at once
+      const registered = registry?.record(registryEntry(record, credentials, requestId))
+      if (this.#state.shared) await registered
       await Promise.all([
-        issued.record({ key, record, ...(order.csr ? { reply } : {}) }),
-        registry?.record(registryEntry(record, credentials, requestId)),
+        issued.record({ key, record, ...(order.csr ? { reply } : {}) }, async () => {
+          await registered
+          await share()
+        }),
+        registered,
       ])
       observer?.auditAppended((performance.now() - recordStarted) / 1000)
       log.info(
@@ -304,7 +356,8 @@ export class RegistrationService {
     }
     const key = idempotencyKey(identity, request, context.registeredBy)
     const controller = new AbortController()
-    this.#inFlight.set(identity, { key, controller })
+    const lease = await this.#lease(identity, key, controller)
+    if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
       await context.vet(order)
@@ -320,6 +373,7 @@ export class RegistrationService {
       return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
     } finally {
       this.#inFlight.delete(identity)
+      await lease.release()
     }
   }
 

@@ -1,0 +1,66 @@
+import type { EventEmitter } from 'node:events'
+import { Readable } from 'node:stream'
+import type { AedesOptions } from 'aedes'
+import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import { Redis } from 'ioredis'
+import mqemitterRedis from 'mqemitter-redis'
+
+/** BrokerBackend is where Aedes keeps sessions and passes messages between broker instances. */
+export interface BrokerBackend {
+  readonly mq: NonNullable<AedesOptions['mq']>
+  readonly persistence: NonNullable<AedesOptions['persistence']>
+  close(): Promise<void>
+}
+
+/**
+ * redisBackend is the Aedes ecosystem's own Redis emitter (mqemitter-redis) and persistence
+ * (aedes-persistence-redis), so that a device's session, subscriptions and queued replies follow it to any
+ * process or replica, and a reply published by one process reaches the device connected to another.
+ * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (bridge.ts).
+ */
+export function redisBackend(url: string, ttlMs: number, onError: (err: Error) => void): BrokerBackend {
+  const connection = (): Redis => {
+    const redis = new Redis(url, { maxRetriesPerRequest: 2 })
+    redis.on('error', () => {}) // commands report their own failures; ioredis keeps reconnecting
+    return redis
+  }
+  const conn = connection()
+  const mq = mqemitterRedis({ subConn: connection(), pubConn: connection() })
+  // a lost connection is reported here too; unheard, it would crash the process (ioredis reconnects)
+  ;(mq as unknown as { state: EventEmitter }).state.on('error', onError)
+  const persistence = new AsyncRedisPersistence({
+    conn,
+    packetTTL: () => Math.max(1, Math.ceil(ttlMs / 1000)),
+  })
+  streamsForAedes(persistence)
+  return {
+    mq: mq as unknown as BrokerBackend['mq'],
+    persistence: persistence as unknown as BrokerBackend['persistence'],
+    async close() {
+      await persistence.destroy().catch(() => {})
+    },
+  }
+}
+
+/** STREAMS are the persistence methods Aedes 1.2 pipes (stream.pipe) but aedes-persistence-redis 11.2 returns as async iterables. */
+const STREAMS = [
+  'createRetainedStreamCombi',
+  'createRetainedStream',
+  'outgoingStream',
+  'streamWill',
+  'getClientList',
+]
+
+/**
+ * streamsForAedes makes each of those methods return a Readable (Readable.from takes an async iterable and a
+ * stream alike), as Aedes' own in-memory persistence does. test/integration/cluster.test.ts subscribes
+ * through it: a change in either package that breaks this fails there.
+ */
+function streamsForAedes(persistence: object): void {
+  const target = persistence as Record<string, (...args: unknown[]) => AsyncIterable<unknown>>
+  for (const name of STREAMS) {
+    const method = target[name]
+    if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
+    target[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
+  }
+}

@@ -1,0 +1,78 @@
+import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import { Backoff } from '../common/backoff.js'
+import type { Config } from '../config/load.js'
+import { WORKER_SLOT_ENV } from './worker-slot.js'
+
+/** WorkerMessage is what a worker tells the primary: that it listens, on which port. */
+export interface WorkerMessage {
+  readonly bridgeListening: number
+}
+
+/** workerCount is how many bridge processes to run: state.workers, or one per core with Redis, else 1. */
+export function workerCount(config: Config): number {
+  if (config.state.workers > 0) return config.state.workers
+  return config.state.redis.url === undefined ? 1 : availableParallelism()
+}
+
+/** A worker that stayed up this long has recovered: the restart delay starts over. */
+const HEALTHY_MS = 10_000
+
+/**
+ * runPrimary starts `count` workers (each a full bridge on the same listener port, node:cluster sharing it),
+ * replaces a worker that dies (in its slot, after a backoff when it keeps dying), and on SIGINT/SIGTERM stops
+ * every worker and exits: 0 when each stopped cleanly. It resolves with the port once every worker listens.
+ */
+export function runPrimary(count: number, write: (line: string) => void): Promise<number> {
+  const backoff = new Backoff({ initialMs: 100, maxMs: 5_000 })
+  const slots = new Map<Worker, { slot: number; startedAt: number }>()
+  const listening = new Set<number>()
+  let stopping = false
+  let failed = false
+  let resolveReady: (port: number) => void = () => {}
+  const ready = new Promise<number>((resolve) => {
+    resolveReady = resolve
+  })
+  const fork = (slot: number): void => {
+    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) })
+    slots.set(worker, { slot, startedAt: Date.now() })
+    worker.on('message', (message: Partial<WorkerMessage>) => {
+      if (typeof message?.bridgeListening !== 'number') return
+      listening.add(slot)
+      if (listening.size === count) resolveReady(message.bridgeListening)
+    })
+  }
+  cluster.on('exit', (worker, code, signal) => {
+    const entry = slots.get(worker)
+    slots.delete(worker)
+    if (!entry) return
+    if (stopping) {
+      if (code !== 0) failed = true
+      if (slots.size === 0) process.exit(failed ? 1 : 0)
+      return
+    }
+    if (!listening.has(entry.slot)) {
+      // a worker that never started would fail again: the bridge cannot do its job, so it exits
+      write(`worker ${entry.slot} failed to start (${signal ?? `exit ${code}`}); stopping`)
+      stop(1)
+      return
+    }
+    if (Date.now() - entry.startedAt > HEALTHY_MS) backoff.reset()
+    const delay = backoff.next()
+    write(`worker ${entry.slot} died (${signal ?? `exit ${code}`}); replacing it in ${delay} ms`)
+    setTimeout(() => {
+      if (!stopping) fork(entry.slot)
+    }, delay)
+  })
+  const stop = (status = 0): void => {
+    if (stopping) return
+    stopping = true
+    if (status !== 0) failed = true
+    if (slots.size === 0) process.exit(failed ? 1 : 0)
+    for (const worker of slots.keys()) worker.process.kill('SIGTERM')
+  }
+  process.once('SIGINT', () => stop())
+  process.once('SIGTERM', () => stop())
+  for (let slot = 0; slot < count; slot++) fork(slot)
+  return ready
+}

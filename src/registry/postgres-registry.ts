@@ -1,0 +1,251 @@
+import pg from 'pg'
+import type {
+  CertificateState,
+  DeviceRecord,
+  DeviceSummary,
+  IssuanceRecord,
+  ListOptions,
+  NewIssuance,
+  Registry,
+  Revocation,
+  RevocationReason,
+} from './registry.js'
+
+/** POSTGRES_SCHEMA creates the registry's tables (the SQLite schema's twin; times are epoch milliseconds). */
+const POSTGRES_SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  identity TEXT PRIMARY KEY,
+  owner TEXT,
+  first_issued_at BIGINT NOT NULL,
+  last_issued_at BIGINT NOT NULL,
+  reset_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
+CREATE TABLE IF NOT EXISTS certificates (
+  id BIGSERIAL UNIQUE,
+  serial TEXT PRIMARY KEY,
+  identity TEXT NOT NULL REFERENCES devices(identity),
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
+  issuer TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  registered_by TEXT,
+  request_id TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  superseded_by TEXT,
+  revoked_at BIGINT,
+  revocation_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
+`
+
+/** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
+const SCHEMA_LOCK = 0x6d7262
+
+type Row = Record<string, string | null>
+
+const opt = (value: string | null | undefined): string | undefined => value ?? undefined
+const ms = (value: string | null | undefined): Date => new Date(Number(value))
+
+function toIssuance(row: Row): IssuanceRecord {
+  return {
+    identity: row.identity as string,
+    serialNumber: row.serial as string,
+    notBefore: ms(row.not_before),
+    notAfter: ms(row.not_after),
+    keySource: row.key_source as IssuanceRecord['keySource'],
+    issuer: row.issuer as string,
+    sha256Fingerprint: row.fingerprint as string,
+    issuedAt: ms(row.issued_at),
+    registeredBy: opt(row.registered_by),
+    requestId: opt(row.request_id),
+    state: row.state as CertificateState,
+    supersededBy: opt(row.superseded_by),
+    ...(row.revoked_at == null ? {} : { revokedAt: ms(row.revoked_at) }),
+    ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
+  }
+}
+
+/**
+ * PostgresRegistry is the registry in PostgreSQL, shared by every worker and replica (state.postgres.url).
+ * A record is one transaction: the identity's row is upserted first, which locks it, so two processes
+ * recording for one identity at once supersede in order. It holds no key: certificates' metadata only.
+ */
+export class PostgresRegistry implements Registry {
+  readonly #pool: pg.Pool
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool
+  }
+
+  /** open connects, creates the schema if needed, and fails (the bridge does not start) when it cannot. */
+  static async open(url: string): Promise<PostgresRegistry> {
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 })
+    pool.on('error', () => {}) // an idle client's lost connection; the next query reports its own failure
+    try {
+      await transaction(pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK])
+        await client.query(POSTGRES_SCHEMA)
+      })
+    } catch (err) {
+      await pool.end().catch(() => {})
+      throw new Error(`state.postgres.url: cannot open the registry (${(err as Error).message})`)
+    }
+    return new PostgresRegistry(pool)
+  }
+
+  /** record stores an issuance; see Registry.record. */
+  async record(i: NewIssuance): Promise<void> {
+    const at = i.issuedAt.getTime()
+    await transaction(this.#pool, async (client) => {
+      await client.query(
+        `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (identity) DO UPDATE SET owner = coalesce($2, devices.owner), last_issued_at = $3`,
+        [i.identity, i.registeredBy ?? null, at],
+      )
+      await client.query(
+        `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
+        [i.identity, i.serialNumber],
+      )
+      await client.query(
+        `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
+           issued_at, registered_by, request_id, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active')`,
+        [
+          i.serialNumber,
+          i.identity,
+          i.notBefore.getTime(),
+          i.notAfter.getTime(),
+          i.keySource,
+          i.issuer,
+          i.sha256Fingerprint,
+          at,
+          i.registeredBy ?? null,
+          i.requestId ?? null,
+        ],
+      )
+    })
+  }
+
+  /** ownerOf returns the owning gateway of an identity. */
+  async ownerOf(identity: string): Promise<string | undefined> {
+    const { rows } = await this.#pool.query<Row>('SELECT owner FROM devices WHERE identity = $1', [identity])
+    return opt(rows[0]?.owner)
+  }
+
+  /** countOwned counts the identities a gateway owns. */
+  async countOwned(gateway: string): Promise<number> {
+    const { rows } = await this.#pool.query<Row>('SELECT count(*) AS n FROM devices WHERE owner = $1', [
+      gateway,
+    ])
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  /** device returns an identity with its certificates, newest first. */
+  async device(identity: string): Promise<DeviceRecord | undefined> {
+    const { rows } = await this.#pool.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
+    const row = rows[0]
+    if (!row) return undefined
+    const certificates = await this.#pool.query<Row>(
+      'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC',
+      [identity],
+    )
+    return {
+      identity,
+      owner: opt(row.owner),
+      firstIssuedAt: ms(row.first_issued_at),
+      lastIssuedAt: ms(row.last_issued_at),
+      ...(row.reset_at == null ? {} : { resetAt: ms(row.reset_at) }),
+      certificates: certificates.rows.map(toIssuance),
+    }
+  }
+
+  /** certificate looks one certificate up by serial number. */
+  async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
+    const { rows } = await this.#pool.query<Row>('SELECT * FROM certificates WHERE serial = $1', [
+      serialNumber,
+    ])
+    return rows[0] ? toIssuance(rows[0]) : undefined
+  }
+
+  /** list returns identities with their newest certificate, most recently issued first. */
+  async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
+    const { rows } = await this.#pool.query<Row>(
+      `SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
+       FROM devices d JOIN LATERAL (
+         SELECT serial, not_after, state FROM certificates WHERE identity = d.identity
+         ORDER BY issued_at DESC, id DESC LIMIT 1) c ON true
+       WHERE ($1::text IS NULL OR d.owner = $1)
+       ORDER BY d.last_issued_at DESC, d.identity LIMIT $2`,
+      [options.owner ?? null, options.limit ?? null],
+    )
+    return rows.map((r) => ({
+      identity: r.identity as string,
+      owner: opt(r.owner),
+      lastIssuedAt: ms(r.last_issued_at),
+      serialNumber: r.serial as string,
+      notAfter: ms(r.not_after),
+      state: r.state as CertificateState,
+    }))
+  }
+
+  /** setState changes a certificate's state. */
+  async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
+    const result = await this.#pool.query('UPDATE certificates SET state = $1 WHERE serial = $2', [
+      state,
+      serialNumber,
+    ])
+    return (result.rowCount ?? 0) > 0
+  }
+
+  /** revoke marks a certificate revoked; see Registry.revoke (the first date and reason stay). */
+  async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
+    const result = await this.#pool.query(
+      `UPDATE certificates SET state = 'revoked', revoked_at = coalesce(revoked_at, $2),
+         revocation_reason = coalesce(revocation_reason, $3) WHERE serial = $1`,
+      [serialNumber, revocation.at.getTime(), revocation.reason],
+    )
+    return (result.rowCount ?? 0) > 0
+  }
+
+  /** revoked lists the revoked certificates, oldest revocation first. */
+  async revoked(): Promise<IssuanceRecord[]> {
+    const { rows } = await this.#pool.query<Row>(
+      `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, id`,
+    )
+    return rows.map(toIssuance)
+  }
+
+  /** reset records an operator reset of an identity. */
+  async reset(identity: string, at: Date): Promise<boolean> {
+    const result = await this.#pool.query('UPDATE devices SET reset_at = $2 WHERE identity = $1', [
+      identity,
+      at.getTime(),
+    ])
+    return (result.rowCount ?? 0) > 0
+  }
+
+  /** close ends the pool once its queries are done. */
+  async close(): Promise<void> {
+    if (!this.#pool.ended) await this.#pool.end()
+  }
+}
+
+async function transaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    await work(client)
+    await client.query('COMMIT')
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}

@@ -1,0 +1,282 @@
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import mqtt from 'mqtt'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PostgresRegistry } from '../../src/registry/postgres-registry.js'
+import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
+import {
+  auditByIdentity,
+  childPids,
+  issuedOnce,
+  makeClusterDevices,
+  Occurrences,
+  openSession,
+  registerWithRetries,
+  workerOf,
+} from '../support/cluster.js'
+import { createTestPki, type TestPki } from '../support/pki.js'
+import { startPostgres, type TestPostgres } from '../support/postgres.js'
+import { startRedis, type TestRedis } from '../support/redis.js'
+import { run } from '../support/tools.js'
+
+/**
+ * Workers on one port sharing a real redis-server: node:cluster hands each connection to one of two bridge
+ * processes; leases, answers, rate limits and MQTT sessions live in Redis.
+ */
+let redis: TestRedis
+let postgres: TestPostgres
+let pki: TestPki
+let bridge: CliBridge | undefined
+let prefix = 0
+const repo = new URL('../../', import.meta.url).pathname
+
+beforeAll(async () => {
+  ;[redis, postgres, pki] = await Promise.all([startRedis(), startPostgres(), createTestPki()])
+}, 60_000)
+afterAll(async () => {
+  await redis?.stop()
+  await postgres?.stop()
+})
+afterEach(async () => {
+  bridge?.process.signal('SIGKILL')
+  await bridge?.process.exited
+  bridge = undefined
+})
+
+const startWorkers = (sets: string[] = []): Promise<CliBridge> =>
+  startCliBridge(pki.stateDir, [
+    '--workers',
+    '2',
+    '--log-level',
+    'debug',
+    '--set',
+    `state.redis.url=${redis.url}`,
+    '--set',
+    `state.postgres.url=${postgres.url}`,
+    '--set',
+    `state.redis.keyPrefix=t${prefix++}:`,
+    '--set',
+    'state.leaseMs=2000',
+    '--set',
+    'registration.rateLimit.burst=1000',
+    ...sets.flatMap((s) => ['--set', s]),
+  ])
+
+/** sessionOn opens connections until one lands on a worker other than `not` (round robin: the next one). */
+async function sessionOnAnotherWorker(b: CliBridge, device: Parameters<typeof openSession>[1], not: number) {
+  for (let i = 0; i < 10; i++) {
+    const session = await openSession(b, device, false)
+    if ((await workerOf(b, session.clientId)) !== not) return session
+    await session.client.endAsync(true)
+  }
+  throw new Error('node:cluster never handed a connection to the other worker')
+}
+
+describe('serve --workers 2 with state.redis.url', () => {
+  it.each(['csr', 'server-key'] as const)(
+    'a device that disconnects mid-issuance and asks the other worker gets exactly one answer (%s)',
+    async (mode) => {
+      bridge = await startWorkers(['registration.pendingAfterMs=1'])
+      const b = bridge
+      const extra = mode === 'server-key' ? { keyAlgorithm: 'RSA-3072' } : {}
+      const [device] = await makeClusterDevices(pki, `mid-${mode}`, 1, mode, extra)
+      if (!device) throw new Error('no device')
+      const first = await openSession(b, device)
+      const firstWorker = await workerOf(b, first.clientId)
+      await Promise.race([first.pending, first.next(10_000)]) // the issuance has started
+      await first.client.endAsync(true)
+      const second = await sessionOnAnotherWorker(b, device, firstWorker)
+      await second.client.publishAsync('registration/request', device.payload, { qos: 1 })
+      const answer = await second.next(15_000)
+      expect(answer?.status).toBe('issued')
+      expect(await second.next(500)).toBeUndefined() // and no second answer
+      await second.client.endAsync()
+      const records = (await auditByIdentity(pki.stateDir)).get(device.id) ?? []
+      if (mode === 'csr') expect(records).toHaveLength(1)
+      else {
+        // a generated key never leaves the process that made it but in transit: when it finished before the
+        // device came back, the key is gone and the new certificate names the one it replaces
+        expect(records.length).toBeLessThanOrEqual(2)
+        if (records.length === 2) expect(records[1]?.supersedes).toBe(records[0]?.serialNumber)
+      }
+      if (answer?.status === 'issued') expect(answer.serialNumber).toBe(records.at(-1)?.serialNumber)
+    },
+  )
+
+  it('rate limits hold across the workers', async () => {
+    bridge = await startWorkers([
+      'registration.rateLimit.burst=2',
+      'registration.rateLimit.perMinute=1',
+      'lifecycle.reRegistration=allow', // four registrations of one identity: only the rate limit refuses
+    ])
+    const b = bridge
+    const [device] = await makeClusterDevices(pki, 'limited', 1, 'csr')
+    if (!device) throw new Error('no device')
+    const workers = new Set<number>()
+    const outcomes: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const payload = JSON.stringify({ ...JSON.parse(device.payload), requestId: `limited-${i}` })
+      const session = await openSession(b, { ...device, payload })
+      workers.add(await workerOf(b, session.clientId))
+      const reply = await session.next(10_000)
+      outcomes.push(reply?.status === 'rejected' ? reply.error.code : (reply?.status ?? 'none'))
+      await session.client.endAsync()
+    }
+    expect(workers.size).toBe(2) // the requests went to both workers
+    expect(outcomes).toEqual(['issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
+  })
+
+  it.each(['csr', 'server-key'] as const)(
+    'SIGKILL of a worker during 100 concurrent registrations: every request answered exactly once (%s)',
+    async (mode) => {
+      bridge = await startWorkers(['log.level=info'])
+      const b = bridge
+      const devices = await makeClusterDevices(pki, `kill-${mode}`, 100, mode)
+      const issuedSome = b.process.waitFor(new Occurrences('"certificate issued"', 10))
+      const results = Promise.all(devices.map((d) => registerWithRetries(b, d, 1500, Date.now() + 20_000)))
+      await issuedSome
+      const [victim] = await childPids(b.process.pid ?? 0)
+      if (victim === undefined) throw new Error('no worker')
+      process.kill(victim, 'SIGKILL')
+      const replies = await results
+      expect(b.process.output()).toMatch(/worker \d died \(SIGKILL\); replacing it/)
+      const { problems, linked } = await issuedOnce(pki.stateDir, devices, replies)
+      expect(problems).toEqual([])
+      // a CSR-mode answer is shared: a retry anywhere gets the same certificate; a generated key is not
+      if (mode === 'csr') expect(linked).toBe(0)
+      // the shared registry (PostgreSQL) has every audited certificate, and the device's answer is the active
+      // one; a certificate it has beyond the audit log was made by a worker killed before answering: superseded
+      const registry = await PostgresRegistry.open(postgres.url)
+      const audit = await auditByIdentity(pki.stateDir)
+      for (const [i, d] of devices.entries()) {
+        const certificates = (await registry.device(d.id))?.certificates ?? []
+        const serials = certificates.map((c) => c.serialNumber)
+        for (const r of audit.get(d.id) ?? []) expect(serials, d.id).toContain(r.serialNumber)
+        const answer = replies[i]?.at(-1)
+        const active = certificates.filter((c) => c.state === 'active')
+        expect(
+          active.map((c) => c.serialNumber),
+          d.id,
+        ).toEqual(answer?.status === 'issued' ? [answer.serialNumber] : [])
+      }
+      await registry.close()
+    },
+  )
+
+  it('Redis restarted mid-load: retryable errors, never a wrong answer, and service resumes', async () => {
+    bridge = await startWorkers(['log.level=info', 'state.redis.commandTimeoutMs=500'])
+    const b = bridge
+    const devices = await makeClusterDevices(pki, 'redis-down', 100, 'csr')
+    const issuedSome = b.process.waitFor(new Occurrences('"certificate issued"', 10))
+    const results = Promise.all(devices.map((d) => registerWithRetries(b, d, 1500, Date.now() + 20_000)))
+    await issuedSome
+    await redis.stop()
+    await b.process.waitFor(/shared state unavailable|ISSUER_UNAVAILABLE/)
+    await redis.restart()
+    const replies = await results
+    const rejections = replies.flat().filter((r) => r.status === 'rejected')
+    for (const r of rejections) if (r.status === 'rejected') expect(r.error.retryable).toBe(true)
+    const { problems } = await issuedOnce(pki.stateDir, devices, replies)
+    // a Redis that lost its keys forgets answers and leases: a certificate may then be issued again (linked
+    // or not), but a device never gets an answer that is not its own, and every device gets one
+    expect(problems.filter((p) => !/not linked/.test(p))).toEqual([])
+  })
+
+  it('a worker that dies is replaced; a device connected to the other keeps its connection and is answered', async () => {
+    bridge = await startWorkers()
+    const b = bridge
+    const [device] = await makeClusterDevices(pki, 'survivor', 1, 'csr')
+    if (!device) throw new Error('no device')
+    const session = await openSession(b, device, false)
+    const mine = await workerOf(b, session.clientId)
+    const pidOf = (slot: number) =>
+      Number(
+        new RegExp(`"worker":${slot},"pid":(\\d+)[^\\n]*"msg":"bridge listening"`).exec(
+          b.process.output(),
+        )?.[1],
+      )
+    process.kill(pidOf(1 - mine), 'SIGKILL')
+    await b.process.waitFor(new RegExp(`worker ${1 - mine} died \\(SIGKILL\\); replacing it`))
+    await b.process.waitFor(new Occurrences('"msg":"bridge listening"', 3)) // the replacement listens
+    expect(session.client.connected).toBe(true)
+    await session.client.publishAsync('registration/request', device.payload, { qos: 1 })
+    expect((await session.next(10_000))?.status).toBe('issued')
+    await session.client.endAsync()
+  })
+
+  it('SIGTERM stops every worker and the primary exits 0', async () => {
+    bridge = await startWorkers()
+    const b = bridge
+    b.process.signal('SIGTERM')
+    expect(await b.process.exited).toBe(0)
+    expect(b.process.output().match(/"msg":"bridge stopped"/g)).toHaveLength(2)
+  })
+
+  it('more than one worker without Redis is refused at start', async () => {
+    const refused = await run('node', [
+      join(repo, 'dist/cli.js'),
+      'serve',
+      '--workers',
+      '2',
+      '--state-dir',
+      pki.stateDir,
+    ])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain('state.workers: more than 1 worker needs state.redis.url')
+  })
+
+  it('a generated private key is never written to Redis, even for a persistent session that went offline', async () => {
+    bridge = await startWorkers(['registration.pendingAfterMs=1'])
+    const b = bridge
+    const keyPrefix = `t${prefix - 1}:`
+    const [keyDevice] = await makeClusterDevices(pki, 'offline-key', 1, 'server-key', {
+      keyAlgorithm: 'RSA-2048',
+    })
+    const [csrDevice] = await makeClusterDevices(pki, 'offline-csr', 1, 'csr')
+    if (!keyDevice || !csrDevice) throw new Error('no device')
+    // each subscribes in a persistent session, asks, and goes away before its answer
+    for (const device of [keyDevice, csrDevice]) {
+      const client = await mqtt.connectAsync(b.url, {
+        ...device.tls,
+        clientId: `${device.id}-session`,
+        clean: false,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        rejectUnauthorized: false,
+      })
+      await client.subscribeAsync(`registration/${device.id}/reply`, { qos: 1 })
+      const pending = new Promise<void>((resolve) => client.on('message', () => resolve()))
+      await client.publishAsync('registration/request', device.payload, { qos: 1 })
+      if (device === keyDevice) await pending // key generation under way
+      await client.endAsync(true)
+    }
+    await b.process.waitFor(new Occurrences('"certificate issued"', 2))
+    const everything = await redisContents(redis.url)
+    // the CSR device's certificate waits for its session in Redis: the scan sees what is stored there
+    await expect.poll(async () => (await redisContents(redis.url)).includes('BEGIN CERTIFICATE')).toBe(true)
+    expect(everything).not.toContain('PRIVATE KEY')
+    expect(await redisContents(redis.url)).not.toContain('PRIVATE KEY')
+    expect(everything).toContain(keyPrefix) // the bridge's own keys were scanned too
+  })
+})
+
+/** redisContents reads every key and value in Redis (strings, lists, hashes, sets) as one text. */
+async function redisContents(url: string): Promise<string> {
+  const client = new Redis(url)
+  try {
+    const parts: string[] = []
+    for (const key of await client.keys('*')) {
+      const type = await client.type(key)
+      parts.push(key)
+      if (type === 'string') parts.push((await client.getBuffer(key))?.toString('latin1') ?? '')
+      if (type === 'list')
+        parts.push(...(await client.lrangeBuffer(key, 0, -1)).map((b) => b.toString('latin1')))
+      if (type === 'hash')
+        parts.push(...Object.values(await client.hgetallBuffer(key)).map((b) => b.toString('latin1')))
+      if (type === 'set') parts.push(...(await client.smembers(key)))
+    }
+    return parts.join('\n')
+  } finally {
+    client.disconnect()
+  }
+}
