@@ -51,7 +51,12 @@ function openIdle(target: Target, device: Device, clientId: string): Promise<TLS
         }),
       )
     })
-    socket.once('data', () => resolve(socket)) // the CONNACK
+    // the CONNACK: only an accepted connection counts (a refused one would make memory per connection look small)
+    socket.once('data', (connack: Buffer) => {
+      if (connack[0] === 0x20 && connack[3] === 0) return resolve(socket)
+      socket.destroy()
+      reject(new Error(`connection ${clientId} refused (CONNACK ${connack.toString('hex')})`))
+    })
   })
 }
 

@@ -44,6 +44,8 @@ export async function startBridge(stateDir: string, sets: string[] = []): Promis
     'registration.replyCacheMaxEntries=1000',
     // the load cycles through a fixed set of devices, each registering again and again
     'lifecycle.reRegistration=allow',
+    // the memory benchmark holds ten idle connections per device identity
+    'limits.maxConnectionsPerIdentity=100',
     ...sets,
   ]
   // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the bridge under load

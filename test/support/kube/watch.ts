@@ -23,7 +23,9 @@ export function serveWatch(
     !!o && inScope(o) && labels(o.metadata.labels ?? {}) && fields(fieldsOf(o))
   res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
   res.flushHeaders() // as kube-apiserver does: the client sees the watch established before any event
+  // a watch ended (timeout, dropped by a test) writes nothing more, whatever timer or event comes late
   const write = (type: string, object: object): void => {
+    if (res.writableEnded || res.destroyed) return
     res.write(`${JSON.stringify({ type, object })}\n`)
   }
   const deliver = (event: WatchEvent): void => {
@@ -65,8 +67,10 @@ export function serveWatch(
         res.end()
       }, timeoutSeconds * 1000),
     )
-  res.once('close', () => {
+  const stop = (): void => {
     store.off('event', deliver)
     for (const t of timers) clearTimeout(t)
-  })
+  }
+  res.once('finish', stop)
+  res.once('close', stop)
 }
