@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { PresentedCredential } from '../broker/identity.js'
-import { sleep, untilAborted } from '../common/abortable.js'
-import type { Credentials, IssuanceOrder, Issuer } from '../issuers/issuer.js'
+import { sleep } from '../common/abortable.js'
+import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
@@ -13,18 +12,18 @@ import {
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
-import type { NewIssuance, Registry } from '../registry/registry.js'
-import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
+import type { Registry } from '../registry/registry.js'
 import { MemoryState } from '../state/memory.js'
-import { isLease, type SharedAnswer, type SharedState, shareable } from '../state/shared-state.js'
-import { type AuditRecord, auditRecordFor } from './audit-log.js'
+import type { SharedState } from '../state/shared-state.js'
+import { idempotencyKey } from './idempotency.js'
+import { InFlight } from './in-flight.js'
+import { type IssuanceDeps, type IssuanceObserver, type IssuanceStep, issueAndRecord } from './issuance.js'
 import type { IssuedIndex } from './issued-index.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import type { RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
-import { LifecycleGate, type LifecycleStep } from './renewal.js'
-import { issuedReply } from './replies.js'
+import { LifecycleGate } from './renewal.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
 /**
@@ -59,7 +58,7 @@ export type Outcome = 'issued' | 'replayed' | 'coalesced' | 'rejected'
  * RegistrationObserver hears how requests end, for metrics; the service never depends on what it does.
  * `mode` is known once the request decoded.
  */
-export interface RegistrationObserver {
+export interface RegistrationObserver extends IssuanceObserver {
   answered(event: {
     outcome: Outcome
     code?: ErrorCode | undefined
@@ -68,9 +67,6 @@ export interface RegistrationObserver {
     /** How the request came: a device's own (the default) or a gateway's for a downstream device. */
     via?: 'device' | 'gateway' | undefined
   }): void
-  issuanceStarted(): void
-  issuanceEnded(seconds: number, ok: boolean): void
-  auditAppended(seconds: number): void
 }
 
 /** RegistrationServiceDeps are the collaborators the service calls, never back. */
@@ -101,13 +97,6 @@ export interface DownstreamContext {
   readonly replayed?: (() => void) | undefined
 }
 
-interface InFlight {
-  readonly key: string
-  readonly controller: AbortController
-}
-
-const LEASE_MS = 10_000
-
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
@@ -121,8 +110,9 @@ export class RegistrationService {
   readonly #options: RegistrationServiceOptions
   readonly #cache: ReplyCache
   readonly #state: SharedState
+  readonly #issuance: IssuanceDeps
   readonly #lifecycle: LifecycleGate | undefined
-  readonly #inFlight = new Map<string, InFlight>()
+  readonly #inFlight: InFlight
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
   #closed = false
@@ -132,6 +122,8 @@ export class RegistrationService {
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
     this.#state = deps.state ?? new MemoryState()
+    this.#issuance = { ...deps, state: this.#state }
+    this.#inFlight = new InFlight(this.#state, options.leaseMs)
     this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle)
   }
 
@@ -201,7 +193,7 @@ export class RegistrationService {
     const controller = new AbortController()
     // the lease first: while another process holds it for this request, that one answers (a replay now
     // would be a second answer); once it is ours, an answer shared by another process is replayed
-    const lease = await this.#lease(identity, key, controller)
+    const lease = await this.#inFlight.hold(identity, key, controller)
     if (!lease) return undefined
     try {
       const settled = await this.#state.answer(key)
@@ -217,116 +209,17 @@ export class RegistrationService {
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
-      this.#inFlight.delete(identity)
       await lease.release()
     }
   }
 
-  /**
-   * #lease holds the identity in flight across processes: undefined when the same request is in flight (that
-   * one answers), REGISTRATION_IN_PROGRESS when another is. Losing the lease aborts the issuance.
-   */
-  async #lease(identity: string, key: string, controller: AbortController): Promise<LeaseKeeper | undefined> {
-    const current = this.#inFlight.get(identity)
-    if (current?.key === key) return undefined
-    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    const leaseMs = this.#options.leaseMs ?? LEASE_MS
-    const lease = await this.#state.acquire(identity, key, leaseMs)
-    if (!isLease(lease)) {
-      if (lease.heldFor === key) return undefined
-      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    }
-    this.#inFlight.set(identity, { key, controller })
-    return keepLease(this.#state, lease, leaseMs, (cause) =>
-      controller.abort(
-        new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
-      ),
-    )
-  }
-
-  async #issue(
+  #issue(
     order: IssuanceOrder,
-    {
-      key,
-      requestId,
-      settled,
-      event,
-      ...renewal
-    }: {
-      key: string
-      requestId: string | undefined
-      settled?: SharedAnswer | undefined
-    } & Partial<LifecycleStep>,
+    step: IssuanceStep,
     controller: AbortController,
     log: Logger,
   ): Promise<IssuedReply> {
-    const { issuer, issued, notify, registry, observer } = this.#deps
-    const { registeredBy } = order
-    // server-key mode after a restart or on another process: the first key is gone, so a new certificate
-    // replaces the one issued; a renewal supersedes the certificate it was made with
-    const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber ?? settled?.serialNumber
-    const started = performance.now()
-    // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
-    const pending = setTimeout(() => {
-      if (registeredBy !== undefined) return
-      notify(order.identity, { status: 'pending', ...(requestId === undefined ? {} : { requestId }) })
-    }, this.#options.pendingAfterMs)
-    const timeout = setTimeout(
-      () => controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),
-      this.#options.issuanceTimeoutMs,
-    )
-    observer?.issuanceStarted()
-    let issuedOk = false
-    try {
-      const credentials = await untilAborted(issuer.issue(order, controller.signal), controller.signal)
-      issuedOk = true
-      observer?.issuanceEnded((performance.now() - started) / 1000, true)
-      const recordStarted = performance.now()
-      const record = auditRecordFor(credentials, {
-        identity: order.identity,
-        issuer: issuer.name,
-        keySource: order.csr ? 'device' : 'bridge',
-        ...(registeredBy === undefined ? {} : { registeredBy }),
-        ...(requestId === undefined ? {} : { requestId }),
-        requestHash: key,
-        ...(supersedes === undefined ? {} : { supersedes }),
-        ...(event === undefined ? {} : { event }),
-      })
-      const reply = issuedReply(credentials, {
-        requestId,
-        extraTrustPem: this.#options.extraTrustPem,
-        productionUrl: this.#options.productionUrl,
-      })
-      // shared with the other processes after the index, before the audit record: the answer when it is
-      // public, else the serial a replacement supersedes
-      const share = (): Promise<void> =>
-        this.#state
-          .share(key, shareable(reply), this.#options.replyCache.ttlSeconds * 1000)
-          .catch((err: unknown) => log.warn({ err }, 'answer not shared: shared state unavailable'))
-      // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
-      // generated key never is
-      // shared state: the registry (the record of what exists), then the index, shared, audited, so that a
-      // process killed anywhere leaves nothing a retry elsewhere misses; one process: registry and index at once
-      const registered = registry?.record(registryEntry(record, credentials, requestId))
-      if (this.#state.shared) await registered
-      await Promise.all([
-        issued.record({ key, record, ...(order.csr ? { reply } : {}) }, async () => {
-          await registered
-          await share()
-        }),
-        registered,
-      ])
-      observer?.auditAppended((performance.now() - recordStarted) / 1000)
-      log.info(
-        { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
-        event === 'renewed' ? 'certificate renewed' : 'certificate issued',
-      )
-      return reply
-    } finally {
-      if (!issuedOk) observer?.issuanceEnded((performance.now() - started) / 1000, false)
-      clearTimeout(pending)
-      clearTimeout(timeout)
-    }
+    return issueAndRecord(this.#issuance, this.#options, order, step, controller, log)
   }
 
   /** cachedReplies is the number of replies held in the reply cache. */
@@ -356,7 +249,7 @@ export class RegistrationService {
     }
     const key = idempotencyKey(identity, request, context.registeredBy)
     const controller = new AbortController()
-    const lease = await this.#lease(identity, key, controller)
+    const lease = await this.#inFlight.hold(identity, key, controller)
     if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
       const order = authorize(identity, request, this.#options.policy, context.registeredBy)
@@ -372,7 +265,6 @@ export class RegistrationService {
       const downstream = { ...order, registeredBy }
       return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
     } finally {
-      this.#inFlight.delete(identity)
       await lease.release()
     }
   }
@@ -397,31 +289,8 @@ export class RegistrationService {
       ])
       grace.abort()
     }
-    for (const { controller } of this.#inFlight.values()) controller.abort(SHUTDOWN())
+    this.#inFlight.abortAll(SHUTDOWN())
     await Promise.allSettled([...this.#handlers])
     this.#cache.clear()
   }
-}
-
-function registryEntry(
-  record: AuditRecord,
-  credentials: Credentials,
-  requestId: string | undefined,
-): NewIssuance {
-  return {
-    ...record,
-    issuedAt: new Date(record.time),
-    notBefore: credentials.notBefore,
-    notAfter: credentials.notAfter,
-    requestId,
-  }
-}
-
-/**
- * idempotencyKey identifies a request: the same identity sending the same request (through the same gateway,
- * for a downstream device) is the same registration.
- */
-function idempotencyKey(identity: string, request: RegistrationRequest, registeredBy?: string): string {
-  const parts = registeredBy === undefined ? [identity, request] : [identity, request, registeredBy]
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
 }

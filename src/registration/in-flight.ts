@@ -1,0 +1,62 @@
+import { RegistrationError } from '../protocol/errors.js'
+import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
+import { isLease, type SharedState } from '../state/shared-state.js'
+
+const LEASE_MS = 10_000
+
+/** InFlightLease is one registration held in flight: `release` ends it (and gives its shared lease up). */
+export interface InFlightLease {
+  release(): Promise<void>
+}
+
+/**
+ * InFlight holds at most one registration per identity, in this process (a map) and across processes (a
+ * lease in the shared state, renewed while its holder lives). Losing the lease aborts the registration.
+ */
+export class InFlight {
+  readonly #state: SharedState
+  readonly #leaseMs: number
+  readonly #held = new Map<string, { readonly key: string; readonly controller: AbortController }>()
+
+  constructor(state: SharedState, leaseMs = LEASE_MS) {
+    this.#state = state
+    this.#leaseMs = leaseMs
+  }
+
+  /**
+   * hold takes `identity` for the request `key`: undefined when the same request is in flight (that one
+   * answers), REGISTRATION_IN_PROGRESS when another is.
+   */
+  async hold(identity: string, key: string, controller: AbortController): Promise<InFlightLease | undefined> {
+    const current = this.#held.get(identity)
+    if (current?.key === key) return undefined
+    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    const lease = await this.#state.acquire(identity, key, this.#leaseMs)
+    if (!isLease(lease)) {
+      if (lease.heldFor === key) return undefined
+      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    }
+    this.#held.set(identity, { key, controller })
+    const keeper: LeaseKeeper = keepLease(this.#state, lease, this.#leaseMs, (cause) =>
+      controller.abort(
+        new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
+      ),
+    )
+    return {
+      release: async () => {
+        this.#held.delete(identity)
+        await keeper.release()
+      },
+    }
+  }
+
+  /** has is true while `identity` has a registration in flight in this process. */
+  has(identity: string): boolean {
+    return this.#held.has(identity)
+  }
+
+  /** abortAll aborts every registration in flight (at shutdown) with `reason`. */
+  abortAll(reason: Error): void {
+    for (const { controller } of this.#held.values()) controller.abort(reason)
+  }
+}
