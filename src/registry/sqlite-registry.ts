@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import Database, { type Statement } from 'better-sqlite3'
 import { GroupCommit } from './group-commit.js'
 import type {
   CertificateState,
@@ -30,6 +30,7 @@ import {
  */
 export class SqliteRegistry implements Registry {
   readonly #db: Database.Database
+  readonly #statements = new Map<string, Statement>()
   readonly #insertDevice: Database.Statement
   readonly #supersede: Database.Statement
   readonly #insertCertificate: Database.Statement
@@ -55,13 +56,13 @@ export class SqliteRegistry implements Registry {
       }
       this.#migrate(version)
     }
-    this.#insertDevice = this.#db.prepare(`
+    this.#insertDevice = this.#prepared(`
       INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
       ON CONFLICT (identity) DO UPDATE SET owner = coalesce(@owner, owner), last_issued_at = @at`)
-    this.#supersede = this.#db.prepare(
+    this.#supersede = this.#prepared(
       `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
     )
-    this.#insertCertificate = this.#db.prepare(`
+    this.#insertCertificate = this.#prepared(`
       INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
         issued_at, registered_by, request_id, state)
       VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
@@ -100,7 +101,7 @@ export class SqliteRegistry implements Registry {
   /** #migrate creates the schema, or brings an older one up to date, in one transaction. */
   #migrate(version: number): void {
     this.#db.transaction(() => {
-      const exists = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
+      const exists = this.#prepared("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
       if (exists && version > 0) for (const step of MIGRATIONS.slice(version)) this.#db.exec(step)
       this.#db.exec(SCHEMA)
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
@@ -114,7 +115,7 @@ export class SqliteRegistry implements Registry {
 
   /** ownerOf returns the owning gateway of an identity. */
   async ownerOf(identity: string): Promise<string | undefined> {
-    const row = this.#db.prepare('SELECT owner FROM devices WHERE identity = ?').get(identity) as
+    const row = this.#prepared('SELECT owner FROM devices WHERE identity = ?').get(identity) as
       | Pick<DeviceRow, 'owner'>
       | undefined
     return optional(row?.owner ?? null)
@@ -122,7 +123,7 @@ export class SqliteRegistry implements Registry {
 
   /** countOwned counts the identities a gateway owns. */
   async countOwned(gateway: string): Promise<number> {
-    const row = this.#db.prepare('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
+    const row = this.#prepared('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
       n: number
     }
     return row.n
@@ -130,13 +131,13 @@ export class SqliteRegistry implements Registry {
 
   /** device returns an identity with its certificates, newest first. */
   async device(identity: string): Promise<DeviceRecord | undefined> {
-    const row = this.#db.prepare('SELECT * FROM devices WHERE identity = ?').get(identity) as
+    const row = this.#prepared('SELECT * FROM devices WHERE identity = ?').get(identity) as
       | DeviceRow
       | undefined
     if (!row) return undefined
-    const certificates = this.#db
-      .prepare('SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC')
-      .all(identity) as CertificateRow[]
+    const certificates = this.#prepared(
+      'SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC',
+    ).all(identity) as CertificateRow[]
     return {
       identity: row.identity,
       owner: optional(row.owner),
@@ -149,7 +150,7 @@ export class SqliteRegistry implements Registry {
 
   /** certificate looks one certificate up by serial number. */
   async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
-    const row = this.#db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
+    const row = this.#prepared('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
       | CertificateRow
       | undefined
     return row ? toIssuance(row) : undefined
@@ -157,15 +158,15 @@ export class SqliteRegistry implements Registry {
 
   /** list returns identities with their newest certificate, most recently issued first. */
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
-    const rows = this.#db
-      .prepare(`
+    const rows = this.#prepared(`
         SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
         FROM devices d JOIN certificates c ON c.rowid = (
           SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)
         WHERE (@owner IS NULL OR d.owner = @owner)
-        ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`)
-      .all({ owner: options.owner ?? null, limit: options.limit ?? -1 }) as (DeviceRow &
-      Pick<CertificateRow, 'serial' | 'not_after' | 'state'>)[]
+        ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`).all({
+      owner: options.owner ?? null,
+      limit: options.limit ?? -1,
+    }) as (DeviceRow & Pick<CertificateRow, 'serial' | 'not_after' | 'state'>)[]
     return rows.map((r) => ({
       identity: r.identity,
       owner: optional(r.owner),
@@ -179,33 +180,35 @@ export class SqliteRegistry implements Registry {
   /** setState changes a certificate's state. */
   async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
     return (
-      this.#db.prepare('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber)
-        .changes > 0
+      this.#prepared('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber).changes >
+      0
     )
   }
 
   /** revoke marks a certificate revoked; see Registry.revoke. */
   async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
-    const changes = this.#db
-      .prepare(`UPDATE certificates SET state = 'revoked',
+    const changes = this.#prepared(`UPDATE certificates SET state = 'revoked',
           revoked_at = coalesce(revoked_at, @at), revocation_reason = coalesce(revocation_reason, @reason)
-        WHERE serial = @serial`)
-      .run({ serial: serialNumber, at: revocation.at.getTime(), reason: revocation.reason }).changes
+        WHERE serial = @serial`).run({
+      serial: serialNumber,
+      at: revocation.at.getTime(),
+      reason: revocation.reason,
+    }).changes
     return changes > 0
   }
 
   /** revoked lists the revoked certificates, oldest revocation first. */
   async revoked(): Promise<IssuanceRecord[]> {
-    const rows = this.#db
-      .prepare(`SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at, rowid`)
-      .all() as CertificateRow[]
+    const rows = this.#prepared(
+      `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at, rowid`,
+    ).all() as CertificateRow[]
     return rows.map(toIssuance)
   }
 
   /** reset records an operator reset of an identity. */
   async reset(identity: string, at: Date): Promise<boolean> {
     return (
-      this.#db.prepare('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
+      this.#prepared('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
         .changes > 0
     )
   }
@@ -217,5 +220,15 @@ export class SqliteRegistry implements Registry {
     await (await this.#wal?.catch(() => undefined))?.close()
     this.#wal = undefined
     this.#db.close()
+  }
+
+  /** #prepared compiles each statement once (preparing costs more than running one of these). */
+  #prepared(sql: string): Statement {
+    let statement = this.#statements.get(sql)
+    if (!statement) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
   }
 }
