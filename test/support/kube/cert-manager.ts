@@ -106,7 +106,8 @@ export class EmulatedCertManager {
       this.#timers.delete(timer)
       const wait = this.#limiter.wait()
       if (wait > 0) return this.#schedule(task, wait)
-      Promise.resolve(task()).catch(() => {}) // a conflicting write is retried on the next event, as controllers do
+      // a conflicting write (thrown at once, or rejected) is retried on the next event, as controllers do
+      new Promise<void>((resolve) => resolve(task())).catch(() => {})
     }, delay)
     this.#timers.add(timer)
   }
