@@ -13,7 +13,7 @@ import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
 import { createMetrics, metricsExposition } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
-import { expiryConditions, Readiness } from './observability/readiness.js'
+import { expiryConditions, Readiness, storeConditions } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
@@ -260,6 +260,7 @@ export async function startBridge(
         () => tls.listenerNotAfter,
         () => tls.issuingCa?.ca.certificate,
       ),
+      ...storeConditions(state, registry),
     ],
     logger,
   )
