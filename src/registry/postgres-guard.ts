@@ -5,14 +5,16 @@ import { StateUnavailableError } from '../state/shared-state.js'
 const PROBE_EVERY_MS = 1_000
 
 /**
- * unreachable tells a lost or refused connection (network errors, SQLSTATE classes 08 and 57: connection
- * exceptions, server shutting down) from an error of the statement itself.
+ * unreachable tells a lost or refused connection (socket errors, the driver's connection errors, SQLSTATE
+ * classes 08 and 57: connection exceptions, server shutting down) from an error of the statement itself.
  */
 function unreachable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
     return code.startsWith('08') || code.startsWith('57')
-  return true // no SQLSTATE: the driver or the socket failed (ECONNREFUSED, "Connection terminated", timeouts)
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true // ECONNREFUSED, ECONNRESET, ETIMEDOUT…
+  // the driver's own: "Connection terminated unexpectedly", "timeout exceeded when trying to connect"
+  return /connect|terminated|timeout/i.test((err as Error).message ?? '')
 }
 
 /**
