@@ -13,18 +13,18 @@ import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
 import { createMetrics, metricsExposition } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
-import { expiryConditions, Readiness } from './observability/readiness.js'
+import { expiryConditions, Readiness, storeConditions } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
 import { AuditLog } from './registration/audit-log.js'
 import { Deliveries } from './registration/deliveries.js'
-import { loadGatewayPolicySource, openRegistry, wireGateways } from './registration/gateway-wiring.js'
+import { loadGatewayPolicySource, wireGateways } from './registration/gateway-wiring.js'
 import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
 import { RegistrationService } from './registration/service.js'
 import { EXPIRING_WITHIN_MS, expiryCounts } from './registry/expiry.js'
-import { PostgresRegistry } from './registry/postgres-registry.js'
+import { openConfiguredRegistry } from './registry/open.js'
 import { openSharedState } from './state/open.js'
 import { reshare } from './state/reshare.js'
 
@@ -61,9 +61,8 @@ export async function startBridge(
   }
   if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
-  const postgresUrl = config.state.postgres.url
   // replicas share the registry in PostgreSQL; one process keeps it in SQLite
-  const registry = postgresUrl === undefined ? openRegistry(config) : await PostgresRegistry.open(postgresUrl)
+  const registry = await openConfiguredRegistry(config)
   const lifecycle = wireLifecycle(config, {
     registry,
     issuingCa: () => (tls as TlsReloader | undefined)?.issuingCa?.ca,
@@ -261,6 +260,7 @@ export async function startBridge(
         () => tls.listenerNotAfter,
         () => tls.issuingCa?.ca.certificate,
       ),
+      ...storeConditions(state, registry),
     ],
     logger,
   )

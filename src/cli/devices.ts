@@ -1,7 +1,5 @@
-import { join, resolve } from 'node:path'
 import { EXPIRY_STATES, expiryCounts, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
-import { SqliteRegistry } from '../registry/sqlite-registry.js'
 import { openLifecycle } from './lifecycle-context.js'
 import { UsageError } from './usage-error.js'
 
@@ -11,11 +9,15 @@ export const DEVICES_HELP = `Usage: registration-bridge devices list [options]
        registration-bridge devices counts [--expiring 7d] [options]
        registration-bridge devices reset IDENTITY [options]
 
-Reads the registry of identities the bridge has issued for (safe while the bridge runs).
+Reads the registry of identities the bridge has issued for (safe while the bridge runs): the one the bridge
+opens from the same configuration (-c FILE, --set, environment), PostgreSQL with state.postgres.url, else the
+SQLite file, which it never creates.
 
 Options:
-  --state-dir DIR        where the registry lives (default ./.registration-bridge)
-  --registry FILE        the registry file (default <state-dir>/registry.sqlite)
+  -c, --config FILE      the bridge's configuration file
+  --set SETTING=VALUE    override one setting (repeatable)
+  --state-dir DIR        the bridge's state directory (stateDir; default ./.registration-bridge)
+  --registry FILE        the SQLite registry file (registry.file; default <state-dir>/registry.sqlite)
   --owner GATEWAY        list: only the devices this gateway owns
   --expiring DURATION    list: only identities whose newest certificate expires within it (e.g. 7d, 12h),
                          expired ones included; counts: what "expiring" means (default 7d)
@@ -23,7 +25,7 @@ Options:
 
 'counts' counts identities by their newest certificate: active, expiring, expired, revoked.
 'reset' lets the identity register again with its factory certificate (lifecycle.reRegistration after-reset,
-and after a revocation); it takes the bridge's configuration (-c FILE, --set) to find the audit log.`
+and after a revocation), and records it in the audit log.`
 
 /** DevicesFlags are the parsed flags of `devices`. */
 export interface DevicesFlags {
@@ -98,15 +100,8 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const withinMs = parseDuration(flags.expiring ?? '7d')
   if (withinMs === undefined) throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m`)
   if (action === 'reset') return resetCommand(identity ?? '', flags)
-  const file = resolve(
-    flags.registry ?? join(flags['state-dir'] ?? '.registration-bridge', 'registry.sqlite'),
-  )
-  let registry: SqliteRegistry
-  try {
-    registry = new SqliteRegistry(file, { readonly: true })
-  } catch (err) {
-    throw new Error(`cannot open the registry ${file}: ${(err as Error).message}`)
-  }
+  const context = await openLifecycle(flags, { readonly: true })
+  const { registry } = context
   try {
     if (action === 'counts') {
       const counts = expiryCounts(await registry.list(), new Date(), withinMs)
@@ -125,20 +120,16 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
       return
     }
     const device = await registry.device(identity ?? '')
-    if (!device) throw new Error(`no identity "${identity}" in the registry ${file}`)
+    if (!device) throw new Error(`no identity "${identity}" in the registry`)
     process.stdout.write(`${flags.json ? JSON.stringify(device, null, 2) : showText(device)}\n`)
   } finally {
-    await registry.close()
+    await context.close()
   }
 }
 
 /** resetCommand records an operator reset of an identity in the registry and the audit log. */
 async function resetCommand(identity: string, flags: DevicesFlags): Promise<void> {
-  const context = openLifecycle({
-    config: flags.config,
-    set: [...(flags.registry === undefined ? [] : [`registry.file=${flags.registry}`]), ...(flags.set ?? [])],
-    'state-dir': flags['state-dir'],
-  })
+  const context = await openLifecycle(flags)
   try {
     const at = new Date()
     if (!(await context.registry.reset(identity, at)))

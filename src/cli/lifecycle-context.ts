@@ -3,8 +3,8 @@ import { type Config, loadConfig } from '../config/load.js'
 import { loadCa } from '../pki/signer.js'
 import { AuditLog } from '../registration/audit-log.js'
 import { writeCrl } from '../registration/crl-publisher.js'
+import { openConfiguredRegistry } from '../registry/open.js'
 import type { Registry } from '../registry/registry.js'
-import { SqliteRegistry } from '../registry/sqlite-registry.js'
 
 /** LifecycleFlags locate the bridge's configuration, as `serve` takes it. */
 export interface LifecycleFlags {
@@ -32,20 +32,37 @@ export interface LifecycleContext {
   close(): Promise<void>
 }
 
-/** openLifecycle loads the configuration `serve` would and opens its registry for writing (safe while it runs). */
-export function openLifecycle(flags: LifecycleFlags): LifecycleContext {
+/** LifecycleOpenFlags also take `devices`' --registry FILE (the SQLite registry.file). */
+export interface LifecycleOpenFlags extends LifecycleFlags {
+  readonly registry?: string | undefined
+}
+
+/**
+ * openLifecycle loads the configuration `serve` would (-c, --set, environment) and opens the same registry:
+ * PostgreSQL with state.postgres.url, else the SQLite file, which it never creates (safe while the bridge runs).
+ */
+export async function openLifecycle(
+  flags: LifecycleOpenFlags,
+  options: { readonly readonly?: boolean } = {},
+): Promise<LifecycleContext> {
   const sets = [
     ...(flags['state-dir'] === undefined ? [] : [`stateDir=${flags['state-dir']}`]),
+    ...(flags.registry === undefined ? [] : [`registry.file=${flags.registry}`]),
     ...(flags.set ?? []),
   ]
   const config = loadConfig({ file: flags.config, env: process.env, sets })
-  const registry = new SqliteRegistry(config.registry.file)
-  const log = new AuditLog<LifecycleEventRecord>(config.auditLog)
+  const registry = await openConfiguredRegistry(config, {
+    mustExist: true,
+    readonly: options.readonly === true,
+  })
+  let log: AuditLog<LifecycleEventRecord> | undefined // opened by the first write: a read creates no file
   return {
     config,
     registry,
     async audit(records) {
-      await Promise.all(records.map((r) => log.append(r)))
+      log ??= new AuditLog<LifecycleEventRecord>(config.auditLog)
+      const opened = log
+      await Promise.all(records.map((r) => opened.append(r)))
     },
     async writeCrl() {
       if (config.issuer.type !== 'local-ca') return undefined
@@ -55,7 +72,7 @@ export function openLifecycle(flags: LifecycleFlags): LifecycleContext {
       return config.lifecycle.crl.file
     },
     async close() {
-      await log.close()
+      await log?.close()
       await registry.close()
     },
   }

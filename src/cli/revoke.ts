@@ -35,7 +35,7 @@ export async function revokeCommand(flags: RevokeFlags): Promise<void> {
   if (!(reason in REVOCATION_REASONS)) {
     throw new UsageError(`--reason must be one of ${Object.keys(REVOCATION_REASONS).join(', ')}`)
   }
-  const context = openLifecycle(flags)
+  const context = await openLifecycle(flags)
   try {
     const { registry } = context
     const serials: { serialNumber: string; identity: string }[] = []

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { type Config, ConfigError } from './load.js'
 
@@ -34,6 +35,48 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
   }
+  const factoryCa = factoryCaIn(config.lifecycle.operationalCaFile, files.clientCaPem)
+  if (factoryCa !== undefined) {
+    problems.push(
+      `lifecycle.operationalCaFile: ${config.lifecycle.operationalCaFile} holds ${factoryCa}, a factory CA of ` +
+        'tls.clientCaFile; it must hold only the CA that signs operational certificates',
+    )
+  }
   if (problems.length > 0) throw new ConfigError(problems)
   return files
+}
+
+/** PEM_CERTIFICATE matches each certificate of a PEM bundle. */
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+/** fingerprints are the SHA-256 fingerprints and subjects of a bundle's certificates (unparsable ones left out). */
+function fingerprints(pem: string): Map<string, string> {
+  const found = new Map<string, string>()
+  for (const block of pem.match(PEM_CERTIFICATE) ?? []) {
+    try {
+      const cert = new X509Certificate(block)
+      found.set(cert.fingerprint256, cert.subject.replace(/\n/g, ', '))
+    } catch {
+      // not a certificate: the listener's own loading reports it
+    }
+  }
+  return found
+}
+
+/**
+ * factoryCaIn names the first certificate of lifecycle.operationalCaFile that is also in tls.clientCaFile: a
+ * factory CA there would let a factory certificate pass as an operational one. Unreadable files are reported
+ * where they are loaded.
+ */
+function factoryCaIn(operationalCaFile: string | undefined, clientCaPem: string): string | undefined {
+  if (operationalCaFile === undefined) return undefined
+  let operational: string
+  try {
+    operational = readFileSync(operationalCaFile, 'utf8')
+  } catch {
+    return undefined
+  }
+  const factory = fingerprints(clientCaPem)
+  for (const [fingerprint, subject] of fingerprints(operational)) if (factory.has(fingerprint)) return subject
+  return undefined
 }

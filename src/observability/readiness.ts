@@ -86,3 +86,16 @@ export function expiryConditions(
     },
   ]
 }
+
+/** Reachable is a store that reports whether its server can be reached (Redis shared state, PostgreSQL registry). */
+export interface Reachable {
+  available?(): boolean
+}
+
+/** storeConditions: the bridge is not ready while the shared state (Redis) or the registry (PostgreSQL) is unreachable. */
+export function storeConditions(state: Reachable, registry: Reachable): ReadinessCondition[] {
+  return [
+    { reason: 'the shared state (Redis) is unreachable', ok: () => state.available?.() ?? true },
+    { reason: 'the registry (PostgreSQL) is unreachable', ok: () => registry.available?.() ?? true },
+  ]
+}

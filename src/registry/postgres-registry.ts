@@ -1,4 +1,5 @@
 import pg from 'pg'
+import { PoolGuard, transaction } from './postgres-guard.js'
 import type {
   CertificateState,
   DeviceRecord,
@@ -77,10 +78,15 @@ function toIssuance(row: Row): IssuanceRecord {
  * recording for one identity at once supersede in order. It holds no key: certificates' metadata only.
  */
 export class PostgresRegistry implements Registry {
-  readonly #pool: pg.Pool
+  readonly #db: PoolGuard
 
   private constructor(pool: pg.Pool) {
-    this.#pool = pool
+    this.#db = new PoolGuard(pool)
+  }
+
+  /** available is false while PostgreSQL cannot be reached (a readiness condition). */
+  available(): boolean {
+    return this.#db.available()
   }
 
   /** open connects, creates the schema if needed, and fails (the bridge does not start) when it cannot. */
@@ -102,7 +108,7 @@ export class PostgresRegistry implements Registry {
   /** record stores an issuance; see Registry.record. */
   async record(i: NewIssuance): Promise<void> {
     const at = i.issuedAt.getTime()
-    await transaction(this.#pool, async (client) => {
+    await this.#db.transaction(async (client) => {
       await client.query(
         `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES ($1, $2, $3, $3)
          ON CONFLICT (identity) DO UPDATE SET owner = coalesce($2, devices.owner), last_issued_at = $3`,
@@ -134,13 +140,13 @@ export class PostgresRegistry implements Registry {
 
   /** ownerOf returns the owning gateway of an identity. */
   async ownerOf(identity: string): Promise<string | undefined> {
-    const { rows } = await this.#pool.query<Row>('SELECT owner FROM devices WHERE identity = $1', [identity])
+    const { rows } = await this.#db.query<Row>('SELECT owner FROM devices WHERE identity = $1', [identity])
     return opt(rows[0]?.owner)
   }
 
   /** countOwned counts the identities a gateway owns. */
   async countOwned(gateway: string): Promise<number> {
-    const { rows } = await this.#pool.query<Row>('SELECT count(*) AS n FROM devices WHERE owner = $1', [
+    const { rows } = await this.#db.query<Row>('SELECT count(*) AS n FROM devices WHERE owner = $1', [
       gateway,
     ])
     return Number(rows[0]?.n ?? 0)
@@ -148,10 +154,10 @@ export class PostgresRegistry implements Registry {
 
   /** device returns an identity with its certificates, newest first. */
   async device(identity: string): Promise<DeviceRecord | undefined> {
-    const { rows } = await this.#pool.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
+    const { rows } = await this.#db.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
     const row = rows[0]
     if (!row) return undefined
-    const certificates = await this.#pool.query<Row>(
+    const certificates = await this.#db.query<Row>(
       'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC',
       [identity],
     )
@@ -167,15 +173,13 @@ export class PostgresRegistry implements Registry {
 
   /** certificate looks one certificate up by serial number. */
   async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
-    const { rows } = await this.#pool.query<Row>('SELECT * FROM certificates WHERE serial = $1', [
-      serialNumber,
-    ])
+    const { rows } = await this.#db.query<Row>('SELECT * FROM certificates WHERE serial = $1', [serialNumber])
     return rows[0] ? toIssuance(rows[0]) : undefined
   }
 
   /** list returns identities with their newest certificate, most recently issued first. */
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
-    const { rows } = await this.#pool.query<Row>(
+    const { rows } = await this.#db.query<Row>(
       `SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
        FROM devices d JOIN LATERAL (
          SELECT serial, not_after, state FROM certificates WHERE identity = d.identity
@@ -196,7 +200,7 @@ export class PostgresRegistry implements Registry {
 
   /** setState changes a certificate's state. */
   async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
-    const result = await this.#pool.query('UPDATE certificates SET state = $1 WHERE serial = $2', [
+    const result = await this.#db.query('UPDATE certificates SET state = $1 WHERE serial = $2', [
       state,
       serialNumber,
     ])
@@ -205,7 +209,7 @@ export class PostgresRegistry implements Registry {
 
   /** revoke marks a certificate revoked; see Registry.revoke (the first date and reason stay). */
   async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
-    const result = await this.#pool.query(
+    const result = await this.#db.query(
       `UPDATE certificates SET state = 'revoked', revoked_at = coalesce(revoked_at, $2),
          revocation_reason = coalesce(revocation_reason, $3) WHERE serial = $1`,
       [serialNumber, revocation.at.getTime(), revocation.reason],
@@ -215,7 +219,7 @@ export class PostgresRegistry implements Registry {
 
   /** revoked lists the revoked certificates, oldest revocation first. */
   async revoked(): Promise<IssuanceRecord[]> {
-    const { rows } = await this.#pool.query<Row>(
+    const { rows } = await this.#db.query<Row>(
       `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, id`,
     )
     return rows.map(toIssuance)
@@ -223,7 +227,7 @@ export class PostgresRegistry implements Registry {
 
   /** reset records an operator reset of an identity. */
   async reset(identity: string, at: Date): Promise<boolean> {
-    const result = await this.#pool.query('UPDATE devices SET reset_at = $2 WHERE identity = $1', [
+    const result = await this.#db.query('UPDATE devices SET reset_at = $2 WHERE identity = $1', [
       identity,
       at.getTime(),
     ])
@@ -232,20 +236,6 @@ export class PostgresRegistry implements Registry {
 
   /** close ends the pool once its queries are done. */
   async close(): Promise<void> {
-    if (!this.#pool.ended) await this.#pool.end()
-  }
-}
-
-async function transaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
-  const client = await pool.connect()
-  try {
-    await client.query('BEGIN')
-    await work(client)
-    await client.query('COMMIT')
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {})
-    throw err
-  } finally {
-    client.release()
+    await this.#db.close()
   }
 }

@@ -106,5 +106,7 @@ export interface Registry {
   revoked(): Promise<IssuanceRecord[]>
   /** reset records an operator reset of an identity (see DeviceRecord.resetAt); false when it is unknown. */
   reset(identity: string, at: Date): Promise<boolean>
+  /** available, where the registry is a server (PostgreSQL), is false while it cannot be reached. */
+  available?(): boolean
   close(): Promise<void>
 }

@@ -125,6 +125,11 @@ export class RedisState implements SharedState {
     })
   }
 
+  /** available is false while the connection to Redis is down (ioredis reconnects meanwhile). */
+  available(): boolean {
+    return this.#redis.status === 'ready'
+  }
+
   async close(): Promise<void> {
     await this.#redis.quit().catch(() => this.#redis.disconnect())
   }

@@ -51,6 +51,8 @@ export interface SharedState {
   share(key: string, answer: SharedAnswer, ttlMs: number): Promise<void>
   /** take spends one of the identity's tokens: 0 when allowed, else the seconds until one is available. */
   take(identity: string, limit: RateLimit): Promise<number>
+  /** available, where the state is a server (Redis), is false while it cannot be reached. */
+  available?(): boolean
   close(): Promise<void>
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -93,6 +93,20 @@ describe('registration-bridge CLI', () => {
     expect(result.stderr).toContain('listen.port:')
     expect(result.stderr).toContain('identity.source:')
     expect(result.stderr).toContain('--set bogus=1:')
+  })
+
+  it('serve refuses a lifecycle.operationalCaFile that holds a factory CA of tls.clientCaFile, exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mrb-cli-'))
+    expect((await run(node, [cli, 'init', '--state-dir', dir])).code).toBe(0)
+    const bundle = join(dir, 'operational-bundle.crt')
+    const pem = async (name: string) => readFile(join(dir, 'pki', name), 'utf8')
+    await writeFile(bundle, (await pem('issuing-ca.crt')) + (await pem('factory-ca.crt')))
+    const result = await run(node, [...serveArgs(dir), '--set', `lifecycle.operationalCaFile=${bundle}`])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('invalid configuration:')
+    expect(result.stderr).toMatch(
+      /lifecycle\.operationalCaFile: \S+ holds .+, a factory CA of tls\.clientCaFile/,
+    )
   })
 
   it('an unreadable configured file is named by its setting', async () => {
