@@ -45,7 +45,10 @@ export async function revokeCommand(flags: RevokeFlags): Promise<void> {
       for (const c of device.certificates) if (c.state !== 'revoked') serials.push(c)
     } else {
       const serial = normalSerial(flags.serial ?? '')
-      const found = await registry.certificate(serial)
+      // the registry keeps whole octets (a serial whose first octet is below 0x10 starts with a 0 digit)
+      const found =
+        (await registry.certificate(serial)) ??
+        (serial.length % 2 === 1 ? await registry.certificate(`0${serial}`) : undefined)
       if (!found) throw new Error(`no certificate with serial ${serial} in the registry`)
       if (found.state !== 'revoked') serials.push(found)
     }
