@@ -53,19 +53,28 @@ export async function checkRevokedCredential(
 /**
  * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
  * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
- * options, the new key must differ and server-key mode be allowed.
+ * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to
+ * this very request (same request hash) issued: a certificate superseded by exactly that one is a retry whose
+ * answer was lost, and is renewed again. It returns the serial the new certificate supersedes.
  */
 export async function checkRenewal(
   registry: Registry | undefined,
   credential: PresentedCredential,
   order: IssuanceOrder,
   options: RenewalOptions,
+  retryOf?: string,
   now = new Date(),
-): Promise<void> {
+): Promise<string> {
   const current = await checkRevokedCredential(registry, credential)
   if (current.identity !== order.identity) throw refuse('this certificate was issued to another identity')
   const newest = (await registry?.device(order.identity))?.certificates[0]
-  if (current.state !== 'active' || newest?.serialNumber !== current.serialNumber) {
+  const retry =
+    retryOf !== undefined &&
+    current.state === 'superseded' &&
+    current.supersededBy === retryOf &&
+    newest?.serialNumber === retryOf &&
+    newest.state === 'active'
+  if (!retry && (current.state !== 'active' || newest?.serialNumber !== current.serialNumber)) {
     throw refuse('this certificate has been superseded; renew with the newest certificate')
   }
   const lifetime = current.notAfter.getTime() - current.notBefore.getTime()
@@ -88,12 +97,15 @@ export async function checkRenewal(
       'a renewal must certify a new key (lifecycle.renewal.requireNewKey)',
     )
   }
+  // a retry's first answer (its key, in server-key mode) was lost: the new certificate replaces that one
+  return retry ? (retryOf as string) : current.serialNumber
 }
 
 /**
  * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
  * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
- * to this very request issued, `requestId` its requestId (a retry is never a re-registration); `registeredBy` is the gateway asking for a
+ * to this very request (same request hash: issued index or shared answer) issued, so a retry is never a
+ * re-registration; a request that only shares a requestId is judged afresh. `registeredBy` is the gateway asking for a
  * downstream device, which may renew a device it owns. A revoked identity is refused until an operator resets it,
  * whatever the policy.
  */
@@ -103,7 +115,6 @@ export async function checkReRegistration(
   policy: ReRegistrationPolicy,
   context: {
     retryOf?: string | undefined
-    requestId?: string | undefined
     registeredBy?: string | undefined
   },
   now = new Date(),
@@ -115,8 +126,6 @@ export async function checkReRegistration(
   }
   const newest = device.certificates[0]
   if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
-  // the answer to this very request may have been lost in a restart after the registry recorded it
-  if (context.requestId !== undefined && newest?.requestId === context.requestId) return true
   if (context.registeredBy !== undefined && device.owner === context.registeredBy) return true
   if (policy === 'allow') return true
   if (policy === 'after-reset' && device.resetAt !== undefined && device.resetAt >= device.lastIssuedAt)

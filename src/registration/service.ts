@@ -188,8 +188,10 @@ export class RegistrationService {
     const key = renewing
       ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
       : idempotencyKey(identity, request)
+    // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
+    // handed out again (with its key); the request is then judged afresh
     const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-    if (local) return { reply: local, outcome: 'replayed' }
+    if (local && (await this.#current(local))) return { reply: local, outcome: 'replayed' }
     const controller = new AbortController()
     // the lease first: while another process holds it for this request, that one answers (a replay now
     // would be a second answer); once it is ours, an answer shared by another process is replayed
@@ -197,14 +199,20 @@ export class RegistrationService {
     if (!lease) return undefined
     try {
       const settled = await this.#state.answer(key)
-      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
+      if (settled?.reply && (await this.#current(settled.reply)))
+        return { reply: settled.reply, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
       const order = authorize(identity, request, this.#options.policy)
       const requestId = request.requestId
-      const step = await this.#lifecycle?.decide(order, { key, requestId, renewing })
+      const step = await this.#lifecycle?.decide(order, {
+        key,
+        requestId,
+        settled: settled?.serialNumber,
+        renewing,
+      })
       const reply = await this.#issue(order, { key, requestId, settled, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }

@@ -175,6 +175,51 @@ describe('renewal with the operational certificate', () => {
     // half of 720 hours
     expect(err.retryAfterSeconds).toBeGreaterThan(359 * 3600)
   })
+
+  it('a server-key renewal retried with the old certificate after a restart replaces the certificate whose key was lost', async () => {
+    const sets = [
+      'lifecycle.renewal.windowFraction=1',
+      'lifecycle.reRegistration=refuse',
+      'lifecycle.renewal.rateLimit.burst=10',
+    ]
+    const before = await startTestBridge(sets)
+    const first = await registerDevice(before, 'device-001', 'first')
+    const lost = await renew({
+      url: before.url,
+      certPem: first.certificatePem,
+      keyPem: first.privateKeyPem,
+      caPem: await caPem(before),
+      csr: false,
+      requestId: 'rr-1',
+      timeoutMs: 10_000,
+    })
+    await before.stop()
+    const after = await started(sets, before.pki)
+    const retry = (requestId: string) =>
+      renew({
+        url: after.url,
+        certPem: first.certificatePem,
+        keyPem: first.privateKeyPem,
+        caPem: first.caCertificatesPem,
+        csr: false,
+        requestId,
+        timeoutMs: 10_000,
+      })
+    const again = await retry('rr-1')
+    expect(again.serialNumber).not.toBe(lost.serialNumber)
+    const registry = new SqliteRegistry(after.bridge.config.registry.file, { readonly: true })
+    const device = await registry.device('device-001')
+    await registry.close()
+    expect(device?.certificates.map((c) => [c.serialNumber, c.state, c.supersededBy])).toEqual([
+      [again.serialNumber, 'active', undefined],
+      [lost.serialNumber, 'superseded', again.serialNumber],
+      [first.serialNumber, 'superseded', lost.serialNumber],
+    ])
+    // any other request with the superseded certificate is still refused
+    const other = await rejection(retry('rr-2'))
+    expect(other.message).toContain('superseded')
+    await renewWith(after, again)
+  })
 })
 
 describe('revocation', () => {
@@ -242,6 +287,16 @@ describe('revocation', () => {
     } finally {
       await client.endAsync(true)
     }
+  })
+
+  it('a factory retry after revocation is judged afresh: the revoked certificate and its key are not replayed', async () => {
+    const b = await started(['lifecycle.reRegistration=refuse'])
+    await registerDevice(b, 'device-001', 'rv-orig', false)
+    const revoked = await cliRun(b, ['revoke', '--identity', 'device-001', '--reason', 'keyCompromise'])
+    expect(revoked.code).toBe(0)
+    const err = await rejection(registerDevice(b, 'device-001', 'rv-orig', false))
+    expect(err.code).toBe('NOT_AUTHORIZED')
+    expect(err.message).toContain('revoked')
   })
 
   it('devices counts and list --expiring show the registry by state', async () => {
@@ -313,6 +368,24 @@ describe('re-registration with the factory certificate', () => {
     expect((await cliRun(b, ['devices', 'reset', 'device-001'])).code).toBe(0)
     await registerDevice(b, 'device-001', 'third')
     await rejection(registerDevice(b, 'device-001', 'fourth'))
+  })
+
+  it('a factory request that only reuses the requestId of the newest certificate is refused', async () => {
+    const b = await started(['lifecycle.reRegistration=refuse', 'lifecycle.renewal.windowFraction=1'])
+    const first = await registerDevice(b, 'device-001', 'first')
+    const renewed = await renew({
+      url: b.url,
+      certPem: first.certificatePem,
+      keyPem: first.privateKeyPem,
+      caPem: await caPem(b),
+      requestId: 'renew-1',
+      timeoutMs: 10_000,
+    })
+    const err = await rejection(registerDevice(b, 'device-001', 'renew-1', false))
+    expect(err.code).toBe('NOT_AUTHORIZED')
+    expect(err.message).toContain('renew')
+    // the renewed certificate is still the identity's: it renews
+    await renewWith(b, renewed)
   })
 })
 
