@@ -51,6 +51,22 @@ export async function checkRevokedCredential(
 }
 
 /**
+ * checkCurrentCredential refuses a connection's operational certificate unless it is the identity's current one
+ * (active: neither revoked nor superseded), as a renewal requires; a gateway batch sent with an operational
+ * certificate passes it too. A factory certificate (or none) is not checked here.
+ */
+export async function checkCurrentCredential(
+  registry: Registry | undefined,
+  credential: PresentedCredential | undefined,
+): Promise<void> {
+  if (credential?.kind !== 'operational') return
+  const current = await checkRevokedCredential(registry, credential)
+  if (current.state !== 'active') {
+    throw refuse('this certificate has been superseded; connect with the newest certificate')
+  }
+}
+
+/**
  * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
  * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
  * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to

@@ -414,6 +414,35 @@ describe('downstream devices', () => {
   })
 })
 
+describe('gateway batches with an operational certificate', () => {
+  it('are answered only while the certificate is the current one of the gateway', async () => {
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started([
+      'lifecycle.reRegistration=refuse',
+      'lifecycle.renewal.windowFraction=1',
+      `gateways.policyFile=${policy}`,
+    ])
+    const first = await registerDevice(b, 'gateway-001')
+    const second = await renewWith(b, first)
+    const batch = async (current: Registration, requestId: string) =>
+      registerDevices({
+        url: b.url,
+        certPem: current.certificatePem,
+        keyPem: current.privateKeyPem,
+        caPem: await caPem(b),
+        devices: [{ deviceId: 'gateway-001-sensor-1' }],
+        requestId,
+      })
+    const stale = await rejection(batch(first, 'old-cert'))
+    expect(stale.code).toBe('NOT_AUTHORIZED')
+    expect(stale.message).toContain('superseded')
+    const [issued] = await batch(second, 'new-cert')
+    expect(issued?.status).toBe('issued')
+  })
+})
+
 describe('the CLI', () => {
   it('register --renew renews from the files an earlier registration wrote, and replaces them', async () => {
     const b = await started(['lifecycle.renewal.windowFraction=1'])
