@@ -93,6 +93,7 @@ export class GatewayService {
       if (!rule) throw NOT_A_GATEWAY()
       // an operational certificate sends batches only while it is the gateway's current one (as for renewal)
       await checkCurrentCredential(this.#deps.registry, credential)
+      this.#denied(gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -134,6 +135,15 @@ export class GatewayService {
     )
   }
 
+  /** #denied refuses (DENY_LISTED) an identity, or the certificate presented, the deny list in force names. */
+  #denied(identity: string, credential?: PresentedCredential): void {
+    try {
+      this.#deps.service.checkDenied(identity, credential)
+    } catch (err) {
+      throw new GatewayDenied('DENY_LISTED', (err as Error).message)
+    }
+  }
+
   async #device(
     gateway: string,
     rule: GatewayRule,
@@ -155,6 +165,7 @@ export class GatewayService {
       })
     try {
       if (device.refused) throw device.refused
+      this.#denied(deviceId)
       // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
       // issuances spend the gateway's quota rate
       const earlier = this.#cache.get(key)

@@ -77,6 +77,8 @@ export class LifecycleGate {
     }
     const known = await checkReRegistration(this.#registry, order.identity, this.#options.reRegistration, {
       retryOf,
+      requestId: context.requestId,
+      keySource: order.csr ? 'device' : 'bridge',
       registeredBy,
     })
     if (!known) return { event: 'registered' }

@@ -150,6 +150,7 @@ export class RegistrationService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw SHUTDOWN()
+      this.checkDenied(identity, credential)
       const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
@@ -228,6 +229,19 @@ export class RegistrationService {
     log: Logger,
   ): Promise<IssuedReply> {
     return issueAndRecord(this.#issuance, this.#options, order, step, controller, log)
+  }
+
+  /**
+   * checkDenied refuses (NOT_AUTHORIZED) an identity, or the certificate it connected with, that the deny list
+   * in force names: the list is checked at every request, not only at CONNECT.
+   */
+  checkDenied(identity: string, credential?: PresentedCredential): void {
+    const reason = this.#options.lifecycle?.denied?.({
+      identity,
+      serialNumber: credential?.serialNumber ?? '',
+      sha256Fingerprint: credential?.sha256Fingerprint ?? '',
+    })
+    if (reason !== undefined) throw new RegistrationError('NOT_AUTHORIZED', reason)
   }
 
   /** cachedReplies is the number of replies held in the reply cache. */

@@ -339,6 +339,48 @@ describe('deny list', () => {
   })
 })
 
+describe('deny list at request time', () => {
+  it('a device connected before it was denied, and a denied downstream device, get NOT_AUTHORIZED', async () => {
+    const pki = await createTestPki()
+    const denyFile = join(pki.stateDir, 'deny.yaml')
+    await writeFile(denyFile, 'identities: []\n')
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started([`lifecycle.denyListFile=${denyFile}`, `gateways.policyFile=${policy}`], pki)
+    const device = await connectTls(b.url, tlsFor(b, b.pki.device('device-001')))
+    const gateway = await connectTls(b.url, tlsFor(b, b.pki.device('gateway-001')))
+    try {
+      const reply = new Promise<Record<string, unknown>>((resolve) =>
+        device.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)),
+      )
+      await device.subscribeAsync('registration/device-001/reply', { qos: 1 })
+      const reloaded = b.waitForLog('deny list reloaded')
+      await writeFile(denyFile, 'identities: [device-001, gateway-001-sensor-2]\n')
+      await reloaded
+      await device.publishAsync('registration/request', JSON.stringify({ requestId: 'late' }), { qos: 1 })
+      expect(await reply).toMatchObject({
+        status: 'rejected',
+        error: { code: 'NOT_AUTHORIZED', message: 'the identity is on the deny list' },
+      })
+      const results = await registerDevices({
+        url: b.url,
+        ...tlsFor(b, b.pki.device('gateway-001')),
+        client: gateway,
+        devices: [{ deviceId: 'gateway-001-sensor-1' }, { deviceId: 'gateway-001-sensor-2' }],
+        requestId: 'batch',
+      })
+      expect(results.map((r) => r.status)).toEqual(['issued', 'rejected'])
+      const denied = results[1] as { error?: RegistrationRejectedError & { reason?: string } }
+      expect(denied.error?.code).toBe('NOT_AUTHORIZED')
+      expect(denied.error?.reason).toBe('DENY_LISTED')
+    } finally {
+      await device.endAsync(true)
+      await gateway.endAsync(true)
+    }
+  })
+})
+
 describe('re-registration with the factory certificate', () => {
   it('refuse (the default): NOT_AUTHORIZED telling the device to renew; a retry of the same request is answered', async () => {
     const b = await started(['lifecycle.reRegistration=refuse'])
