@@ -170,7 +170,7 @@ export async function startBridge(
     queuedReplyTtlMs: r.replyCacheSeconds * 1000,
     logger,
     onRequest: (identity, payload) => {
-      if (!gateways.route(identity.id, payload))
+      if (!gateways.route(identity.id, payload, identity.credential))
         deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
     },
     operationalCas: () => tls.operationalCas,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
+import type { PresentedCredential } from '../broker/identity.js'
 import { TokenBucket } from '../common/token-bucket.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
@@ -19,6 +20,7 @@ import type { Registry } from '../registry/registry.js'
 import { GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
+import { checkCurrentCredential } from './lifecycle-policy.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 import type { Outcome, RegistrationObserver, RegistrationService } from './service.js'
 
@@ -66,13 +68,20 @@ export class GatewayService {
     this.#gate = new GatewayGate(deps.registry)
   }
 
-  /** handle answers one batch payload from `gateway`. It never throws: every failure becomes a reply. */
-  handle(gateway: string, payload: Buffer): void {
-    const handler = this.#handle(gateway, payload).finally(() => this.#handlers.delete(handler))
+  /**
+   * handle answers one batch payload from `gateway`, connected with `credential`. It never throws: every failure
+   * becomes a reply.
+   */
+  handle(gateway: string, payload: Buffer, credential?: PresentedCredential): void {
+    const handler = this.#handle(gateway, payload, credential).finally(() => this.#handlers.delete(handler))
     this.#handlers.add(handler)
   }
 
-  async #handle(gateway: string, payload: Buffer): Promise<void> {
+  async #handle(
+    gateway: string,
+    payload: Buffer,
+    credential: PresentedCredential | undefined,
+  ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
     const batchKey = hash([gateway, payload.toString('base64')])
     let requestId: string | undefined
@@ -82,6 +91,9 @@ export class GatewayService {
       const fields = openGatewayBatch(payload, this.#options.limits)
       const rule = ruleFor(this.#deps.policy.current, gateway)
       if (!rule) throw NOT_A_GATEWAY()
+      // an operational certificate sends batches only while it is the gateway's current one (as for renewal)
+      await checkCurrentCredential(this.#deps.registry, credential)
+      this.#denied(gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -123,6 +135,15 @@ export class GatewayService {
     )
   }
 
+  /** #denied refuses (DENY_LISTED) an identity, or the certificate presented, the deny list in force names. */
+  #denied(identity: string, credential?: PresentedCredential): void {
+    try {
+      this.#deps.service.checkDenied(identity, credential)
+    } catch (err) {
+      throw new GatewayDenied('DENY_LISTED', (err as Error).message)
+    }
+  }
+
   async #device(
     gateway: string,
     rule: GatewayRule,
@@ -144,6 +165,7 @@ export class GatewayService {
       })
     try {
       if (device.refused) throw device.refused
+      this.#denied(deviceId)
       // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
       // issuances spend the gateway's quota rate
       const earlier = this.#cache.get(key)

@@ -11,6 +11,7 @@ export const GATEWAY_REASONS = [
   'KEY_ALGORITHM_NOT_ALLOWED',
   'OWNED_BY_ANOTHER_GATEWAY',
   'QUOTA_EXCEEDED',
+  'DENY_LISTED',
 ] as const
 
 /** GatewayReason is the `reason` of a NOT_AUTHORIZED gateway result. */

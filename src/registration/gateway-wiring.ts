@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { PresentedCredential } from '../broker/identity.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { isGatewayPayload } from '../protocol/gateway.js'
 import type { Registry } from '../registry/registry.js'
@@ -28,8 +29,11 @@ export function loadGatewayPolicySource(config: Config, logger: Logger): Gateway
 /** GatewayWiring is what the bridge needs of the gateway path. */
 export interface GatewayWiring {
   readonly service: GatewayService
-  /** route hands a request to the gateway path when it uses the extension; false leaves it to protocol v1. */
-  route(identity: string, payload: Buffer): boolean
+  /**
+   * route hands a request to the gateway path when it uses the extension; false leaves it to protocol v1.
+   * `credential` is the certificate the gateway connected with (an operational one must be current).
+   */
+  route(identity: string, payload: Buffer, credential?: PresentedCredential): boolean
 }
 
 /** wireGateways builds the gateway path over the registration service. */
@@ -53,9 +57,9 @@ export function wireGateways(
   })
   return {
     service,
-    route(identity, payload) {
+    route(identity, payload, credential) {
       if (!isGatewayPayload(payload)) return false
-      service.handle(identity, payload)
+      service.handle(identity, payload, credential)
       return true
     },
   }

@@ -1,7 +1,8 @@
 import type { PresentedCredential } from '../broker/identity.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
+import type { DeviceRecord, IssuanceRecord, KeySource, Registry } from '../registry/registry.js'
+import type { PresentedCertificate } from './deny-list.js'
 
 /** ReRegistrationPolicy is what a factory-certificate registration of an identity that holds a valid one gets. */
 export type ReRegistrationPolicy = 'refuse' | 'allow' | 'after-reset'
@@ -20,6 +21,8 @@ export interface RenewalOptions {
 export interface LifecycleOptions {
   readonly reRegistration: ReRegistrationPolicy
   readonly renewal: RenewalOptions
+  /** Why the deny list in force refuses an identity (and the certificate it presents) now, or undefined. */
+  readonly denied?: ((cert: PresentedCertificate) => string | undefined) | undefined
 }
 
 const refuse = (message: string): RegistrationError => new RegistrationError('NOT_AUTHORIZED', message)
@@ -33,6 +36,26 @@ function revokedSinceReset(device: DeviceRecord): boolean {
   const newest = device.certificates[0]
   if (newest?.state !== 'revoked') return false
   return device.resetAt === undefined || (newest.revokedAt ?? newest.issuedAt) > device.resetAt
+}
+
+/**
+ * lostRegistration says whether the newest certificate may be the registry's record of this very registration
+ * whose answer was lost in a crash (recorded in the registry, not yet in the issued index): same requestId, same
+ * key source and gateway, and it replaced no certificate that was still valid when it was issued — so it was a
+ * registration the policy let through, never a renewal (whose requestId a factory request could otherwise borrow).
+ */
+function lostRegistration(
+  device: DeviceRecord,
+  context: {
+    requestId?: string | undefined
+    keySource?: KeySource | undefined
+    registeredBy?: string | undefined
+  },
+): boolean {
+  const [newest, previous] = device.certificates
+  if (!newest || context.requestId === undefined || newest.requestId !== context.requestId) return false
+  if (newest.keySource !== context.keySource || newest.registeredBy !== context.registeredBy) return false
+  return previous === undefined || previous.state === 'revoked' || previous.notAfter <= newest.issuedAt
 }
 
 /**
@@ -51,21 +74,46 @@ export async function checkRevokedCredential(
 }
 
 /**
+ * checkCurrentCredential refuses a connection's operational certificate unless it is the identity's current one
+ * (active: neither revoked nor superseded), as a renewal requires; a gateway batch sent with an operational
+ * certificate passes it too. A factory certificate (or none) is not checked here.
+ */
+export async function checkCurrentCredential(
+  registry: Registry | undefined,
+  credential: PresentedCredential | undefined,
+): Promise<void> {
+  if (credential?.kind !== 'operational') return
+  const current = await checkRevokedCredential(registry, credential)
+  if (current.state !== 'active') {
+    throw refuse('this certificate has been superseded; connect with the newest certificate')
+  }
+}
+
+/**
  * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
  * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
- * options, the new key must differ and server-key mode be allowed.
+ * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to
+ * this very request (same request hash) issued: a certificate superseded by exactly that one is a retry whose
+ * answer was lost, and is renewed again. It returns the serial the new certificate supersedes.
  */
 export async function checkRenewal(
   registry: Registry | undefined,
   credential: PresentedCredential,
   order: IssuanceOrder,
   options: RenewalOptions,
+  retryOf?: string,
   now = new Date(),
-): Promise<void> {
+): Promise<string> {
   const current = await checkRevokedCredential(registry, credential)
   if (current.identity !== order.identity) throw refuse('this certificate was issued to another identity')
   const newest = (await registry?.device(order.identity))?.certificates[0]
-  if (current.state !== 'active' || newest?.serialNumber !== current.serialNumber) {
+  const retry =
+    retryOf !== undefined &&
+    current.state === 'superseded' &&
+    current.supersededBy === retryOf &&
+    newest?.serialNumber === retryOf &&
+    newest.state === 'active'
+  if (!retry && (current.state !== 'active' || newest?.serialNumber !== current.serialNumber)) {
     throw refuse('this certificate has been superseded; renew with the newest certificate')
   }
   const lifetime = current.notAfter.getTime() - current.notBefore.getTime()
@@ -88,12 +136,17 @@ export async function checkRenewal(
       'a renewal must certify a new key (lifecycle.renewal.requireNewKey)',
     )
   }
+  // a retry's first answer (its key, in server-key mode) was lost: the new certificate replaces that one
+  return retry ? (retryOf as string) : current.serialNumber
 }
 
 /**
  * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
  * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
- * to this very request issued, `requestId` its requestId (a retry is never a re-registration); `registeredBy` is the gateway asking for a
+ * to this very request (same request hash: issued index or shared answer) issued, so a retry is never a
+ * re-registration. `requestId` and `keySource` cover a crash after the registry recorded an issuance but before the
+ * index did (see lostRegistration); any other request that only shares a requestId is judged afresh.
+ * `registeredBy` is the gateway asking for a
  * downstream device, which may renew a device it owns. A revoked identity is refused until an operator resets it,
  * whatever the policy.
  */
@@ -104,6 +157,7 @@ export async function checkReRegistration(
   context: {
     retryOf?: string | undefined
     requestId?: string | undefined
+    keySource?: KeySource | undefined
     registeredBy?: string | undefined
   },
   now = new Date(),
@@ -115,8 +169,7 @@ export async function checkReRegistration(
   }
   const newest = device.certificates[0]
   if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
-  // the answer to this very request may have been lost in a restart after the registry recorded it
-  if (context.requestId !== undefined && newest?.requestId === context.requestId) return true
+  if (lostRegistration(device, context)) return true
   if (context.registeredBy !== undefined && device.owner === context.registeredBy) return true
   if (policy === 'allow') return true
   if (policy === 'after-reset' && device.resetAt !== undefined && device.resetAt >= device.lastIssuedAt)

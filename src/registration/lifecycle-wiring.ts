@@ -70,6 +70,8 @@ export function wireLifecycle(
       reRegistration: l.reRegistration,
       renewal: l.renewal,
       renewalRateLimit: l.renewal.rateLimit,
+      // checked again at every request: a connection opened before the identity was denied gets nothing more
+      denied: (cert) => list.denied(cert),
     },
     denied(identity) {
       const c = identity.credential

@@ -60,22 +60,25 @@ export class LifecycleGate {
     context: {
       key: string
       requestId: string | undefined
+      /** The serial another process's answer to this very request issued (shared state). */
+      settled?: string | undefined
       renewing?: PresentedCredential | undefined
       registeredBy?: string | undefined
     },
   ): Promise<LifecycleStep> {
     const { renewing, registeredBy } = context
+    const retryOf = this.#issued.lookup(context.key)?.record.serialNumber ?? context.settled
     if (renewing) {
       const wait = this.#renewals.take(order.identity)
       if (wait > 0)
         throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
-      await checkRenewal(this.#registry, renewing, order, this.#options.renewal)
-      return { event: 'renewed', supersedes: renewing.serialNumber }
+      const supersedes = await checkRenewal(this.#registry, renewing, order, this.#options.renewal, retryOf)
+      return { event: 'renewed', supersedes }
     }
-    const retryOf = this.#issued.lookup(context.key)?.record.serialNumber
     const known = await checkReRegistration(this.#registry, order.identity, this.#options.reRegistration, {
       retryOf,
       requestId: context.requestId,
+      keySource: order.csr ? 'device' : 'bridge',
       registeredBy,
     })
     if (!known) return { event: 'registered' }

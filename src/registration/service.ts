@@ -150,6 +150,7 @@ export class RegistrationService {
     let requestId: string | undefined
     try {
       if (this.#closed) throw SHUTDOWN()
+      this.checkDenied(identity, credential)
       const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
@@ -188,8 +189,10 @@ export class RegistrationService {
     const key = renewing
       ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
       : idempotencyKey(identity, request)
+    // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
+    // handed out again (with its key); the request is then judged afresh
     const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-    if (local) return { reply: local, outcome: 'replayed' }
+    if (local && (await this.#current(local))) return { reply: local, outcome: 'replayed' }
     const controller = new AbortController()
     // the lease first: while another process holds it for this request, that one answers (a replay now
     // would be a second answer); once it is ours, an answer shared by another process is replayed
@@ -197,14 +200,20 @@ export class RegistrationService {
     if (!lease) return undefined
     try {
       const settled = await this.#state.answer(key)
-      if (settled?.reply) return { reply: settled.reply, outcome: 'replayed' }
+      if (settled?.reply && (await this.#current(settled.reply)))
+        return { reply: settled.reply, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
       const order = authorize(identity, request, this.#options.policy)
       const requestId = request.requestId
-      const step = await this.#lifecycle?.decide(order, { key, requestId, renewing })
+      const step = await this.#lifecycle?.decide(order, {
+        key,
+        requestId,
+        settled: settled?.serialNumber,
+        renewing,
+      })
       const reply = await this.#issue(order, { key, requestId, settled, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
@@ -220,6 +229,19 @@ export class RegistrationService {
     log: Logger,
   ): Promise<IssuedReply> {
     return issueAndRecord(this.#issuance, this.#options, order, step, controller, log)
+  }
+
+  /**
+   * checkDenied refuses (NOT_AUTHORIZED) an identity, or the certificate it connected with, that the deny list
+   * in force names: the list is checked at every request, not only at CONNECT.
+   */
+  checkDenied(identity: string, credential?: PresentedCredential): void {
+    const reason = this.#options.lifecycle?.denied?.({
+      identity,
+      serialNumber: credential?.serialNumber ?? '',
+      sha256Fingerprint: credential?.sha256Fingerprint ?? '',
+    })
+    if (reason !== undefined) throw new RegistrationError('NOT_AUTHORIZED', reason)
   }
 
   /** cachedReplies is the number of replies held in the reply cache. */

@@ -175,6 +175,51 @@ describe('renewal with the operational certificate', () => {
     // half of 720 hours
     expect(err.retryAfterSeconds).toBeGreaterThan(359 * 3600)
   })
+
+  it('a server-key renewal retried with the old certificate after a restart replaces the certificate whose key was lost', async () => {
+    const sets = [
+      'lifecycle.renewal.windowFraction=1',
+      'lifecycle.reRegistration=refuse',
+      'lifecycle.renewal.rateLimit.burst=10',
+    ]
+    const before = await startTestBridge(sets)
+    const first = await registerDevice(before, 'device-001', 'first')
+    const lost = await renew({
+      url: before.url,
+      certPem: first.certificatePem,
+      keyPem: first.privateKeyPem,
+      caPem: await caPem(before),
+      csr: false,
+      requestId: 'rr-1',
+      timeoutMs: 10_000,
+    })
+    await before.stop()
+    const after = await started(sets, before.pki)
+    const retry = (requestId: string) =>
+      renew({
+        url: after.url,
+        certPem: first.certificatePem,
+        keyPem: first.privateKeyPem,
+        caPem: first.caCertificatesPem,
+        csr: false,
+        requestId,
+        timeoutMs: 10_000,
+      })
+    const again = await retry('rr-1')
+    expect(again.serialNumber).not.toBe(lost.serialNumber)
+    const registry = new SqliteRegistry(after.bridge.config.registry.file, { readonly: true })
+    const device = await registry.device('device-001')
+    await registry.close()
+    expect(device?.certificates.map((c) => [c.serialNumber, c.state, c.supersededBy])).toEqual([
+      [again.serialNumber, 'active', undefined],
+      [lost.serialNumber, 'superseded', again.serialNumber],
+      [first.serialNumber, 'superseded', lost.serialNumber],
+    ])
+    // any other request with the superseded certificate is still refused
+    const other = await rejection(retry('rr-2'))
+    expect(other.message).toContain('superseded')
+    await renewWith(after, again)
+  })
 })
 
 describe('revocation', () => {
@@ -244,6 +289,16 @@ describe('revocation', () => {
     }
   })
 
+  it('a factory retry after revocation is judged afresh: the revoked certificate and its key are not replayed', async () => {
+    const b = await started(['lifecycle.reRegistration=refuse'])
+    await registerDevice(b, 'device-001', 'rv-orig', false)
+    const revoked = await cliRun(b, ['revoke', '--identity', 'device-001', '--reason', 'keyCompromise'])
+    expect(revoked.code).toBe(0)
+    const err = await rejection(registerDevice(b, 'device-001', 'rv-orig', false))
+    expect(err.code).toBe('NOT_AUTHORIZED')
+    expect(err.message).toContain('revoked')
+  })
+
   it('devices counts and list --expiring show the registry by state', async () => {
     const counts = await cliRun(bridge, ['devices', 'counts', '--json', '--expiring', '3000h'])
     expect(counts.code).toBe(0)
@@ -284,6 +339,48 @@ describe('deny list', () => {
   })
 })
 
+describe('deny list at request time', () => {
+  it('a device connected before it was denied, and a denied downstream device, get NOT_AUTHORIZED', async () => {
+    const pki = await createTestPki()
+    const denyFile = join(pki.stateDir, 'deny.yaml')
+    await writeFile(denyFile, 'identities: []\n')
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started([`lifecycle.denyListFile=${denyFile}`, `gateways.policyFile=${policy}`], pki)
+    const device = await connectTls(b.url, tlsFor(b, b.pki.device('device-001')))
+    const gateway = await connectTls(b.url, tlsFor(b, b.pki.device('gateway-001')))
+    try {
+      const reply = new Promise<Record<string, unknown>>((resolve) =>
+        device.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)),
+      )
+      await device.subscribeAsync('registration/device-001/reply', { qos: 1 })
+      const reloaded = b.waitForLog('deny list reloaded')
+      await writeFile(denyFile, 'identities: [device-001, gateway-001-sensor-2]\n')
+      await reloaded
+      await device.publishAsync('registration/request', JSON.stringify({ requestId: 'late' }), { qos: 1 })
+      expect(await reply).toMatchObject({
+        status: 'rejected',
+        error: { code: 'NOT_AUTHORIZED', message: 'the identity is on the deny list' },
+      })
+      const results = await registerDevices({
+        url: b.url,
+        ...tlsFor(b, b.pki.device('gateway-001')),
+        client: gateway,
+        devices: [{ deviceId: 'gateway-001-sensor-1' }, { deviceId: 'gateway-001-sensor-2' }],
+        requestId: 'batch',
+      })
+      expect(results.map((r) => r.status)).toEqual(['issued', 'rejected'])
+      const denied = results[1] as { error?: RegistrationRejectedError & { reason?: string } }
+      expect(denied.error?.code).toBe('NOT_AUTHORIZED')
+      expect(denied.error?.reason).toBe('DENY_LISTED')
+    } finally {
+      await device.endAsync(true)
+      await gateway.endAsync(true)
+    }
+  })
+})
+
 describe('re-registration with the factory certificate', () => {
   it('refuse (the default): NOT_AUTHORIZED telling the device to renew; a retry of the same request is answered', async () => {
     const b = await started(['lifecycle.reRegistration=refuse'])
@@ -314,6 +411,24 @@ describe('re-registration with the factory certificate', () => {
     await registerDevice(b, 'device-001', 'third')
     await rejection(registerDevice(b, 'device-001', 'fourth'))
   })
+
+  it('a factory request that only reuses the requestId of the newest certificate is refused', async () => {
+    const b = await started(['lifecycle.reRegistration=refuse', 'lifecycle.renewal.windowFraction=1'])
+    const first = await registerDevice(b, 'device-001', 'first')
+    const renewed = await renew({
+      url: b.url,
+      certPem: first.certificatePem,
+      keyPem: first.privateKeyPem,
+      caPem: await caPem(b),
+      requestId: 'renew-1',
+      timeoutMs: 10_000,
+    })
+    const err = await rejection(registerDevice(b, 'device-001', 'renew-1', false))
+    expect(err.code).toBe('NOT_AUTHORIZED')
+    expect(err.message).toContain('renew')
+    // the renewed certificate is still the identity's: it renews
+    await renewWith(b, renewed)
+  })
 })
 
 describe('downstream devices', () => {
@@ -338,6 +453,35 @@ describe('downstream devices', () => {
       'registered',
       'renewed',
     ])
+  })
+})
+
+describe('gateway batches with an operational certificate', () => {
+  it('are answered only while the certificate is the current one of the gateway', async () => {
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started([
+      'lifecycle.reRegistration=refuse',
+      'lifecycle.renewal.windowFraction=1',
+      `gateways.policyFile=${policy}`,
+    ])
+    const first = await registerDevice(b, 'gateway-001')
+    const second = await renewWith(b, first)
+    const batch = async (current: Registration, requestId: string) =>
+      registerDevices({
+        url: b.url,
+        certPem: current.certificatePem,
+        keyPem: current.privateKeyPem,
+        caPem: await caPem(b),
+        devices: [{ deviceId: 'gateway-001-sensor-1' }],
+        requestId,
+      })
+    const stale = await rejection(batch(first, 'old-cert'))
+    expect(stale.code).toBe('NOT_AUTHORIZED')
+    expect(stale.message).toContain('superseded')
+    const [issued] = await batch(second, 'new-cert')
+    expect(issued?.status).toBe('issued')
   })
 })
 
