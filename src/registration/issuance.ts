@@ -63,7 +63,11 @@ export async function issueAndRecord(
   const { registeredBy } = order
   // server-key mode after a restart or on another process: the first key is gone, so a new certificate
   // replaces the one issued; a renewal supersedes the certificate it was made with
-  const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber ?? settled?.serialNumber
+  const supersedes =
+    renewal.supersedes ??
+    issued.lookup(key)?.record.serialNumber ??
+    settled?.serialNumber ??
+    (await recordedFor(registry, order, requestId))
   const started = performance.now()
   // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
   const pending = setTimeout(() => {
@@ -105,16 +109,13 @@ export async function issueAndRecord(
     // all durable before the reply; certificates are public: CSR-mode answers are kept in the index, a
     // generated key never is
     // shared state: the registry (the record of what exists), then the index, shared, audited, so that a
-    // process killed anywhere leaves nothing a retry elsewhere misses; one process: registry and index at once
-    const registered = registry?.record(registryEntry(record, credentials, requestId))
-    if (state.shared) await registered
-    await Promise.all([
-      issued.record({ key, record, ...(order.csr ? { reply } : {}) }, async () => {
-        await registered
-        await share()
-      }),
-      registered,
-    ])
+    // process killed anywhere leaves nothing a retry elsewhere misses. One process: the index (and the audit
+    // line) first, then the registry, so that a crash between them leaves an answer the retry replays rather
+    // than a registry record with no answer (which would issue a second certificate)
+    const entry = registryEntry(record, credentials, requestId)
+    if (state.shared) await registry?.record(entry)
+    await issued.record({ key, record, ...(order.csr ? { reply } : {}) }, share)
+    if (!state.shared) await registry?.record(entry)
     observer?.auditAppended((performance.now() - recordStarted) / 1000)
     log.info(
       { requestId, serialNumber: credentials.serialNumber, ms: Math.round(performance.now() - started) },
@@ -140,4 +141,19 @@ function registryEntry(
     notAfter: credentials.notAfter,
     requestId,
   }
+}
+
+/**
+ * recordedFor finds, for a server-key request with a requestId, a certificate the registry already holds for it:
+ * a process killed after the registry's record and before the issued index's leaves only that trace, and the
+ * retry's certificate must still name the one it replaces.
+ */
+async function recordedFor(
+  registry: Registry | undefined,
+  order: IssuanceOrder,
+  requestId: string | undefined,
+): Promise<string | undefined> {
+  if (!registry || order.csr || requestId === undefined) return undefined
+  const device = await registry.device(order.identity)
+  return device?.certificates.find((c) => c.requestId === requestId && c.state === 'active')?.serialNumber
 }

@@ -294,7 +294,9 @@ export class RegistrationService {
   /** #current: the registry still holds the certificate of an earlier answer as active (not superseded, revoked). */
   async #current(reply: IssuedReply): Promise<boolean> {
     const registry = this.#deps.registry
-    return !registry || (await registry.certificate(reply.serialNumber))?.state === 'active'
+    // unknown to the registry: the process was killed between the index and the registry, and this is its retry
+    const state = registry && (await registry.certificate(reply.serialNumber))?.state
+    return state === undefined || state === 'active'
   }
 
   /**
