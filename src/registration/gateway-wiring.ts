@@ -3,19 +3,9 @@ import type { PresentedCredential } from '../broker/identity.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { isGatewayPayload } from '../protocol/gateway.js'
 import type { Registry } from '../registry/registry.js'
-import { SqliteRegistry } from '../registry/sqlite-registry.js'
 import { GatewayService } from './gateway-batch.js'
 import { GatewayPolicySource } from './gateway-policy-source.js'
 import type { RegistrationObserver, RegistrationService } from './service.js'
-
-/** openRegistry opens the configured registry; a registry that cannot be opened stops the bridge. */
-export function openRegistry(config: Config): Registry {
-  try {
-    return new SqliteRegistry(config.registry.file)
-  } catch (err) {
-    throw new ConfigError([`registry.file: ${(err as Error).message}`])
-  }
-}
 
 /** loadGatewayPolicySource validates the gateway policy at start-up (a bad policy stops the bridge); watch later. */
 export function loadGatewayPolicySource(config: Config, logger: Logger): GatewayPolicySource {
