@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PostgresRegistry } from '../../../src/registry/postgres-registry.js'
-import type { NewIssuance, Registry } from '../../../src/registry/registry.js'
+import type { Registry } from '../../../src/registry/registry.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
+import { issuance } from '../../support/issuance.js'
 import { startPostgres, type TestPostgres } from '../../support/postgres.js'
 
 let postgres: TestPostgres
@@ -13,24 +14,6 @@ beforeAll(async () => {
 }, 60_000)
 afterAll(async () => {
   await postgres?.stop()
-})
-
-const issuance = (
-  identity: string,
-  serialNumber: string,
-  at: number,
-  registeredBy?: string,
-): NewIssuance => ({
-  identity,
-  serialNumber,
-  notBefore: new Date(at),
-  notAfter: new Date(at + 86_400_000),
-  keySource: registeredBy ? 'bridge' : 'device',
-  issuer: 'local-ca',
-  sha256Fingerprint: serialNumber.repeat(2),
-  issuedAt: new Date(at),
-  registeredBy,
-  requestId: `r-${serialNumber}`,
 })
 
 /** everything reads back all a registry can tell, for comparing two implementations. */

@@ -2,26 +2,8 @@ import { mkdtemp, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { NewIssuance } from '../../../src/registry/registry.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
-
-const issuance = (
-  identity: string,
-  serialNumber: string,
-  at: number,
-  registeredBy?: string,
-): NewIssuance => ({
-  identity,
-  serialNumber,
-  notBefore: new Date(at),
-  notAfter: new Date(at + 86_400_000),
-  keySource: registeredBy ? 'bridge' : 'device',
-  issuer: 'local-ca',
-  sha256Fingerprint: serialNumber.repeat(2),
-  issuedAt: new Date(at),
-  registeredBy,
-  requestId: `r-${serialNumber}`,
-})
+import { issuance } from '../../support/issuance.js'
 
 async function fresh(): Promise<{ file: string; registry: SqliteRegistry }> {
   const file = join(await mkdtemp(join(tmpdir(), 'mrb-registry-')), 'state', 'registry.sqlite')
