@@ -9,8 +9,8 @@ import type {
   NewIssuance,
   Registry,
   Revocation,
-  RevocationReason,
 } from './registry.js'
+import { type CertificateRow, toIssuance } from './sqlite-rows.js'
 
 /** POSTGRES_SCHEMA creates the registry's tables (the SQLite schema's twin; times are epoch milliseconds). */
 const POSTGRES_SCHEMA = `
@@ -52,25 +52,6 @@ type Row = Record<string, string | null>
 
 const opt = (value: string | null | undefined): string | undefined => value ?? undefined
 const ms = (value: string | null | undefined): Date => new Date(Number(value))
-
-function toIssuance(row: Row): IssuanceRecord {
-  return {
-    identity: row.identity as string,
-    serialNumber: row.serial as string,
-    notBefore: ms(row.not_before),
-    notAfter: ms(row.not_after),
-    keySource: row.key_source as IssuanceRecord['keySource'],
-    issuer: row.issuer as string,
-    sha256Fingerprint: row.fingerprint as string,
-    issuedAt: ms(row.issued_at),
-    registeredBy: opt(row.registered_by),
-    requestId: opt(row.request_id),
-    state: row.state as CertificateState,
-    supersededBy: opt(row.superseded_by),
-    ...(row.revoked_at == null ? {} : { revokedAt: ms(row.revoked_at) }),
-    ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
-  }
-}
 
 /**
  * PostgresRegistry is the registry in PostgreSQL, shared by every worker and replica (state.postgres.url).
@@ -157,7 +138,7 @@ export class PostgresRegistry implements Registry {
     const { rows } = await this.#db.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
     const row = rows[0]
     if (!row) return undefined
-    const certificates = await this.#db.query<Row>(
+    const certificates = await this.#db.query<CertificateRow>(
       'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC',
       [identity],
     )
@@ -173,7 +154,9 @@ export class PostgresRegistry implements Registry {
 
   /** certificate looks one certificate up by serial number. */
   async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
-    const { rows } = await this.#db.query<Row>('SELECT * FROM certificates WHERE serial = $1', [serialNumber])
+    const { rows } = await this.#db.query<CertificateRow>('SELECT * FROM certificates WHERE serial = $1', [
+      serialNumber,
+    ])
     return rows[0] ? toIssuance(rows[0]) : undefined
   }
 
@@ -219,7 +202,7 @@ export class PostgresRegistry implements Registry {
 
   /** revoked lists the revoked certificates, oldest revocation first. */
   async revoked(): Promise<IssuanceRecord[]> {
-    const { rows } = await this.#db.query<Row>(
+    const { rows } = await this.#db.query<CertificateRow>(
       `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, id`,
     )
     return rows.map(toIssuance)

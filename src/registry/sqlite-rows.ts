@@ -40,21 +40,21 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
 ]
 
-/** CertificateRow is a row of `certificates`. */
+/** CertificateRow is a row of `certificates` (times are epoch ms: numbers from SQLite, BIGINT strings from PostgreSQL). */
 export interface CertificateRow {
   serial: string
   identity: string
-  not_before: number
-  not_after: number
+  not_before: number | string
+  not_after: number | string
   key_source: 'device' | 'bridge'
   issuer: string
   fingerprint: string
-  issued_at: number
+  issued_at: number | string
   registered_by: string | null
   request_id: string | null
   state: CertificateState
   superseded_by: string | null
-  revoked_at?: number | null
+  revoked_at?: number | string | null
   revocation_reason?: string | null
 }
 
@@ -70,22 +70,22 @@ export interface DeviceRow {
 /** optional turns SQL NULL into undefined. */
 export const optional = <T>(value: T | null): T | undefined => value ?? undefined
 
-/** toIssuance maps a certificates row to its record. */
+/** toIssuance maps a certificates row (SQLite or PostgreSQL) to its record. */
 export function toIssuance(row: CertificateRow): IssuanceRecord {
   return {
     identity: row.identity,
     serialNumber: row.serial,
-    notBefore: new Date(row.not_before),
-    notAfter: new Date(row.not_after),
+    notBefore: new Date(Number(row.not_before)),
+    notAfter: new Date(Number(row.not_after)),
     keySource: row.key_source,
     issuer: row.issuer,
     sha256Fingerprint: row.fingerprint,
-    issuedAt: new Date(row.issued_at),
+    issuedAt: new Date(Number(row.issued_at)),
     registeredBy: optional(row.registered_by),
     requestId: optional(row.request_id),
     state: row.state,
     supersededBy: optional(row.superseded_by),
-    ...(row.revoked_at == null ? {} : { revokedAt: new Date(row.revoked_at) }),
+    ...(row.revoked_at == null ? {} : { revokedAt: new Date(Number(row.revoked_at)) }),
     ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
   }
 }
