@@ -64,16 +64,14 @@ export async function openSession(bridge: CliBridge, device: ClusterDevice, send
     rejectUnauthorized: false,
   })
   client.on('error', () => {})
-  // connected, or failed: an error, a close (a worker killed mid-handshake), or no CONNACK in time
+  // connected, or failed: an error, a close (a worker killed mid-handshake), or no CONNACK within MQTT.js's
+  // connectTimeout (which closes the client: reconnectPeriod 0)
   await new Promise<void>((resolve, reject) => {
     const fail = (): void => {
-      clearTimeout(timer)
       client.end(true)
       reject(new Error('not connected'))
     }
-    const timer = setTimeout(fail, 5000)
     client.once('connect', () => {
-      clearTimeout(timer)
       client.off('close', fail)
       resolve()
     })
