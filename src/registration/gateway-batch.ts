@@ -17,7 +17,7 @@ import {
 } from '../protocol/gateway.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
 import type { Registry } from '../registry/registry.js'
-import { GatewayDenied, GatewayGate } from './gateway-gate.js'
+import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
 import { checkCurrentCredential } from './lifecycle-policy.js'
@@ -177,8 +177,11 @@ export class GatewayService {
       }
       let outcome: Outcome = 'issued'
       const release = { done: (): void => {} }
-      const vet = async (order: IssuanceOrder): Promise<void> => {
-        release.done = await this.#gate.admit(gateway, rule, order, device.csr === undefined)
+      const vet = async (order: IssuanceOrder): Promise<Admission> => {
+        const policy = this.#deps.policy.current
+        const admission = await this.#gate.admit(gateway, policy, rule, order, device.csr === undefined)
+        release.done = admission.release
+        return admission
       }
       try {
         const reply = await this.#deps.service.issueFor(deviceId, device, {

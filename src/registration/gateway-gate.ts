@@ -1,12 +1,14 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { Registry } from '../registry/registry.js'
-import { type DeviceDenial, type GatewayRule, mayRegister } from './gateway-policy.js'
+import { type DeviceDenial, type GatewayPolicy, type GatewayRule, mayRegister } from './gateway-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
 export const GATEWAY_REASONS = [
   'NOT_A_GATEWAY',
   'DEVICE_NOT_ALLOWED',
+  'DEVICE_IS_A_GATEWAY',
+  'DEVICE_REGISTERS_ITSELF',
   'SERVER_KEY_NOT_ALLOWED',
   'KEY_ALGORITHM_NOT_ALLOWED',
   'OWNED_BY_ANOTHER_GATEWAY',
@@ -32,14 +34,29 @@ export class GatewayDenied extends RegistrationError {
 
 const MESSAGES: Record<DeviceDenial, string> = {
   DEVICE_NOT_ALLOWED: 'the gateway policy does not name this device for this gateway',
+  DEVICE_IS_A_GATEWAY: 'the gateway policy makes this identity a gateway; no gateway may register it',
   SERVER_KEY_NOT_ALLOWED: 'the gateway policy does not allow server-side keys for this gateway',
   KEY_ALGORITHM_NOT_ALLOWED: 'the gateway policy does not allow this key algorithm for this gateway',
 }
 
+/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
+export interface Admission {
+  /**
+   * The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so, and the
+   * re-registration policy does not refuse it again.
+   */
+  readonly takeOver: boolean
+  /** release frees the quota reservation when the issuance ends. */
+  readonly release: () => void
+}
+
+const NOTHING_RESERVED = (): void => {}
+
 /**
- * GatewayGate decides whether a gateway may register one downstream device now: its policy rule, ownership
- * (a device another gateway owns is refused unless the rule allows transfer) and its quota of devices, counting
- * the new devices of this gateway that are being issued right now.
+ * GatewayGate decides whether a gateway may register one downstream device now: the policy (never an identity the
+ * policy makes a gateway), who holds the device (one another gateway owns needs `transfer`, one that registered
+ * itself with its factory certificate needs `adopt`), and its quota of devices, counting the new devices of this
+ * gateway that are being issued right now.
  */
 export class GatewayGate {
   readonly #registry: Registry
@@ -49,17 +66,31 @@ export class GatewayGate {
     this.#registry = registry
   }
 
-  /** admit throws GatewayDenied, or returns the function that releases the quota reservation when issuance ends. */
+  /** admit throws GatewayDenied, or returns the admission (release it when the issuance ends). */
   async admit(
     gateway: string,
+    policy: GatewayPolicy,
     rule: GatewayRule,
     order: IssuanceOrder,
     serverKey: boolean,
-  ): Promise<() => void> {
-    const denial = mayRegister(rule, gateway, order.identity, { serverKey, algorithm: order.keyAlgorithm })
+  ): Promise<Admission> {
+    const denial = mayRegister(policy, rule, gateway, order.identity, {
+      serverKey,
+      algorithm: order.keyAlgorithm,
+    })
     if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
-    const owner = await this.#registry.ownerOf(order.identity)
-    if (owner === gateway) return () => {}
+    const device = await this.#registry.device(order.identity)
+    const newest = device?.certificates[0]
+    // the device's newest certificate is its own (factory-certificate registration): a gateway needs `adopt`
+    const selfRegistered = newest !== undefined && newest.registeredBy === undefined
+    if (selfRegistered && !rule.adopt) {
+      throw new GatewayDenied(
+        'DEVICE_REGISTERS_ITSELF',
+        'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
+      )
+    }
+    const owner = selfRegistered ? undefined : device?.owner
+    if (owner === gateway) return { takeOver: false, release: NOTHING_RESERVED }
     if (owner !== undefined && !rule.transfer) {
       throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
     }
@@ -72,10 +103,11 @@ export class GatewayGate {
       )
     }
     this.#reserved.set(gateway, reserved + 1)
-    return () => {
+    const release = (): void => {
       const left = (this.#reserved.get(gateway) ?? 1) - 1
       if (left <= 0) this.#reserved.delete(gateway)
       else this.#reserved.set(gateway, left)
     }
+    return { takeOver: device !== undefined, release }
   }
 }

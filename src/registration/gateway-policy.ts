@@ -32,6 +32,7 @@ const ruleSchema = z.strictObject({
   keyAlgorithms: z.array(z.enum(KEY_ALGORITHMS)).min(1).optional(),
   serverKeys: z.boolean().default(true),
   transfer: z.boolean().default(false),
+  adopt: z.boolean().default(false),
 })
 
 /** gatewayPolicySchema is the shape of the gateway policy file (docs/configuration.md, "Gateway policy"). */
@@ -45,7 +46,10 @@ export interface GatewayRule {
   readonly quota: { readonly maxDevices: number; readonly perMinute: number; readonly burst: number }
   readonly keyAlgorithms?: readonly KeyAlgorithm[]
   readonly serverKeys: boolean
+  /** The gateway may take a device another gateway owns. */
   readonly transfer: boolean
+  /** The gateway may take a device that registered itself with its own factory certificate. */
+  readonly adopt: boolean
 }
 
 /** GatewayPolicy is the whole policy: rules in file order; the first rule whose `match` fits a gateway applies. */
@@ -54,7 +58,11 @@ export interface GatewayPolicy {
 }
 
 /** DeviceDenial is why a gateway may not register a device: the `reason` in a per-device NOT_AUTHORIZED result. */
-export type DeviceDenial = 'DEVICE_NOT_ALLOWED' | 'SERVER_KEY_NOT_ALLOWED' | 'KEY_ALGORITHM_NOT_ALLOWED'
+export type DeviceDenial =
+  | 'DEVICE_NOT_ALLOWED'
+  | 'DEVICE_IS_A_GATEWAY'
+  | 'SERVER_KEY_NOT_ALLOWED'
+  | 'KEY_ALGORITHM_NOT_ALLOWED'
 
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
@@ -101,6 +109,7 @@ export function loadGatewayPolicy(file: string): GatewayPolicy {
       ...(r.keyAlgorithms ? { keyAlgorithms: r.keyAlgorithms } : {}),
       serverKeys: r.serverKeys,
       transfer: r.transfer,
+      adopt: r.adopt,
     }
   })
   return { rules }
@@ -114,17 +123,23 @@ export function ruleFor(policy: GatewayPolicy, identity: string): GatewayRule | 
   return policy.rules.find((r) => matchesPattern(identity, r.match))
 }
 
-/** mayRegister decides whether a gateway's rule lets it register `deviceId` with this kind of key. */
+/**
+ * mayRegister decides whether the policy lets `gateway` (whose rule is `rule`) register `deviceId` with this kind
+ * of key. An identity the policy makes a gateway (itself included) is never a downstream device, whatever the
+ * patterns say: a gateway that could obtain it would hold another gateway's credentials.
+ */
 export function mayRegister(
+  policy: GatewayPolicy,
   rule: GatewayRule,
   gateway: string,
   deviceId: string,
   key: { readonly serverKey: boolean; readonly algorithm: KeyAlgorithm },
 ): DeviceDenial | undefined {
+  if (deviceId === gateway || ruleFor(policy, deviceId) !== undefined) return 'DEVICE_IS_A_GATEWAY'
   const named =
     rule.allowList.has(deviceId) ||
     rule.patterns.some((p) => matchesPattern(deviceId, p.replaceAll('{gateway}', gateway)))
-  if (!named || deviceId === gateway) return 'DEVICE_NOT_ALLOWED'
+  if (!named) return 'DEVICE_NOT_ALLOWED'
   if (key.serverKey && !rule.serverKeys) return 'SERVER_KEY_NOT_ALLOWED'
   if (rule.keyAlgorithms && !rule.keyAlgorithms.includes(key.algorithm)) return 'KEY_ALGORITHM_NOT_ALLOWED'
   return undefined

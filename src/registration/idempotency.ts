@@ -1,15 +1,45 @@
 import { createHash } from 'node:crypto'
-import type { RegistrationRequest } from '../protocol/messages.js'
+import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
 
 /**
- * idempotencyKey identifies a request: the same identity sending the same request (through the same gateway,
- * for a downstream device) is the same registration.
+ * RequestScope is what, besides the identity and the request, makes two requests the same registration: the
+ * gateway asking for a downstream device, or the certificate a renewal is made with.
+ */
+export type RequestScope =
+  | { readonly registeredBy: string }
+  | { readonly renewing: string }
+  | Record<string, never>
+
+/**
+ * canonicalCsr reduces a CSR to its base64 DER, so that the PEM and the bare base64 forms of one CSR (and any
+ * line breaks) are one request.
+ */
+function canonicalCsr(csr: string): string {
+  return csr.replace(/-----[A-Z0-9 ]+-----/g, '').replace(/\s+/g, '')
+}
+
+/**
+ * idempotencyKey is the request hash: the same identity sending the same request (same requestId and the same
+ * content once defaults are applied, through the same gateway or renewing with the same certificate) is the same
+ * registration, and nothing else is. `{"requestId":"r"}` and `{"requestId":"r","keyAlgorithm":<the default>}`
+ * are one request.
  */
 export function idempotencyKey(
   identity: string,
   request: RegistrationRequest,
-  registeredBy?: string,
+  defaultKeyAlgorithm: KeyAlgorithm,
+  scope: RequestScope = {},
 ): string {
-  const parts = registeredBy === undefined ? [identity, request] : [identity, request, registeredBy]
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex')
+  const content =
+    request.csr === undefined
+      ? { keyAlgorithm: request.keyAlgorithm ?? defaultKeyAlgorithm }
+      : { csr: canonicalCsr(request.csr) }
+  const canonical = [
+    identity,
+    request.requestId ?? null,
+    content,
+    'registeredBy' in scope ? { registeredBy: scope.registeredBy } : null,
+    'renewing' in scope ? { renewing: scope.renewing } : null,
+  ]
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
 }

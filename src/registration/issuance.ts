@@ -61,13 +61,10 @@ export async function issueAndRecord(
 ): Promise<IssuedReply> {
   const { issuer, issued, notify, registry, observer, state } = deps
   const { registeredBy } = order
-  // server-key mode after a restart or on another process: the first key is gone, so a new certificate
-  // replaces the one issued; a renewal supersedes the certificate it was made with
-  const supersedes =
-    renewal.supersedes ??
-    issued.lookup(key)?.record.serialNumber ??
-    settled?.serialNumber ??
-    (await recordedFor(registry, order, requestId))
+  // a retry whose first answer is gone (server-key mode after a restart or on another process; the registry's
+  // record of it after a crash) gets a new certificate that replaces the one issued; a renewal supersedes the
+  // certificate it was made with
+  const supersedes = renewal.supersedes ?? issued.lookup(key)?.record.serialNumber ?? settled?.serialNumber
   const started = performance.now()
   // a downstream device's progress goes to its gateway with the batch, not to the device's own topic
   const pending = setTimeout(() => {
@@ -141,19 +138,4 @@ function registryEntry(
     notAfter: credentials.notAfter,
     requestId,
   }
-}
-
-/**
- * recordedFor finds, for a server-key request with a requestId, a certificate the registry already holds for it:
- * a process killed after the registry's record and before the issued index's leaves only that trace, and the
- * retry's certificate must still name the one it replaces.
- */
-async function recordedFor(
-  registry: Registry | undefined,
-  order: IssuanceOrder,
-  requestId: string | undefined,
-): Promise<string | undefined> {
-  if (!registry || order.csr || requestId === undefined) return undefined
-  const device = await registry.device(order.identity)
-  return device?.certificates.find((c) => c.requestId === requestId && c.state === 'active')?.serialNumber
 }

@@ -1,7 +1,7 @@
 import type { PresentedCredential } from '../broker/identity.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { DeviceRecord, IssuanceRecord, KeySource, Registry } from '../registry/registry.js'
+import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 
 /** ReRegistrationPolicy is what a factory-certificate registration of an identity that holds a valid one gets. */
@@ -39,23 +39,23 @@ function revokedSinceReset(device: DeviceRecord): boolean {
 }
 
 /**
- * lostRegistration says whether the newest certificate may be the registry's record of this very registration
- * whose answer was lost in a crash (recorded in the registry, not yet in the issued index): same requestId, same
- * key source and gateway, and it replaced no certificate that was still valid when it was issued — so it was a
- * registration the policy let through, never a renewal (whose requestId a factory request could otherwise borrow).
+ * lostAnswer finds the registry's record of this very request whose answer was lost in a crash (recorded in the
+ * registry, not in the issued index, when replicas share state): the identity's newest certificate carries the
+ * same request hash (identity, requestId, content after defaults, gateway or renewal scope: see idempotency.ts) and
+ * was issued within the retry window (`replyCacheSeconds`, as long as the index would have replayed it). It is
+ * proven from the durable record, never assumed: a request that only shares a requestId, or comes after the
+ * window, is judged afresh by the policy.
  */
-function lostRegistration(
-  device: DeviceRecord,
-  context: {
-    requestId?: string | undefined
-    keySource?: KeySource | undefined
-    registeredBy?: string | undefined
-  },
-): boolean {
-  const [newest, previous] = device.certificates
-  if (!newest || context.requestId === undefined || newest.requestId !== context.requestId) return false
-  if (newest.keySource !== context.keySource || newest.registeredBy !== context.registeredBy) return false
-  return previous === undefined || previous.state === 'revoked' || previous.notAfter <= newest.issuedAt
+export async function lostAnswer(
+  registry: Registry | undefined,
+  identity: string,
+  requestHash: string,
+  retryWindowMs: number,
+  now = new Date(),
+): Promise<string | undefined> {
+  const newest = (await registry?.device(identity))?.certificates[0]
+  if (newest?.requestHash !== requestHash) return undefined
+  return now.getTime() - newest.issuedAt.getTime() < retryWindowMs ? newest.serialNumber : undefined
 }
 
 /**
@@ -144,11 +144,12 @@ export async function checkRenewal(
  * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
  * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
  * to this very request (same request hash: issued index or shared answer) issued, so a retry is never a
- * re-registration. `requestId` and `keySource` cover a crash after the registry recorded an issuance but before the
- * index did (see lostRegistration); any other request that only shares a requestId is judged afresh.
- * `registeredBy` is the gateway asking for a
- * downstream device, which may renew a device it owns. A revoked identity is refused until an operator resets it,
- * whatever the policy.
+ * re-registration (also one the registry alone recorded: lostAnswer); any other request, one that only shares
+ * a requestId among them, is judged afresh.
+ * `registeredBy` is the gateway asking for a downstream device, which may renew a device it owns; `takeOver` says
+ * the gateway policy let that gateway take the device from its owner or from the device itself (`transfer`,
+ * `adopt`), which the re-registration policy does not then refuse again. A revoked identity is refused until an
+ * operator resets it, whatever the policy.
  */
 export async function checkReRegistration(
   registry: Registry | undefined,
@@ -156,9 +157,8 @@ export async function checkReRegistration(
   policy: ReRegistrationPolicy,
   context: {
     retryOf?: string | undefined
-    requestId?: string | undefined
-    keySource?: KeySource | undefined
     registeredBy?: string | undefined
+    takeOver?: boolean | undefined
   },
   now = new Date(),
 ): Promise<boolean> {
@@ -169,8 +169,8 @@ export async function checkReRegistration(
   }
   const newest = device.certificates[0]
   if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
-  if (lostRegistration(device, context)) return true
-  if (context.registeredBy !== undefined && device.owner === context.registeredBy) return true
+  if (context.registeredBy !== undefined && (device.owner === context.registeredBy || context.takeOver))
+    return true
   if (policy === 'allow') return true
   if (policy === 'after-reset' && device.resetAt !== undefined && device.resetAt >= device.lastIssuedAt)
     return true

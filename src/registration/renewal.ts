@@ -9,6 +9,7 @@ import {
   checkReRegistration,
   checkRevokedCredential,
   type LifecycleOptions,
+  lostAnswer,
 } from './lifecycle-policy.js'
 import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 
@@ -28,16 +29,20 @@ export class LifecycleGate {
   readonly #issued: IssuedIndex
   readonly #options: LifecycleOptions
   readonly #renewals: RateLimiter
+  readonly #retryWindowMs: number
 
+  /** `retryWindowMs` is how long after an issuance a retry of its request is still that request's retry. */
   constructor(
     registry: Registry | undefined,
     issued: IssuedIndex,
     options: LifecycleOptions & { renewalRateLimit: RateLimitOptions },
+    retryWindowMs: number,
   ) {
     this.#registry = registry
     this.#issued = issued
     this.#options = options
     this.#renewals = new RateLimiter(options.renewalRateLimit)
+    this.#retryWindowMs = retryWindowMs
   }
 
   /**
@@ -53,7 +58,8 @@ export class LifecycleGate {
   /**
    * decide applies the policy to an authorized order: a renewal (rate limit, then checkRenewal) supersedes the
    * certificate connected with; a registration passes the re-registration policy (a gateway renews the devices it
-   * owns). `key` is the request's idempotency key, whose earlier issuance makes it a retry.
+   * owns, or takes one over where its policy says so). `key` is the request hash, whose earlier issuance (issued
+   * index, shared answer, or the registry's record within the retry window) makes it a retry.
    */
   async decide(
     order: IssuanceOrder,
@@ -64,10 +70,15 @@ export class LifecycleGate {
       settled?: string | undefined
       renewing?: PresentedCredential | undefined
       registeredBy?: string | undefined
+      /** The gateway policy let this gateway take the device over (transfer, adopt). */
+      takeOver?: boolean | undefined
     },
   ): Promise<LifecycleStep> {
-    const { renewing, registeredBy } = context
-    const retryOf = this.#issued.lookup(context.key)?.record.serialNumber ?? context.settled
+    const { renewing, registeredBy, takeOver } = context
+    const retryOf =
+      this.#issued.lookup(context.key)?.record.serialNumber ??
+      context.settled ??
+      (await lostAnswer(this.#registry, order.identity, context.key, this.#retryWindowMs))
     if (renewing) {
       const wait = this.#renewals.take(order.identity)
       if (wait > 0)
@@ -77,11 +88,10 @@ export class LifecycleGate {
     }
     const known = await checkReRegistration(this.#registry, order.identity, this.#options.reRegistration, {
       retryOf,
-      requestId: context.requestId,
-      keySource: order.csr ? 'device' : 'bridge',
       registeredBy,
+      takeOver,
     })
-    if (!known) return { event: 'registered' }
-    return { event: registeredBy === undefined ? 're-registered' : 'renewed' }
+    if (!known) return { event: 'registered', supersedes: retryOf }
+    return { event: registeredBy === undefined ? 're-registered' : 'renewed', supersedes: retryOf }
   }
 }

@@ -89,8 +89,11 @@ export interface DownstreamContext {
   readonly registeredBy: string
   readonly requestId: string
   readonly log: Logger
-  /** vet runs the gateway policy on the order (after the device policy), with the identity held in flight. */
-  readonly vet: (order: IssuanceOrder) => Promise<void>
+  /**
+   * vet runs the gateway policy on the order (after the device policy), with the identity held in flight; it says
+   * whether the gateway takes the device over (from another gateway, or from the device itself).
+   */
+  readonly vet: (order: IssuanceOrder) => Promise<{ readonly takeOver: boolean }>
   /** An earlier answer to this request the caller holds (with its key); replayed only once policy passed again. */
   readonly earlier?: IssuedReply | undefined
   /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
@@ -124,7 +127,9 @@ export class RegistrationService {
     this.#state = deps.state ?? new MemoryState()
     this.#issuance = { ...deps, state: this.#state }
     this.#inFlight = new InFlight(this.#state, options.leaseMs)
-    this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle)
+    const retryWindowMs = options.replyCache.ttlSeconds * 1000
+    this.#lifecycle =
+      options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle, retryWindowMs)
   }
 
   /**
@@ -186,9 +191,8 @@ export class RegistrationService {
     credential: PresentedCredential | undefined,
   ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
     const renewing = await this.#lifecycle?.renewal(credential)
-    const key = renewing
-      ? idempotencyKey(identity, request, `renew:${renewing.serialNumber}`)
-      : idempotencyKey(identity, request)
+    const scope = renewing ? { renewing: renewing.serialNumber } : {}
+    const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, scope)
     // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
     // handed out again (with its key); the request is then judged afresh
     const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
@@ -269,21 +273,22 @@ export class RegistrationService {
     if (this.#inFlight.has(identity)) {
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     }
-    const key = idempotencyKey(identity, request, context.registeredBy)
+    const { registeredBy } = context
+    const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, { registeredBy })
     const controller = new AbortController()
     const lease = await this.#inFlight.hold(identity, key, controller)
     if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
-      const order = authorize(identity, request, this.#options.policy, context.registeredBy)
-      await context.vet(order)
+      const order = authorize(identity, request, this.#options.policy, registeredBy)
+      const { takeOver } = await context.vet(order)
       // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still current
       const earlier = context.earlier ?? this.#deps.issued.lookup(key)?.reply
       if (earlier && (await this.#current(earlier))) {
         context.replayed?.()
         return earlier
       }
-      const { requestId, registeredBy } = context
-      const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy })
+      const { requestId } = context
+      const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy, takeOver })
       const downstream = { ...order, registeredBy }
       return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
     } finally {

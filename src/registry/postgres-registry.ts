@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   issued_at BIGINT NOT NULL,
   registered_by TEXT,
   request_id TEXT,
+  request_hash TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at BIGINT,
@@ -43,6 +44,7 @@ CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issue
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS request_hash TEXT;
 `
 
 /** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
@@ -101,8 +103,8 @@ export class PostgresRegistry implements Registry {
       )
       await client.query(
         `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-           issued_at, registered_by, request_id, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active')`,
+           issued_at, registered_by, request_id, request_hash, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active')`,
         [
           i.serialNumber,
           i.identity,
@@ -114,6 +116,7 @@ export class PostgresRegistry implements Registry {
           at,
           i.registeredBy ?? null,
           i.requestId ?? null,
+          i.requestHash ?? null,
         ],
       )
     })

@@ -21,6 +21,11 @@ export interface NewIssuance {
   readonly registeredBy?: string | undefined
   /** The requestId of the request that obtained it, when there was one. */
   readonly requestId?: string | undefined
+  /**
+   * The hash of the request that obtained it (identity, requestId and content after defaults; see
+   * idempotency.ts): the only proof that a later request is a retry of this one.
+   */
+  readonly requestHash?: string | undefined
 }
 
 /** IssuanceRecord is one recorded certificate. */

@@ -64,9 +64,9 @@ export class SqliteRegistry implements Registry {
     )
     this.#insertCertificate = this.#prepared(`
       INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-        issued_at, registered_by, request_id, state)
+        issued_at, registered_by, request_id, request_hash, state)
       VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
-        @requestId, 'active')`)
+        @requestId, @requestHash, 'active')`)
     this.#record = this.#db.transaction((i: NewIssuance) => {
       const at = i.issuedAt.getTime()
       this.#insertDevice.run({ identity: i.identity, owner: i.registeredBy ?? null, at })
@@ -82,6 +82,7 @@ export class SqliteRegistry implements Registry {
         at,
         registeredBy: i.registeredBy ?? null,
         requestId: i.requestId ?? null,
+        requestHash: i.requestHash ?? null,
       })
     })
     const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {

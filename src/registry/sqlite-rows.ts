@@ -1,7 +1,7 @@
 import type { CertificateState, IssuanceRecord, RevocationReason } from './registry.js'
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /** SCHEMA creates the registry's tables. */
 export const SCHEMA = `
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   issued_at INTEGER NOT NULL,
   registered_by TEXT,
   request_id TEXT,
+  request_hash TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at INTEGER,
@@ -38,6 +39,7 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN reset_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
+  'ALTER TABLE certificates ADD COLUMN request_hash TEXT;',
 ]
 
 /** CertificateRow is a row of `certificates` (times are epoch ms: numbers from SQLite, BIGINT strings from PostgreSQL). */
@@ -52,6 +54,7 @@ export interface CertificateRow {
   issued_at: number | string
   registered_by: string | null
   request_id: string | null
+  request_hash?: string | null
   state: CertificateState
   superseded_by: string | null
   revoked_at?: number | string | null
@@ -83,6 +86,7 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     issuedAt: new Date(Number(row.issued_at)),
     registeredBy: optional(row.registered_by),
     requestId: optional(row.request_id),
+    ...(row.request_hash == null ? {} : { requestHash: row.request_hash }),
     state: row.state,
     supersededBy: optional(row.superseded_by),
     ...(row.revoked_at == null ? {} : { revokedAt: new Date(Number(row.revoked_at)) }),

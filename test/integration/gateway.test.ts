@@ -25,7 +25,7 @@ gateways:
       patterns: ["{gateway}-sensor-*"]
       allowListFile: allow.txt
     quota: { maxDevices: 200, perMinute: 60000, burst: 1000 }
-  - match: gateway-00*
+  - match: gateway-002
     devices:
       patterns: ["gateway-001-sensor-*", "{gateway}-sensor-*"]
     serverKeys: false

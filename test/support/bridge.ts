@@ -32,8 +32,6 @@ export async function startTestBridge(sets: readonly string[] = [], pki?: TestPk
       'log.level=debug',
       // tests stop bridges often: stop answers what is in flight ISSUER_UNAVAILABLE at once unless a test says otherwise
       'shutdown.gracePeriodMs=0',
-      // tests written before the lifecycle register one identity many times; lifecycle tests set the policy
-      'lifecycle.reRegistration=allow',
       ...sets,
     ],
   })

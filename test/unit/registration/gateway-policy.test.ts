@@ -19,33 +19,56 @@ const key = { serverKey: false, algorithm: 'ECDSA-P256' } as const
 describe('gateway policy', () => {
   it('matches gateways in file order and devices by pattern ({gateway}) or allow-list', async () => {
     const file = await writePolicy(
-      'gateways:\n  - match: hub-7\n    transfer: true\n  - match: hub-*\n    devices:\n      patterns: ["{gateway}-s-*"]\n      allowListFile: allow.txt\n',
+      'gateways:\n  - match: hub-7\n    transfer: true\n  - match: hub-*\n    devices:\n      patterns: ["s-{gateway}-*"]\n      allowListFile: allow.txt\n',
       'meter-1\nmeter-2 # comment\n',
     )
     const policy = loadGatewayPolicy(file)
     expect(ruleFor(policy, 'hub-7')?.transfer).toBe(true)
+    expect(ruleFor(policy, 'hub-7')?.adopt).toBe(false)
     const rule = ruleFor(policy, 'hub-3')
     if (!rule) throw new Error('no rule')
     expect(ruleFor(policy, 'device-1')).toBeUndefined()
-    expect(mayRegister(rule, 'hub-3', 'hub-3-s-01', key)).toBeUndefined()
-    expect(mayRegister(rule, 'hub-3', 'meter-2', key)).toBeUndefined()
-    expect(mayRegister(rule, 'hub-3', 'hub-4-s-01', key)).toBe('DEVICE_NOT_ALLOWED')
+    expect(mayRegister(policy, rule, 'hub-3', 's-hub-3-01', key)).toBeUndefined()
+    expect(mayRegister(policy, rule, 'hub-3', 'meter-2', key)).toBeUndefined()
+    expect(mayRegister(policy, rule, 'hub-3', 's-hub-4-01', key)).toBe('DEVICE_NOT_ALLOWED')
     expect(
-      mayRegister(rule, 'hub-3', 'hub-3-s-01', { serverKey: true, algorithm: 'ECDSA-P256' }),
+      mayRegister(policy, rule, 'hub-3', 's-hub-3-01', { serverKey: true, algorithm: 'ECDSA-P256' }),
     ).toBeUndefined()
+  })
+
+  it('never lets a gateway register an identity the policy makes a gateway, whatever its patterns say', async () => {
+    // the broad rule of the report: every identity is a device of wild-*, gateway-002 included
+    const file = await writePolicy(
+      'gateways:\n  - match: wild-*\n    devices: { patterns: ["*"] }\n  - match: gateway-002\n  - match: hub-*\n    devices: { patterns: ["{gateway}-s-*"] }\n',
+      'hub-3\n',
+    )
+    const policy = loadGatewayPolicy(file)
+    const wild = ruleFor(policy, 'wild-a')
+    const hub = ruleFor(policy, 'hub-3')
+    if (!wild || !hub) throw new Error('no rule')
+    expect(mayRegister(policy, wild, 'wild-a', 'sensor-1', key)).toBeUndefined()
+    for (const other of ['gateway-002', 'wild-b', 'wild-a', 'hub-9']) {
+      expect(mayRegister(policy, wild, 'wild-a', other, key)).toBe('DEVICE_IS_A_GATEWAY')
+    }
+    // a suffix pattern under a prefix match makes the sensors gateways too: refused, not silently allowed
+    expect(mayRegister(policy, hub, 'hub-3', 'hub-3-s-01', key)).toBe('DEVICE_IS_A_GATEWAY')
+    expect(mayRegister(policy, hub, 'hub-3', 'hub-3', key)).toBe('DEVICE_IS_A_GATEWAY')
   })
 
   it('applies server-key and key-algorithm rules', async () => {
     const file = await writePolicy(
       'gateways:\n  - match: hub\n    devices: { patterns: ["s-*"] }\n    serverKeys: false\n    keyAlgorithms: [Ed25519]\n',
     )
-    const rule = ruleFor(loadGatewayPolicy(file), 'hub')
+    const policy = loadGatewayPolicy(file)
+    const rule = ruleFor(policy, 'hub')
     if (!rule) throw new Error('no rule')
-    expect(mayRegister(rule, 'hub', 's-1', { serverKey: true, algorithm: 'Ed25519' })).toBe(
+    expect(mayRegister(policy, rule, 'hub', 's-1', { serverKey: true, algorithm: 'Ed25519' })).toBe(
       'SERVER_KEY_NOT_ALLOWED',
     )
-    expect(mayRegister(rule, 'hub', 's-1', key)).toBe('KEY_ALGORITHM_NOT_ALLOWED')
-    expect(mayRegister(rule, 'hub', 's-1', { serverKey: false, algorithm: 'Ed25519' })).toBeUndefined()
+    expect(mayRegister(policy, rule, 'hub', 's-1', key)).toBe('KEY_ALGORITHM_NOT_ALLOWED')
+    expect(
+      mayRegister(policy, rule, 'hub', 's-1', { serverKey: false, algorithm: 'Ed25519' }),
+    ).toBeUndefined()
   })
 
   it('treats * as identity characters only, and dots literally', () => {
