@@ -187,13 +187,15 @@ describe('restarts', () => {
   it('the bridge restarted mid-registration: the device retries and gets its credentials; no duplicates', async () => {
     world.certManager.options.issuanceDelayMs = 800
     const first = await world.startBridge()
-    const device = await connectDevice(first, 'device-003')
+    // an identity of its own: device-003 registered above, and the default policy refuses a second registration
+    await first.pki.makeDevice('device-restart')
+    const device = await connectDevice(first, 'device-restart')
     const createdCert = new Promise<void>((resolve) => {
       const onEvent = (e: WatchEvent) => {
         if (
           e.resource === RESOURCE.certificates &&
           e.type === 'ADDED' &&
-          e.object.metadata.name === 'dev-device-003'
+          e.object.metadata.name === 'dev-device-restart'
         ) {
           world.api.store.off('event', onEvent)
           resolve()
@@ -211,15 +213,15 @@ describe('restarts', () => {
     })
     await device.end().catch(() => {})
     const second = await world.startBridge()
-    const retry = await connectDevice(second, 'device-003')
+    const retry = await connectDevice(second, 'device-restart')
     await retry.send({ requestId: 'restart', keyAlgorithm: 'ECDSA-P384' })
     expect(await retry.nextReply()).toMatchObject({ status: 'issued', requestId: 'restart' })
     await retry.end()
     await second.stop()
-    const certs = createdFor(RESOURCE.certificates, 'device-003').filter(
+    const certs = createdFor(RESOURCE.certificates, 'device-restart').filter(
       (e) => (e.object.spec as { privateKey?: { size?: number } }).privateKey?.size === 384,
     )
     expect(certs).toHaveLength(1)
-    await gone(RESOURCE.certificates, 'dev-device-003')
+    await gone(RESOURCE.certificates, 'dev-device-restart')
   })
 })

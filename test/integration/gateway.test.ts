@@ -106,12 +106,16 @@ describe('a gateway registers its sensors over its own connection', () => {
     const results = byDevice(replies)
     expect(results.get('gateway-001-sensor-500')?.status).toBe('issued')
     expect(results.get('legacy-meter-7')?.status).toBe('issued')
-    for (const id of ['gateway-002-sensor-1', 'device-002', 'gateway-001']) {
+    for (const id of ['gateway-002-sensor-1', 'device-002']) {
       expect(results.get(id)).toMatchObject({
         status: 'rejected',
         error: { code: 'NOT_AUTHORIZED', reason: 'DEVICE_NOT_ALLOWED', retryable: false },
       })
     }
+    expect(results.get('gateway-001')).toMatchObject({
+      status: 'rejected',
+      error: { code: 'NOT_AUTHORIZED', reason: 'DEVICE_IS_A_GATEWAY', retryable: false },
+    })
     expect(replies.at(-1)).toMatchObject({
       status: 'complete',
       issued: 2,

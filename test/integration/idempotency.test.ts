@@ -111,7 +111,9 @@ describe('at most one registration in flight per identity', () => {
 describe('pending notices and timeouts', () => {
   it('sends pending when issuance takes longer than the threshold, then the answer', async () => {
     const slow = await startTestBridge(['registration.pendingAfterMs=1'], bridge.pki)
-    const device = await connectDevice(slow, 'device-001')
+    // shares the registry with the first bridge, where device-001 already registered
+    await slow.pki.makeDevice('device-pending')
+    const device = await connectDevice(slow, 'device-pending')
     await device.send({ requestId: 'p', keyAlgorithm: 'RSA-4096' })
     expect(await device.nextReply({ includePending: true })).toEqual({
       version: 1,

@@ -66,6 +66,8 @@ describe('offline delivery for persistent sessions', () => {
         'registration.pendingAfterMs=1',
         'registration.rateLimit.burst=50',
         'limits.maxQueuedRepliesPerIdentity=2',
+        // the queue bound is about several issued answers for one identity, which only `allow` gives
+        'lifecycle.reRegistration=allow',
       ],
       pki,
     )

@@ -47,7 +47,10 @@ describe('server-side key generation over MQTT.js', () => {
   it.each(['ECDSA-P256', 'ECDSA-P384', 'Ed25519', 'RSA-2048'] as const)(
     'issues %s credentials that openssl verifies',
     async (alg) => {
-      const device = await connectDevice(bridge, 'device-001')
+      // one identity per key type: the default re-registration policy refuses a second registration
+      const id = `device-001-${alg.toLowerCase()}`
+      await bridge.pki.makeDevice(id)
+      const device = await connectDevice(bridge, id)
       await device.send({ requestId: `server-${alg}`, keyAlgorithm: alg })
       const reply = await device.nextReply()
       await device.end()
@@ -58,9 +61,9 @@ describe('server-side key generation over MQTT.js', () => {
       const files = await writeIssued(issued, `server-${alg}`)
       expect(await openssl(['verify', '-CAfile', files.ca, files.cert])).toContain(': OK')
       const text = await openssl(['x509', '-in', files.cert, '-noout', '-text'])
-      expect(text).toContain('Subject: CN = device-001')
-      expect(text).toContain('DNS:device-001.qiot-project.github.io, DNS:device-001.qiot-project.svc')
-      expect(text).toContain('URI:spiffe://example.org/device/device-001')
+      expect(text).toContain(`Subject: CN = ${id}`)
+      expect(text).toContain(`DNS:${id}.qiot-project.github.io, DNS:${id}.qiot-project.svc`)
+      expect(text).toContain(`URI:spiffe://example.org/device/${id}`)
       expect(text).toContain('TLS Web Client Authentication')
       expect(text).toMatch(/Basic Constraints: critical\s+CA:FALSE/)
       const cert = new X509Certificate(issued.certificate)
@@ -82,8 +85,10 @@ describe('CSR mode with openssl-made CSRs', () => {
     ['RSA 3072', ['rsa:3072']],
   ]
   it.each(keyTypes)('certifies a %s key without ever seeing it', async (name, keyArgs) => {
-    const { csr, keyFile } = await opensslCsr('/CN=device-002', keyArgs)
-    const device = await connectDevice(bridge, 'device-002')
+    const id = `device-002-${name.replace(/\W/g, '').toLowerCase()}`
+    await bridge.pki.makeDevice(id)
+    const { csr, keyFile } = await opensslCsr(`/CN=${id}`, keyArgs)
+    const device = await connectDevice(bridge, id)
     await device.send({ requestId: `csr-${name.replace(/\W/g, '')}`, csr })
     const reply = (await device.nextReply()) as IssuedReply
     await device.end()
@@ -98,23 +103,25 @@ describe('CSR mode with openssl-made CSRs', () => {
   })
 
   it("accepts a CSR that asks for the device's own template names", async () => {
-    const { csr } = await opensslCsr('/CN=device-002', [
+    await bridge.pki.makeDevice('device-002-names')
+    const { csr } = await opensslCsr('/CN=device-002-names', [
       ...['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
       ...[
         '-addext',
-        'subjectAltName=DNS:device-002.qiot-project.svc,URI:spiffe://example.org/device/device-002',
+        'subjectAltName=DNS:device-002-names.qiot-project.svc,URI:spiffe://example.org/device/device-002-names',
       ],
     ])
-    const device = await connectDevice(bridge, 'device-002')
+    const device = await connectDevice(bridge, 'device-002-names')
     await device.send({ csr })
     expect(await device.nextReply()).toMatchObject({ status: 'issued' })
     await device.end()
   })
 
   it('accepts a CSR as base64 DER', async () => {
-    const { csr } = await opensslCsr('/CN=device-002', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'])
+    await bridge.pki.makeDevice('device-002-der')
+    const { csr } = await opensslCsr('/CN=device-002-der', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'])
     const der = csr.replace(/-----[A-Z ]+-----|\s/g, '')
-    const device = await connectDevice(bridge, 'device-002')
+    const device = await connectDevice(bridge, 'device-002-der')
     await device.send({ csr: der })
     const reply = await device.nextReply()
     await device.end()
