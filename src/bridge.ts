@@ -218,8 +218,10 @@ export async function startBridge(
     service,
     registry,
     policy: gatewayPolicy,
-    publish: (identity, payload) =>
-      broker.publishPayload(identity, payload, !backend || !payload.includes('"privateKey"')),
+    // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
+    // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a
+    // gateway that lost its connection retries the batch and gets the same answers
+    publish: (identity, payload) => broker.publishPayload(identity, payload, false),
     logger,
     ...(metrics ? { observer: registrationMetrics(metrics, issuer.name) } : {}),
   })

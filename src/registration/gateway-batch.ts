@@ -29,7 +29,7 @@ export interface GatewayServiceDeps {
   readonly service: RegistrationService
   readonly registry: Registry
   readonly policy: GatewayPolicySource
-  /** Delivers an encoded reply on the gateway's own reply topic (QoS 1, never retained). */
+  /** Delivers an encoded reply on the gateway's own reply topic, to a connected gateway only (never kept, never retained). */
   readonly publish: (identity: string, payload: Buffer) => Promise<void>
   readonly logger: Logger
   /** Hears how each downstream device's registration ended (via: gateway), for metrics. */

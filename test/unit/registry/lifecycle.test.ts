@@ -69,6 +69,10 @@ describe('registry lifecycle', () => {
     expect((await registry.certificate('aa'))?.state).toBe('active')
     expect(await registry.revoke('aa', { at: new Date(2_000), reason: 'superseded' })).toBe(true)
     expect(await registry.reset('d1', new Date(3_000))).toBe(true)
+    // schema 3: the request hash is stored with a certificate
+    await registry.record({ ...issuance('d1', 'bb', 4_000), requestHash: 'f'.repeat(64) })
+    expect((await registry.certificate('bb'))?.requestHash).toBe('f'.repeat(64))
+    expect((await registry.certificate('aa'))?.requestHash).toBeUndefined()
     await registry.close()
   })
 
