@@ -79,7 +79,7 @@ export class GatewayGate {
       algorithm: order.keyAlgorithm,
     })
     if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
-    const device = await this.#registry.device(order.identity)
+    const device = await this.#registry.device(order.identity, { certificates: 1 })
     const newest = device?.certificates[0]
     // the device's newest certificate is its own (factory-certificate registration): a gateway needs `adopt`
     const selfRegistered = newest !== undefined && newest.registeredBy === undefined

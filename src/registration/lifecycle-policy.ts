@@ -46,14 +46,13 @@ function revokedSinceReset(device: DeviceRecord): boolean {
  * proven from the durable record, never assumed: a request that only shares a requestId, or comes after the
  * window, is judged afresh by the policy.
  */
-export async function lostAnswer(
-  registry: Registry | undefined,
-  identity: string,
+export function lostAnswer(
+  device: DeviceRecord | undefined,
   requestHash: string,
   retryWindowMs: number,
   now = new Date(),
-): Promise<string | undefined> {
-  const newest = (await registry?.device(identity))?.certificates[0]
+): string | undefined {
+  const newest = device?.certificates[0]
   if (newest?.requestHash !== requestHash) return undefined
   return now.getTime() - newest.issuedAt.getTime() < retryWindowMs ? newest.serialNumber : undefined
 }
@@ -94,10 +93,12 @@ export async function checkCurrentCredential(
  * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
  * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to
  * this very request (same request hash) issued: a certificate superseded by exactly that one is a retry whose
- * answer was lost, and is renewed again. It returns the serial the new certificate supersedes.
+ * answer was lost, and is renewed again. `device` is the identity's registry record with (at least) its newest
+ * certificate. It returns the serial the new certificate supersedes.
  */
 export async function checkRenewal(
   registry: Registry | undefined,
+  device: DeviceRecord | undefined,
   credential: PresentedCredential,
   order: IssuanceOrder,
   options: RenewalOptions,
@@ -106,7 +107,7 @@ export async function checkRenewal(
 ): Promise<string> {
   const current = await checkRevokedCredential(registry, credential)
   if (current.identity !== order.identity) throw refuse('this certificate was issued to another identity')
-  const newest = (await registry?.device(order.identity))?.certificates[0]
+  const newest = device?.certificates[0]
   const retry =
     retryOf !== undefined &&
     current.state === 'superseded' &&
@@ -151,9 +152,8 @@ export async function checkRenewal(
  * `adopt`), which the re-registration policy does not then refuse again. A revoked identity is refused until an
  * operator resets it, whatever the policy.
  */
-export async function checkReRegistration(
-  registry: Registry | undefined,
-  identity: string,
+export function checkReRegistration(
+  device: DeviceRecord | undefined,
   policy: ReRegistrationPolicy,
   context: {
     retryOf?: string | undefined
@@ -161,8 +161,7 @@ export async function checkReRegistration(
     takeOver?: boolean | undefined
   },
   now = new Date(),
-): Promise<boolean> {
-  const device = await registry?.device(identity)
+): boolean {
   if (!device) return false
   if (revokedSinceReset(device)) {
     throw refuse('this identity is revoked; an operator must reset it (registration-bridge devices reset)')

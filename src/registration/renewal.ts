@@ -75,18 +75,21 @@ export class LifecycleGate {
     },
   ): Promise<LifecycleStep> {
     const { renewing, registeredBy, takeOver } = context
+    // the identity's newest certificate is all a decision reads: its cost does not grow with the history
+    const device = await this.#registry?.device(order.identity, { certificates: 1 })
     const retryOf =
       this.#issued.lookup(context.key)?.record.serialNumber ??
       context.settled ??
-      (await lostAnswer(this.#registry, order.identity, context.key, this.#retryWindowMs))
+      lostAnswer(device, context.key, this.#retryWindowMs)
     if (renewing) {
       const wait = this.#renewals.take(order.identity)
       if (wait > 0)
         throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
-      const supersedes = await checkRenewal(this.#registry, renewing, order, this.#options.renewal, retryOf)
+      const renewal = this.#options.renewal
+      const supersedes = await checkRenewal(this.#registry, device, renewing, order, renewal, retryOf)
       return { event: 'renewed', supersedes }
     }
-    const known = await checkReRegistration(this.#registry, order.identity, this.#options.reRegistration, {
+    const known = checkReRegistration(device, this.#options.reRegistration, {
       retryOf,
       registeredBy,
       takeOver,

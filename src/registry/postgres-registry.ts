@@ -136,14 +136,14 @@ export class PostgresRegistry implements Registry {
     return Number(rows[0]?.n ?? 0)
   }
 
-  /** device returns an identity with its certificates, newest first. */
-  async device(identity: string): Promise<DeviceRecord | undefined> {
+  /** device returns an identity with its certificates (all, or the newest few), newest first. */
+  async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
     const { rows } = await this.#db.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
     const row = rows[0]
     if (!row) return undefined
     const certificates = await this.#db.query<CertificateRow>(
-      'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC',
-      [identity],
+      'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC LIMIT $2',
+      [identity, options.certificates ?? null],
     )
     return {
       identity,

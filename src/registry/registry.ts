@@ -97,7 +97,11 @@ export interface Registry {
   ownerOf(identity: string): Promise<string | undefined>
   /** countOwned counts the identities a gateway owns (its quota). */
   countOwned(gateway: string): Promise<number>
-  device(identity: string): Promise<DeviceRecord | undefined>
+  /**
+   * device returns an identity with its certificates, newest first: all of them, or the newest `certificates`
+   * (what a registration reads, so its cost does not grow with the identity's history).
+   */
+  device(identity: string, options?: { readonly certificates?: number }): Promise<DeviceRecord | undefined>
   certificate(serialNumber: string): Promise<IssuanceRecord | undefined>
   list(options?: ListOptions): Promise<DeviceSummary[]>
   /** setState changes a certificate's state (for revocation); false when the serial is unknown. */

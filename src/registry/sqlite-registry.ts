@@ -130,15 +130,15 @@ export class SqliteRegistry implements Registry {
     return row.n
   }
 
-  /** device returns an identity with its certificates, newest first. */
-  async device(identity: string): Promise<DeviceRecord | undefined> {
+  /** device returns an identity with its certificates (all, or the newest few), newest first. */
+  async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
     const row = this.#prepared('SELECT * FROM devices WHERE identity = ?').get(identity) as
       | DeviceRow
       | undefined
     if (!row) return undefined
     const certificates = this.#prepared(
-      'SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC',
-    ).all(identity) as CertificateRow[]
+      'SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC LIMIT ?',
+    ).all(identity, options.certificates ?? -1) as CertificateRow[]
     return {
       identity: row.identity,
       owner: optional(row.owner),

@@ -54,7 +54,7 @@ describe('lostAnswer: an issuance the registry recorded but the issued index did
 
   it('is the newest certificate with the same request hash, within the retry window', async () => {
     const registry = await registryWith({ ...issuance('d', 'aa', at), requestHash: hash })
-    expect(await lostAnswer(registry, 'd', hash, 60_000, new Date(at + 59_999))).toBe('aa')
+    expect(lostAnswer(await registry.device('d'), hash, 60_000, new Date(at + 59_999))).toBe('aa')
     await registry.close()
   })
 
@@ -65,14 +65,14 @@ describe('lostAnswer: an issuance the registry recorded but the issued index did
       { ...issuance('e', 'cc', at), requestHash: hash },
     )
     // same requestId (issuance() gives r-<serial>) is no proof: only the hash is
-    expect(await lostAnswer(registry, 'd', 'c'.repeat(64), 60_000, new Date(at + 20))).toBeUndefined()
+    expect(lostAnswer(await registry.device('d'), 'c'.repeat(64), 60_000, new Date(at + 20))).toBeUndefined()
     // the hash of an older certificate: a newer one replaced it
-    expect(await lostAnswer(registry, 'd', hash, 60_000, new Date(at + 20))).toBeUndefined()
+    expect(lostAnswer(await registry.device('d'), hash, 60_000, new Date(at + 20))).toBeUndefined()
     // after the window: judged afresh
-    expect(await lostAnswer(registry, 'e', hash, 60_000, new Date(at + 60_000))).toBeUndefined()
+    expect(lostAnswer(await registry.device('e'), hash, 60_000, new Date(at + 60_000))).toBeUndefined()
     // no record of a hash (a registry from before schema 3): never a retry
     const old = await registryWith(issuance('f', 'dd', at))
-    expect(await lostAnswer(old, 'f', hash, 60_000, new Date(at + 1))).toBeUndefined()
+    expect(lostAnswer(await old.device('f'), hash, 60_000, new Date(at + 1))).toBeUndefined()
     await old.close()
     await registry.close()
   })

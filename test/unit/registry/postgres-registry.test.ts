@@ -20,6 +20,7 @@ afterAll(async () => {
 async function everything(r: Registry) {
   return {
     devices: await Promise.all(['s-1', 's-2', 's-3', 'nobody'].map((i) => r.device(i))),
+    newest: await Promise.all(['s-1', 's-3', 'nobody'].map((i) => r.device(i, { certificates: 1 }))),
     owners: await Promise.all(['s-1', 's-2', 's-3', 'nobody'].map((i) => r.ownerOf(i))),
     counts: await Promise.all(['gw-1', 'gw-2'].map((g) => r.countOwned(g))),
     certificate: await r.certificate('c2'),
@@ -40,7 +41,7 @@ describe('PostgresRegistry', () => {
       issuance('s-1', 'c2', 2_000),
       issuance('s-2', 'c3', 3_000, 'gw-1'),
       issuance('s-3', 'c4', 3_000, 'gw-1'),
-      issuance('s-3', 'c5', 4_000, 'gw-2'),
+      { ...issuance('s-3', 'c5', 4_000, 'gw-2'), requestHash: 'e'.repeat(64) },
     ]
     for (const r of [sqlite, pg]) {
       for (const i of script) await r.record(i)
@@ -54,6 +55,12 @@ describe('PostgresRegistry', () => {
     }
     const expected = await everything(sqlite)
     expect(expected.devices[0]?.certificates.map((c) => c.state)).toEqual(['revoked', 'superseded'])
+    expect(expected.newest.map((d) => d?.certificates.map((c) => c.serialNumber))).toEqual([
+      ['c2'],
+      ['c5'],
+      undefined,
+    ])
+    expect(expected.newest[1]?.certificates[0]?.requestHash).toBe('e'.repeat(64))
     expect(await everything(pg)).toEqual(expected)
     await sqlite.close()
     await pg.close()
