@@ -74,11 +74,16 @@ function credentialOf(
 ): PresentedCredential {
   // names first (cheap), then the signature: a factory CA with the same name as an operational one is not one
   const operational = operationalCas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))
+  let spki: Buffer | undefined
   return {
     kind: operational ? 'operational' : 'factory',
     serialNumber: cert.serialNumber.toLowerCase(),
     sha256Fingerprint: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
-    spki: cert.publicKey.export({ format: 'der', type: 'spki' }),
+    // read only by a renewal that must certify a new key: exporting it on every CONNECT cost ~4% of the CPU
+    get spki(): Buffer {
+      spki ??= cert.publicKey.export({ format: 'der', type: 'spki' })
+      return spki
+    },
   }
 }
 
