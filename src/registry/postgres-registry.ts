@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS certificates (
   revocation_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+-- an issuance supersedes the identity's active certificate: found without reading its history
+CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;

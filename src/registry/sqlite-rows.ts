@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS certificates (
   revocation_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+-- an issuance supersedes the identity's active certificate: found without reading its history
+CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
 `
 
 /** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
