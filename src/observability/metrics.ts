@@ -30,6 +30,8 @@ export interface BridgeMetrics {
   readonly tlsReloads: Counter<'material' | 'result'>
   readonly ready: Gauge
   readonly devices: Gauge<'state'>
+  /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
+  readonly devicesChanged: () => void
 }
 
 /** MetricsSources are read when Prometheus scrapes. */
@@ -38,8 +40,16 @@ export interface MetricsSources {
   readonly ready: () => boolean
   /** The certificates whose notAfter is exported; an absent one is not. */
   readonly certificates: () => { listener: Date; issuing_ca?: { validTo: string } | undefined }
-  /** Identities by the state of their newest certificate (active, expiring, expired, revoked); absent: none. */
-  readonly deviceStates?: () => Promise<Readonly<Record<string, number>>>
+  /**
+   * Identities by the state of their newest certificate (active, expiring, expired, revoked), kept current apart
+   * from scrapes (DeviceCounts): a scrape reads the last counts, never the registry. Absent: no such metric.
+   */
+  readonly devices?:
+    | {
+        readonly current: () => Promise<Readonly<Record<string, number>> | undefined>
+        readonly changed: () => void
+      }
+    | undefined
 }
 
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
@@ -145,10 +155,11 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const states = await sources.deviceStates?.()
+        const states = await sources.devices?.current()
         for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
       },
     }),
+    devicesChanged: () => sources.devices?.changed(),
     ready: new Gauge({
       name: `${p}ready`,
       help: '1 while /readyz answers 200, else 0.',

@@ -10,6 +10,7 @@ export function registrationMetrics(metrics: BridgeMetrics, issuer: string): Reg
       metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer, via: via ?? 'device' })
       metrics.registrationDuration.observe({ outcome }, seconds)
       if (code === 'RATE_LIMITED') metrics.rateLimited.inc()
+      if (outcome === 'issued') metrics.devicesChanged()
     },
     issuanceStarted: () => metrics.inFlight.inc(),
     issuanceEnded(seconds, ok) {
