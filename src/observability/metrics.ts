@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { MetricsExposition } from '../health.js'
+import { initTlsReloads } from './initial-series.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
@@ -58,7 +59,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
   collectDefaultMetrics({ register: registry })
   const p = METRIC_PREFIX
   const registers = [registry]
-  return {
+  const metrics: BridgeMetrics = {
     registry,
     registrations: new Counter({
       name: `${p}registrations_total`,
@@ -145,7 +146,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     }),
     tlsReloads: new Counter({
       name: `${p}tls_reloads_total`,
-      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca) and result (ok, refused).',
+      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca, operational_ca) and result (ok, refused).',
       labelNames: ['material', 'result'],
       registers,
     }),
@@ -169,6 +170,8 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       },
     }),
   }
+  initTlsReloads(metrics)
+  return metrics
 }
 
 /** metricsExposition renders the metrics for the health server's /metrics. */
