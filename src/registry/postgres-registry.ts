@@ -230,9 +230,8 @@ export class PostgresRegistry implements Registry {
          count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after <= $1) AS expired,
          count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $1 AND c.not_after <= $2) AS expiring,
          count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $2) AS active
-       FROM devices d JOIN LATERAL (
-         SELECT state, not_after FROM certificates WHERE identity = d.identity
-         ORDER BY issued_at DESC, id DESC LIMIT 1) c ON true`,
+       FROM (SELECT DISTINCT ON (identity) state, not_after FROM certificates
+         ORDER BY identity, issued_at DESC, id DESC) c`,
       [now.getTime(), now.getTime() + withinMs],
     )
     const n = (state: ExpiryState): number => Number(rows[0]?.[state] ?? 0)
