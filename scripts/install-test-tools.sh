@@ -11,6 +11,8 @@ declare -A packages=(
   [g++]=g++ [make]=make [python3]=python3
   # shared state for workers and replicas (test/integration/cluster.test.ts, the PostgreSQL registry)
   [redis-server]=redis-server [runuser]=util-linux
+  # the alert rules in deploy/prometheusrule.yaml (test/integration/alerts.test.ts: promtool check/test rules)
+  [promtool]=prometheus
 )
 missing=()
 for tool in "${!packages[@]}"; do
@@ -42,3 +44,5 @@ export DEBIAN_FRONTEND=noninteractive
 # a mosquitto started by the package would hold port 1883; the tests start their own
 if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop mosquitto >/dev/null 2>&1 || true; fi
 if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop postgresql redis-server >/dev/null 2>&1 || true; fi
+# the prometheus package starts a Prometheus server (and its node exporter) on 9090/9100; the tests need promtool only
+if command -v systemctl >/dev/null 2>&1; then "${sudo[@]}" systemctl stop prometheus prometheus-node-exporter >/dev/null 2>&1 || true; fi

@@ -11,6 +11,7 @@ import type { Config } from './config/load.js'
 import { createHealthServer, healthPort } from './health.js'
 import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
+import { countDevices } from './observability/device-counts-wiring.js'
 import { createMetrics, metricsExposition } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
 import { expiryConditions, Readiness, storeConditions } from './observability/readiness.js'
@@ -23,7 +24,6 @@ import { loadGatewayPolicySource, wireGateways } from './registration/gateway-wi
 import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
 import { RegistrationService } from './registration/service.js'
-import { EXPIRING_WITHIN_MS, expiryCounts } from './registry/expiry.js'
 import { openConfiguredRegistry } from './registry/open.js'
 import { openSharedState } from './state/open.js'
 import { reshare } from './state/reshare.js'
@@ -70,12 +70,15 @@ export async function startBridge(
   })
   // made after the issuer, which reads the current CA through it (undefined until then: the loaded files)
   let tls: TlsReloader
+  const deviceCounts = config.health.metrics
+    ? countDevices(registry, config.health.deviceCountsSeconds * 1000, logger)
+    : undefined
   const metrics = config.health.metrics
     ? createMetrics({
         replyCacheEntries: () => service.cachedReplies,
         ready: () => readiness.isReady(),
         certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
-        deviceStates: async () => expiryCounts(await registry.list(), new Date(), EXPIRING_WITHIN_MS),
+        devices: deviceCounts,
       })
     : undefined
   const issuer = await createIssuer(
@@ -233,6 +236,7 @@ export async function startBridge(
   const closeHealth = (): Promise<void> =>
     new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve()))
   const closeStores = async (): Promise<void> => {
+    await deviceCounts?.close()
     gatewayPolicy.close()
     lifecycle.close()
     await issued.close()
@@ -267,6 +271,7 @@ export async function startBridge(
     logger,
   )
   tls.start()
+  deviceCounts?.start()
   gatewayPolicy.watch(config.gateways.watch)
   lifecycle.denyList.watch(config.gateways.watch)
   await lifecycle.crl?.publish()

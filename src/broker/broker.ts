@@ -32,6 +32,13 @@ const CONNACK_REFUSALS: Record<number, string> = {
   5: 'not_authorized',
 }
 
+/** REFUSAL_REASONS: every `reason` a BrokerObserver may report (bounded metric label values). */
+export const REFUSAL_REASONS: readonly string[] = [
+  ...Object.values(CONNACK_REFUSALS),
+  'connect_error',
+  'max_connections',
+]
+
 /** BootstrapBrokerOptions configure the embedded MQTT broker that devices register through. */
 export interface BootstrapBrokerOptions {
   readonly host: string

@@ -145,6 +145,7 @@ export const configSchema = z.strictObject({
       host: z.string().min(1).default('0.0.0.0'),
       port: port.default(8080),
       metrics: z.boolean().default(true),
+      deviceCountsSeconds: z.number().positive().default(30),
     })
     .prefault({}),
   auditLog: filePath,

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { MetricsExposition } from '../health.js'
+import { initTlsReloads } from './initial-series.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
@@ -30,6 +31,8 @@ export interface BridgeMetrics {
   readonly tlsReloads: Counter<'material' | 'result'>
   readonly ready: Gauge
   readonly devices: Gauge<'state'>
+  /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
+  readonly devicesChanged: () => void
 }
 
 /** MetricsSources are read when Prometheus scrapes. */
@@ -38,8 +41,16 @@ export interface MetricsSources {
   readonly ready: () => boolean
   /** The certificates whose notAfter is exported; an absent one is not. */
   readonly certificates: () => { listener: Date; issuing_ca?: { validTo: string } | undefined }
-  /** Identities by the state of their newest certificate (active, expiring, expired, revoked); absent: none. */
-  readonly deviceStates?: () => Promise<Readonly<Record<string, number>>>
+  /**
+   * Identities by the state of their newest certificate (active, expiring, expired, revoked), kept current apart
+   * from scrapes (DeviceCounts): a scrape reads the last counts, never the registry. Absent: no such metric.
+   */
+  readonly devices?:
+    | {
+        readonly current: () => Promise<Readonly<Record<string, number>> | undefined>
+        readonly changed: () => void
+      }
+    | undefined
 }
 
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
@@ -48,7 +59,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
   collectDefaultMetrics({ register: registry })
   const p = METRIC_PREFIX
   const registers = [registry]
-  return {
+  const metrics: BridgeMetrics = {
     registry,
     registrations: new Counter({
       name: `${p}registrations_total`,
@@ -135,7 +146,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     }),
     tlsReloads: new Counter({
       name: `${p}tls_reloads_total`,
-      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca) and result (ok, refused).',
+      help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca, operational_ca) and result (ok, refused).',
       labelNames: ['material', 'result'],
       registers,
     }),
@@ -145,10 +156,11 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const states = await sources.deviceStates?.()
+        const states = await sources.devices?.current()
         for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
       },
     }),
+    devicesChanged: () => sources.devices?.changed(),
     ready: new Gauge({
       name: `${p}ready`,
       help: '1 while /readyz answers 200, else 0.',
@@ -158,6 +170,8 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       },
     }),
   }
+  initTlsReloads(metrics)
+  return metrics
 }
 
 /** metricsExposition renders the metrics for the health server's /metrics. */

@@ -1,15 +1,18 @@
-import type { BrokerObserver } from '../broker/broker.js'
+import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
 import type { RegistrationObserver } from '../registration/service.js'
+import { initRefusals, initRegistrations } from './initial-series.js'
 import type { BridgeMetrics } from './metrics.js'
 
 /** registrationMetrics feeds the registration service's reports into the metrics. */
 export function registrationMetrics(metrics: BridgeMetrics, issuer: string): RegistrationObserver {
+  initRegistrations(metrics, issuer)
   return {
     answered({ outcome, code, mode, seconds, via }) {
       metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer, via: via ?? 'device' })
       metrics.registrationDuration.observe({ outcome }, seconds)
       if (code === 'RATE_LIMITED') metrics.rateLimited.inc()
+      if (outcome === 'issued') metrics.devicesChanged()
     },
     issuanceStarted: () => metrics.inFlight.inc(),
     issuanceEnded(seconds, ok) {
@@ -22,6 +25,7 @@ export function registrationMetrics(metrics: BridgeMetrics, issuer: string): Reg
 
 /** brokerMetrics feeds the broker's connection reports into the metrics. */
 export function brokerMetrics(metrics: BridgeMetrics): BrokerObserver {
+  initRefusals(metrics, REFUSAL_REASONS)
   return {
     connectionOpened: () => metrics.connectionsOpen.inc(),
     connectionClosed: () => metrics.connectionsOpen.dec(),

@@ -1,4 +1,5 @@
 import pg from 'pg'
+import type { ExpiryState } from './expiry.js'
 import { PoolGuard, transaction } from './postgres-guard.js'
 import type {
   CertificateState,
@@ -225,5 +226,20 @@ export class PostgresRegistry implements Registry {
   /** close ends the pool once its queries are done. */
   async close(): Promise<void> {
     await this.#db.close()
+  }
+
+  /** expiryCounts counts identities by the state of their newest certificate; see Registry.expiryCounts. */
+  async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
+    const { rows } = await this.#db.query<Row>(
+      `SELECT count(*) FILTER (WHERE c.state = 'revoked') AS revoked,
+         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after <= $1) AS expired,
+         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $1 AND c.not_after <= $2) AS expiring,
+         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $2) AS active
+       FROM (SELECT DISTINCT ON (identity) state, not_after FROM certificates
+         ORDER BY identity, issued_at DESC, id DESC) c`,
+      [now.getTime(), now.getTime() + withinMs],
+    )
+    const n = (state: ExpiryState): number => Number(rows[0]?.[state] ?? 0)
+    return { active: n('active'), expiring: n('expiring'), expired: n('expired'), revoked: n('revoked') }
   }
 }

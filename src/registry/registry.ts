@@ -1,3 +1,5 @@
+import type { ExpiryState } from './expiry.js'
+
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
 
@@ -118,4 +120,9 @@ export interface Registry {
   /** available, where the registry is a server (PostgreSQL), is false while it cannot be reached. */
   available?(): boolean
   close(): Promise<void>
+  /**
+   * expiryCounts counts identities by the ExpiryState of their newest certificate (expiryStateOf's rule), in one
+   * aggregate query: what `list` and expiryCounts would say, without reading every row into the process.
+   */
+  expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>>
 }

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database, { type Statement } from 'better-sqlite3'
+import type { ExpiryState } from './expiry.js'
 import { GroupCommit } from './group-commit.js'
 import type {
   CertificateState,
@@ -231,5 +232,19 @@ export class SqliteRegistry implements Registry {
       this.#statements.set(sql, statement)
     }
     return statement
+  }
+
+  /** expiryCounts counts identities by the state of their newest certificate; see Registry.expiryCounts. */
+  async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
+    const row = this.#prepared(`
+        SELECT coalesce(sum(c.state = 'revoked'), 0) AS revoked,
+          coalesce(sum(c.state <> 'revoked' AND c.not_after <= @now), 0) AS expired,
+          coalesce(sum(c.state <> 'revoked' AND c.not_after > @now AND c.not_after <= @soon), 0) AS expiring,
+          coalesce(sum(c.state <> 'revoked' AND c.not_after > @soon), 0) AS active
+        FROM devices d JOIN certificates c ON c.rowid = (
+          SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)`).get(
+      { now: now.getTime(), soon: now.getTime() + withinMs },
+    ) as Record<ExpiryState, number>
+    return { active: row.active, expiring: row.expiring, expired: row.expired, revoked: row.revoked }
   }
 }

@@ -37,6 +37,7 @@ describe('deploy/: the kustomize base renders offline with kubectl', () => {
         'Service/mqtt-registration-bridge-external',
         'Service/mqtt-registration-bridge-metrics',
         'ServiceMonitor/mqtt-registration-bridge',
+        'PrometheusRule/mqtt-registration-bridge',
         'Deployment/mqtt-registration-bridge',
         'ClusterIssuer/device-ca',
         'ClusterRole/mqtt-registration-bridge-issuer',

@@ -306,10 +306,12 @@ describe('revocation', () => {
     expect(Object.keys(parsed)).toEqual(['active', 'expiring', 'expired', 'revoked'])
     expect(parsed.expiring).toBeGreaterThanOrEqual(3)
     expect(parsed.active).toBe(0)
-    // the same counts (with 7 days as "expiring") are a gauge on /metrics
-    const metrics = await (await fetch(`http://127.0.0.1:${bridge.bridge.healthPort}/metrics`)).text()
-    const active = /^mqtt_registration_bridge_devices\{state="active"\} (\d+)$/m.exec(metrics)
-    expect(Number(active?.[1])).toBe(parsed.expiring)
+    // the same counts (with 7 days as "expiring") are a gauge on /metrics, counted again soon after an issuance
+    const activeGauge = async (): Promise<number> => {
+      const metrics = await (await fetch(`http://127.0.0.1:${bridge.bridge.healthPort}/metrics`)).text()
+      return Number(/^mqtt_registration_bridge_devices\{state="active"\} (\d+)$/m.exec(metrics)?.[1])
+    }
+    await expect.poll(activeGauge, { timeout: 5_000 }).toBe(parsed.expiring)
     const none = await cliRun(bridge, ['devices', 'list', '--expiring', '1h', '--json'])
     expect(JSON.parse(none.stdout)).toEqual([])
     const all = await cliRun(bridge, ['devices', 'list', '--expiring', '31d', '--json'])

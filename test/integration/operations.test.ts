@@ -122,6 +122,14 @@ describe('deploy/ agrees with the code on ports, paths and labels', () => {
     expect(res.headers.get('content-type')).toContain('text/plain')
   })
 
+  it('every metric the PrometheusRule’s alerts name is exported (alerts.test.ts runs them with promtool)', () => {
+    const rule = docs.find((d) => d.kind === 'PrometheusRule') as Doc
+    const exprs = rule.spec.groups.flatMap((g: Doc) => g.rules.map((r: Doc) => r.expr as string))
+    const names = metricNamesIn(exprs.join('\n'))
+    expect(names.length).toBeGreaterThanOrEqual(5)
+    for (const name of names) expect(seriesNames, name).toContain(name)
+  })
+
   it('the external Service is a LoadBalancer on the MQTT listener', () => {
     const external = find('Service', 'mqtt-registration-bridge-external')
     expect(external.spec.type).toBe('LoadBalancer')

@@ -8,6 +8,8 @@ import { run } from './tools.js'
 /** TestPostgres is a real PostgreSQL server (Debian's) on a free loopback port, in a temporary directory. */
 export interface TestPostgres {
   readonly url: string
+  /** The server's log file (what `log_statement=all` writes to, for one). */
+  readonly logFile: string
   stop(): Promise<void>
 }
 
@@ -21,8 +23,11 @@ function pgBin(name: string): string {
   throw new Error(`${name} is not installed; .ci/run installs it (apt-get install postgresql)`)
 }
 
-/** startPostgres runs initdb and pg_ctl (as the postgres user when root: PostgreSQL refuses to run as root). */
-export async function startPostgres(): Promise<TestPostgres> {
+/**
+ * startPostgres runs initdb and pg_ctl (as the postgres user when root: PostgreSQL refuses to run as root), with
+ * extra server `settings` such as `log_statement=all`.
+ */
+export async function startPostgres(settings: readonly string[] = []): Promise<TestPostgres> {
   const root = userInfo().uid === 0
   const dir = await mkdtemp(join(tmpdir(), 'mrb-pg-'))
   await chmod(dir, 0o700)
@@ -39,11 +44,12 @@ export async function startPostgres(): Promise<TestPostgres> {
   const init = await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'])
   if (init.code !== 0) throw new Error(`initdb failed: ${init.stderr}`)
   const port = await freePort()
-  const options = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off`
+  const options = `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off${settings.map((s) => ` -c ${s}`).join('')}`
   const started = await as('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', 'start'])
   if (started.code !== 0) throw new Error(`pg_ctl start failed: ${started.stderr}${started.stdout}`)
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    logFile: join(dir, 'log'),
     async stop() {
       await as('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
     },

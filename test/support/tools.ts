@@ -27,7 +27,7 @@ export async function run(
     const e = err as { code?: number | string; stdout?: string; stderr?: string }
     if (e.code === 'ENOENT') {
       throw new Error(
-        `${command} is not installed; .ci/run installs it (apt-get install mosquitto mosquitto-clients openssl)`,
+        `${command} is not installed; scripts/install-test-tools.sh (run by npm test and .ci/run) installs it`,
       )
     }
     return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
