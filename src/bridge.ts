@@ -11,7 +11,7 @@ import type { Config } from './config/load.js'
 import { createHealthServer, healthPort } from './health.js'
 import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
-import { createMetrics, metricsExposition } from './observability/metrics.js'
+import { createMetrics, metricsExposition, type RELOADED_FILES } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
 import { expiryConditions, Readiness, storeConditions } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
@@ -265,8 +265,10 @@ export async function startBridge(
     logger,
   )
   tls.start()
-  gatewayPolicy.watch(config.gateways.watch)
-  lifecycle.denyList.watch(config.gateways.watch)
+  const reloaded = (file: (typeof RELOADED_FILES)[number]) => (ok: boolean) =>
+    metrics?.fileReloads.inc({ file, result: ok ? 'ok' : 'refused' })
+  gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
+  lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer
