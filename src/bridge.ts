@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { BootstrapBroker, listen } from './broker/broker.js'
 import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
+import { checkTlsMaterial } from './broker/tls-startup.js'
 import { workerSuffix } from './cluster/worker-slot.js'
 import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
@@ -61,6 +62,7 @@ export async function startBridge(
   }
   if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
+  checkTlsMaterial(config, files) // what a reload would refuse does not start either (exit 2)
   // replicas share the registry in PostgreSQL; one process keeps it in SQLite
   const registry = await openConfiguredRegistry(config)
   const lifecycle = wireLifecycle(config, {
@@ -256,10 +258,11 @@ export async function startBridge(
     [
       { reason: 'the MQTT listener is not accepting connections', ok: () => broker.listening },
       { reason: `the issuer (${issuer.name}) cannot issue`, ok: () => issuer.isReady() },
-      ...expiryConditions(
-        () => tls.listenerNotAfter,
-        () => tls.issuingCa?.ca.certificate,
-      ),
+      ...expiryConditions({
+        listenerCertificate: () => tls.listenerCertificate,
+        factoryCas: () => tls.factoryCas,
+        issuingCa: () => tls.issuingCa?.ca.certificate,
+      }),
       ...storeConditions(state, registry),
     ],
     logger,
