@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import { BootstrapBroker, listen } from './broker/broker.js'
 import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
+import { checkTlsMaterial } from './broker/tls-startup.js'
 import { workerSuffix } from './cluster/worker-slot.js'
 import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
@@ -12,7 +13,7 @@ import { createHealthServer, healthPort } from './health.js'
 import { createIssuer } from './issuers/create-issuer.js'
 import { createLogger } from './logger.js'
 import { countDevices } from './observability/device-counts-wiring.js'
-import { createMetrics, metricsExposition } from './observability/metrics.js'
+import { createMetrics, metricsExposition, type RELOADED_FILES } from './observability/metrics.js'
 import { brokerMetrics, kubeMetrics, registrationMetrics } from './observability/observers.js'
 import { expiryConditions, Readiness, storeConditions } from './observability/readiness.js'
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
@@ -61,6 +62,7 @@ export async function startBridge(
   }
   if (config.usesDevPki) logger.warn({ dir: devPkiDir(config) }, DEV_PKI_WARNING)
   const files = readConfiguredFiles(config)
+  checkTlsMaterial(config, files) // what a reload would refuse does not start either (exit 2)
   // replicas share the registry in PostgreSQL; one process keeps it in SQLite
   const registry = await openConfiguredRegistry(config)
   const lifecycle = wireLifecycle(config, {
@@ -262,18 +264,21 @@ export async function startBridge(
     [
       { reason: 'the MQTT listener is not accepting connections', ok: () => broker.listening },
       { reason: `the issuer (${issuer.name}) cannot issue`, ok: () => issuer.isReady() },
-      ...expiryConditions(
-        () => tls.listenerNotAfter,
-        () => tls.issuingCa?.ca.certificate,
-      ),
+      ...expiryConditions({
+        listenerCertificate: () => tls.listenerCertificate,
+        factoryCas: () => tls.factoryCas,
+        issuingCa: () => tls.issuingCa?.ca.certificate,
+      }),
       ...storeConditions(state, registry),
     ],
     logger,
   )
   tls.start()
   deviceCounts?.start()
-  gatewayPolicy.watch(config.gateways.watch)
-  lifecycle.denyList.watch(config.gateways.watch)
+  const reloaded = (file: (typeof RELOADED_FILES)[number]) => (ok: boolean) =>
+    metrics?.fileReloads.inc({ file, result: ok ? 'ok' : 'refused' })
+  gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
+  lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()
   logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
   const issuerStarted = issuer

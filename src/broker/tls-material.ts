@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { certificatesFromPem } from '../pki/pem.js'
 import { type LoadedCa, loadCa } from '../pki/signer.js'
+import { chainValidity, validityProblem } from '../pki/validity.js'
 
 /** ListenerMaterial is what the MQTT listener serves with: its certificate and key, and the factory CAs. */
 export interface ListenerMaterial {
@@ -25,11 +26,42 @@ export const listenerContextOptions = (m: ListenerMaterial): SecureContextOption
 export const trustedClientCas = (m: ListenerMaterial): string =>
   m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem
 
-/** parseCaBundle parses every certificate of a PEM bundle (operational CAs, to tell renewals apart). */
-export function parseCaBundle(pem: string, what: string): X509Certificate[] {
+/** parseCaBundle parses and checks every certificate of a CA bundle (operational CAs, to tell renewals apart). */
+export function parseCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
   if (pem === '') return []
+  return checkCaBundle(pem, what, now)
+}
+
+const isoOf = (time: string): string => new Date(time).toISOString()
+
+/** validityProblemOf says why a certificate is not valid at `now` (not yet valid, expired), or undefined. */
+function validityProblemOf(certificate: X509Certificate, now: Date): string | undefined {
+  if (now < new Date(certificate.validFrom)) return `is not valid before ${isoOf(certificate.validFrom)}`
+  if (now >= new Date(certificate.validTo)) return `expired at ${isoOf(certificate.validTo)}`
+  return undefined
+}
+
+const subjectOf = (certificate: X509Certificate): string => certificate.subject.replace(/\n/g, ', ')
+
+/**
+ * checkCaBundle checks a bundle of trusted CAs (factory, operational, production, intermediates): it holds
+ * certificates, each of them a CA (an end-entity certificate there is the wrong file), and at least one is valid
+ * now (a bundle of CAs that are all expired or not yet valid verifies nothing). A CA of the bundle that is out of
+ * date beside a valid one is kept: rotations stage the next CA early and leave the last one a while.
+ */
+export function checkCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
   checkBundle(pem, what)
-  return certificatesFromPem(pem).map((der) => new X509Certificate(der))
+  const certificates = certificatesFromPem(pem).map((der) => new X509Certificate(der))
+  const endEntity = certificates.find((c) => !c.ca)
+  if (endEntity)
+    throw new Error(
+      `${what}: ${subjectOf(endEntity)} is an end-entity certificate, not a CA (basicConstraints cA)`,
+    )
+  if (certificates.every((c) => validityProblemOf(c, now) !== undefined)) {
+    const problems = certificates.map((c) => `${subjectOf(c)} ${validityProblemOf(c, now)}`)
+    throw new Error(`${what}: no CA is valid now (${problems.join('; ')})`)
+  }
+  return certificates
 }
 
 /** firstCertificate parses the first certificate of a PEM bundle, or throws saying what is wrong. */
@@ -51,21 +83,25 @@ function checkBundle(pem: string, what: string): void {
 }
 
 /**
- * checkListenerPair validates the listener's certificate and key: the certificate parses and is valid now, and
- * the key is the certificate's. Returns the certificate's notAfter.
+ * checkListenerPair validates the listener's certificate and key: the certificate parses, is an end-entity
+ * certificate (not a CA) and is valid now (not expired, not before its notBefore), and the key is the
+ * certificate's. Returns the certificate.
  */
-export function checkListenerPair(m: ListenerMaterial, now = new Date()): Date {
+export function checkListenerPair(m: ListenerMaterial, now = new Date()): X509Certificate {
   const certificate = firstCertificate(m.certPem, 'tls.certFile')
-  const notAfter = new Date(certificate.validTo)
-  if (notAfter <= now) throw new Error(`tls.certFile: the certificate expired at ${notAfter.toISOString()}`)
+  if (certificate.ca)
+    throw new Error(`tls.certFile: ${subjectOf(certificate)} is a CA certificate, not the listener's own`)
+  const problem = validityProblemOf(certificate, now)
+  if (problem) throw new Error(`tls.certFile: the certificate ${problem}`)
   checkSecureContext(m)
-  return notAfter
+  return certificate
 }
 
-/** checkFactoryCa validates the factory CA bundle the listener verifies devices with. */
-export function checkFactoryCa(m: ListenerMaterial): void {
-  checkBundle(m.clientCaPem, 'tls.clientCaFile')
+/** checkFactoryCa validates the factory CA bundle the listener verifies devices with (see checkCaBundle). */
+export function checkFactoryCa(m: ListenerMaterial, now = new Date()): X509Certificate[] {
+  const cas = checkCaBundle(m.clientCaPem, 'tls.clientCaFile', now)
   checkSecureContext(m)
+  return cas
 }
 
 function checkSecureContext(m: ListenerMaterial): void {
@@ -76,9 +112,9 @@ function checkSecureContext(m: ListenerMaterial): void {
   }
 }
 
-/** checkProductionCa validates the production CA bundle: at least one certificate, all of them readable. */
-export function checkProductionCa(pem: string): void {
-  checkBundle(pem, 'production.caFile')
+/** checkProductionCa validates the production CA bundle devices get in replies (see checkCaBundle). */
+export function checkProductionCa(pem: string, now = new Date()): void {
+  checkCaBundle(pem, 'production.caFile', now)
 }
 
 /** IssuingCaMaterial is the embedded CA, loaded, with the intermediates it appends to each certificate. */
@@ -87,7 +123,10 @@ export interface IssuingCaMaterial {
   readonly chainPem: string
 }
 
-/** loadIssuingCa loads and checks the embedded CA's files; a CA that expired is refused. */
+/**
+ * loadIssuingCa loads and checks the embedded CA's files: a CA certificate with its own key, valid now (not
+ * expired, not before its notBefore), and intermediates that are CAs.
+ */
 export function loadIssuingCa(
   certPem: string,
   keyPem: string,
@@ -100,9 +139,10 @@ export function loadIssuingCa(
   } catch (err) {
     throw new Error(`issuer.localCa: ${(err as Error).message}`)
   }
-  const notAfter = new Date(ca.certificate.validTo)
-  if (notAfter <= now) throw new Error(`issuer.localCa.certFile: the CA expired at ${notAfter.toISOString()}`)
-  if (chainPem !== '') checkBundle(chainPem, 'issuer.localCa.chainFile')
+  if (chainPem !== '') checkCaBundle(chainPem, 'issuer.localCa.chainFile', now)
+  // the CA and its intermediates, as the issuer sees them (LocalCaIssuer refuses the same at start-up)
+  const problem = validityProblem(chainValidity(ca.certificate, chainPem), now.getTime())
+  if (problem) throw new Error(`issuer.localCa: ${problem}`)
   return { ca, chainPem }
 }
 

@@ -58,15 +58,17 @@ export interface TlsReloaderDeps {
 
 /**
  * TlsReloader re-reads TLS material when its files change (cert-manager renewing the listener certificate, a
- * Secret mount swapped by the kubelet) and swaps each set in whole, after checking it: a certificate and key
- * that do not match, an expired certificate or an unreadable file is refused with a log line and the
- * current material kept. It reads `productionCaPem` and `issuingCa` fresh for every registration.
+ * Secret mount swapped by the kubelet) and swaps each set in whole, after checking it (tls-material.ts): a
+ * certificate and key that do not match, a certificate expired or not yet valid, a CA where an end-entity
+ * certificate belongs or the reverse, an empty or unreadable file is refused with a log line and the current
+ * material kept. It reads `productionCaPem` and `issuingCa` fresh for every registration.
  */
 export class TlsReloader {
   readonly #files: TlsFiles
   readonly #deps: TlsReloaderDeps
   #watcher: FileWatcher | undefined
-  #listenerNotAfter: Date
+  #listenerCertificate: X509Certificate
+  #factoryCas: readonly X509Certificate[]
   #listener: ListenerMaterial
   #productionCaPem: string
   #issuingCa: IssuingCaMaterial | undefined
@@ -84,7 +86,8 @@ export class TlsReloader {
     this.#files = files
     this.#deps = deps
     this.#listener = initial.listener
-    this.#listenerNotAfter = new Date(new X509Certificate(initial.listener.certPem).validTo)
+    this.#listenerCertificate = new X509Certificate(initial.listener.certPem)
+    this.#factoryCas = parseCaBundle(initial.listener.clientCaPem, 'tls.clientCaFile')
     this.#productionCaPem = initial.productionCaPem
     this.#issuingCa = initial.issuingCa
     this.#operationalCas = parseCaBundle(
@@ -100,7 +103,17 @@ export class TlsReloader {
 
   /** listenerNotAfter is when the listener's current certificate expires. */
   get listenerNotAfter(): Date {
-    return this.#listenerNotAfter
+    return new Date(this.#listenerCertificate.validTo)
+  }
+
+  /** listenerCertificate is the certificate the listener presents now. */
+  get listenerCertificate(): X509Certificate {
+    return this.#listenerCertificate
+  }
+
+  /** factoryCas are the factory CAs devices are verified with now. */
+  get factoryCas(): readonly X509Certificate[] {
+    return this.#factoryCas
   }
 
   /** productionCaPem is the current production CA bundle ('' when none is configured). */
@@ -142,16 +155,17 @@ export class TlsReloader {
     if (touches(f.certFile, f.keyFile)) {
       this.#try('listener', [f.certFile, f.keyFile], () => {
         const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
-        const notAfter = checkListenerPair(material)
+        const certificate = checkListenerPair(material)
         this.#applyListener(material)
-        this.#listenerNotAfter = notAfter
+        this.#listenerCertificate = certificate
       })
     }
     if (touches(f.clientCaFile)) {
       this.#try('factory_ca', [f.clientCaFile], () => {
         const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
-        checkFactoryCa(material)
+        const cas = checkFactoryCa(material)
         this.#applyListener(material)
+        this.#factoryCas = cas
       })
     }
     if (touches(f.productionCaFile)) {

@@ -165,6 +165,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** The gateway policy (YAML); unset: no identity is a gateway. Reloaded on change and on SIGHUP. */
       policyFile: filePath,
+      /** Reload the policy file and the allow-lists it names when they change (SIGHUP reloads in any case). */
       watch: z.boolean().default(true),
       maxDevicesPerBatch: positiveInt.max(1000).default(100),
       maxRequestBytes: positiveInt.default(65_536),
@@ -229,6 +230,8 @@ export const configSchema = z.strictObject({
         .prefault({}),
       /** Deny list (YAML: identities, serials, fingerprints); reloaded on change and on SIGHUP. */
       denyListFile: filePath,
+      /** Reload the deny list when its file changes (SIGHUP reloads it in any case). */
+      watchDenyList: z.boolean().default(true),
       crl: z
         .strictObject({
           /** Unset: crl.pem in stateDir. Written by the embedded CA only. */

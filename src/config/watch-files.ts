@@ -11,14 +11,15 @@ const digest = (path: string): string => {
 }
 
 /**
- * FileWatcher calls back with the files whose content changed. It watches each file's directory rather than
+ * FileWatcher calls back with the files whose content changed: the one file-watching mechanism of the bridge
+ * (TLS material, deny list, gateway policy and its allow-lists). It watches each file's directory rather than
  * the file, so it sees files replaced by rename and Kubernetes Secret and ConfigMap mounts, where the
  * kubelet swaps the `..data` symlink; every event re-reads the watched files and compares their digests, so
  * spurious events cost a read and nothing else. Events within `settleMs` are handled together.
  */
 export class FileWatcher {
   readonly #digests = new Map<string, string>()
-  readonly #watchers: FSWatcher[] = []
+  readonly #watchers = new Map<string, FSWatcher>()
   readonly #onChange: (changed: ReadonlySet<string>) => void
   readonly #settleMs: number
   #timer: NodeJS.Timeout | undefined
@@ -26,11 +27,33 @@ export class FileWatcher {
   constructor(paths: readonly string[], onChange: (changed: ReadonlySet<string>) => void, settleMs = 50) {
     this.#onChange = onChange
     this.#settleMs = settleMs
-    for (const path of paths) this.#digests.set(path, digest(path))
-    for (const dir of new Set(paths.map((p) => dirname(p)))) {
-      const watcher = watch(dir, { persistent: false }, () => this.#schedule())
+    this.setPaths(paths)
+  }
+
+  /**
+   * setPaths makes `paths` the watched files (e.g. the allow-lists a reloaded gateway policy names): a file
+   * already watched keeps its digest, a new one is read now, and directories no longer needed are let go.
+   */
+  setPaths(paths: readonly string[]): void {
+    const wanted = new Set(paths)
+    for (const path of this.#digests.keys()) if (!wanted.has(path)) this.#digests.delete(path)
+    for (const path of wanted) if (!this.#digests.has(path)) this.#digests.set(path, digest(path))
+    const dirs = new Set([...wanted].map((p) => dirname(p)))
+    for (const [dir, watcher] of this.#watchers) {
+      if (dirs.has(dir)) continue
+      watcher.close()
+      this.#watchers.delete(dir)
+    }
+    for (const dir of dirs) {
+      if (this.#watchers.has(dir)) continue
+      let watcher: FSWatcher
+      try {
+        watcher = watch(dir, { persistent: false }, () => this.#schedule())
+      } catch {
+        continue // no such directory (yet): its files read as unreadable; SIGHUP or a restart picks them up
+      }
       watcher.on('error', () => {}) // a directory that goes away: the files read as unreadable from then on
-      this.#watchers.push(watcher)
+      this.#watchers.set(dir, watcher)
     }
   }
 
@@ -57,6 +80,7 @@ export class FileWatcher {
   /** close stops watching. */
   close(): void {
     clearTimeout(this.#timer)
-    for (const watcher of this.#watchers) watcher.close()
+    for (const watcher of this.#watchers.values()) watcher.close()
+    this.#watchers.clear()
   }
 }

@@ -29,6 +29,7 @@ export interface BridgeMetrics {
   readonly kubeWatchRestarts: Counter<'resource'>
   readonly certificateExpiry: Gauge<'certificate'>
   readonly tlsReloads: Counter<'material' | 'result'>
+  readonly fileReloads: Counter<'file' | 'result'>
   readonly ready: Gauge
   readonly devices: Gauge<'state'>
   /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
@@ -150,6 +151,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       labelNames: ['material', 'result'],
       registers,
     }),
+    fileReloads: fileReloadsCounter(registers),
     devices: new Gauge({
       name: `${p}devices`,
       help: 'Identities in the registry by the state of their newest certificate: active, expiring (within 7 days), expired, revoked.',
@@ -172,6 +174,21 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
   }
   initTlsReloads(metrics)
   return metrics
+}
+
+/** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
+export const RELOADED_FILES = ['deny_list', 'gateway_policy'] as const
+
+/** fileReloadsCounter counts reloads of the deny list and the gateway policy, each label pair from 0. */
+function fileReloadsCounter(registers: Registry[]): Counter<'file' | 'result'> {
+  const counter = new Counter({
+    name: `${METRIC_PREFIX}file_reloads_total`,
+    help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists) and result (ok, refused: the file in force stays).',
+    labelNames: ['file', 'result'],
+    registers,
+  })
+  for (const file of RELOADED_FILES) for (const result of ['ok', 'refused']) counter.inc({ file, result }, 0)
+  return counter
 }
 
 /** metricsExposition renders the metrics for the health server's /metrics. */

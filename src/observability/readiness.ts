@@ -68,20 +68,34 @@ function safely(condition: ReadinessCondition): boolean {
   }
 }
 
-/** expiryConditions: the bridge is not ready while the listener's certificate or the embedded CA is out of date. */
-export function expiryConditions(
-  listenerNotAfter: () => Date,
-  issuingCa: () => X509Certificate | undefined,
-): ReadinessCondition[] {
+/** validNow: a certificate whose validity window holds now. */
+const validNow = (certificate: X509Certificate, now = Date.now()): boolean =>
+  new Date(certificate.validFrom).getTime() <= now && now < new Date(certificate.validTo).getTime()
+
+/**
+ * expiryConditions: the bridge is not ready while the listener's certificate or the embedded CA is out of date
+ * (expired or not yet valid: devices' handshakes or issuance would fail), or while no factory CA is (every
+ * device's handshake would fail).
+ */
+export function expiryConditions(tls: {
+  listenerCertificate: () => X509Certificate
+  factoryCas: () => readonly X509Certificate[]
+  issuingCa: () => X509Certificate | undefined
+}): ReadinessCondition[] {
   return [
-    { reason: 'the listener certificate has expired', ok: () => listenerNotAfter().getTime() > Date.now() },
+    {
+      reason: 'the listener certificate has expired or is not yet valid',
+      ok: () => validNow(tls.listenerCertificate()),
+    },
+    {
+      reason: 'no factory CA of tls.clientCaFile is valid now',
+      ok: () => tls.factoryCas().some((ca) => validNow(ca)),
+    },
     {
       reason: 'the issuing CA certificate has expired or is not yet valid',
       ok: () => {
-        const ca = issuingCa()
-        if (!ca) return true
-        const now = Date.now()
-        return new Date(ca.validFrom).getTime() <= now && now < new Date(ca.validTo).getTime()
+        const ca = tls.issuingCa()
+        return !ca || validNow(ca)
       },
     },
   ]

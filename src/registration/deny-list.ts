@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import YAML from 'yaml'
 import { z } from 'zod'
-import { ReloadableFile } from './reloadable-file.js'
+import { type ReadText, ReloadableFile } from '../config/reloadable-file.js'
+import { readReloadedText } from '../config/reloaded-text.js'
 
 /** PresentedCertificate is what a connection's client certificate says: identity, serial and fingerprint. */
 export interface PresentedCertificate {
@@ -44,14 +44,19 @@ export const normalSerial = (hex: string): string =>
 /** normalFingerprint writes a fingerprint as lower-case hex without colons. */
 export const normalFingerprint = (hex: string): string => hex.replaceAll(':', '').toLowerCase()
 
-/** loadDenyList reads a deny list file (YAML or JSON); a file that does not validate throws, naming the field. */
-export function loadDenyList(file: string): DenyList {
+/**
+ * loadDenyList reads a deny list file (YAML or JSON); a file that does not validate throws, naming the field. A
+ * file with no document (empty, white space or comments only) throws too: an empty list is `identities: []`.
+ */
+export function loadDenyList(file: string, read: ReadText = readReloadedText): DenyList {
   let parsed: unknown
   try {
-    parsed = YAML.parse(readFileSync(file, 'utf8')) ?? {}
+    parsed = YAML.parse(read(file))
   } catch (err) {
     throw new Error(`cannot read the deny list: ${(err as Error).message}`)
   }
+  if (parsed === null || parsed === undefined)
+    throw new Error('the deny list file holds no list; an empty list is written `identities: []`')
   const result = fileSchema.safeParse(parsed)
   if (!result.success) {
     const issue = result.error.issues[0]

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
+import type { ReadText } from '../config/reloadable-file.js'
+import { readReloadedText } from '../config/reloaded-text.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
@@ -74,8 +75,8 @@ export function matchesPattern(identity: string, pattern: string): boolean {
   return globToRegExp(pattern).test(identity)
 }
 
-function readAllowList(file: string): Set<string> {
-  const ids = readFileSync(file, 'utf8')
+function readAllowList(file: string, read: ReadText): Set<string> {
+  const ids = read(file)
     .split('\n')
     .map((l) => l.replace(/#.*/, '').trim())
     .filter(Boolean)
@@ -84,14 +85,19 @@ function readAllowList(file: string): Set<string> {
   return new Set(ids)
 }
 
-/** loadGatewayPolicy reads and validates a policy file (and its allow-lists); it throws with every problem. */
-export function loadGatewayPolicy(file: string): GatewayPolicy {
+/**
+ * loadGatewayPolicy reads and validates a policy file (and its allow-lists, through `read`); it throws with every
+ * problem. A file with no document (empty, comments only) throws: no gateways at all is `gateways: []`.
+ */
+export function loadGatewayPolicy(file: string, read: ReadText = readReloadedText): GatewayPolicy {
   let parsed: unknown
   try {
-    parsed = YAML.parse(readFileSync(file, 'utf8')) ?? {}
+    parsed = YAML.parse(read(file))
   } catch (err) {
     throw new Error(`gateway policy ${file}: ${(err as Error).message.split('\n')[0]}`)
   }
+  if (parsed === null || parsed === undefined)
+    throw new Error(`gateway policy ${file}: holds no policy; no gateways at all is written \`gateways: []\``)
   const result = gatewayPolicySchema.safeParse(parsed)
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
@@ -99,7 +105,7 @@ export function loadGatewayPolicy(file: string): GatewayPolicy {
   }
   const rules = result.data.gateways.map((r): GatewayRule => {
     const allowList = r.devices.allowListFile
-      ? readAllowList(resolve(dirname(file), r.devices.allowListFile))
+      ? readAllowList(resolve(dirname(file), r.devices.allowListFile), read)
       : new Set<string>()
     return {
       match: r.match,

@@ -22,7 +22,13 @@ afterAll(async () => {
 })
 
 afterEach(() => {
-  Object.assign(world.certManager.options, { issuanceDelayMs: 0, deny: () => false, fail: () => false })
+  Object.assign(world.certManager.options, {
+    issuanceDelayMs: 0,
+    deny: () => false,
+    fail: () => false,
+    failReason: 'Failed',
+    serverSideApply: false,
+  })
   world.api.faults.length = 0
 })
 
@@ -129,6 +135,46 @@ describe('issuer answers', () => {
     await ready
     expect(await registerOnce('device-004', { requestId: 'not-ready' })).toMatchObject({ status: 'issued' })
     expect(createdFor(RESOURCE.certificates, 'device-004')).toHaveLength(1)
+  })
+})
+
+type Seen = { reason?: string | undefined; status?: string | undefined }
+
+/** issuingConditions collects the Issuing conditions the named Certificate goes through, until `stop`. */
+function issuingConditions(name: string): { seen: Seen[]; stop: () => void } {
+  const seen: Seen[] = []
+  const onEvent = (e: WatchEvent): void => {
+    if (e.resource !== RESOURCE.certificates || e.object.metadata.name !== name) return
+    const status = e.object.status as { conditions?: ({ type: string } & Seen)[] } | undefined
+    const conditions = status?.conditions ?? []
+    const issuing = conditions.find((c) => c.type === 'Issuing')
+    if (issuing) seen.push({ reason: issuing.reason, status: issuing.status })
+  }
+  world.api.store.on('event', onEvent)
+  return { seen, stop: () => world.api.store.off('event', onEvent) }
+}
+
+describe('cert-manager with its ServerSideApply feature gate (Issuing=False, reason Issued, on success)', () => {
+  it('a successful issuance is issued, not ISSUANCE_FAILED', async () => {
+    world.certManager.options.serverSideApply = true
+    const { seen, stop } = issuingConditions('dev-device-005')
+    expect(await registerOnce('device-005', { requestId: 'ssa' })).toMatchObject({ status: 'issued' })
+    stop()
+    expect(seen).toContainEqual({ status: 'False', reason: 'Issued' })
+    await gone(RESOURCE.certificates, 'dev-device-005')
+  })
+
+  it.each([
+    ['Failed', 'failed', () => ({ fail: () => true })],
+    ['an issuer’s own reason', 'own', () => ({ fail: () => true, failReason: 'VaultSignError' })],
+    ['Denied', 'denied', () => ({ deny: () => true })],
+  ])('%s is still ISSUANCE_FAILED', async (_reason, requestId, faults) => {
+    Object.assign(world.certManager.options, { serverSideApply: true }, faults())
+    expect(await registerOnce('device-005', { requestId: `ssa-${requestId}` })).toMatchObject({
+      status: 'rejected',
+      error: { code: 'ISSUANCE_FAILED', retryable: false },
+    })
+    await gone(RESOURCE.certificates, 'dev-device-005')
   })
 })
 

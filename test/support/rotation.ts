@@ -37,11 +37,15 @@ export async function makeCa(
   }
 }
 
-/** makeServerCertificate makes a localhost server certificate signed by `issuer` (or a device's, with clientAuth). */
+/**
+ * makeServerCertificate makes a localhost server certificate signed by `issuer` (or a device's, with clientAuth),
+ * valid from `notBefore` to `notAfter` (default: an hour ago to a day on).
+ */
 export async function makeServerCertificate(
   issuer: Signer,
   commonName = 'localhost',
   usage: 'serverAuth' | 'clientAuth' = 'serverAuth',
+  validity: { notBefore?: Date; notAfter?: Date } = {},
 ): Promise<PemPair> {
   const keys = await generateKey('ECDSA-P256')
   const profile: CertificateProfile = {
@@ -50,8 +54,8 @@ export async function makeServerCertificate(
     ipAddresses: ['127.0.0.1', '::1'],
     keyUsage: ['digitalSignature'],
     extKeyUsage: [usage],
-    notBefore: new Date(Date.now() - HOUR),
-    notAfter: new Date(Date.now() + 24 * HOUR),
+    notBefore: validity.notBefore ?? new Date(Date.now() - HOUR),
+    notAfter: validity.notAfter ?? new Date(Date.now() + 24 * HOUR),
   }
   const der = buildCertificate(profile, spkiDer(keys.publicKey), issuer).der
   return { certPem: toPem(der, 'CERTIFICATE'), keyPem: keyPem(keys), signer: selfSigner(profile, keys) }
@@ -71,21 +75,25 @@ export async function replaceFile(path: string, content: string): Promise<void> 
 
 /**
  * SecretMount lays files out as the kubelet mounts a Secret: `dir/name` -> `..data/name`, `..data` -> a
- * timestamped directory; `update` writes a new directory and swaps the `..data` symlink atomically.
+ * timestamped directory; `update` writes a new directory and swaps the `..data` symlink atomically. A `null`
+ * content puts a directory where the file was (a file no reader can read, even as root).
  */
 export interface SecretMount {
   readonly dir: string
   file(name: string): string
-  update(files: Record<string, string>): Promise<void>
+  update(files: Record<string, string | null>): Promise<void>
 }
 
 /** createSecretMount makes a Secret-style mount in `dir` holding `files`. */
 export async function createSecretMount(dir: string, files: Record<string, string>): Promise<SecretMount> {
   let generation = 0
-  const update = async (contents: Record<string, string>): Promise<void> => {
+  const update = async (contents: Record<string, string | null>): Promise<void> => {
     const version = `..${Date.now()}_${generation++}`
     await mkdir(join(dir, version), { recursive: true })
-    for (const [name, content] of Object.entries(contents)) await writeFile(join(dir, version, name), content)
+    for (const [name, content] of Object.entries(contents)) {
+      if (content === null) await mkdir(join(dir, version, name))
+      else await writeFile(join(dir, version, name), content)
+    }
     await symlink(version, join(dir, '..data_tmp'))
     await rename(join(dir, '..data_tmp'), join(dir, '..data'))
   }

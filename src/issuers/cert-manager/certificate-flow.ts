@@ -10,14 +10,21 @@ import { resourceName, secretName } from './names.js'
 import { type Certificate, certificateFor, conditionOf, decodeBase64, type Secret } from './resources.js'
 
 /**
+ * ISSUED is the reason of `Issuing=False` after a successful issuance: cert-manager's issuing controller sets it
+ * (instead of removing the condition) when its ServerSideApply feature gate is on. Not a failure.
+ */
+const ISSUED = 'Issued'
+
+/**
  * readyCertificate is the Certificate once cert-manager says it is Ready for its current spec. Issuing=False
- * with any reason is final for this revision (cert-manager copies the CertificateRequest's reason there and
- * backs off for an hour or more), so it throws ISSUANCE_FAILED naming the reason.
+ * with a failure reason is final for this revision (cert-manager copies the CertificateRequest's reason there —
+ * Denied, Failed, InvalidRequest, an approver's or issuer's own — and backs off for an hour or more), so it
+ * throws ISSUANCE_FAILED naming the reason; Issuing=False with reason Issued is a success, decided by Ready.
  */
 function readyCertificate(certificate: Certificate | undefined): Certificate | undefined {
   if (!certificate) return undefined
   const issuing = conditionOf(certificate, 'Issuing')
-  if (issuing?.status === 'False') {
+  if (issuing?.status === 'False' && issuing.reason !== ISSUED) {
     const reason = issuing.reason ?? 'Failed'
     throw new RegistrationError('ISSUANCE_FAILED', `the issuer did not issue the certificate (${reason})`, {
       cause: new Error(issuing.message ?? reason),

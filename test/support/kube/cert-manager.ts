@@ -40,6 +40,11 @@ export interface EmulatedCertManagerOptions {
   failReason: string
   /** The controller's client-side rate limit; default cert-manager's (20 QPS, burst 50). */
   rateLimit: { qps: number; burst: number }
+  /**
+   * cert-manager's ServerSideApply feature gate: a successful issuance leaves `Issuing=False`, reason `Issued`
+   * (applied with the revision), instead of removing the Issuing condition; `Ready=True` follows in a write of its own.
+   */
+  serverSideApply: boolean
 }
 
 /** The controller's client-side rate limit: cert-manager's defaults (--kube-api-qps 20, --kube-api-burst 50). */
@@ -83,6 +88,7 @@ export class EmulatedCertManager {
       deny: () => false,
       fail: () => false,
       failReason: 'Failed',
+      serverSideApply: false,
       rateLimit: { qps: CERT_MANAGER_QPS, burst: CERT_MANAGER_BURST },
       ...options,
     }
@@ -415,31 +421,56 @@ export class EmulatedCertManager {
     const conditions = ((certificate.status?.conditions ?? []) as Condition[]).filter(
       (c) => c.type !== 'Issuing' && c.type !== 'Ready',
     )
-    this.#store.update(
+    const validity = {
+      notBefore: new Date(leaf.validFrom).toISOString().replace(/\.\d+Z$/, 'Z'),
+      notAfter: new Date(leaf.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
+    }
+    const readyCondition: Condition = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Ready',
+      message: 'Certificate is up to date and has not expired',
+      lastTransitionTime: now(),
+      observedGeneration: certificate.metadata.generation ?? 1,
+    }
+    if (!this.options.serverSideApply) {
+      this.#store.update(
+        CERTIFICATES,
+        ns,
+        name,
+        { ...certificate, status: { conditions: [...conditions, readyCondition], revision, ...validity } },
+        'status',
+      )
+      return
+    }
+    // the issuing controller applies Issuing=False/Issued with the revision; the readiness controller then
+    // sets Ready=True (and the validity) in a write of its own
+    const issued: Condition = {
+      type: 'Issuing',
+      status: 'False',
+      reason: 'Issued',
+      message: 'The certificate has been successfully issued',
+      lastTransitionTime: now(),
+      observedGeneration: certificate.metadata.generation ?? 1,
+    }
+    const applied = this.#store.update(
       CERTIFICATES,
       ns,
       name,
-      {
-        ...certificate,
-        status: {
-          conditions: [
-            ...conditions,
-            {
-              type: 'Ready',
-              status: 'True',
-              reason: 'Ready',
-              message: 'Certificate is up to date and has not expired',
-              lastTransitionTime: now(),
-              observedGeneration: certificate.metadata.generation ?? 1,
-            },
-          ],
-          revision,
-          notBefore: new Date(leaf.validFrom).toISOString().replace(/\.\d+Z$/, 'Z'),
-          notAfter: new Date(leaf.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
-        },
-      },
+      { ...certificate, status: { ...certificate.status, conditions: [...conditions, issued], revision } },
       'status',
-    )
+    ) as Obj
+    this.#schedule(() => {
+      const current = this.#get(CERTIFICATES, ns, name) ?? applied
+      const others = ((current.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready')
+      this.#store.update(
+        CERTIFICATES,
+        ns,
+        name,
+        { ...current, status: { ...current.status, conditions: [...others, readyCondition], ...validity } },
+        'status',
+      )
+    }, 0)
   }
 
   #failed(ns: string, name: string, ready: Condition): void {

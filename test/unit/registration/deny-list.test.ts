@@ -31,4 +31,13 @@ describe('deny list', () => {
     await expect(file('serials: [zz]\n').then(loadDenyList)).rejects.toThrow('serials.0')
     await expect(file('people: [a]\n').then(loadDenyList)).rejects.toThrow('(top level)')
   })
+
+  it('refuses what a write cut short leaves; an empty list is written explicitly', async () => {
+    for (const text of ['', '  \n', '# nothing here\n', 'identities:\n  - device-1\n  - devi'])
+      await expect(
+        file(text).then((f) => loadDenyList(f)),
+        JSON.stringify(text),
+      ).rejects.toThrow()
+    expect(deniedReason(loadDenyList(await file('identities: []\n')), cert)).toBeUndefined()
+  })
 })

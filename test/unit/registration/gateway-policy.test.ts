@@ -105,7 +105,7 @@ describe('gateway policy', () => {
       },
     })
     const source = new GatewayPolicySource(file, createLogger('info', sink))
-    source.watch(true)
+    source.watch({ onChange: true })
     try {
       const refused = new Promise((resolve) =>
         logged.once('gateway policy refused; keeping the old one', resolve),
@@ -143,7 +143,7 @@ describe('gateway policy', () => {
       },
     })
     const source = new GatewayPolicySource(join(dir, 'gateways.yaml'), createLogger('info', sink))
-    source.watch(true)
+    source.watch({ onChange: true })
     try {
       expect(ruleFor(source.current, 'hub-1')).toBeDefined()
       const reloaded = new Promise((resolve) => logged.once('gateway policy reloaded', resolve))
