@@ -170,11 +170,14 @@ describe('cert-manager with its ServerSideApply feature gate (Issuing=False, rea
     ['Denied', 'denied', () => ({ deny: () => true })],
   ])('%s is still ISSUANCE_FAILED', async (_reason, requestId, faults) => {
     Object.assign(world.certManager.options, { serverSideApply: true }, faults())
-    expect(await registerOnce('device-005', { requestId: `ssa-${requestId}` })).toMatchObject({
+    // an identity each: device-005 holds a certificate now, and the default policy refuses a second registration
+    const id = `device-ssa-${requestId}`
+    await bridge.pki.makeDevice(id)
+    expect(await registerOnce(id, { requestId: `ssa-${requestId}` })).toMatchObject({
       status: 'rejected',
       error: { code: 'ISSUANCE_FAILED', retryable: false },
     })
-    await gone(RESOURCE.certificates, 'dev-device-005')
+    await gone(RESOURCE.certificates, `dev-${id}`)
   })
 })
 
@@ -189,7 +192,8 @@ describe('API faults', () => {
       times: 1,
     })
     const before = world.api.requests.length
-    expect(await registerOnce('device-005', { requestId: 'faults' })).toMatchObject({ status: 'issued' })
+    await bridge.pki.makeDevice('device-faults')
+    expect(await registerOnce('device-faults', { requestId: 'faults' })).toMatchObject({ status: 'issued' })
     const creates = world.api.requests.slice(before).filter((r) => r.verb === 'create')
     expect(creates.map((r) => r.status)).toEqual([500, 500, 429, 201])
   })

@@ -275,7 +275,10 @@ describe('on reload, refused material keeps the material in force', () => {
   }
 
   const register = async (requestId: string): Promise<IssuedReply> => {
-    const device = await connectDevice(bridge, 'device-002')
+    // an identity per registration: the default re-registration policy refuses a second one
+    const id = `device-${requestId.replace(/[^A-Za-z0-9-]/g, '-')}`
+    await pki.makeDevice(id)
+    const device = await connectDevice(bridge, id)
     await device.send({ requestId, keyAlgorithm: 'ECDSA-P256' })
     const reply = await device.nextReply()
     await device.end()
