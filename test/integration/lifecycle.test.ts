@@ -102,6 +102,8 @@ beforeAll(async () => {
     'lifecycle.renewal.windowFraction=1',
     'lifecycle.reRegistration=refuse',
     'lifecycle.renewal.rateLimit.burst=10',
+    // revocations here come from the CLI (another process): the device gauge sees them at its next count
+    'health.deviceCountsSeconds=1',
   ])
 })
 
