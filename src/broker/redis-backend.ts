@@ -25,7 +25,17 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     return redis
   }
   const conn = connection()
-  const mq = mqemitterRedis({ subConn: connection(), pubConn: connection() })
+  const subConn = connection()
+  const pubConn = connection()
+  const mq = mqemitterRedis({ subConn, pubConn })
+  // mqemitter-redis closes by QUIT and waits until both connections end: while Redis is down that is never (the
+  // QUIT waits for a reconnection), and Aedes closes it on every stop. End them at once instead, Redis or not.
+  const closeMq = mq.close.bind(mq)
+  mq.close = (cb: () => void) => {
+    closeMq(cb)
+    subConn.disconnect()
+    pubConn.disconnect()
+  }
   // a lost connection is reported here too; unheard, it would crash the process (ioredis reconnects)
   ;(mq as unknown as { state: EventEmitter }).state.on('error', onError)
   const persistence = new AsyncRedisPersistence({
@@ -38,6 +48,9 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     persistence: persistence as unknown as BrokerBackend['persistence'],
     async close() {
       await persistence.destroy().catch(() => {})
+      conn.disconnect() // destroy ends it only after Aedes set the persistence up (not after a failed start)
+      // Aedes closes the emitter when it stops; after a start that failed before the broker, it is closed here
+      await new Promise<void>((resolve) => mq.close(() => resolve()))
     },
   }
 }
