@@ -117,7 +117,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.help}\n`)
     return 0
   }
-  await (command.run as (flags: Record<string, unknown>) => Promise<void>)(values)
+  try {
+    await (command.run as (flags: Record<string, unknown>) => Promise<void>)(values)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    // a flag the command cannot use: refused before anything is read, opened or sent, with the command's help
+    process.stderr.write(`${err.message}\n\n${command.help}\n`)
+    return 2
+  }
   return 0
 }
 
