@@ -28,13 +28,15 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
   const subConn = connection()
   const pubConn = connection()
   const mq = mqemitterRedis({ subConn, pubConn })
-  // mqemitter-redis closes by QUIT and waits until both connections end: while Redis is down that is never (the
-  // QUIT waits for a reconnection), and Aedes closes it on every stop. End them at once instead, Redis or not.
-  const closeMq = mq.close.bind(mq)
+  // mqemitter-redis closes by QUIT and waits until both connections emit 'end', which ioredis never does for a
+  // connection that is reconnecting (Redis down): Aedes closes the emitter on every stop, which then hung. End
+  // the connections here, Redis or not, and close the emitter itself (MQEmitter's own close, kept as _close).
+  const emitter = mq as unknown as { closing: boolean; _close(cb: () => void): void }
   mq.close = (cb: () => void) => {
-    closeMq(cb)
+    emitter.closing = true
     subConn.disconnect()
     pubConn.disconnect()
+    emitter._close(cb)
   }
   // a lost connection is reported here too; unheard, it would crash the process (ioredis reconnects)
   ;(mq as unknown as { state: EventEmitter }).state.on('error', onError)
@@ -47,8 +49,9 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],
     async close() {
-      await persistence.destroy().catch(() => {})
-      conn.disconnect() // destroy ends it only after Aedes set the persistence up (not after a failed start)
+      // not persistence.destroy(): it unsubscribes through the emitter's connection first, a command that waits
+      // forever for a Redis that is down; ending the connections is all a stop needs
+      conn.disconnect()
       // Aedes closes the emitter when it stops; after a start that failed before the broker, it is closed here
       await new Promise<void>((resolve) => mq.close(() => resolve()))
     },

@@ -128,15 +128,7 @@ describe('serve: a start that fails exits non-zero, nothing left running', () =>
   it('a replacement worker that cannot start (Redis gone) stops the primary, instead of respawning forever', async () => {
     const own = await startRedis()
     try {
-      // the other worker's stop with Redis gone ends at the stop bound (grace period + margin): grace 0 here
-      const bridge = serve([
-        '--workers',
-        '2',
-        '--set',
-        `state.redis.url=${own.url}`,
-        '--set',
-        'shutdown.gracePeriodMs=0',
-      ])
+      const bridge = serve(['--workers', '2', '--set', `state.redis.url=${own.url}`])
       await bridge.waitFor(/Bridge listening on mqtts:\/\/\S+ \(2 workers\)/)
       const [worker] = await childPids(bridge.pid as number)
       await own.stop()
