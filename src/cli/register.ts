@@ -11,7 +11,15 @@ import {
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { registerGateway } from './register-gateway.js'
-import { identity, oneOf, positiveInteger, positiveNumber, requestId, UsageError } from './usage-error.js'
+import {
+  brokerUrl,
+  identity,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+  requestId,
+  UsageError,
+} from './usage-error.js'
 
 /** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
@@ -88,11 +96,13 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const id = requestId(flags['request-id'])
+  const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
+  const verifyUrl = brokerUrl('verify', flags.verify)
   if (flags.renew && (flags.cert === undefined || flags.key === undefined)) {
     throw new UsageError('--renew needs --cert FILE and --key FILE: the operational certificate and key')
   }
   const registration = await (flags.renew ? renew : register)({
-    url: flags.url ?? 'mqtts://localhost:8883',
+    url,
     certPem: await readFile(certFile, 'utf8'),
     keyPem: await readFile(keyFile, 'utf8'),
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
@@ -111,7 +121,6 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     `Issued certificate ${registration.serialNumber}, valid until ${registration.notAfter}\n`,
   )
   process.stdout.write(`Wrote ${Object.values(CREDENTIAL_FILES).join(', ')} to ${out}\n`)
-  const verifyUrl = flags.verify
   if (verifyUrl) {
     await verifyCredentials(verifyUrl, registration)
     process.stdout.write(`Connected to ${verifyUrl} with the new credentials\n`)
@@ -126,10 +135,11 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   requestId(flags['request-id']) // and with room for the batch number, once the devices are known
+  const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
   const certFile = flags.cert ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.crt`)
   const keyFile = flags.key ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.key`)
   await registerGateway({
-    url: flags.url ?? 'mqtts://localhost:8883',
+    url,
     certFile,
     keyFile,
     caFile: flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert),

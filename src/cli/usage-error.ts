@@ -51,6 +51,23 @@ export function requestId(value: string | undefined, room = 0): string | undefin
   return value
 }
 
+/** brokerUrl checks a URL flag (--url, --verify): mqtts:// or mqtt://, with a host. */
+export function brokerUrl(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  if (!url || !['mqtts:', 'mqtt:'].includes(url.protocol) || url.hostname === '') {
+    throw new UsageError(
+      `--${flag} must be an mqtts:// (or mqtt://) URL such as mqtts://localhost:8883, not "${value}"`,
+    )
+  }
+  return value
+}
+
 /** oneOf checks an enumerated flag. */
 export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {

@@ -51,6 +51,17 @@ const ROWS: Row[] = [
     /--key-algorithm/,
   ],
   ['register --device ../x', register('--device', '../x'), /--device/],
+  [
+    'register --url localhost:8883',
+    () => ['register', '--url', 'localhost:8883', '--device', 'device-001'],
+    /--url/,
+  ],
+  ['register --verify http://x', register('--device', 'device-001', '--verify', 'http://x'), /--verify/],
+  [
+    'register --gateway --url ftp://x',
+    () => ['register', '--gateway', 'gateway-001', '--device', 's-1', '--url', 'ftp://x'],
+    /--url/,
+  ],
   ['register --device twice', register('--device', 'device-001', '--device', 'device-002'), /--device/],
   [
     'register --request-id with a space',
