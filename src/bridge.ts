@@ -6,6 +6,7 @@ import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { checkTlsMaterial } from './broker/tls-startup.js'
 import { workerSuffix } from './cluster/worker-slot.js'
+import { CleanupStack } from './common/cleanup-stack.js'
 import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
 import type { Config } from './config/load.js'
@@ -49,11 +50,27 @@ export const DEV_PKI_WARNING =
 /** devPkiDir is where the development PKI lives for a configuration. */
 export const devPkiDir = (config: Config): string => join(config.stateDir, 'pki')
 
-/** startBridge wires configuration into logger, issuer, service and broker, and starts listening. */
+/**
+ * startBridge wires configuration into logger, issuer, service and broker, and starts listening. A start that
+ * fails closes everything it had opened (newest first) before it rejects: nothing is left open or half-up.
+ */
 export async function startBridge(
   config: Config,
   logger: Logger = createLogger(config.log.level),
 ): Promise<Bridge> {
+  const cleanup = new CleanupStack()
+  try {
+    return await wireBridge(config, logger, cleanup)
+  } catch (err) {
+    await cleanup.unwind().catch((closing: unknown) => {
+      logger.warn({ err: (closing as Error).message }, 'closing after a failed start failed')
+    })
+    throw err
+  }
+}
+
+/** wireBridge does startBridge's work, pushing on `cleanup` how to close each thing as soon as it is opened. */
+async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack): Promise<Bridge> {
   let createdDevPki = false
   if (config.usesDevPki && !(await devPkiExists(devPkiDir(config)))) {
     await createDevPki(devPkiDir(config))
@@ -65,16 +82,19 @@ export async function startBridge(
   checkTlsMaterial(config, files) // what a reload would refuse does not start either (exit 2)
   // replicas share the registry in PostgreSQL; one process keeps it in SQLite
   const registry = await openConfiguredRegistry(config)
+  cleanup.defer(() => registry.close())
   const lifecycle = wireLifecycle(config, {
     registry,
     issuingCa: () => (tls as TlsReloader | undefined)?.issuingCa?.ca,
     logger,
   })
+  cleanup.defer(() => lifecycle.close())
   // made after the issuer, which reads the current CA through it (undefined until then: the loaded files)
   let tls: TlsReloader
   const deviceCounts = config.health.metrics
     ? countDevices(registry, config.health.deviceCountsSeconds * 1000, logger)
     : undefined
+  cleanup.defer(async () => deviceCounts?.close())
   const metrics = config.health.metrics
     ? createMetrics({
         replyCacheEntries: () => service.cachedReplies,
@@ -90,6 +110,7 @@ export async function startBridge(
     () => (tls as TlsReloader | undefined)?.issuingCa,
     metrics && kubeMetrics(metrics),
   )
+  cleanup.defer(() => issuer.close())
   tls = new TlsReloader(
     tlsFilesOf(config),
     {
@@ -115,8 +136,10 @@ export async function startBridge(
       },
     },
   )
+  cleanup.defer(() => tls.close())
   const { registration: r, limits } = config
   const audit = new AuditLog(config.auditLog)
+  cleanup.defer(() => audit.close())
   const issued = new IssuedIndex(
     {
       path: `${config.auditLog}.issued${workerSuffix()}`,
@@ -125,21 +148,13 @@ export async function startBridge(
     },
     audit,
   )
+  cleanup.defer(() => issued.close())
   await issued.open(config.auditLog)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
   const state = await openSharedState(config)
-    .then(async (opened) => {
-      // answers a killed process left in its index only, shared again before this one takes requests
-      if (config.state.redis.url !== undefined) await reshare(opened, issued.entries(), r.replyCacheSeconds)
-      return opened
-    })
-    .catch(async (err: unknown) => {
-      await issued.close()
-      await audit.close()
-      await registry.close()
-      await issuer.close()
-      throw err
-    })
+  cleanup.defer(() => state.close())
+  // answers a killed process left in its index only, shared again before this one takes requests
+  if (config.state.redis.url !== undefined) await reshare(state, issued.entries(), r.replyCacheSeconds)
   const redisUrl = config.state.redis.url
   const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })
   const backend =
@@ -150,7 +165,9 @@ export async function startBridge(
           if (suppressed !== undefined)
             logger.warn({ err: err.message, suppressed }, 'Redis (MQTT sessions) unavailable')
         })
+  cleanup.defer(() => backend?.close())
   const gatewayPolicy = loadGatewayPolicySource(config, logger)
+  cleanup.defer(() => gatewayPolicy.close())
   const broker: BootstrapBroker = new BootstrapBroker({
     host: config.listen.host,
     port: config.listen.port,
@@ -235,30 +252,12 @@ export async function startBridge(
         crlFile: lifecycle.crl && config.lifecycle.crl.file,
       })
     : undefined
-  const closeHealth = (): Promise<void> =>
-    new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve()))
-  const closeStores = async (): Promise<void> => {
-    await deviceCounts?.close()
-    gatewayPolicy.close()
-    lifecycle.close()
-    await issued.close()
-    await audit.close()
-    await registry.close()
-    await issuer.close()
-    await state.close()
-    await backend?.close()
-  }
-  let address: AddressInfo
-  try {
-    address = await broker.start()
-    if (health) await listen(health, config.health.port, config.health.host, 'health.port')
-  } catch (err) {
-    // one listener could not bind: close everything, so nothing is left half-up
-    await closeHealth()
-    await broker.stop()
-    await closeStores()
-    throw err
-  }
+  cleanup.defer(() => broker.stop())
+  cleanup.defer(
+    () => new Promise<void>((resolve) => (health?.listening ? health.close(() => resolve()) : resolve())),
+  )
+  const address = await broker.start()
+  if (health) await listen(health, config.health.port, config.health.host, 'health.port')
   // made once listening, so that its first word is not a "not ready" it is about to take back
   const readiness = new Readiness(
     [
@@ -301,8 +300,7 @@ export async function startBridge(
       await broker.stop()
       readiness.check() // logs the listener closing
       readiness.close()
-      await closeHealth()
-      await closeStores()
+      await cleanup.unwind() // the health server, then every store, newest first
       logger.info('bridge stopped')
     },
   }

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { ListenError } from './broker/broker.js'
 import { DEVICES_HELP, devicesCommand } from './cli/devices.js'
 import { INIT_HELP, init } from './cli/init.js'
 import { REGISTER_HELP, registerCommand } from './cli/register.js'
@@ -118,11 +117,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.help}\n`)
     return 0
   }
-  await (command.run as (flags: Record<string, unknown>) => Promise<void>)(values)
+  try {
+    await (command.run as (flags: Record<string, unknown>) => Promise<void>)(values)
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    // a flag the command cannot use: refused before anything is read, opened or sent, with the command's help
+    process.stderr.write(`${err.message}\n\n${command.help}\n`)
+    return 2
+  }
   return 0
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2)
+main(argv).then(
   (code) => {
     if (code !== 0) process.exitCode = code
   },
@@ -133,10 +140,6 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`)
       process.exitCode = 2
-    } else if (err instanceof ListenError) {
-      // everything that did start has been closed; exit now rather than wait on anything left behind
-      process.stderr.write(`error: ${err.message}\n`)
-      process.exit(1)
     } else if (err instanceof RegistrationRejectedError) {
       process.stderr.write(`registration rejected: ${err.message}\n`)
       process.exitCode = 1
@@ -144,5 +147,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`error: ${(err as Error).message ?? String(err)}\n`)
       process.exitCode = 1
     }
+    // serve failed to start and has closed what it opened: exit now, never wait on anything left behind (a
+    // cluster worker's IPC channel alone would keep it alive, half-up, with nothing listening)
+    if (argv[0] === 'serve') process.exit()
   },
 )

@@ -25,7 +25,19 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     return redis
   }
   const conn = connection()
-  const mq = mqemitterRedis({ subConn: connection(), pubConn: connection() })
+  const subConn = connection()
+  const pubConn = connection()
+  const mq = mqemitterRedis({ subConn, pubConn })
+  // mqemitter-redis closes by QUIT and waits until both connections emit 'end', which ioredis never does for a
+  // connection that is reconnecting (Redis down): Aedes closes the emitter on every stop, which then hung. End
+  // the connections here, Redis or not, and close the emitter itself (MQEmitter's own close, kept as _close).
+  const emitter = mq as unknown as { closing: boolean; _close(cb: () => void): void }
+  mq.close = (cb: () => void) => {
+    emitter.closing = true
+    subConn.disconnect()
+    pubConn.disconnect()
+    emitter._close(cb)
+  }
   // a lost connection is reported here too; unheard, it would crash the process (ioredis reconnects)
   ;(mq as unknown as { state: EventEmitter }).state.on('error', onError)
   const persistence = new AsyncRedisPersistence({
@@ -37,7 +49,11 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],
     async close() {
-      await persistence.destroy().catch(() => {})
+      // not persistence.destroy(): it unsubscribes through the emitter's connection first, a command that waits
+      // forever for a Redis that is down; ending the connections is all a stop needs
+      conn.disconnect()
+      // Aedes closes the emitter when it stops; after a start that failed before the broker, it is closed here
+      await new Promise<void>((resolve) => mq.close(() => resolve()))
     },
   }
 }

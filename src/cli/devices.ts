@@ -1,7 +1,7 @@
 import { EXPIRY_STATES, expiryCounts, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
 import { openLifecycle } from './lifecycle-context.js'
-import { UsageError } from './usage-error.js'
+import { identity as checkIdentity, UsageError } from './usage-error.js'
 
 /** DEVICES_HELP documents `devices`. */
 export const DEVICES_HELP = `Usage: registration-bridge devices list [options]
@@ -21,7 +21,8 @@ Options:
   --owner GATEWAY        list: only the devices this gateway owns
   --expiring DURATION    list: only identities whose newest certificate expires within it (e.g. 7d, 12h),
                          expired ones included; counts: what "expiring" means (default 7d)
-  --json                 print JSON instead of a table
+  --json                 print JSON instead of a table: every field, null where there is none (e.g. the
+                         owner of a device that registers itself)
 
 'counts' counts identities by their newest certificate: active, expiring, expired, revoked.
 'reset' lets the identity register again with its factory certificate (lifecycle.reRegistration after-reset,
@@ -84,6 +85,24 @@ function showText(d: DeviceRecord): string {
   )
 }
 
+/** summaryJson is a `devices list --json` row: every field, `owner: null` for a device that registers itself. */
+const summaryJson = (d: DeviceSummary) => ({ ...d, owner: d.owner ?? null })
+
+/** recordJson is `devices show --json`: every field, null where there is no value. */
+const recordJson = (d: DeviceRecord) => ({
+  ...d,
+  owner: d.owner ?? null,
+  resetAt: d.resetAt ?? null,
+  certificates: d.certificates.map((c) => ({
+    ...c,
+    registeredBy: c.registeredBy ?? null,
+    requestId: c.requestId ?? null,
+    supersededBy: c.supersededBy ?? null,
+    revokedAt: c.revokedAt ?? null,
+    revocationReason: c.revocationReason ?? null,
+  })),
+})
+
 /** devicesCommand lists the registry or shows one identity. */
 export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const [action, identity, ...extra] = flags._ ?? []
@@ -94,11 +113,14 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     takesIdentity !== (identity !== undefined)
   ) {
     throw new UsageError(
-      `expected "devices list", "devices show IDENTITY", "devices counts" or "devices reset IDENTITY"\n\n${DEVICES_HELP}`,
+      'expected "devices list", "devices show IDENTITY", "devices counts" or "devices reset IDENTITY"',
     )
   }
   const withinMs = parseDuration(flags.expiring ?? '7d')
-  if (withinMs === undefined) throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m`)
+  if (withinMs === undefined)
+    throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m, not "${flags.expiring}"`)
+  if (identity !== undefined) checkIdentity(`devices ${action} IDENTITY`, identity)
+  if (flags.owner !== undefined) checkIdentity('--owner', flags.owner)
   if (action === 'reset') return resetCommand(identity ?? '', flags)
   const context = await openLifecycle(flags, { readonly: true })
   const { registry } = context
@@ -116,12 +138,14 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
         flags.expiring === undefined
           ? all
           : all.filter((d) => ['expiring', 'expired'].includes(expiryStateOf(d, now, withinMs)))
-      process.stdout.write(`${flags.json ? JSON.stringify(devices, null, 2) : listText(devices)}\n`)
+      const json = () => JSON.stringify(devices.map(summaryJson), null, 2)
+      process.stdout.write(`${flags.json ? json() : listText(devices)}\n`)
       return
     }
     const device = await registry.device(identity ?? '')
     if (!device) throw new Error(`no identity "${identity}" in the registry`)
-    process.stdout.write(`${flags.json ? JSON.stringify(device, null, 2) : showText(device)}\n`)
+    const json = () => JSON.stringify(recordJson(device), null, 2)
+    process.stdout.write(`${flags.json ? json() : showText(device)}\n`)
   } finally {
     await context.close()
   }

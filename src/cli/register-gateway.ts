@@ -4,13 +4,15 @@ import { CREDENTIAL_FILES, writeCredentials } from '../client/credentials.js'
 import { type DownstreamDevice, registerDevices } from '../client/register-devices.js'
 import type { KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
+import { requestId, UsageError } from './usage-error.js'
 
 /** GatewayRegistration is what `register --gateway` needs, parsed by `register`. */
 export interface GatewayRegistration {
   readonly url: string
-  readonly certPem: string
-  readonly keyPem: string
-  readonly caPem: string
+  /** The gateway's certificate, key and the bridge's CA: read once the devices and flags are checked. */
+  readonly certFile: string
+  readonly keyFile: string
+  readonly caFile: string
   readonly gateway: string
   /** `--device ID` values. */
   readonly deviceIds: readonly string[]
@@ -33,7 +35,7 @@ async function readDevicesFile(
   for (const line of lines.filter(Boolean)) {
     const [id = '', csrFile, ...extra] = line.split(/\s+/)
     if (!isSafeIdentity(id) || extra.length > 0)
-      throw new Error(`${file}: expected "ID" or "ID CSR-FILE", got "${line}"`)
+      throw new UsageError(`--devices ${file}: expected "ID" or "ID CSR-FILE", got "${line}"`)
     devices.push(
       csrFile ? { deviceId: id, csr: await readFile(resolve(file, '..', csrFile), 'utf8') } : keyed(id),
     )
@@ -53,12 +55,15 @@ export async function registerGateway(o: GatewayRegistration): Promise<void> {
     ...(o.devicesFile ? await readDevicesFile(o.devicesFile, keyed) : []),
   ]
   if (devices.length === 0)
-    throw new Error('name the downstream devices: --device ID (repeatable) or --devices FILE')
+    throw new UsageError('name the downstream devices: --device ID (repeatable) or --devices FILE')
+  // the batches' requestIds are `<request-id>-<n>`: each must stay within the protocol's 128 characters
+  const batches = Math.ceil(devices.length / (o.batchSize ?? 100))
+  requestId(o.requestId, 1 + String(batches).length)
   const outcomes = await registerDevices({
     url: o.url,
-    certPem: o.certPem,
-    keyPem: o.keyPem,
-    caPem: o.caPem,
+    certPem: await readFile(o.certFile, 'utf8'),
+    keyPem: await readFile(o.keyFile, 'utf8'),
+    caPem: await readFile(o.caFile, 'utf8'),
     identity: o.gateway,
     devices,
     timeoutMs: o.timeoutMs,
@@ -71,7 +76,7 @@ export async function registerGateway(o: GatewayRegistration): Promise<void> {
     if (outcome.status === 'rejected') {
       rejected++
       const reason = outcome.error.reason ? ` (${outcome.error.reason})` : ''
-      process.stdout.write(`${outcome.deviceId}: rejected ${outcome.error.message}${reason}\n`)
+      process.stderr.write(`${outcome.deviceId}: rejected ${outcome.error.message}${reason}\n`)
       continue
     }
     const dir = join(root, outcome.deviceId)

@@ -11,7 +11,15 @@ import {
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { registerGateway } from './register-gateway.js'
-import { positiveNumber, UsageError } from './usage-error.js'
+import {
+  brokerUrl,
+  identity,
+  oneOf,
+  positiveInteger,
+  positiveNumber,
+  requestId,
+  UsageError,
+} from './usage-error.js'
 
 /** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
@@ -41,10 +49,14 @@ Gateway mode (the gateway registers its downstream devices over its own connecti
   --device ID            a downstream device (repeatable); --csr makes its key here, else the bridge does
   --devices FILE         downstream devices, one per line: "ID", or "ID CSR-FILE" for the sensor's own CSR
   --batch-size N         devices per batch message (default 100)
+  --request-id ID        prefix of the batches' requestIds (<ID>-1, <ID>-2, …): the same prefix retries them
   --out DIR              one credentials folder per device under DIR (default ./credentials)
+  Every device id is checked first: one that is not a valid identity is a usage error and nothing is sent.
+  Issued devices and the summary go to stdout, each rejected device (with its wire code) to stderr.
 
 Exit status: 0 issued; 1 rejected (the wire code on stderr), malformed reply, refused connection or
-subscription, or timeout; 2 a usage error.`
+subscription, or timeout; 2 a usage error (a flag, device id or request id that cannot be used), before
+anything is read or sent.`
 
 /** RegisterFlags are the parsed flags of `register`. */
 export interface RegisterFlags {
@@ -68,35 +80,35 @@ export interface RegisterFlags {
 }
 
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
-  if (value === undefined) return undefined
-  if (!(KEY_ALGORITHMS as readonly string[]).includes(value)) {
-    throw new UsageError(`--key-algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
-  }
-  return value as KeyAlgorithm
+  return value === undefined ? undefined : oneOf('key-algorithm', value, KEY_ALGORITHMS)
 }
 
 /** registerCommand runs one registration and writes the credentials. */
 export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const pki = join(resolve(flags['state-dir'] ?? '.registration-bridge'), 'pki')
   if (flags.gateway !== undefined) return registerGatewayCommand(flags, pki)
-  if ((flags.device?.length ?? 0) > 1) throw new Error('--device names one device (or use --gateway)')
-  const device = flags.device?.[0]
+  if ((flags.device?.length ?? 0) > 1) throw new UsageError('--device names one device (or use --gateway)')
+  // every flag is checked before a file is read or anything is sent
+  const device = flags.device?.[0] === undefined ? undefined : identity('--device', flags.device[0])
   const certFile = flags.cert ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.crt`))
   const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
   if (!certFile || !keyFile) throw new UsageError('give --device ID, or --cert FILE and --key FILE')
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
+  const id = requestId(flags['request-id'])
+  const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
+  const verifyUrl = brokerUrl('verify', flags.verify)
   if (flags.renew && (flags.cert === undefined || flags.key === undefined)) {
     throw new UsageError('--renew needs --cert FILE and --key FILE: the operational certificate and key')
   }
   const registration = await (flags.renew ? renew : register)({
-    url: flags.url ?? 'mqtts://localhost:8883',
+    url,
     certPem: await readFile(certFile, 'utf8'),
     keyPem: await readFile(keyFile, 'utf8'),
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
     csr: flags.renew ? flags['server-key'] !== true : flags.csr === true,
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
-    ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
+    ...(id ? { requestId: id } : {}),
     timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
   })
@@ -109,7 +121,6 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     `Issued certificate ${registration.serialNumber}, valid until ${registration.notAfter}\n`,
   )
   process.stdout.write(`Wrote ${Object.values(CREDENTIAL_FILES).join(', ')} to ${out}\n`)
-  const verifyUrl = flags.verify
   if (verifyUrl) {
     await verifyCredentials(verifyUrl, registration)
     process.stdout.write(`Connected to ${verifyUrl} with the new credentials\n`)
@@ -117,26 +128,29 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
 }
 
 async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promise<void> {
-  const gateway = flags.gateway ?? ''
+  // every flag (and every --device id) is checked before a file is read or anything is sent
+  const gateway = identity('--gateway', flags.gateway ?? '')
+  const deviceIds = (flags.device ?? []).map((d) => identity('--device', d))
+  const batchSize = positiveInteger('batch-size', flags['batch-size'])
+  const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
+  const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  requestId(flags['request-id']) // and with room for the batch number, once the devices are known
+  const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
   const certFile = flags.cert ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.crt`)
   const keyFile = flags.key ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.key`)
-  const batchSize = flags['batch-size'] === undefined ? undefined : Number(flags['batch-size'])
-  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) {
-    throw new Error('--batch-size must be a positive integer')
-  }
   await registerGateway({
-    url: flags.url ?? 'mqtts://localhost:8883',
-    certPem: await readFile(certFile, 'utf8'),
-    keyPem: await readFile(keyFile, 'utf8'),
-    caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
+    url,
+    certFile,
+    keyFile,
+    caFile: flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert),
     gateway,
-    deviceIds: flags.device ?? [],
+    deviceIds,
     devicesFile: flags.devices === undefined ? undefined : resolve(flags.devices),
     csr: flags.csr === true,
-    keyAlgorithm: parseKeyAlgorithm(flags['key-algorithm']),
+    keyAlgorithm,
     requestId: flags['request-id'],
     batchSize,
     out: flags.out,
-    timeoutMs: Number(flags.timeout ?? 60) * 1000,
+    timeoutMs: timeoutSeconds * 1000,
   })
 }

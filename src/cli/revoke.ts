@@ -1,7 +1,7 @@
 import { normalSerial } from '../registration/deny-list.js'
 import { REVOCATION_REASONS, type RevocationReason } from '../registry/registry.js'
 import { type LifecycleEventRecord, type LifecycleFlags, openLifecycle } from './lifecycle-context.js'
-import { UsageError } from './usage-error.js'
+import { identity, oneOf, serialNumber, UsageError } from './usage-error.js'
 
 /** REVOKE_HELP documents `revoke`. */
 export const REVOKE_HELP = `Usage: registration-bridge revoke --identity ID | --serial SERIAL [--reason REASON] [options]
@@ -17,7 +17,7 @@ the CRL (lifecycle.crl.file, served at /crl) is written again at once, so a prod
   -c, --config FILE      the bridge's configuration file
   --set SETTING=VALUE    override one setting (repeatable)
   --state-dir DIR        the bridge's state directory (stateDir)
-Exit status: 0 revoked, 1 nothing to revoke or an error, 2 usage.`
+Exit status: 0 revoked, 1 nothing to revoke or an error, 2 usage (e.g. a serial that is not hexadecimal).`
 
 /** RevokeFlags are the parsed flags of `revoke`. */
 export interface RevokeFlags extends LifecycleFlags {
@@ -29,12 +29,12 @@ export interface RevokeFlags extends LifecycleFlags {
 /** revokeCommand revokes by identity or serial, records it, and rewrites the CRL. */
 export async function revokeCommand(flags: RevokeFlags): Promise<void> {
   if ((flags.identity === undefined) === (flags.serial === undefined)) {
-    throw new UsageError(`give exactly one of --identity and --serial\n\n${REVOKE_HELP}`)
+    throw new UsageError('give exactly one of --identity and --serial')
   }
-  const reason = (flags.reason ?? 'unspecified') as RevocationReason
-  if (!(reason in REVOCATION_REASONS)) {
-    throw new UsageError(`--reason must be one of ${Object.keys(REVOCATION_REASONS).join(', ')}`)
-  }
+  const reasons = Object.keys(REVOCATION_REASONS) as RevocationReason[]
+  const reason = oneOf('reason', flags.reason ?? 'unspecified', reasons)
+  if (flags.identity !== undefined) identity('--identity', flags.identity)
+  if (flags.serial !== undefined) serialNumber(flags.serial)
   const context = await openLifecycle(flags)
   try {
     const { registry } = context

@@ -39,7 +39,8 @@ export interface ServeFlags {
 
 /**
  * serve starts the bridge and stops it cleanly on SIGINT or SIGTERM: no new connections, registrations in
- * flight answered within shutdown.gracePeriodMs, then exit 0 (1 if stopping failed).
+ * flight answered within shutdown.gracePeriodMs, then exit 0 (1 if stopping failed). A start that fails, in
+ * any process mode, exits non-zero with nothing left running (a worker's failure stops the primary too).
  */
 export async function serve(flags: ServeFlags): Promise<void> {
   const shortcuts: [string, string | undefined][] = [
@@ -67,23 +68,27 @@ export async function serve(flags: ServeFlags): Promise<void> {
     process.stderr.write(`Bridge listening on mqtts://${config.listen.host}:${port} (${workers} workers)\n`)
     return
   }
-  // signals that arrive while starting are held until the bridge is up, then stop it
+  // signals that arrive while starting are held until the bridge is up, then stop it; a start or a stop that hangs
+  // past the grace period and a margin is a failure: exit non-zero, never stay half-up
   let stopping: (() => void) | undefined
   const requested = new Promise<void>((resolve) => {
     stopping = resolve
   })
-  process.once('SIGINT', () => stopping?.())
-  process.once('SIGTERM', () => stopping?.())
+  const onSignal = (): void => {
+    setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
+    stopping?.()
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart
   const slot = process.env[WORKER_SLOT_ENV]
   const logger = createLogger(config.log.level)
+  // a start that fails has closed what it opened and rejects; the CLI then exits non-zero at once
   const bridge = await startBridge(
     config,
     cluster.isWorker ? logger.child({ worker: Number(slot), pid: process.pid }) : logger,
   )
   requested.then(() => {
-    // a stop that hangs past the grace period and a margin is a failure: exit non-zero, never stay half-up
-    setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
     return bridge.stop().then(
       () => process.exit(0),
       () => process.exit(1),

@@ -1,4 +1,9 @@
-/** UsageError is a flag with a value the command cannot use; the CLI prints it with the help and exits 2. */
+import { isSafeIdentity } from '../protocol/topics.js'
+
+/**
+ * UsageError is a flag with a value the command cannot use; the CLI prints it with the command's help and exits
+ * 2, before it reads a file, opens a store or sends anything.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError'
 }
@@ -11,4 +16,72 @@ export function positiveNumber(flag: string, value: string | undefined, fallback
     throw new UsageError(`--${flag} must be a positive number, not "${value}"`)
   }
   return n
+}
+
+/** positiveInteger reads a count flag (1, 2, …), or throws a UsageError naming it. */
+export function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^[1-9][0-9]*$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`--${flag} must be a positive integer, not "${value}"`)
+  }
+  return Number(value)
+}
+
+/** identity checks an identity flag (or argument) against the identity grammar of docs/protocol.md. */
+export function identity(flag: string, value: string): string {
+  if (!isSafeIdentity(value)) {
+    throw new UsageError(
+      `${flag} must be an identity (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit), not "${value}"`,
+    )
+  }
+  return value
+}
+
+/** REQUEST_ID is the requestId grammar of docs/protocol.md: 1-128 printable ASCII characters, no spaces. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
+
+/** requestId checks --request-id; `room` characters are kept for a suffix the client adds (a batch number). */
+export function requestId(value: string | undefined, room = 0): string | undefined {
+  if (value === undefined) return undefined
+  if (!REQUEST_ID.test(value) || value.length > 128 - room) {
+    throw new UsageError(
+      `--request-id must be 1-${128 - room} printable ASCII characters without spaces, not "${value}"`,
+    )
+  }
+  return value
+}
+
+/** brokerUrl checks a URL flag (--url, --verify): mqtts:// or mqtt://, with a host. */
+export function brokerUrl(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  if (!url || !['mqtts:', 'mqtt:'].includes(url.protocol) || url.hostname === '') {
+    throw new UsageError(
+      `--${flag} must be an mqtts:// (or mqtt://) URL such as mqtts://localhost:8883, not "${value}"`,
+    )
+  }
+  return value
+}
+
+/** oneOf checks an enumerated flag. */
+export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, not "${value}"`)
+  }
+  return value as T
+}
+
+/** serialNumber checks --serial: hexadecimal digits, optionally in colon-separated pairs (as openssl prints). */
+export function serialNumber(value: string): string {
+  if (!/^[0-9a-fA-F]+$/.test(value.replaceAll(':', '')) || /^:|:$|::/.test(value)) {
+    throw new UsageError(
+      `--serial must be a hexadecimal serial number (e.g. 5b:a9:d7 or 5ba9d7), not "${value}"`,
+    )
+  }
+  return value
 }

@@ -20,12 +20,15 @@ const HEALTHY_MS = 10_000
 
 /**
  * runPrimary starts `count` workers (each a full bridge on the same listener port, node:cluster sharing it),
- * replaces a worker that dies (in its slot, after a backoff when it keeps dying), and on SIGINT/SIGTERM stops
- * every worker and exits: 0 when each stopped cleanly. It resolves with the port once every worker listens.
+ * replaces a worker that dies after it was listening (in its slot, after a backoff when it keeps dying), and on
+ * SIGINT/SIGTERM stops every worker and exits: 0 when each stopped cleanly. A worker that exits before it
+ * listens — the first of its slot or a replacement — failed to start (Redis or PostgreSQL unreachable, bad
+ * configuration): it would fail again, so every worker is stopped and the primary exits 1, never respawning
+ * forever nor staying up with nothing listening. It resolves with the port once every worker listens.
  */
 export function runPrimary(count: number, write: (line: string) => void): Promise<number> {
   const backoff = new Backoff({ initialMs: 100, maxMs: 5_000 })
-  const slots = new Map<Worker, { slot: number; startedAt: number }>()
+  const slots = new Map<Worker, { slot: number; startedAt: number; listening: boolean }>()
   const listening = new Set<number>()
   let stopping = false
   let failed = false
@@ -35,9 +38,11 @@ export function runPrimary(count: number, write: (line: string) => void): Promis
   })
   const fork = (slot: number): void => {
     const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) })
-    slots.set(worker, { slot, startedAt: Date.now() })
+    const entry = { slot, startedAt: Date.now(), listening: false }
+    slots.set(worker, entry)
     worker.on('message', (message: Partial<WorkerMessage>) => {
       if (typeof message?.bridgeListening !== 'number') return
+      entry.listening = true
       listening.add(slot)
       if (listening.size === count) resolveReady(message.bridgeListening)
     })
@@ -51,7 +56,7 @@ export function runPrimary(count: number, write: (line: string) => void): Promis
       if (slots.size === 0) process.exit(failed ? 1 : 0)
       return
     }
-    if (!listening.has(entry.slot)) {
+    if (!entry.listening) {
       // a worker that never started would fail again: the bridge cannot do its job, so it exits
       write(`worker ${entry.slot} failed to start (${signal ?? `exit ${code}`}); stopping`)
       stop(1)

@@ -87,7 +87,8 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
 
 /**
  * openGatewayBatch checks what comes first: the size, that it is a JSON object, and the protocol version and
- * extension (any other is UNSUPPORTED_VERSION, whoever sends it); readGatewayBatch then reads the rest.
+ * extension (of the wrong type: MALFORMED_REQUEST; any other number or string: UNSUPPORTED_VERSION, whoever sends
+ * it); readGatewayBatch then reads the rest.
  */
 export function openGatewayBatch(payload: Buffer, limits: GatewayLimits): Record<string, unknown> {
   if (payload.length > limits.maxRequestBytes) {
@@ -107,6 +108,9 @@ export function openGatewayBatch(payload: Buffer, limits: GatewayLimits): Record
     throw malformed('request must be an object')
   const fields = body as Record<string, unknown>
   const { version, extension } = fields
+  // a wrong type is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is another version
+  if (version !== undefined && typeof version !== 'number') throw malformed('version must be a number')
+  if (typeof extension !== 'string') throw malformed('extension must be a string')
   if (version !== undefined && version !== PROTOCOL_VERSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
   }

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { constants, mkdirSync } from 'node:fs'
-import { type FileHandle, open, rename, writeFile } from 'node:fs/promises'
+import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { replaceFile } from '../common/replace-file.js'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
 
@@ -125,12 +126,10 @@ export class AuditLog<T = AuditRecord> {
       this.#file = undefined
       await file?.close()
       mkdirSync(dirname(this.#path), { recursive: true })
-      const tmp = `${this.#path}.tmp`
       const text = records()
         .map((r) => `${JSON.stringify(r)}\n`)
         .join('')
-      await writeFile(tmp, text, { mode: 0o600, flush: true })
-      await rename(tmp, this.#path)
+      await replaceFile(this.#path, text, 0o600)
     } finally {
       this.#rewriting = false
       if (this.#queue.length > 0) this.#flushing ??= this.#flush()

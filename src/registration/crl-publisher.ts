@@ -1,5 +1,5 @@
-import { rename, writeFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
+import { replaceFile } from '../common/replace-file.js'
 import { buildCrl } from '../pki/crl.js'
 import { toPem } from '../pki/pem.js'
 import type { LoadedCa } from '../pki/signer.js'
@@ -37,9 +37,8 @@ export async function writeCrl(
       crlNumber: BigInt(now.getTime()),
     },
   )
-  const tmp = `${settings.file}.tmp`
-  await writeFile(tmp, toPem(der, 'X509 CRL'), { mode: 0o644, flush: true })
-  await rename(tmp, settings.file)
+  // workers, replicas and the CLI sharing a state dir write this file concurrently: each with its own temp file
+  await replaceFile(settings.file, toPem(der, 'X509 CRL'), 0o644)
   return der
 }
 

@@ -21,6 +21,7 @@ import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
 import { checkCurrentCredential } from './lifecycle-policy.js'
+import { errorFields } from './rejections.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 import type { Outcome, RegistrationObserver, RegistrationService } from './service.js'
 
@@ -106,7 +107,10 @@ export class GatewayService {
     } catch (err) {
       const error = toRegistrationError(err)
       requestId ??= peekRequestId(payload)
-      log.info({ requestId, code: error.code, reason: reasonOf(error) }, 'gateway batch rejected')
+      log[error.code === 'INTERNAL_ERROR' ? 'error' : 'info'](
+        { requestId, code: error.code, reason: reasonOf(error), ...errorFields(error) },
+        'gateway batch rejected',
+      )
       const { requestId: _, ...reply } = rejectedReply(error, undefined)
       await this.#send(gateway, requestId, withReason(reply, error), log)
     }
@@ -205,7 +209,7 @@ export class GatewayService {
       observe('rejected', error.code)
       const level = error.code === 'INTERNAL_ERROR' || error.code === 'ISSUANCE_FAILED' ? 'error' : 'info'
       log[level](
-        { requestId, deviceId, code: error.code, reason: reasonOf(error), err: error.cause },
+        { requestId, deviceId, code: error.code, reason: reasonOf(error), ...errorFields(error) },
         'downstream registration rejected',
       )
       const { requestId: _, ...rejected } = rejectedReply(error, undefined)

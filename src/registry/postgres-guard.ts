@@ -65,7 +65,7 @@ export class PoolGuard {
     } catch (err) {
       if (!unreachable(err)) throw err
       this.#available = false
-      throw new StateUnavailableError(`registry unavailable: ${(err as Error).message}`, { cause: err })
+      throw new StateUnavailableError('registry', { cause: err })
     }
   }
 }

@@ -64,7 +64,8 @@ export class RedisState implements SharedState {
       await redis.ping()
     } catch (err) {
       redis.disconnect()
-      throw new StateUnavailableError(`state.redis.url: cannot reach Redis (${(err as Error).message})`)
+      // for the operator starting the bridge, never on the wire
+      throw new Error(`state.redis.url: cannot reach Redis (${(err as Error).message})`, { cause: err })
     }
     return new RedisState(redis, options.keyPrefix)
   }
@@ -73,7 +74,7 @@ export class RedisState implements SharedState {
     try {
       return await command()
     } catch (err) {
-      throw new StateUnavailableError(`shared state unavailable: ${(err as Error).message}`, { cause: err })
+      throw new StateUnavailableError('state', { cause: err })
     }
   }
 

@@ -123,8 +123,13 @@ describe('issuer answers', () => {
       spec: { ca: { secretName: 'missing' } },
     })
     await notReady
+    // the Issuer's own condition message (secret names) is the operator's, never the device's
     expect(await registerOnce('device-004', { requestId: 'not-ready' })).toMatchObject({
-      error: { code: 'ISSUER_UNAVAILABLE', retryable: true },
+      error: {
+        code: 'ISSUER_UNAVAILABLE',
+        message: 'the cert-manager issuer is not Ready; retry later',
+        retryable: true,
+      },
     })
     expect(createdFor(RESOURCE.certificates, 'device-004')).toHaveLength(0)
     const ready = bridge.waitForLog('cert-manager issuer is Ready')

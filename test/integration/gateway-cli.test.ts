@@ -135,8 +135,28 @@ describe('the gateway walkthrough', () => {
       ...['--device', 'device-003', '--out', out],
     ])
     expect(refused.code).toBe(1)
-    expect(refused.stdout).toContain('device-003: rejected')
-    expect(refused.stdout).toContain('DEVICE_NOT_ALLOWED')
+    // rejections go to stderr, as the help says; stdout has the issued devices and the summary
+    expect(refused.stderr).toContain('device-003: rejected')
+    expect(refused.stderr).toContain('DEVICE_NOT_ALLOWED')
+    expect(refused.stdout).not.toContain('device-003: rejected')
+    expect(refused.stdout).toContain('0 issued, 1 rejected')
+
+    // a device that registers itself has no owner: `"owner": null` in JSON, the field never left out
+    const self = await run(node, [
+      ...[cli, 'register', '--url', `mqtts://localhost:${port}`, '--state-dir', dir],
+      ...['--device', 'device-001', '--out', join(dir, 'self')],
+    ])
+    expect(self.code, self.stderr).toBe(0)
+    const everyone = JSON.parse(
+      (await run(node, [cli, 'devices', 'list', '--state-dir', dir, '--json'])).stdout,
+    ) as Record<string, unknown>[]
+    expect(everyone.find((d) => d.identity === 'device-001')).toMatchObject({ owner: null })
+    for (const d of everyone) expect(d).toHaveProperty('owner')
+    const shown = JSON.parse(
+      (await run(node, [cli, 'devices', 'show', 'device-001', '--state-dir', dir, '--json'])).stdout,
+    ) as { owner: unknown; certificates: Record<string, unknown>[] }
+    expect(shown.owner).toBeNull()
+    expect(shown.certificates[0]).toMatchObject({ registeredBy: null, supersededBy: null, revokedAt: null })
 
     const list = await run(node, [
       cli,

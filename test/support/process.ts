@@ -12,15 +12,19 @@ export interface Running {
   signal(name: NodeJS.Signals): void
 }
 
-/** start spawns a command without a shell and records everything it prints. */
+/**
+ * start spawns a command without a shell and records everything it prints. `group` makes it lead a process
+ * group of its own, which its children join: `process.kill(-pid, 0)` then tells whether any of them is left.
+ */
 export function start(
   command: string,
   args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; group?: boolean } = {},
 ): Running {
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
+    detached: options.group === true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -132,10 +132,10 @@ export class CertManagerIssuer implements Issuer {
   async issue(order: IssuanceOrder, signal: AbortSignal): Promise<Credentials> {
     const state = this.#issuerState()
     if (this.#context.watchers.issuer.healthy && !state.ready)
-      throw new RegistrationError(
-        'ISSUER_UNAVAILABLE',
-        `the cert-manager issuer is not Ready: ${state.message}`,
-      )
+      // its condition's message (secret names, the issuer's internals) is logged when it changes, never sent
+      throw new RegistrationError('ISSUER_UNAVAILABLE', 'the cert-manager issuer is not Ready; retry later', {
+        cause: new Error(state.message),
+      })
     if (order.csr)
       return issueWithRequest(
         this.#context,

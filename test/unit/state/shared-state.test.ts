@@ -7,6 +7,7 @@ import {
   type SharedState,
   StateUnavailableError,
   shareable,
+  UNAVAILABLE_MESSAGES,
 } from '../../../src/state/shared-state.js'
 import { startRedis, type TestRedis } from '../../support/redis.js'
 
@@ -103,6 +104,11 @@ describe('redis state', () => {
     const failure = await state.acquire('dev', 'k', 1000).catch((err: unknown) => err)
     expect(failure).toBeInstanceOf(StateUnavailableError)
     expect((failure as StateUnavailableError).retryable).toBe(true)
+    // the device is told the stable message; the driver's text stays in the cause, for the log
+    expect((failure as StateUnavailableError).message).toBe(UNAVAILABLE_MESSAGES.state)
+    expect(String((failure as StateUnavailableError).cause)).toMatch(
+      /ECONNREFUSED|Connection|connect|Stream/i,
+    )
     await redis.restart()
     await expect
       .poll(() => state.take('dev', { burst: 1, perMinute: 1 }).catch(() => -1), { interval: 50 })
