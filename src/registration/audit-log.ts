@@ -5,12 +5,9 @@ import { dirname } from 'node:path'
 import { replaceFile } from '../common/replace-file.js'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
+import type { IssuanceEvent } from '../registry/registry.js'
 
-/**
- * IssuanceEvent says which lifecycle step issued a certificate: a first registration, a factory-certificate
- * re-registration (it supersedes), or a renewal (with the operational certificate, or by the owning gateway).
- */
-export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
+export type { IssuanceEvent } from '../registry/registry.js'
 
 /** AuditRecord is one issuance: never a key, only what identifies the certificate. */
 export interface AuditRecord {

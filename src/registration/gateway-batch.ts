@@ -22,7 +22,6 @@ import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
 import { checkCurrentCredential } from './lifecycle-policy.js'
 import { errorFields } from './rejections.js'
-import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 import type { Outcome, RegistrationObserver, RegistrationService } from './service.js'
 
 /** GatewayServiceDeps are the collaborators of the gateway path. */
@@ -42,20 +41,25 @@ export interface GatewayServiceOptions {
   readonly limits: GatewayLimits
   /** Downstream issuances of one batch in flight at once. */
   readonly concurrency: number
-  readonly replyCache: ReplyCacheOptions
 }
 
 const NOT_A_GATEWAY = (): GatewayDenied =>
   new GatewayDenied('NOT_A_GATEWAY', 'this identity is not a gateway; the gateway extension is refused')
 
+const OWNED_GATEWAY = (owner: string): GatewayDenied =>
+  new GatewayDenied(
+    'NOT_A_GATEWAY',
+    `gateway ${owner} registered this identity as its device; a gateway registers itself with its own factory certificate`,
+  )
+
 /**
- * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (cached? ▶ rate ▶ the service's
- * per-device path with the gateway policy as its vet step) ▶ one reply per device ▶ `complete`.
+ * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (deny list ▶ the service's per-device
+ * path: policy ▶ the gateway policy as its vet step ▶ replay? ▶ the gateway's quota rate ▶ lifecycle ▶ issue) ▶
+ * one reply per device ▶ `complete`.
  */
 export class GatewayService {
   readonly #deps: GatewayServiceDeps
   readonly #options: GatewayServiceOptions
-  readonly #cache: ReplyCache
   readonly #gate: GatewayGate
   readonly #buckets = new LRUCache<string, TokenBucket>({ max: 10_000 })
   readonly #batchesInFlight = new Set<string>()
@@ -65,7 +69,6 @@ export class GatewayService {
   constructor(deps: GatewayServiceDeps, options: GatewayServiceOptions) {
     this.#deps = deps
     this.#options = options
-    this.#cache = new ReplyCache(options.replyCache)
     this.#gate = new GatewayGate(deps.registry)
   }
 
@@ -92,8 +95,12 @@ export class GatewayService {
       const fields = openGatewayBatch(payload, this.#options.limits)
       const rule = ruleFor(this.#deps.policy.current, gateway)
       if (!rule) throw NOT_A_GATEWAY()
+      // an identity another gateway registered (and owns) is that gateway's device, even once the policy makes
+      // it a gateway: its credentials came through the other gateway, which may hold its key
+      const owner = await this.#deps.registry.ownerOf(gateway)
+      if (owner !== undefined) throw OWNED_GATEWAY(owner)
       // an operational certificate sends batches only while it is the gateway's current one (as for renewal)
-      await checkCurrentCredential(this.#deps.registry, credential)
+      await checkCurrentCredential(this.#deps.registry, credential, gateway)
       this.#denied(gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
@@ -156,7 +163,6 @@ export class GatewayService {
     log: Logger,
   ): Promise<DeviceResult> {
     const { deviceId } = device
-    const key = hash([gateway, requestId, device])
     const started = performance.now()
     const mode = device.csr === undefined ? 'server_key' : 'csr'
     const observe = (outcome: Outcome, code?: ErrorCode): void =>
@@ -170,15 +176,6 @@ export class GatewayService {
     try {
       if (device.refused) throw device.refused
       this.#denied(deviceId)
-      // a retry's earlier answer is replayed by the service once policy and ownership pass again; only new
-      // issuances spend the gateway's quota rate
-      const earlier = this.#cache.get(key)
-      const retryAfterMs = earlier ? 0 : this.#bucket(gateway, rule).take()
-      if (retryAfterMs > 0) {
-        throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
-          retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
-        })
-      }
       let outcome: Outcome = 'issued'
       const release = { done: (): void => {} }
       const vet = async (order: IssuanceOrder): Promise<Admission> => {
@@ -193,12 +190,18 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
-          earlier,
+          spend: () => {
+            const retryAfterMs = this.#bucket(gateway, rule).take()
+            if (retryAfterMs > 0) {
+              throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
+                retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
+              })
+            }
+          },
           replayed: () => {
             outcome = 'replayed'
           },
         })
-        this.#cache.set(key, reply)
         observe(outcome)
         return { ...withoutRequestId(reply), deviceId }
       } finally {
@@ -242,7 +245,6 @@ export class GatewayService {
   async close(): Promise<void> {
     this.#closed = true
     await Promise.allSettled([...this.#handlers])
-    this.#cache.clear()
   }
 }
 

@@ -79,17 +79,16 @@ export class GatewayGate {
       algorithm: order.keyAlgorithm,
     })
     if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
+    // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
+    // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
     const device = await this.#registry.device(order.identity, { certificates: 1 })
-    const newest = device?.certificates[0]
-    // the device's newest certificate is its own (factory-certificate registration): a gateway needs `adopt`
-    const selfRegistered = newest !== undefined && newest.registeredBy === undefined
-    if (selfRegistered && !rule.adopt) {
+    const owner = device?.owner
+    if (device !== undefined && owner === undefined && !rule.adopt) {
       throw new GatewayDenied(
         'DEVICE_REGISTERS_ITSELF',
         'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
       )
     }
-    const owner = selfRegistered ? undefined : device?.owner
     if (owner === gateway) return { takeOver: false, release: NOTHING_RESERVED }
     if (owner !== undefined && !rule.transfer) {
       throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')

@@ -39,11 +39,9 @@ export function wireGateways(
   },
 ): GatewayWiring {
   const g = config.gateways
-  const r = config.registration
   const service = new GatewayService(deps, {
     limits: { maxRequestBytes: g.maxRequestBytes, maxDevicesPerBatch: g.maxDevicesPerBatch },
     concurrency: g.concurrency,
-    replyCache: { ttlSeconds: r.replyCacheSeconds, maxEntries: r.replyCacheMaxEntries },
   })
   return {
     service,

@@ -64,10 +64,12 @@ export function lostAnswer(
 export async function checkRevokedCredential(
   registry: Registry | undefined,
   credential: PresentedCredential,
+  identity: string,
 ): Promise<IssuanceRecord> {
   const record = await registry?.certificate(credential.serialNumber)
   if (!record)
     throw refuse('this certificate is not one the bridge issued; register with the factory certificate')
+  if (record.identity !== identity) throw refuse('this certificate was issued to another identity')
   if (record.state === 'revoked') throw refuse('this certificate is revoked')
   return record
 }
@@ -80,9 +82,10 @@ export async function checkRevokedCredential(
 export async function checkCurrentCredential(
   registry: Registry | undefined,
   credential: PresentedCredential | undefined,
+  identity: string,
 ): Promise<void> {
   if (credential?.kind !== 'operational') return
-  const current = await checkRevokedCredential(registry, credential)
+  const current = await checkRevokedCredential(registry, credential, identity)
   if (current.state !== 'active') {
     throw refuse('this certificate has been superseded; connect with the newest certificate')
   }
@@ -105,8 +108,7 @@ export async function checkRenewal(
   retryOf?: string,
   now = new Date(),
 ): Promise<string> {
-  const current = await checkRevokedCredential(registry, credential)
-  if (current.identity !== order.identity) throw refuse('this certificate was issued to another identity')
+  const current = await checkRevokedCredential(registry, credential, order.identity)
   const newest = device?.certificates[0]
   const retry =
     retryOf !== undefined &&

@@ -78,9 +78,14 @@ export function wireLifecycle(
       if (!c) return undefined
       const listed = list.denied({ identity: identity.id, ...c })
       if (listed !== undefined || c.kind !== 'operational') return listed
-      return deps.registry
-        .certificate(c.serialNumber)
-        .then((r) => (r?.state === 'revoked' ? 'the operational certificate is revoked' : undefined))
+      // an operational certificate is the identity it was issued to, whatever else its names say: with
+      // identity.source san-dns or san-uri, a certificate issued to one identity can carry names that read as
+      // another's, and must never act as that one (connect, subscribe to its replies, send its batches)
+      return deps.registry.certificate(c.serialNumber).then((r) => {
+        if (!r) return 'the operational certificate is not one this bridge issued'
+        if (r.identity !== identity.id) return 'the operational certificate was issued to another identity'
+        return r.state === 'revoked' ? 'the operational certificate is revoked' : undefined
+      })
     },
     close() {
       list.close()

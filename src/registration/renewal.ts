@@ -49,9 +49,12 @@ export class LifecycleGate {
    * renewal returns the credential when the connection renews (an operational certificate), after refusing a
    * revoked one: a revoked certificate gets nothing, not even a replay of an answer given before.
    */
-  async renewal(credential: PresentedCredential | undefined): Promise<PresentedCredential | undefined> {
+  async renewal(
+    identity: string,
+    credential: PresentedCredential | undefined,
+  ): Promise<PresentedCredential | undefined> {
     if (credential?.kind !== 'operational') return undefined
-    await checkRevokedCredential(this.#registry, credential)
+    await checkRevokedCredential(this.#registry, credential, identity)
     return credential
   }
 

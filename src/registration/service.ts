@@ -94,8 +94,11 @@ export interface DownstreamContext {
    * whether the gateway takes the device over (from another gateway, or from the device itself).
    */
   readonly vet: (order: IssuanceOrder) => Promise<{ readonly takeOver: boolean }>
-  /** An earlier answer to this request the caller holds (with its key); replayed only once policy passed again. */
-  readonly earlier?: IssuedReply | undefined
+  /**
+   * spend takes one of the gateway's quota tokens, throwing RATE_LIMITED when none is left: only a new issuance
+   * spends one, never a replay of an earlier answer.
+   */
+  readonly spend: () => void
   /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
   readonly replayed?: (() => void) | undefined
 }
@@ -190,7 +193,7 @@ export class RegistrationService {
     log: Logger,
     credential: PresentedCredential | undefined,
   ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
-    const renewing = await this.#lifecycle?.renewal(credential)
+    const renewing = await this.#lifecycle?.renewal(identity, credential)
     const scope = renewing ? { renewing: renewing.serialNumber } : {}
     const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, scope)
     // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
@@ -273,24 +276,29 @@ export class RegistrationService {
     if (this.#inFlight.has(identity)) {
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     }
-    const { registeredBy } = context
-    const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, { registeredBy })
+    const { registeredBy, requestId } = context
+    // a downstream device's request is its entry in the batch, under the batch's requestId, through this gateway
+    const entry = { ...request, requestId }
+    const key = idempotencyKey(identity, entry, this.#options.policy.defaultKeyAlgorithm, { registeredBy })
     const controller = new AbortController()
     const lease = await this.#inFlight.hold(identity, key, controller)
     if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
       const order = authorize(identity, request, this.#options.policy, registeredBy)
       const { takeOver } = await context.vet(order)
-      // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still current
-      const earlier = context.earlier ?? this.#deps.issued.lookup(key)?.reply
+      // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still
+      // current: the same reply cache and request hash as a device's own request
+      const earlier = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
       if (earlier && (await this.#current(earlier))) {
         context.replayed?.()
         return earlier
       }
-      const { requestId } = context
+      context.spend()
       const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy, takeOver })
       const downstream = { ...order, registeredBy }
-      return await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
+      const reply = await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
+      this.#cache.set(key, reply)
+      return reply
     } finally {
       await lease.release()
     }

@@ -11,7 +11,7 @@ import type {
   Registry,
   Revocation,
 } from './registry.js'
-import { type CertificateRow, toIssuance } from './sqlite-rows.js'
+import { type CertificateRow, keepsOwner, toIssuance } from './sqlite-rows.js'
 
 /** POSTGRES_SCHEMA creates the registry's tables (the SQLite schema's twin; times are epoch milliseconds). */
 const POSTGRES_SCHEMA = `
@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   registered_by TEXT,
   request_id TEXT,
   request_hash TEXT,
+  event TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at BIGINT,
@@ -48,6 +49,7 @@ ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS request_hash TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS event TEXT;
 `
 
 /** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
@@ -97,8 +99,9 @@ export class PostgresRegistry implements Registry {
     await this.#db.transaction(async (client) => {
       await client.query(
         `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (identity) DO UPDATE SET owner = coalesce($2, devices.owner), last_issued_at = $3`,
-        [i.identity, i.registeredBy ?? null, at],
+         ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN $4 THEN devices.owner ELSE $2 END,
+           last_issued_at = $3`,
+        [i.identity, i.registeredBy ?? null, at, keepsOwner(i)],
       )
       await client.query(
         `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
@@ -106,8 +109,8 @@ export class PostgresRegistry implements Registry {
       )
       await client.query(
         `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-           issued_at, registered_by, request_id, request_hash, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active')`,
+           issued_at, registered_by, request_id, request_hash, event, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'active')`,
         [
           i.serialNumber,
           i.identity,
@@ -120,6 +123,7 @@ export class PostgresRegistry implements Registry {
           i.registeredBy ?? null,
           i.requestId ?? null,
           i.requestHash ?? null,
+          i.event ?? null,
         ],
       )
     })

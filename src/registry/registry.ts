@@ -1,5 +1,11 @@
 import type { ExpiryState } from './expiry.js'
 
+/**
+ * IssuanceEvent says which lifecycle step issued a certificate: a first registration, a factory-certificate
+ * re-registration (it supersedes), or a renewal (with the operational certificate, or by the owning gateway).
+ */
+export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
+
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
 
@@ -28,6 +34,12 @@ export interface NewIssuance {
    * idempotency.ts): the only proof that a later request is a retry of this one.
    */
   readonly requestHash?: string | undefined
+  /**
+   * The lifecycle step. It decides the owner: an issuance for a gateway makes that gateway the owner, a device's
+   * renewal with its operational certificate keeps the owner, and a device's registration with its factory
+   * certificate leaves it with none (it registers itself).
+   */
+  readonly event?: IssuanceEvent | undefined
 }
 
 /** IssuanceRecord is one recorded certificate. */
@@ -63,7 +75,10 @@ export interface Revocation {
 /** DeviceRecord is an identity the bridge has issued for, with its owner and every certificate, newest first. */
 export interface DeviceRecord {
   readonly identity: string
-  /** The gateway that owns this identity (registered it last), or undefined for a device that registers itself. */
+  /**
+   * The gateway that owns this identity (registered it last, kept through the device's own renewals), or undefined
+   * for a device that registered itself with its factory certificate.
+   */
   readonly owner?: string | undefined
   readonly firstIssuedAt: Date
   readonly lastIssuedAt: Date

@@ -17,6 +17,7 @@ import type {
 import {
   type CertificateRow,
   type DeviceRow,
+  keepsOwner,
   MIGRATIONS,
   optional,
   SCHEMA,
@@ -59,18 +60,24 @@ export class SqliteRegistry implements Registry {
     }
     this.#insertDevice = this.#prepared(`
       INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
-      ON CONFLICT (identity) DO UPDATE SET owner = coalesce(@owner, owner), last_issued_at = @at`)
+      ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN @keepOwner THEN owner ELSE @owner END,
+        last_issued_at = @at`)
     this.#supersede = this.#prepared(
       `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
     )
     this.#insertCertificate = this.#prepared(`
       INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-        issued_at, registered_by, request_id, request_hash, state)
+        issued_at, registered_by, request_id, request_hash, event, state)
       VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
-        @requestId, @requestHash, 'active')`)
+        @requestId, @requestHash, @event, 'active')`)
     this.#record = this.#db.transaction((i: NewIssuance) => {
       const at = i.issuedAt.getTime()
-      this.#insertDevice.run({ identity: i.identity, owner: i.registeredBy ?? null, at })
+      this.#insertDevice.run({
+        identity: i.identity,
+        owner: i.registeredBy ?? null,
+        keepOwner: keepsOwner(i) ? 1 : 0,
+        at,
+      })
       this.#supersede.run({ identity: i.identity, serial: i.serialNumber })
       this.#insertCertificate.run({
         serial: i.serialNumber,
@@ -84,6 +91,7 @@ export class SqliteRegistry implements Registry {
         registeredBy: i.registeredBy ?? null,
         requestId: i.requestId ?? null,
         requestHash: i.requestHash ?? null,
+        event: i.event ?? null,
       })
     })
     const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {

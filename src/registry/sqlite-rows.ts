@@ -1,4 +1,4 @@
-import type { CertificateState, IssuanceRecord, RevocationReason } from './registry.js'
+import type { CertificateState, IssuanceEvent, IssuanceRecord, RevocationReason } from './registry.js'
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
 export const SCHEMA_VERSION = 3
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   registered_by TEXT,
   request_id TEXT,
   request_hash TEXT,
+  event TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at INTEGER,
@@ -41,7 +42,8 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN reset_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
-  'ALTER TABLE certificates ADD COLUMN request_hash TEXT;',
+  `ALTER TABLE certificates ADD COLUMN request_hash TEXT;
+   ALTER TABLE certificates ADD COLUMN event TEXT;`,
 ]
 
 /** CertificateRow is a row of `certificates` (times are epoch ms: numbers from SQLite, BIGINT strings from PostgreSQL). */
@@ -57,6 +59,7 @@ export interface CertificateRow {
   registered_by: string | null
   request_id: string | null
   request_hash?: string | null
+  event?: string | null
   state: CertificateState
   superseded_by: string | null
   revoked_at?: number | string | null
@@ -71,6 +74,14 @@ export interface DeviceRow {
   last_issued_at: number
   reset_at?: number | null
 }
+
+/**
+ * keepsOwner says whether an issuance leaves the identity's owner as it is: a device's renewal with its own
+ * operational certificate does; an issuance for a gateway makes that gateway the owner, and a device's
+ * registration with its factory certificate leaves it with none (see NewIssuance.event).
+ */
+export const keepsOwner = (i: { registeredBy?: string | undefined; event?: string | undefined }): boolean =>
+  i.registeredBy === undefined && i.event === 'renewed'
 
 /** optional turns SQL NULL into undefined. */
 export const optional = <T>(value: T | null): T | undefined => value ?? undefined
@@ -89,6 +100,7 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     registeredBy: optional(row.registered_by),
     requestId: optional(row.request_id),
     ...(row.request_hash == null ? {} : { requestHash: row.request_hash }),
+    ...(row.event == null ? {} : { event: row.event as IssuanceEvent }),
     state: row.state,
     supersededBy: optional(row.superseded_by),
     ...(row.revoked_at == null ? {} : { revokedAt: new Date(Number(row.revoked_at)) }),

@@ -46,17 +46,22 @@ describe('SqliteRegistry', () => {
     await registry.close()
   })
 
-  it('keeps the owning gateway: a transfer changes it, the device registering itself does not', async () => {
+  it('keeps the owning gateway through the device renewing itself; a transfer changes it; registering itself clears it', async () => {
     const { registry } = await fresh()
     await registry.record(issuance('sensor-1', 'aa01', 1_000, 'gateway-a'))
     await registry.record(issuance('sensor-2', 'aa02', 1_000, 'gateway-a'))
     expect(await registry.countOwned('gateway-a')).toBe(2)
-    await registry.record(issuance('sensor-1', 'aa03', 2_000))
+    // the device renews itself with the operational certificate its gateway gave it: still gateway-a's
+    await registry.record({ ...issuance('sensor-1', 'aa03', 2_000), event: 'renewed' })
     expect(await registry.ownerOf('sensor-1')).toBe('gateway-a')
-    await registry.record(issuance('sensor-1', 'aa04', 3_000, 'gateway-b'))
+    await registry.record({ ...issuance('sensor-1', 'aa04', 3_000, 'gateway-b'), event: 'renewed' })
     expect(await registry.ownerOf('sensor-1')).toBe('gateway-b')
     expect(await registry.countOwned('gateway-a')).toBe(1)
     expect((await registry.list({ owner: 'gateway-b' })).map((d) => d.identity)).toEqual(['sensor-1'])
+    // the device registers itself with its factory certificate: it belongs to no gateway any more
+    await registry.record({ ...issuance('sensor-1', 'aa05', 4_000), event: 're-registered' })
+    expect(await registry.ownerOf('sensor-1')).toBeUndefined()
+    expect((await registry.certificate('aa05'))?.event).toBe('re-registered')
     expect(await registry.ownerOf('unknown')).toBeUndefined()
     await registry.close()
   })
