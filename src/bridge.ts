@@ -191,8 +191,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     maxQueuedReplies: r.replyCacheMaxEntries,
     queuedReplyTtlMs: r.replyCacheSeconds * 1000,
     logger,
-    onRequest: (identity, payload) => {
-      if (!gateways.route(identity.id, payload, identity.credential))
+    onRequest: (identity, payload, connection) => {
+      if (!gateways.route(identity.id, payload, identity.credential, connection))
         deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
     },
     operationalCas: () => tls.operationalCas,

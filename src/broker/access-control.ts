@@ -15,6 +15,12 @@ import { endConnection, guardHook } from './hook-guard.js'
 import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
+/** RequestConnection is the connection a request came on, as far as the answer needs it. */
+export interface RequestConnection {
+  /** false once that connection has closed. */
+  readonly open: boolean
+}
+
 export interface AccessControlOptions {
   readonly topics: Topics
   readonly identitySource: IdentitySource
@@ -31,8 +37,11 @@ export interface AccessControlOptions {
   readonly denied?:
     | ((identity: DeviceIdentity) => string | undefined | Promise<string | undefined>)
     | undefined
-  /** Called with each registration request; the payload is never forwarded to any client. */
-  readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
+  /**
+   * Called with each registration request; the payload is never forwarded to any client. `connection.open` stays
+   * true while the connection that sent it is up (a reconnect is another connection).
+   */
+  readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
 }
 
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3)
@@ -172,12 +181,16 @@ export function createAccessControl(options: AccessControlOptions) {
     done: (err?: Error | null) => void,
   ) {
     const identity = client ? identities.get(client) : undefined
-    if (!identity || packet.topic !== topics.request) {
+    if (!client || !identity || packet.topic !== topics.request) {
       info(identity?.id, { identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
       done(new Error('publish not authorized'))
       return
     }
-    options.onRequest(identity, packet.payload as Buffer)
+    options.onRequest(identity, packet.payload as Buffer, {
+      get open() {
+        return !client.closed
+      },
+    })
     // the request is consumed here: nothing is retained, and no client may subscribe to the request topic
     packet.retain = false
     done(null)

@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import type { Topics } from '../protocol/topics.js'
-import { createAccessControl } from './access-control.js'
+import { createAccessControl, type RequestConnection } from './access-control.js'
 import { boundedPersistence } from './bounded-persistence.js'
 import type { DeviceIdentity, IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
@@ -61,7 +61,7 @@ export interface BootstrapBrokerOptions {
   /** How long a stored session outlives its last connection (limits.sessionExpirySeconds). */
   readonly sessionExpiryMs: number
   readonly logger: Logger
-  readonly onRequest: (identity: DeviceIdentity, payload: Buffer) => void
+  readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
   readonly observer?: BrokerObserver
   /** Shared sessions and message passing (Redis) for workers and replicas; unset: bounded, in memory. */
   readonly backend?: BrokerBackend | undefined

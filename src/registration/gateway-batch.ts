@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
+import type { RequestConnection } from '../broker/access-control.js'
 import type { PresentedCredential } from '../broker/identity.js'
 import { TokenBucket } from '../common/token-bucket.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
@@ -43,6 +44,9 @@ export interface GatewayServiceOptions {
   readonly concurrency: number
 }
 
+/** ALWAYS_OPEN is the connection of a batch handed over without one (tests, tools). */
+const ALWAYS_OPEN: RequestConnection = { open: true }
+
 const NOT_A_GATEWAY = (): GatewayDenied =>
   new GatewayDenied('NOT_A_GATEWAY', 'this identity is not a gateway; the gateway extension is refused')
 
@@ -76,8 +80,15 @@ export class GatewayService {
    * handle answers one batch payload from `gateway`, connected with `credential`. It never throws: every failure
    * becomes a reply.
    */
-  handle(gateway: string, payload: Buffer, credential?: PresentedCredential): void {
-    const handler = this.#handle(gateway, payload, credential).finally(() => this.#handlers.delete(handler))
+  handle(
+    gateway: string,
+    payload: Buffer,
+    credential?: PresentedCredential,
+    connection: RequestConnection = ALWAYS_OPEN,
+  ): void {
+    const handler = this.#handle(gateway, payload, credential, connection).finally(() =>
+      this.#handlers.delete(handler),
+    )
     this.#handlers.add(handler)
   }
 
@@ -85,6 +96,7 @@ export class GatewayService {
     gateway: string,
     payload: Buffer,
     credential: PresentedCredential | undefined,
+    connection: RequestConnection,
   ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
     const batchKey = hash([gateway, payload.toString('base64')])
@@ -107,7 +119,7 @@ export class GatewayService {
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
       this.#batchesInFlight.add(batchKey)
       try {
-        await this.#answer(gateway, rule, batch, log)
+        await this.#answer(gateway, rule, batch, connection, log)
       } finally {
         this.#batchesInFlight.delete(batchKey)
       }
@@ -123,7 +135,13 @@ export class GatewayService {
     }
   }
 
-  async #answer(gateway: string, rule: GatewayRule, batch: GatewayBatch, log: Logger): Promise<void> {
+  async #answer(
+    gateway: string,
+    rule: GatewayRule,
+    batch: GatewayBatch,
+    connection: RequestConnection,
+    log: Logger,
+  ): Promise<void> {
     const { requestId, devices } = batch
     let issued = 0
     let next = 0
@@ -138,6 +156,13 @@ export class GatewayService {
     const workers = Math.min(this.#options.concurrency, devices.length)
     await Promise.all(Array.from({ length: workers }, worker))
     log.info({ requestId, devices: devices.length, issued }, 'gateway batch answered')
+    // replies go to connected sessions only: `complete` says the gateway got every device's reply before it,
+    // which holds only while the connection that asked stayed up (a reconnect is another connection, which
+    // missed what was sent in between); otherwise the gateway gets no `complete` and retries the batch
+    if (!connection.open) {
+      log.info({ requestId }, 'gateway batch: the asking connection closed; no complete sent')
+      return
+    }
     await this.#send(
       gateway,
       requestId,

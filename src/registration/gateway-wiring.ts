@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { RequestConnection } from '../broker/access-control.js'
 import type { PresentedCredential } from '../broker/identity.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { isGatewayPayload } from '../protocol/gateway.js'
@@ -23,7 +24,12 @@ export interface GatewayWiring {
    * route hands a request to the gateway path when it uses the extension; false leaves it to protocol v1.
    * `credential` is the certificate the gateway connected with (an operational one must be current).
    */
-  route(identity: string, payload: Buffer, credential?: PresentedCredential): boolean
+  route(
+    identity: string,
+    payload: Buffer,
+    credential?: PresentedCredential,
+    connection?: RequestConnection,
+  ): boolean
 }
 
 /** wireGateways builds the gateway path over the registration service. */
@@ -45,9 +51,9 @@ export function wireGateways(
   })
   return {
     service,
-    route(identity, payload, credential) {
+    route(identity, payload, credential, connection) {
       if (!isGatewayPayload(payload)) return false
-      service.handle(identity, payload, credential)
+      service.handle(identity, payload, credential, connection)
       return true
     },
   }

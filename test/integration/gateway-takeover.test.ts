@@ -42,6 +42,19 @@ async function registry<T>(b: TestBridge, read: (r: SqliteRegistry) => Promise<T
   }
 }
 
+/** session connects a persistent (clean: false) session of the gateway with this client id. */
+async function session(b: TestBridge, id: string, clientId: string) {
+  const tls = tlsFor(b, b.pki.device(id))
+  const client = await mqtt.connectAsync(b.url, {
+    ...{ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, reconnectPeriod: 0, protocolVersion: 4 },
+    clientId,
+    clean: false,
+  })
+  const messages: GatewayMessage[] = []
+  client.on('message', (_t, payload) => messages.push(JSON.parse(payload.toString('utf8')) as GatewayMessage))
+  return { client, messages }
+}
+
 const denied = (reason: string) => ({
   status: 'rejected',
   error: { code: 'NOT_AUTHORIZED', reason, retryable: false },
@@ -190,21 +203,6 @@ gateways:
 )
 
 describe('an offline gateway', () => {
-  /** session connects a persistent (clean: false) session of the gateway with this client id. */
-  async function session(b: TestBridge, id: string, clientId: string) {
-    const tls = tlsFor(b, b.pki.device(id))
-    const client = await mqtt.connectAsync(b.url, {
-      ...{ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, reconnectPeriod: 0, protocolVersion: 4 },
-      clientId,
-      clean: false,
-    })
-    const messages: GatewayMessage[] = []
-    client.on('message', (_t, payload) =>
-      messages.push(JSON.parse(payload.toString('utf8')) as GatewayMessage),
-    )
-    return { client, messages }
-  }
-
   it('gets none of a batch answered while it was away, never a complete claiming replies it did not get', async () => {
     const pki = await createTestPki()
     const b = await started(
@@ -250,6 +248,52 @@ describe('an offline gateway', () => {
       expect(again.get(id)).toMatchObject({ status: 'issued', serialNumber: first.serialNumber })
     }
     expect(back.messages.at(-1)).toMatchObject({ status: 'complete', issued: 6, rejected: 0 })
+    await back.client.endAsync()
+  })
+})
+
+describe('a gateway that reconnects mid-batch', () => {
+  it('gets no complete for the batch its earlier connection asked for; the retry gets everything', async () => {
+    const pki = await createTestPki()
+    const b = await started(
+      pki,
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+      ['gateways.concurrency=1'],
+    )
+    // slow keys, one at a time: the batch is still being answered when the gateway is back
+    const devices = [1, 2, 3].map((i) => ({ deviceId: `gateway-001-sensor-${i}`, keyAlgorithm: 'RSA-4096' }))
+    const body = JSON.stringify({ version: 1, extension: 'gateway/1', requestId: 'blip', devices })
+    const first = await session(b, 'gateway-001', 'gw')
+    await first.client.subscribeAsync('registration/gateway-001/reply', { qos: 1 })
+    const firstReply = new Promise<void>((resolve) => first.client.once('message', () => resolve()))
+    await first.client.publishAsync('registration/request', body, { qos: 1 })
+    await firstReply
+    await first.client.endAsync(true)
+    const answered = b.waitForLog('gateway batch answered')
+    const back = await session(b, 'gateway-001', 'gw')
+    await back.client.subscribeAsync('registration/gateway-001/reply', { qos: 1 })
+    await answered
+    const marker = new Promise<void>((resolve) =>
+      back.client.on('message', (_t, p) => {
+        if (JSON.parse(p.toString('utf8')).requestId === 'marker') resolve()
+      }),
+    )
+    await back.client.publishAsync('registration/request', '{"extension":"gateway/1","requestId":"marker"}', {
+      qos: 1,
+    })
+    await marker
+    expect(back.messages.filter((m) => m.status === 'complete')).toEqual([])
+
+    const retried = new Promise<void>((resolve) =>
+      back.client.on('message', (_t, p) => {
+        if (JSON.parse(p.toString('utf8')).status === 'complete') resolve()
+      }),
+    )
+    await back.client.publishAsync('registration/request', body, { qos: 1 })
+    await retried
+    const again = back.messages.filter((m) => m.requestId === 'blip')
+    expect(again.at(-1)).toMatchObject({ status: 'complete', issued: 3, rejected: 0 })
+    expect(new Set(again.filter((m) => m.status === 'issued').map((m) => m.deviceId)).size).toBe(3)
     await back.client.endAsync()
   })
 })
