@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { PresentedCredential } from '../broker/identity.js'
 import { sleep } from '../common/abortable.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
+import { certificatesFromPem } from '../pki/pem.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   decodeRequest,
@@ -199,7 +201,7 @@ export class RegistrationService {
     // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
     // handed out again (with its key); the request is then judged afresh
     const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-    if (local && (await this.#current(local))) return { reply: local, outcome: 'replayed' }
+    if (local && (await this.#current(identity, local))) return { reply: local, outcome: 'replayed' }
     const controller = new AbortController()
     // the lease first: while another process holds it for this request, that one answers (a replay now
     // would be a second answer); once it is ours, an answer shared by another process is replayed
@@ -207,7 +209,7 @@ export class RegistrationService {
     if (!lease) return undefined
     try {
       const settled = await this.#state.answer(key)
-      if (settled?.reply && (await this.#current(settled.reply)))
+      if (settled?.reply && (await this.#current(identity, settled.reply)))
         return { reply: settled.reply, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
@@ -289,7 +291,7 @@ export class RegistrationService {
       // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still
       // current: the same reply cache and request hash as a device's own request
       const earlier = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
-      if (earlier && (await this.#current(earlier))) {
+      if (earlier && (await this.#current(identity, earlier))) {
         context.replayed?.()
         return earlier
       }
@@ -304,8 +306,19 @@ export class RegistrationService {
     }
   }
 
-  /** #current: the registry still holds the certificate of an earlier answer as active (not superseded, revoked). */
-  async #current(reply: IssuedReply): Promise<boolean> {
+  /**
+   * #current: the certificate of an earlier answer may still be handed out: the registry holds it as active (not
+   * superseded, revoked). One the deny list names (serial or fingerprint) is refused outright: neither replayed
+   * nor replaced by a new issuance for the same request.
+   */
+  async #current(identity: string, reply: IssuedReply): Promise<boolean> {
+    const der = certificatesFromPem(reply.certificate)[0]
+    const denied = this.#options.lifecycle?.denied?.({
+      identity,
+      serialNumber: reply.serialNumber,
+      sha256Fingerprint: der ? createHash('sha256').update(der).digest('hex') : '',
+    })
+    if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
     const registry = this.#deps.registry
     // unknown to the registry: the process was killed between the index and the registry, and this is its retry
     const state = registry && (await registry.certificate(reply.serialNumber))?.state

@@ -7,6 +7,7 @@ import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
 import { connectDevice } from '../support/device.js'
+import { byDevice, connectGateway, writePolicy } from '../support/gateway.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { start } from '../support/process.js'
 import { run } from '../support/tools.js'
@@ -175,6 +176,32 @@ describe('after a restart (issued index and registry)', () => {
       [retry.serialNumber, 'active', undefined],
       [first.serialNumber, 'superseded', retry.serialNumber],
     ])
+  })
+})
+
+describe('a gateway batch', () => {
+  it('retried with the default keyAlgorithm spelled out (or left out again) replays the same certificate', async () => {
+    const policy = await writePolicy(
+      'gateways:\n  - match: gateway-001\n    devices: { patterns: ["{gateway}-sensor-*"] }\n',
+    )
+    const b = await started([`gateways.policyFile=${policy}`])
+    const ask = async (entry: object) => {
+      const gateway = await connectGateway(b, 'gateway-001')
+      const replies = await gateway.batch({
+        requestId: 'R3',
+        devices: [{ deviceId: 'gateway-001-sensor-r3', ...entry }],
+      })
+      await gateway.end()
+      return byDevice(replies).get('gateway-001-sensor-r3')
+    }
+    const first = await ask({})
+    expect(first?.status).toBe('issued')
+    for (const entry of [{ keyAlgorithm: 'ECDSA-P256' }, {}]) {
+      expect(await ask(entry)).toMatchObject({ status: 'issued', serialNumber: first?.serialNumber })
+    }
+    // another key under the same batch requestId is another request: the owning gateway renews the device
+    const other = await ask({ keyAlgorithm: 'Ed25519' })
+    expect(other?.serialNumber).not.toBe(first?.serialNumber)
   })
 })
 
