@@ -10,9 +10,10 @@ import type {
 } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
+import type { DeviceIdentity } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
 import { endConnection, guardHook } from './hook-guard.js'
-import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
+import { type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
 export interface AccessControlOptions {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
-import type { PresentedCredential } from '../broker/identity.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { isGatewayPayload } from '../protocol/gateway.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import type { Registry } from '../registry/registry.js'
 import { GatewayService } from './gateway-batch.js'
 import { GatewayPolicySource } from './gateway-policy-source.js'

@@ -1,6 +1,6 @@
-import type { PresentedCredential } from '../broker/identity.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import type { Registry } from '../registry/registry.js'
 import type { IssuanceEvent } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'

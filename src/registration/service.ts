@@ -1,8 +1,8 @@
 import type { Logger } from 'pino'
-import type { PresentedCredential } from '../broker/identity.js'
 import { sleep } from '../common/abortable.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import {
   decodeRequest,
   type IssuedReply,
