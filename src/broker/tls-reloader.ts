@@ -3,11 +3,11 @@ import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Config } from '../config/load.js'
 import { FileWatcher } from '../config/watch-files.js'
+import type { IssuingCaMaterial } from '../pki/signer.js'
 import {
   checkFactoryCa,
   checkListenerPair,
   checkProductionCa,
-  type IssuingCaMaterial,
   type ListenerMaterial,
   listenerContextOptions,
   loadIssuingCa,
