@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
-import { operationalCaFileOf } from '../broker/tls-reloader.js'
 import type { RateLimitOptions } from '../common/rate-limiter.js'
+import { operationalCaFileOf } from '../config/files.js'
 import { type Config, ConfigError } from '../config/load.js'
 import type { LoadedCa } from '../pki/signer.js'
 import type { DeviceIdentity } from '../protocol/identity.js'
