@@ -1,4 +1,4 @@
-import type { ExpiryState } from './expiry.js'
+import type { ExpiryState } from './expiry-state.js'
 
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
