@@ -10,17 +10,12 @@ import type {
 } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
+import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
 import { endConnection, guardHook } from './hook-guard.js'
-import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
+import { type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
-/** RequestConnection is the connection a request came on, as far as the answer needs it. */
-export interface RequestConnection {
-  /** false once that connection has closed. */
-  readonly open: boolean
-}
-
 export interface AccessControlOptions {
   readonly topics: Topics
   readonly identitySource: IdentitySource

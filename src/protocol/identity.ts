@@ -1,0 +1,29 @@
+// Who a connection is: the shared identity types, below both broker/ (which reads them from the peer certificate)
+// and registration/ (which decides on them), so that neither imports the other.
+
+/** CredentialKind says which certificate a connection presented: a factory one, or an operational one (renewal). */
+export type CredentialKind = 'factory' | 'operational'
+
+/** PresentedCredential is the verified client certificate a connection presented, as the lifecycle needs it. */
+export interface PresentedCredential {
+  readonly kind: CredentialKind
+  /** Serial number, lower-case hex. */
+  readonly serialNumber: string
+  /** SHA-256 of the certificate DER, lower-case hex. */
+  readonly sha256Fingerprint: string
+  /** The certified public key (SubjectPublicKeyInfo DER), so that a renewal can require a new one. */
+  readonly spki: Buffer
+}
+
+/** DeviceIdentity is who a connection is, as proven by its verified client certificate. */
+export interface DeviceIdentity {
+  readonly id: string
+  /** The certificate it presented (absent only where no socket was read, e.g. in unit tests). */
+  readonly credential?: PresentedCredential | undefined
+}
+
+/** RequestConnection is the connection a request came on, as far as the answer needs it. */
+export interface RequestConnection {
+  /** false once that connection has closed (a reconnect is another connection). */
+  readonly open: boolean
+}
