@@ -5,7 +5,6 @@ import { BootstrapBroker, listen } from './broker/broker.js'
 import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { checkTlsMaterial } from './broker/tls-startup.js'
-import { workerSuffix } from './cluster/worker-slot.js'
 import { CleanupStack } from './common/cleanup-stack.js'
 import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
@@ -20,12 +19,10 @@ import { expiryConditions, Readiness, storeConditions } from './observability/re
 import { createDevPki, devPkiExists } from './pki/dev-pki.js'
 import { loadCa } from './pki/signer.js'
 import { createTopics } from './protocol/topics.js'
-import { AuditLog } from './registration/audit-log.js'
+import { AuditTrail, writerId } from './registration/audit-trail.js'
 import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, wireGateways } from './registration/gateway-wiring.js'
-import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
-import { reshare } from './registration/reshare.js'
 import { RegistrationService } from './registration/service.js'
 import { openConfiguredRegistry } from './registry/open.js'
 import { openSharedState } from './state/open.js'
@@ -138,23 +135,14 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   )
   cleanup.defer(() => tls.close())
   const { registration: r, limits } = config
-  const audit = new AuditLog(config.auditLog)
+  // the registry is the record of every issuance; the audit log follows it, completed at start from the records
+  // this state directory committed that a crash kept out of it
+  const audit = new AuditTrail(config.auditLog, await writerId(join(config.stateDir, 'writer-id')), logger)
   cleanup.defer(() => audit.close())
-  const issued = new IssuedIndex(
-    {
-      path: `${config.auditLog}.issued${workerSuffix()}`,
-      ttlSeconds: r.replyCacheSeconds,
-      maxEntries: r.replyCacheMaxEntries,
-    },
-    audit,
-  )
-  cleanup.defer(() => issued.close())
-  await issued.open(config.auditLog)
+  await audit.complete(registry, r.replyCacheSeconds * 1000)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
   const state = await openSharedState(config)
   cleanup.defer(() => state.close())
-  // answers a killed process left in its index only, shared again before this one takes requests
-  if (config.state.redis.url !== undefined) await reshare(state, issued.entries(), r.replyCacheSeconds)
   const redisUrl = config.state.redis.url
   const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })
   const backend =
@@ -209,8 +197,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   const service = new RegistrationService(
     {
       issuer,
-      issued,
       registry,
+      audit,
       notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
       logger,
       state,

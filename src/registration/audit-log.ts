@@ -1,11 +1,7 @@
-import { createHash } from 'node:crypto'
 import { constants, mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { replaceFile } from '../common/replace-file.js'
-import type { Credentials } from '../issuers/issuer.js'
-import { certificatesFromPem } from '../pki/pem.js'
-import type { IssuanceEvent } from '../registry/registry.js'
+import type { IssuanceEvent, NewIssuance } from '../registry/registry.js'
 
 export type { IssuanceEvent } from '../registry/registry.js'
 
@@ -30,28 +26,21 @@ export interface AuditRecord {
   readonly event?: IssuanceEvent
 }
 
-/** auditRecordFor derives an audit record from issued credentials, without parsing the certificate again. */
-export function auditRecordFor(
-  credentials: Pick<Credentials, 'certificatePem' | 'serialNumber' | 'notAfter'>,
-  fields: Pick<
-    AuditRecord,
-    | 'identity'
-    | 'issuer'
-    | 'keySource'
-    | 'registeredBy'
-    | 'requestId'
-    | 'requestHash'
-    | 'supersedes'
-    | 'event'
-  >,
-): AuditRecord {
-  const der = certificatesFromPem(credentials.certificatePem)[0] ?? Buffer.alloc(0)
+/** auditRecordOf is the audit line of a committed issuance (never a key: what identifies the certificate). */
+export function auditRecordOf(i: NewIssuance): AuditRecord {
   return {
-    time: new Date().toISOString(),
-    ...fields,
-    serialNumber: credentials.serialNumber,
-    notAfter: credentials.notAfter.toISOString(),
-    sha256Fingerprint: createHash('sha256').update(der).digest('hex'),
+    time: i.issuedAt.toISOString(),
+    identity: i.identity,
+    ...(i.registeredBy === undefined ? {} : { registeredBy: i.registeredBy }),
+    ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
+    ...(i.requestHash === undefined ? {} : { requestHash: i.requestHash }),
+    ...(i.supersedes === undefined ? {} : { supersedes: i.supersedes }),
+    ...(i.event === undefined ? {} : { event: i.event }),
+    serialNumber: i.serialNumber,
+    notAfter: i.notAfter.toISOString(),
+    sha256Fingerprint: i.sha256Fingerprint,
+    issuer: i.issuer,
+    keySource: i.keySource,
   }
 }
 
@@ -65,23 +54,30 @@ export class AuditLog<T = AuditRecord> {
   #file: Promise<FileHandle> | undefined
   #queue: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = []
   #flushing: Promise<void> | undefined
-  #rewriting = false
 
-  constructor(path: string) {
+  readonly #durable: boolean
+
+  /**
+   * `durable` (the default) opens the file with O_DSYNC: an append resolves once it is on disk. The issuance audit
+   * trail is written without it: its records are durable in the registry, and a lost line is written again at
+   * the next start (audit-trail.ts).
+   */
+  constructor(path: string, options: { durable?: boolean } = {}) {
     this.#path = path
+    this.#durable = options.durable ?? true
   }
 
   /** append resolves once the record is durably on disk. */
   append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
-      if (!this.#rewriting) this.#flushing ??= this.#flush()
+      this.#flushing ??= this.#flush()
     })
   }
 
   async #flush(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#rewriting) {
+      while (this.#queue.length > 0) {
         const batch = this.#queue
         this.#queue = []
         try {
@@ -103,34 +99,8 @@ export class AuditLog<T = AuditRecord> {
 
   #open(): Promise<FileHandle> {
     mkdirSync(dirname(this.#path), { recursive: true })
-    return open(
-      this.#path,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC,
-      0o600,
-    )
-  }
-
-  /**
-   * rewrite replaces the file with `records()` (durably, by rename), taken once every earlier append is on
-   * disk; appends made meanwhile wait and go to the new file. Used to compact the issued index.
-   */
-  async rewrite(records: () => readonly T[]): Promise<void> {
-    if (this.#rewriting) return
-    this.#rewriting = true
-    try {
-      await this.#flushing
-      const file = await this.#file?.catch(() => undefined)
-      this.#file = undefined
-      await file?.close()
-      mkdirSync(dirname(this.#path), { recursive: true })
-      const text = records()
-        .map((r) => `${JSON.stringify(r)}\n`)
-        .join('')
-      await replaceFile(this.#path, text, 0o600)
-    } finally {
-      this.#rewriting = false
-      if (this.#queue.length > 0) this.#flushing ??= this.#flush()
-    }
+    const sync = this.#durable ? constants.O_DSYNC : 0
+    return open(this.#path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | sync, 0o600)
   }
 
   /** close waits for pending appends and closes the file. */

@@ -2,9 +2,8 @@ import { RateLimiter, type RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { PresentedCredential } from '../protocol/identity.js'
-import type { Registry } from '../registry/registry.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { IssuanceEvent } from './audit-log.js'
-import type { IssuedIndex } from './issued-index.js'
 import {
   checkRenewal,
   checkReRegistration,
@@ -26,7 +25,6 @@ export interface LifecycleStep {
  */
 export class LifecycleGate {
   readonly #registry: Registry | undefined
-  readonly #issued: IssuedIndex
   readonly #options: LifecycleOptions
   readonly #renewals: RateLimiter
   readonly #retryWindowMs: number
@@ -34,12 +32,10 @@ export class LifecycleGate {
   /** `retryWindowMs` is how long after an issuance a retry of its request is still that request's retry. */
   constructor(
     registry: Registry | undefined,
-    issued: IssuedIndex,
     options: LifecycleOptions & { renewalRateLimit: RateLimitOptions },
     retryWindowMs: number,
   ) {
     this.#registry = registry
-    this.#issued = issued
     this.#options = options
     this.#renewals = new RateLimiter(options.renewalRateLimit)
     this.#retryWindowMs = retryWindowMs
@@ -61,29 +57,23 @@ export class LifecycleGate {
   /**
    * decide applies the policy to an authorized order: a renewal (rate limit, then checkRenewal) supersedes the
    * certificate connected with; a registration passes the re-registration policy (a gateway renews the devices it
-   * owns, or takes one over where its policy says so). `key` is the request hash, whose earlier issuance (issued
-   * index, shared answer, or the registry's record within the retry window) makes it a retry.
+   * owns, or takes one over where its policy says so). `key` is the request hash, whose earlier issuance (the
+   * registry's record of it within the retry window) makes it a retry; `device` is the identity's registry
+   * record with its newest certificate (read once per request).
    */
   async decide(
     order: IssuanceOrder,
     context: {
       key: string
-      requestId: string | undefined
-      /** The serial another process's answer to this very request issued (shared state). */
-      settled?: string | undefined
+      device: DeviceRecord | undefined
       renewing?: PresentedCredential | undefined
       registeredBy?: string | undefined
       /** The gateway policy let this gateway take the device over (transfer, adopt). */
       takeOver?: boolean | undefined
     },
   ): Promise<LifecycleStep> {
-    const { renewing, registeredBy, takeOver } = context
-    // the identity's newest certificate is all a decision reads: its cost does not grow with the history
-    const device = await this.#registry?.device(order.identity, { certificates: 1 })
-    const retryOf =
-      this.#issued.lookup(context.key)?.record.serialNumber ??
-      context.settled ??
-      lostAnswer(device, context.key, this.#retryWindowMs)
+    const { renewing, registeredBy, takeOver, device } = context
+    const retryOf = lostAnswer(device, context.key, this.#retryWindowMs)
     if (renewing) {
       const wait = this.#renewals.take(order.identity)
       if (wait > 0)

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { sleep } from '../common/abortable.js'
 import type { RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
-import { certificatesFromPem } from '../pki/pem.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import type { PresentedCredential } from '../protocol/identity.js'
 import {
@@ -18,14 +16,15 @@ import {
 import type { Registry } from '../registry/registry.js'
 import { MemoryState } from '../state/memory.js'
 import type { SharedState } from '../state/shared-state.js'
+import type { AuditTrail } from './audit-trail.js'
 import { idempotencyKey } from './idempotency.js'
 import { InFlight } from './in-flight.js'
 import { type IssuanceDeps, type IssuanceObserver, type IssuanceStep, issueAndRecord } from './issuance.js'
-import type { IssuedIndex } from './issued-index.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { LifecycleGate } from './renewal.js'
+import { type ReplaySettings, recordedAnswer, replayable } from './replay.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
 /**
@@ -74,15 +73,15 @@ export interface RegistrationObserver extends IssuanceObserver {
 /** RegistrationServiceDeps are the collaborators the service calls, never back. */
 export interface RegistrationServiceDeps {
   readonly issuer: Issuer
-  /** Where issuances are recorded: the issued index (answers that survive a restart) and the audit log. */
-  readonly issued: IssuedIndex
-  /** Records every issuance durably (identity, serial, expiry, owner). */
-  readonly registry?: Registry | undefined
+  /** The one durable record of every issuance: a retry is recognised from it, across restarts and processes. */
+  readonly registry: Registry
+  /** The audit log, written from committed records. */
+  readonly audit: AuditTrail
   /** Sends a progress notice (`pending`) to a connected device; it is never kept for a later session. */
   readonly notify: (identity: string, notice: PendingReply) => void
   readonly logger: Logger
   readonly observer?: RegistrationObserver | undefined
-  /** In-flight leases, shared answers and rate limits; one process's memory unless replicas share Redis. */
+  /** In-flight leases and rate limits; one process's memory unless replicas share Redis. */
   readonly state?: SharedState | undefined
 }
 
@@ -105,13 +104,16 @@ export interface DownstreamContext {
   readonly replayed?: (() => void) | undefined
 }
 
+/** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
+const NEWEST = { certificates: 1 } as const
+
 const SHUTDOWN = (): RegistrationError =>
   new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
 
 /**
  * RegistrationService answers registration requests:
- * decode ▶ deduplicate ▶ rate limit ▶ authorize ▶ issue ▶ record (index, audit, registry) ▶ answer;
- * the wiring (Deliveries, in bridge.ts) publishes the answer.
+ * decode ▶ deny list ▶ replay? ▶ lease ▶ replay from the registry? ▶ rate limit ▶ authorize ▶ lifecycle ▶ issue ▶
+ * commit (registry) ▶ answer; the wiring (Deliveries, in bridge.ts) publishes the answer.
  */
 export class RegistrationService {
   readonly #deps: RegistrationServiceDeps
@@ -119,6 +121,7 @@ export class RegistrationService {
   readonly #cache: ReplyCache
   readonly #state: SharedState
   readonly #issuance: IssuanceDeps
+  readonly #replay: ReplaySettings
   readonly #lifecycle: LifecycleGate | undefined
   readonly #inFlight: InFlight
   readonly #handlers = new Set<Promise<unknown>>()
@@ -130,11 +133,18 @@ export class RegistrationService {
     this.#options = options
     this.#cache = new ReplyCache(options.replyCache)
     this.#state = deps.state ?? new MemoryState()
-    this.#issuance = { ...deps, state: this.#state }
+    this.#issuance = deps
     this.#inFlight = new InFlight(this.#state, options.leaseMs)
     const retryWindowMs = options.replyCache.ttlSeconds * 1000
-    this.#lifecycle =
-      options.lifecycle && new LifecycleGate(deps.registry, deps.issued, options.lifecycle, retryWindowMs)
+    this.#replay = {
+      retryWindowMs,
+      get extraTrustPem() {
+        return options.extraTrustPem
+      },
+      productionUrl: options.productionUrl,
+      denied: options.lifecycle?.denied,
+    }
+    this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, options.lifecycle, retryWindowMs)
   }
 
   /**
@@ -200,30 +210,26 @@ export class RegistrationService {
     const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, scope)
     // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
     // handed out again (with its key); the request is then judged afresh
-    const local = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
+    const local = this.#cache.get(key)
     if (local && (await this.#current(identity, local))) return { reply: local, outcome: 'replayed' }
     const controller = new AbortController()
     // the lease first: while another process holds it for this request, that one answers (a replay now
-    // would be a second answer); once it is ours, an answer shared by another process is replayed
+    // would be a second answer); once it is ours, the registry's record of this request is its answer
     const lease = await this.#inFlight.hold(identity, key, controller)
     if (!lease) return undefined
     try {
-      const settled = await this.#state.answer(key)
-      if (settled?.reply && (await this.#current(identity, settled.reply)))
-        return { reply: settled.reply, outcome: 'replayed' }
+      const requestId = request.requestId
+      const device = await this.#deps.registry.device(identity, NEWEST)
+      const recorded = recordedAnswer(device, key, requestId, this.#replay)
+      if (recorded && (await this.#current(identity, recorded)))
+        return { reply: recorded, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
         throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
       }
       const order = authorize(identity, request, this.#options.policy)
-      const requestId = request.requestId
-      const step = await this.#lifecycle?.decide(order, {
-        key,
-        requestId,
-        settled: settled?.serialNumber,
-        renewing,
-      })
-      const reply = await this.#issue(order, { key, requestId, settled, ...step }, controller, log)
+      const step = await this.#lifecycle?.decide(order, { key, device, renewing })
+      const reply = await this.#issue(order, { key, requestId, ...step }, controller, log)
       this.#cache.set(key, reply)
       return { reply, outcome: 'issued' }
     } finally {
@@ -288,15 +294,16 @@ export class RegistrationService {
     try {
       const order = authorize(identity, request, this.#options.policy, registeredBy)
       const { takeOver } = await context.vet(order)
-      // a retry (after a crash too: the issued index) gets its earlier answer, if that certificate is still
+      // a retry (after a crash too: the registry's record) gets its earlier answer, if that certificate is still
       // current: the same reply cache and request hash as a device's own request
-      const earlier = this.#cache.get(key) ?? this.#deps.issued.lookup(key)?.reply
+      const device = await this.#deps.registry.device(identity, NEWEST)
+      const earlier = this.#cache.get(key) ?? recordedAnswer(device, key, requestId, this.#replay)
       if (earlier && (await this.#current(identity, earlier))) {
         context.replayed?.()
         return earlier
       }
       context.spend()
-      const step = await this.#lifecycle?.decide(order, { key, requestId, registeredBy, takeOver })
+      const step = await this.#lifecycle?.decide(order, { key, device, registeredBy, takeOver })
       const downstream = { ...order, registeredBy }
       const reply = await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
       this.#cache.set(key, reply)
@@ -306,23 +313,9 @@ export class RegistrationService {
     }
   }
 
-  /**
-   * #current: the certificate of an earlier answer may still be handed out: the registry holds it as active (not
-   * superseded, revoked). One the deny list names (serial or fingerprint) is refused outright: neither replayed
-   * nor replaced by a new issuance for the same request.
-   */
-  async #current(identity: string, reply: IssuedReply): Promise<boolean> {
-    const der = certificatesFromPem(reply.certificate)[0]
-    const denied = this.#options.lifecycle?.denied?.({
-      identity,
-      serialNumber: reply.serialNumber,
-      sha256Fingerprint: der ? createHash('sha256').update(der).digest('hex') : '',
-    })
-    if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
-    const registry = this.#deps.registry
-    // unknown to the registry: the process was killed between the index and the registry, and this is its retry
-    const state = registry && (await registry.certificate(reply.serialNumber))?.state
-    return state === undefined || state === 'active'
+  /** #current: an earlier answer may be handed out again (replay.ts: active, and not on the deny list). */
+  #current(identity: string, reply: IssuedReply): Promise<boolean> {
+    return replayable(this.#deps.registry, identity, reply, this.#replay)
   }
 
   /**

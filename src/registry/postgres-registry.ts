@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS certificates (
   request_id TEXT,
   request_hash TEXT,
   event TEXT,
+  certificate_pem TEXT,
+  ca_pem TEXT,
+  writer TEXT,
+  supersedes TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at BIGINT,
@@ -50,6 +54,11 @@ ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS request_hash TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS event TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS certificate_pem TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS ca_pem TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS writer TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS supersedes TEXT;
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
 `
 
 /** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
@@ -109,8 +118,9 @@ export class PostgresRegistry implements Registry {
       )
       await client.query(
         `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-           issued_at, registered_by, request_id, request_hash, event, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'active')`,
+           issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes,
+           state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'active')`,
         [
           i.serialNumber,
           i.identity,
@@ -124,6 +134,10 @@ export class PostgresRegistry implements Registry {
           i.requestId ?? null,
           i.requestHash ?? null,
           i.event ?? null,
+          i.certificatePem ?? null,
+          i.caCertificatesPem ?? null,
+          i.writer ?? null,
+          i.supersedes ?? null,
         ],
       )
     })
@@ -225,6 +239,15 @@ export class PostgresRegistry implements Registry {
       at.getTime(),
     ])
     return (result.rowCount ?? 0) > 0
+  }
+
+  /** committedSince lists what `writer` committed since `since`, in id order. */
+  async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
+    const { rows } = await this.#db.query<CertificateRow>(
+      'SELECT * FROM certificates WHERE writer = $1 AND issued_at >= $2 ORDER BY id',
+      [writer, since.getTime()],
+    )
+    return rows.map(toIssuance)
   }
 
   /** close ends the pool once its queries are done. */

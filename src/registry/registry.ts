@@ -40,6 +40,14 @@ export interface NewIssuance {
    * certificate leaves it with none (it registers itself).
    */
   readonly event?: IssuanceEvent | undefined
+  /** The certificate chain as issued (PEM, public): a retry of the same CSR-mode request is answered from it. */
+  readonly certificatePem?: string | undefined
+  /** The issuer's CA certificates as issued (PEM, public). */
+  readonly caCertificatesPem?: string | undefined
+  /** Which bridge state directory committed it (its audit log is completed from its own records). */
+  readonly writer?: string | undefined
+  /** A retried request's new certificate: the serial of the one it replaces (its key died with a process). */
+  readonly supersedes?: string | undefined
 }
 
 /** IssuanceRecord is one recorded certificate. */
@@ -132,6 +140,8 @@ export interface Registry {
   revoked(): Promise<IssuanceRecord[]>
   /** reset records an operator reset of an identity (see DeviceRecord.resetAt); false when it is unknown. */
   reset(identity: string, at: Date): Promise<boolean>
+  /** committedSince lists the certificates `writer` committed at or after `since`, in commit order. */
+  committedSince(writer: string, since: Date): Promise<IssuanceRecord[]>
   /** available, where the registry is a server (PostgreSQL), is false while it cannot be reached. */
   available?(): boolean
   close(): Promise<void>

@@ -67,9 +67,10 @@ export class SqliteRegistry implements Registry {
     )
     this.#insertCertificate = this.#prepared(`
       INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-        issued_at, registered_by, request_id, request_hash, event, state)
+        issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes,
+        state)
       VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
-        @requestId, @requestHash, @event, 'active')`)
+        @requestId, @requestHash, @event, @certificatePem, @caPem, @writer, @supersedes, 'active')`)
     this.#record = this.#db.transaction((i: NewIssuance) => {
       const at = i.issuedAt.getTime()
       this.#insertDevice.run({
@@ -92,6 +93,10 @@ export class SqliteRegistry implements Registry {
         requestId: i.requestId ?? null,
         requestHash: i.requestHash ?? null,
         event: i.event ?? null,
+        certificatePem: i.certificatePem ?? null,
+        caPem: i.caCertificatesPem ?? null,
+        writer: i.writer ?? null,
+        supersedes: i.supersedes ?? null,
       })
     })
     const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
@@ -221,6 +226,14 @@ export class SqliteRegistry implements Registry {
       this.#prepared('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
         .changes > 0
     )
+  }
+
+  /** committedSince lists what `writer` committed since `since`, in commit (rowid) order. */
+  async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
+    const rows = this.#prepared(
+      'SELECT * FROM certificates WHERE writer = ? AND issued_at >= ? ORDER BY rowid',
+    ).all(writer, since.getTime()) as CertificateRow[]
+    return rows.map(toIssuance)
   }
 
   /** close closes the database file. */

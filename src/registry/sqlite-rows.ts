@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS certificates (
   request_id TEXT,
   request_hash TEXT,
   event TEXT,
+  certificate_pem TEXT,
+  ca_pem TEXT,
+  writer TEXT,
+  supersedes TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
   superseded_by TEXT,
   revoked_at INTEGER,
@@ -34,6 +38,7 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
 -- an issuance supersedes the identity's active certificate: found without reading its history
 CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
 `
 
 /** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
@@ -43,7 +48,11 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
   `ALTER TABLE certificates ADD COLUMN request_hash TEXT;
-   ALTER TABLE certificates ADD COLUMN event TEXT;`,
+   ALTER TABLE certificates ADD COLUMN event TEXT;
+   ALTER TABLE certificates ADD COLUMN certificate_pem TEXT;
+   ALTER TABLE certificates ADD COLUMN ca_pem TEXT;
+   ALTER TABLE certificates ADD COLUMN writer TEXT;
+   ALTER TABLE certificates ADD COLUMN supersedes TEXT;`,
 ]
 
 /** CertificateRow is a row of `certificates` (times are epoch ms: numbers from SQLite, BIGINT strings from PostgreSQL). */
@@ -60,6 +69,10 @@ export interface CertificateRow {
   request_id: string | null
   request_hash?: string | null
   event?: string | null
+  certificate_pem?: string | null
+  ca_pem?: string | null
+  writer?: string | null
+  supersedes?: string | null
   state: CertificateState
   superseded_by: string | null
   revoked_at?: number | string | null
@@ -101,6 +114,10 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     requestId: optional(row.request_id),
     ...(row.request_hash == null ? {} : { requestHash: row.request_hash }),
     ...(row.event == null ? {} : { event: row.event as IssuanceEvent }),
+    ...(row.certificate_pem == null ? {} : { certificatePem: row.certificate_pem }),
+    ...(row.ca_pem == null ? {} : { caCertificatesPem: row.ca_pem }),
+    ...(row.writer == null ? {} : { writer: row.writer }),
+    ...(row.supersedes == null ? {} : { supersedes: row.supersedes }),
     state: row.state,
     supersededBy: optional(row.superseded_by),
     ...(row.revoked_at == null ? {} : { revokedAt: new Date(Number(row.revoked_at)) }),

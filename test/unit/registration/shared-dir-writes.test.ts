@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { DEV_PKI_FILES } from '../../../src/pki/dev-pki.js'
 import { loadCa } from '../../../src/pki/signer.js'
-import { AuditLog } from '../../../src/registration/audit-log.js'
 import { writeCrl } from '../../../src/registration/crl-publisher.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
 import { createTestPki } from '../../support/pki.js'
@@ -63,17 +62,6 @@ describe('files replaced in a shared state dir', () => {
     const codes = await Promise.all(writers.map((w) => w.exited))
     expect(codes, writers.map((w) => w.output()).join('\n')).toEqual([0, 0, 0, 0])
     await openssl(['crl', '-in', crlFile, '-CAfile', caCert, '-verify', '-noout'])
-    expect(await leftovers(dir)).toEqual([])
-  })
-
-  it('two processes compacting the same issued index at once (workers starting together) both succeed', async () => {
-    const { dir } = await setup()
-    const file = join(dir, 'audit.log.issued')
-    const a = new AuditLog<{ n: number }>(file)
-    const b = new AuditLog<{ n: number }>(file)
-    const rewrites = Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).rewrite(() => [{ n: i }]))
-    expect((await Promise.allSettled(rewrites)).filter((r) => r.status === 'rejected')).toEqual([])
-    expect((await readFile(file, 'utf8')).trim().split('\n')).toHaveLength(1)
     expect(await leftovers(dir)).toEqual([])
   })
 })

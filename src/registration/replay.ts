@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto'
+import { certificatesFromPem } from '../pki/pem.js'
+import { RegistrationError } from '../protocol/errors.js'
+import type { IssuedReply } from '../protocol/messages.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
+import type { PresentedCertificate } from './deny-list.js'
+import { issuedReply } from './replies.js'
+
+/** ReplaySettings are what a replayed answer is checked against and built with. */
+export interface ReplaySettings {
+  /** How long after an issuance a retry of its request is still that request's retry (replyCacheSeconds). */
+  readonly retryWindowMs: number
+  readonly extraTrustPem: string
+  readonly productionUrl: string | undefined
+  /** Why the deny list in force refuses a certificate now, or undefined. */
+  readonly denied?: ((cert: PresentedCertificate) => string | undefined) | undefined
+}
+
+/**
+ * recordedAnswer is the answer the registry holds for this very request: the identity's newest certificate carries
+ * its request hash, was issued within the retry window, and is still active — rebuilt from the recorded chain when
+ * the device made the key (CSR mode). A server-key answer is not rebuilt: its key was never recorded, and the
+ * retry gets a new certificate that supersedes it (the lifecycle step finds it as the retry's earlier issuance).
+ */
+export function recordedAnswer(
+  device: DeviceRecord | undefined,
+  key: string,
+  requestId: string | undefined,
+  settings: ReplaySettings,
+  now = Date.now(),
+): IssuedReply | undefined {
+  const newest = device?.certificates[0]
+  if (newest?.requestHash !== key || newest.state !== 'active' || newest.keySource !== 'device')
+    return undefined
+  if (now - newest.issuedAt.getTime() >= settings.retryWindowMs || newest.certificatePem === undefined)
+    return undefined
+  return issuedReply(
+    {
+      certificatePem: newest.certificatePem,
+      caCertificatesPem: newest.caCertificatesPem ?? '',
+      serialNumber: newest.serialNumber,
+      notBefore: newest.notBefore,
+      notAfter: newest.notAfter,
+    },
+    { requestId, extraTrustPem: settings.extraTrustPem, productionUrl: settings.productionUrl },
+  )
+}
+
+/**
+ * replayable says whether an earlier answer (from the reply cache) may be handed out again: its certificate is
+ * still active in the registry. One the deny list names (serial or fingerprint) is refused outright
+ * (NOT_AUTHORIZED): neither replayed nor replaced by a new issuance for the same request.
+ */
+export async function replayable(
+  registry: Registry,
+  identity: string,
+  reply: IssuedReply,
+  settings: ReplaySettings,
+): Promise<boolean> {
+  checkNotDenied(identity, reply, settings)
+  return (await registry.certificate(reply.serialNumber))?.state === 'active'
+}
+
+/** checkNotDenied refuses an earlier answer whose certificate the deny list names. */
+export function checkNotDenied(identity: string, reply: IssuedReply, settings: ReplaySettings): void {
+  const der = certificatesFromPem(reply.certificate)[0]
+  const denied = settings.denied?.({
+    identity,
+    serialNumber: reply.serialNumber,
+    sha256Fingerprint: der ? createHash('sha256').update(der).digest('hex') : '',
+  })
+  if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
+}
