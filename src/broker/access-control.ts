@@ -15,9 +15,12 @@ import { endConnection, guardHook } from './hook-guard.js'
 import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
-/** RequestConnection is the connection a request came on, as far as the answer needs it. */
+/** RequestConnection is who was there to hear the answer when a request came, as far as the answer needs it. */
 export interface RequestConnection {
-  /** false once that connection has closed. */
+  /**
+   * true while at least one of the identity's connections that were up when the request came is still up (a
+   * reconnect is another connection, which missed what was sent in between).
+   */
   readonly open: boolean
 }
 
@@ -39,7 +42,7 @@ export interface AccessControlOptions {
     | undefined
   /**
    * Called with each registration request; the payload is never forwarded to any client. `connection.open` stays
-   * true while the connection that sent it is up (a reconnect is another connection).
+   * true while a connection of the identity that was up when the request came is still up.
    */
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
 }
@@ -186,9 +189,11 @@ export function createAccessControl(options: AccessControlOptions) {
       done(new Error('publish not authorized'))
       return
     }
+    // the identity's connections up when the request came (the asker, and any subscriber of its replies)
+    const present = [...(live.get(identity.id) ?? [client])]
     options.onRequest(identity, packet.payload as Buffer, {
       get open() {
-        return !client.closed
+        return present.some((c) => !c.closed)
       },
     })
     // the request is consumed here: nothing is retained, and no client may subscribe to the request topic
