@@ -25,10 +25,10 @@ import { Deliveries } from './registration/deliveries.js'
 import { loadGatewayPolicySource, wireGateways } from './registration/gateway-wiring.js'
 import { IssuedIndex } from './registration/issued-index.js'
 import { wireLifecycle } from './registration/lifecycle-wiring.js'
+import { reshare } from './registration/reshare.js'
 import { RegistrationService } from './registration/service.js'
 import { openConfiguredRegistry } from './registry/open.js'
 import { openSharedState } from './state/open.js'
-import { reshare } from './state/reshare.js'
 
 /** Bridge is a running registration bridge. */
 export interface Bridge {

@@ -10,20 +10,12 @@ import type {
 } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
+import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
 import { endConnection, guardHook } from './hook-guard.js'
-import { type DeviceIdentity, type IdentitySource, identityOf } from './identity.js'
+import { type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
-/** RequestConnection is who was there to hear the answer when a request came, as far as the answer needs it. */
-export interface RequestConnection {
-  /**
-   * true while at least one of the identity's connections that were up when the request came is still up (a
-   * reconnect is another connection, which missed what was sent in between).
-   */
-  readonly open: boolean
-}
-
 export interface AccessControlOptions {
   readonly topics: Topics
   readonly identitySource: IdentitySource

@@ -1,6 +1,7 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
 import { certificateNames } from '../pki/names.js'
+import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
 /** IdentitySourceName says where in the client certificate the device identity is read. */
@@ -15,27 +16,6 @@ export interface IdentitySettings {
 
 /** IdentitySource is a source name, or the full identity settings. */
 export type IdentitySource = IdentitySourceName | IdentitySettings
-
-/** CredentialKind says which certificate a connection presented: a factory one, or an operational one (renewal). */
-export type CredentialKind = 'factory' | 'operational'
-
-/** PresentedCredential is the verified client certificate a connection presented, as the lifecycle needs it. */
-export interface PresentedCredential {
-  readonly kind: CredentialKind
-  /** Serial number, lower-case hex. */
-  readonly serialNumber: string
-  /** SHA-256 of the certificate DER, lower-case hex. */
-  readonly sha256Fingerprint: string
-  /** The certified public key (SubjectPublicKeyInfo DER), so that a renewal can require a new one. */
-  readonly spki: Buffer
-}
-
-/** DeviceIdentity is who a connection is, as proven by its verified client certificate. */
-export interface DeviceIdentity {
-  readonly id: string
-  /** The certificate it presented (absent only where no socket was read, e.g. in unit tests). */
-  readonly credential?: PresentedCredential | undefined
-}
 
 /** IdentityResult is an identity, or why a connection has none. */
 export type IdentityResult =

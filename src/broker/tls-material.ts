@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { certificatesFromPem } from '../pki/pem.js'
-import { type LoadedCa, loadCa } from '../pki/signer.js'
+import { type IssuingCaMaterial, type LoadedCa, loadCa } from '../pki/signer.js'
 import { chainValidity, validityProblem } from '../pki/validity.js'
 
 /** ListenerMaterial is what the MQTT listener serves with: its certificate and key, and the factory CAs. */
@@ -115,12 +115,6 @@ function checkSecureContext(m: ListenerMaterial): void {
 /** checkProductionCa validates the production CA bundle devices get in replies (see checkCaBundle). */
 export function checkProductionCa(pem: string, now = new Date()): void {
   checkCaBundle(pem, 'production.caFile', now)
-}
-
-/** IssuingCaMaterial is the embedded CA, loaded, with the intermediates it appends to each certificate. */
-export interface IssuingCaMaterial {
-  readonly ca: LoadedCa
-  readonly chainPem: string
 }
 
 /**

@@ -1,13 +1,14 @@
 import { X509Certificate } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
+import { operationalCaFileOf } from '../config/files.js'
 import type { Config } from '../config/load.js'
 import { FileWatcher } from '../config/watch-files.js'
+import type { IssuingCaMaterial } from '../pki/signer.js'
 import {
   checkFactoryCa,
   checkListenerPair,
   checkProductionCa,
-  type IssuingCaMaterial,
   type ListenerMaterial,
   listenerContextOptions,
   loadIssuingCa,
@@ -28,16 +29,6 @@ export interface TlsFiles {
   readonly issuingCa?: { certFile: string; keyFile: string; chainFile?: string | undefined } | undefined
   /** The CA bundle of operational certificates the listener trusts for renewal; absent: renewal is off. */
   readonly operationalCaFile?: string | undefined
-}
-
-/**
- * operationalCaFileOf is the CA bundle of operational certificates the listener trusts: lifecycle.operationalCaFile,
- * else the embedded CA's certificate; undefined when lifecycle.trustOperationalCa is false or none is known.
- */
-export function operationalCaFileOf(config: Config): string | undefined {
-  const { trustOperationalCa, operationalCaFile } = config.lifecycle
-  if (!trustOperationalCa) return undefined
-  return operationalCaFile ?? (config.issuer.type === 'local-ca' ? config.issuer.localCa.certFile : undefined)
 }
 
 /** tlsFilesOf names the files a configuration reads TLS material from. */

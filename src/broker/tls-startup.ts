@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { ConfiguredFiles } from '../config/files.js'
+import { type ConfiguredFiles, operationalCaFileOf } from '../config/files.js'
 import { type Config, ConfigError } from '../config/load.js'
 import {
   checkCaBundle,
@@ -8,7 +8,6 @@ import {
   loadIssuingCa,
   parseCaBundle,
 } from './tls-material.js'
-import { operationalCaFileOf } from './tls-reloader.js'
 
 /**
  * checkTlsMaterial refuses at start-up the TLS material that a reload would refuse (tls-material.ts): the

@@ -80,3 +80,13 @@ function factoryCaIn(operationalCaFile: string | undefined, clientCaPem: string)
   for (const [fingerprint, subject] of fingerprints(operational)) if (factory.has(fingerprint)) return subject
   return undefined
 }
+
+/**
+ * operationalCaFileOf is the CA bundle of operational certificates the listener trusts: lifecycle.operationalCaFile,
+ * else the embedded CA's certificate; undefined when lifecycle.trustOperationalCa is false or none is known.
+ */
+export function operationalCaFileOf(config: Config): string | undefined {
+  const { trustOperationalCa, operationalCaFile } = config.lifecycle
+  if (!trustOperationalCa) return undefined
+  return operationalCaFile ?? (config.issuer.type === 'local-ca' ? config.issuer.localCa.certFile : undefined)
+}

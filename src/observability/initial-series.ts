@@ -1,7 +1,7 @@
 import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import { ERROR_CODES } from '../protocol/errors.js'
 import type { Outcome } from '../registration/service.js'
-import type { BridgeMetrics } from './metrics.js'
+import type { BridgeMetrics } from './bridge-metrics.js'
 
 // Every counter series whose labels are known in advance starts at 0, so that the first event is an increase
 // Prometheus sees (a series born at 1 has no increase: `increase(x[15m]) > 0` would miss the first refusal).

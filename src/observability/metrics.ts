@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { MetricsExposition } from '../health.js'
+import type { BridgeMetrics } from './bridge-metrics.js'
 import { initTlsReloads } from './initial-series.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
@@ -7,34 +8,6 @@ export const METRIC_PREFIX = 'mqtt_registration_bridge_'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const DISK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
-
-/**
- * BridgeMetrics are the bridge's Prometheus metrics in a registry of their own (one per bridge, so that
- * several bridges in one process never share counters). Labels are bounded sets only: never an identity,
- * serial number or client id.
- */
-export interface BridgeMetrics {
-  readonly registry: Registry
-  readonly registrations: Counter<'outcome' | 'code' | 'mode' | 'issuer' | 'via'>
-  readonly registrationDuration: Histogram<'outcome'>
-  readonly issuanceDuration: Histogram<'issuer' | 'result'>
-  readonly inFlight: Gauge
-  readonly rateLimited: Counter
-  readonly replyCacheEntries: Gauge
-  readonly auditAppendDuration: Histogram
-  readonly connectionsOpen: Gauge
-  readonly connectionsRefused: Counter<'reason'>
-  readonly tlsHandshakeFailures: Counter
-  readonly kubeRequests: Counter<'verb' | 'status'>
-  readonly kubeWatchRestarts: Counter<'resource'>
-  readonly certificateExpiry: Gauge<'certificate'>
-  readonly tlsReloads: Counter<'material' | 'result'>
-  readonly fileReloads: Counter<'file' | 'result'>
-  readonly ready: Gauge
-  readonly devices: Gauge<'state'>
-  /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
-  readonly devicesChanged: () => void
-}
 
 /** MetricsSources are read when Prometheus scrapes. */
 export interface MetricsSources {

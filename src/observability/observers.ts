@@ -1,8 +1,8 @@
 import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
 import type { RegistrationObserver } from '../registration/service.js'
+import type { BridgeMetrics } from './bridge-metrics.js'
 import { initRefusals, initRegistrations } from './initial-series.js'
-import type { BridgeMetrics } from './metrics.js'
 
 /** registrationMetrics feeds the registration service's reports into the metrics. */
 export function registrationMetrics(metrics: BridgeMetrics, issuer: string): RegistrationObserver {

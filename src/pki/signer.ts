@@ -15,6 +15,12 @@ export interface LoadedCa {
   readonly certificatePem: string
 }
 
+/** IssuingCaMaterial is the embedded CA, loaded, with the intermediates it appends to each certificate. */
+export interface IssuingCaMaterial {
+  readonly ca: LoadedCa
+  readonly chainPem: string
+}
+
 /** subjectKeyIdentifierOf reads a certificate's SKI extension, or computes method 1 when it has none. */
 function subjectKeyIdentifierOf(der: Buffer, subjectIndex: number): Buffer {
   const tbs = children(der, readElement(der))[0]

@@ -65,6 +65,25 @@ export class RegistrationError extends Error {
   }
 }
 
+/**
+ * UNAVAILABLE_MESSAGES are what a device is told when a store fails: stable (docs/protocol.md), never the
+ * driver's own text (addresses, SQL, internals), which goes to the bridge's log as the error's cause.
+ */
+export const UNAVAILABLE_MESSAGES = {
+  state: 'the shared state is unavailable; retry later',
+  registry: 'the registry is unavailable; retry later',
+} as const
+
+/**
+ * StateUnavailableError is a store operation that failed (Redis or PostgreSQL unreachable); the device is told
+ * ISSUER_UNAVAILABLE (retryable) with the store's stable message: nothing was issued, retry later.
+ */
+export class StateUnavailableError extends RegistrationError {
+  constructor(store: keyof typeof UNAVAILABLE_MESSAGES, options: { cause?: unknown } = {}) {
+    super('ISSUER_UNAVAILABLE', UNAVAILABLE_MESSAGES[store], options)
+  }
+}
+
 /** toRegistrationError keeps typed errors as they are and turns anything else into INTERNAL_ERROR. */
 export function toRegistrationError(err: unknown): RegistrationError {
   if (err instanceof RegistrationError) return err

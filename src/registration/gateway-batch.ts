@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { RequestConnection } from '../broker/access-control.js'
-import type { PresentedCredential } from '../broker/identity.js'
 import { TokenBucket } from '../common/token-bucket.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
@@ -16,6 +14,7 @@ import {
   openGatewayBatch,
   readGatewayBatch,
 } from '../protocol/gateway.js'
+import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
 import type { Registry } from '../registry/registry.js'
 import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'

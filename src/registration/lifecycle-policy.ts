@@ -1,6 +1,6 @@
-import type { PresentedCredential } from '../broker/identity.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
-import type { DeviceIdentity } from '../broker/identity.js'
-import { operationalCaFileOf } from '../broker/tls-reloader.js'
+import type { RateLimitOptions } from '../common/rate-limiter.js'
+import { operationalCaFileOf } from '../config/files.js'
 import { type Config, ConfigError } from '../config/load.js'
 import type { LoadedCa } from '../pki/signer.js'
+import type { DeviceIdentity } from '../protocol/identity.js'
 import type { Registry } from '../registry/registry.js'
 import { CrlPublisher } from './crl-publisher.js'
 import { DenyListSource } from './deny-list.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
-import type { RateLimitOptions } from './rate-limiter.js'
 
 /** LifecycleWiring is what the bridge needs of the certificate lifecycle. */
 export interface LifecycleWiring {

@@ -1,6 +1,7 @@
-import type { PresentedCredential } from '../broker/identity.js'
+import { RateLimiter, type RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import type { Registry } from '../registry/registry.js'
 import type { IssuanceEvent } from './audit-log.js'
 import type { IssuedIndex } from './issued-index.js'
@@ -11,7 +12,6 @@ import {
   type LifecycleOptions,
   lostAnswer,
 } from './lifecycle-policy.js'
-import { RateLimiter, type RateLimitOptions } from './rate-limiter.js'
 
 /** LifecycleStep is what the lifecycle decided for one issuance: its audit event and what it supersedes. */
 export interface LifecycleStep {

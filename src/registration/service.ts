@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { PresentedCredential } from '../broker/identity.js'
 import { sleep } from '../common/abortable.js'
+import type { RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { certificatesFromPem } from '../pki/pem.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import {
   decodeRequest,
   type IssuedReply,
@@ -23,7 +24,6 @@ import { type IssuanceDeps, type IssuanceObserver, type IssuanceStep, issueAndRe
 import type { IssuedIndex } from './issued-index.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
-import type { RateLimitOptions } from './rate-limiter.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { LifecycleGate } from './renewal.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'

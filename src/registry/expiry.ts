@@ -1,7 +1,5 @@
+import type { ExpiryState } from './expiry-state.js'
 import type { DeviceSummary } from './registry.js'
-
-/** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
-export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
 
 /** EXPIRING_WITHIN_MS is what `expiring` means where no one says otherwise (the metric, `devices counts`): 7 days. */
 export const EXPIRING_WITHIN_MS = 7 * 86_400_000

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { StateUnavailableError } from '../state/shared-state.js'
+import { StateUnavailableError } from '../protocol/errors.js'
 
 /** PROBE_EVERY_MS is how often an idle registry checks that PostgreSQL answers (readiness). */
 const PROBE_EVERY_MS = 1_000

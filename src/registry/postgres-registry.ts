@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { ExpiryState } from './expiry.js'
+import type { ExpiryState } from './expiry-state.js'
 import { PoolGuard, transaction } from './postgres-guard.js'
 import type {
   CertificateState,

@@ -1,4 +1,4 @@
-import type { ExpiryState } from './expiry.js'
+import type { ExpiryState } from './expiry-state.js'
 
 /**
  * IssuanceEvent says which lifecycle step issued a certificate: a first registration, a factory-certificate

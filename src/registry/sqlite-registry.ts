@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import Database, { type Statement } from 'better-sqlite3'
-import type { ExpiryState } from './expiry.js'
+import type { ExpiryState } from './expiry-state.js'
 import { GroupCommit } from './group-commit.js'
 import type {
   CertificateState,

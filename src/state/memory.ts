@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import { RateLimiter } from '../registration/rate-limiter.js'
+import { RateLimiter } from '../common/rate-limiter.js'
 import type { Lease, LeaseRefusal, RateLimit, SharedAnswer, SharedState } from './shared-state.js'
 
 /** MAX_ANSWERS bounds the answers kept in memory (the reply cache has its own, usually lower, bound). */

@@ -1,14 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { StateUnavailableError } from '../protocol/errors.js'
 import { ACQUIRE, RELEASE, RENEW, TAKE } from './redis-scripts.js'
-import {
-  type Lease,
-  type LeaseRefusal,
-  type RateLimit,
-  type SharedAnswer,
-  type SharedState,
-  StateUnavailableError,
-} from './shared-state.js'
+import type { Lease, LeaseRefusal, RateLimit, SharedAnswer, SharedState } from './shared-state.js'
 
 /** RedisStateOptions: where Redis is, the prefix of every key, and how long one command may take. */
 export interface RedisStateOptions {

@@ -1,4 +1,3 @@
-import { RegistrationError } from '../protocol/errors.js'
 import type { IssuedReply } from '../protocol/messages.js'
 
 /**
@@ -54,25 +53,6 @@ export interface SharedState {
   /** available, where the state is a server (Redis), is false while it cannot be reached. */
   available?(): boolean
   close(): Promise<void>
-}
-
-/**
- * UNAVAILABLE_MESSAGES are what a device is told when a store fails: stable (docs/protocol.md), never the
- * driver's own text (addresses, SQL, internals), which goes to the bridge's log as the error's cause.
- */
-export const UNAVAILABLE_MESSAGES = {
-  state: 'the shared state is unavailable; retry later',
-  registry: 'the registry is unavailable; retry later',
-} as const
-
-/**
- * StateUnavailableError is a store operation that failed (Redis or PostgreSQL unreachable); the device is told
- * ISSUER_UNAVAILABLE (retryable) with the store's stable message: nothing was issued, retry later.
- */
-export class StateUnavailableError extends RegistrationError {
-  constructor(store: keyof typeof UNAVAILABLE_MESSAGES, options: { cause?: unknown } = {}) {
-    super('ISSUER_UNAVAILABLE', UNAVAILABLE_MESSAGES[store], options)
-  }
 }
 
 /** isLease tells an acquired lease from a refusal. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { UNAVAILABLE_MESSAGES } from '../../src/state/shared-state.js'
+import { UNAVAILABLE_MESSAGES } from '../../src/protocol/errors.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { connectDevice } from '../support/device.js'
 import { connectGateway, writePolicy } from '../support/gateway.js'

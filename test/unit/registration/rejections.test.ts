@@ -1,9 +1,12 @@
 import { Writable } from 'node:stream'
 import { expect, it } from 'vitest'
 import { createLogger } from '../../../src/logger.js'
-import { RegistrationError, toRegistrationError } from '../../../src/protocol/errors.js'
+import {
+  RegistrationError,
+  StateUnavailableError,
+  toRegistrationError,
+} from '../../../src/protocol/errors.js'
 import { RejectionLog } from '../../../src/registration/rejections.js'
-import { StateUnavailableError } from '../../../src/state/shared-state.js'
 
 /** logged runs one rejection through the RejectionLog into a real pino logger and returns the line. */
 function logged(error: RegistrationError): Record<string, unknown> {

@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { StateUnavailableError, UNAVAILABLE_MESSAGES } from '../../../src/protocol/errors.js'
 import type { IssuedReply } from '../../../src/protocol/messages.js'
 import { MemoryState } from '../../../src/state/memory.js'
 import { RedisState } from '../../../src/state/redis.js'
-import {
-  isLease,
-  type SharedState,
-  StateUnavailableError,
-  shareable,
-  UNAVAILABLE_MESSAGES,
-} from '../../../src/state/shared-state.js'
+import { isLease, type SharedState, shareable } from '../../../src/state/shared-state.js'
 import { startRedis, type TestRedis } from '../../support/redis.js'
 
 let redis: TestRedis

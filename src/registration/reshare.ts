@@ -1,5 +1,5 @@
-import type { IndexEntry } from '../registration/issued-index.js'
-import type { SharedState } from './shared-state.js'
+import type { SharedState } from '../state/shared-state.js'
+import type { IndexEntry } from './issued-index.js'
 
 /**
  * reshare shares again, at start, the answers this process's issued index holds (a process killed between

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { TokenBucket } from '../common/token-bucket.js'
+import { TokenBucket } from './token-bucket.js'
 
 /** RateLimitOptions: each identity may make `burst` requests at once, refilled at `perMinute`. */
 export interface RateLimitOptions {
