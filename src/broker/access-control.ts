@@ -34,7 +34,7 @@ export interface AccessControlOptions {
     | undefined
   /**
    * Called with each registration request; the payload is never forwarded to any client. `connection.open` stays
-   * true while the connection that sent it is up (a reconnect is another connection).
+   * true while a connection of the identity that was up when the request came is still up.
    */
   readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
 }
@@ -181,9 +181,11 @@ export function createAccessControl(options: AccessControlOptions) {
       done(new Error('publish not authorized'))
       return
     }
+    // the identity's connections up when the request came (the asker, and any subscriber of its replies)
+    const present = [...(live.get(identity.id) ?? [client])]
     options.onRequest(identity, packet.payload as Buffer, {
       get open() {
-        return !client.closed
+        return present.some((c) => !c.closed)
       },
     })
     // the request is consumed here: nothing is retained, and no client may subscribe to the request topic

@@ -25,6 +25,18 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     return redis
   }
   const conn = connection()
+  // aedes-persistence-redis 11.2 issues LREM and RPUSH without waiting for them (tidying lists of expired packets
+  // and wills): when Redis drops, ioredis rejects them with "Connection is closed." and nothing hears it, which
+  // would end the process. A handler on each such promise (the caller still gets the same promise) keeps an
+  // outage an outage: every command the bridge waits for reports it
+  for (const name of ['lrem', 'rpush'] as const) {
+    const command = conn[name].bind(conn) as (...args: unknown[]) => Promise<unknown>
+    ;(conn as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const pending = command(...args)
+      pending.catch(() => {})
+      return pending
+    }
+  }
   const subConn = connection()
   const pubConn = connection()
   const mq = mqemitterRedis({ subConn, pubConn })

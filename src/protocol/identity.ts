@@ -22,8 +22,11 @@ export interface DeviceIdentity {
   readonly credential?: PresentedCredential | undefined
 }
 
-/** RequestConnection is the connection a request came on, as far as the answer needs it. */
+/** RequestConnection is who was there to hear the answer when a request came, as far as the answer needs it. */
 export interface RequestConnection {
-  /** false once that connection has closed (a reconnect is another connection). */
+  /**
+   * true while at least one of the identity's connections that were up when the request came is still up (a
+   * reconnect is another connection, which missed what was sent in between).
+   */
   readonly open: boolean
 }

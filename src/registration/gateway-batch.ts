@@ -156,10 +156,11 @@ export class GatewayService {
     await Promise.all(Array.from({ length: workers }, worker))
     log.info({ requestId, devices: devices.length, issued }, 'gateway batch answered')
     // replies go to connected sessions only: `complete` says the gateway got every device's reply before it,
-    // which holds only while the connection that asked stayed up (a reconnect is another connection, which
-    // missed what was sent in between); otherwise the gateway gets no `complete` and retries the batch
+    // which holds only while a connection of the gateway that was up when the batch came is still up (a
+    // reconnect is another connection, which missed what was sent in between); otherwise the gateway gets no
+    // `complete` and retries the batch
     if (!connection.open) {
-      log.info({ requestId }, 'gateway batch: the asking connection closed; no complete sent')
+      log.info({ requestId }, 'gateway batch: no connection of the gateway stayed up; no complete sent')
       return
     }
     await this.#send(
