@@ -5,6 +5,7 @@ import { BootstrapBroker, listen } from './broker/broker.js'
 import { redisBackend } from './broker/redis-backend.js'
 import { TlsReloader, tlsFilesOf } from './broker/tls-reloader.js'
 import { checkTlsMaterial } from './broker/tls-startup.js'
+import { workerSuffix } from './cluster/worker-slot.js'
 import { CleanupStack } from './common/cleanup-stack.js'
 import { LogBudget } from './common/log-budget.js'
 import { readConfiguredFiles } from './config/files.js'
@@ -137,7 +138,9 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   const { registration: r, limits } = config
   // the registry is the record of every issuance; the audit log follows it, completed at start from the records
   // this state directory committed that a crash kept out of it
-  const audit = new AuditTrail(config.auditLog, await writerId(join(config.stateDir, 'writer-id')), logger)
+  // each worker writes as its own slot: its replacement completes what it left, never a live worker's lines
+  const writer = `${await writerId(join(config.stateDir, 'writer-id'))}${workerSuffix()}`
+  const audit = new AuditTrail(config.auditLog, writer, logger)
   cleanup.defer(() => audit.close())
   await audit.complete(registry, r.replyCacheSeconds * 1000)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { StateUnavailableError } from '../protocol/errors.js'
 import { ACQUIRE, RELEASE, RENEW, TAKE } from './redis-scripts.js'
-import type { Lease, LeaseRefusal, RateLimit, SharedAnswer, SharedState } from './shared-state.js'
+import type { Lease, LeaseRefusal, RateLimit, SharedState } from './shared-state.js'
 
 /** RedisStateOptions: where Redis is, the prefix of every key, and how long one command may take. */
 export interface RedisStateOptions {
@@ -32,11 +32,10 @@ export function redisClient(url: string, commandTimeoutMs: number): Redis {
 
 /**
  * RedisState is the shared state of every process and replica, in Redis: leases are keys with a PX expiry
- * (a dead holder's lease expires), answers are JSON values with an expiry, rate limits are token buckets
- * updated by one Lua script on Redis' clock. A reply with a private key is never passed here (see shareable).
+ * (a dead holder's lease expires), rate limits are token buckets updated by one Lua script on Redis' clock.
+ * Answers are not kept here: the registry is their record, and a private key never leaves its process.
  */
 export class RedisState implements SharedState {
-  readonly shared = true
   readonly #redis: Redis & Scripts
   readonly #prefix: string
 
@@ -90,22 +89,6 @@ export class RedisState implements SharedState {
   release(lease: Lease): Promise<void> {
     return this.#run(async () => {
       await this.#redis.mrbRelease(this.#lease(lease.identity), leaseValue(lease))
-    })
-  }
-
-  answer(key: string): Promise<SharedAnswer | undefined> {
-    return this.#run(async () => {
-      const text = await this.#redis.get(`${this.#prefix}answer:${key}`)
-      return text === null ? undefined : (JSON.parse(text) as SharedAnswer)
-    })
-  }
-
-  share(key: string, answer: SharedAnswer, ttlMs: number): Promise<void> {
-    if (answer.reply?.privateKey !== undefined) throw new Error('a private key is never shared')
-    if (ttlMs <= 0) return Promise.resolve()
-    return this.#run(async () => {
-      // NX: the first answer stays (a restarted process sharing its index again never replaces a newer one)
-      await this.#redis.set(`${this.#prefix}answer:${key}`, JSON.stringify(answer), 'PX', ttlMs, 'NX')
     })
   }
 

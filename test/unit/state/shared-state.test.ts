@@ -3,7 +3,7 @@ import { StateUnavailableError, UNAVAILABLE_MESSAGES } from '../../../src/protoc
 import type { IssuedReply } from '../../../src/protocol/messages.js'
 import { MemoryState } from '../../../src/state/memory.js'
 import { RedisState } from '../../../src/state/redis.js'
-import { isLease, type SharedState, shareable } from '../../../src/state/shared-state.js'
+import { isLease, type SharedState } from '../../../src/state/shared-state.js'
 import { startRedis, type TestRedis } from '../../support/redis.js'
 
 let redis: TestRedis
@@ -61,15 +61,6 @@ describe.each(['memory', 'redis'] as const)('%s state', (kind) => {
     expect(isLease(await b.acquire('dev-2', 'other', 300))).toBe(true)
   })
 
-  it('answers are shared without their private key', async () => {
-    const [a, b] = await open()
-    await a.share('csr', shareable(reply()), 60_000)
-    await a.share('key', shareable(reply('-----BEGIN PRIVATE KEY-----')), 60_000)
-    expect((await b.answer('csr'))?.reply?.certificate).toBe('CERT')
-    expect(await b.answer('key')).toEqual({ serialNumber: '0a' })
-    expect(await b.answer('none')).toBeUndefined()
-  })
-
   it('rate limits hold across handles', async () => {
     const [a, b] = await open()
     const limit = { burst: 3, perMinute: 1 }
@@ -87,12 +78,6 @@ describe.each(['memory', 'redis'] as const)('%s state', (kind) => {
 })
 
 describe('redis state', () => {
-  it('never shares a reply with a private key, even when asked', async () => {
-    const state = await connect('guard:')
-    expect(() => state.share('k', { serialNumber: '1', reply: reply('KEY') }, 1000)).toThrow(/private key/)
-    await state.close()
-  })
-
   it('fails fast with a retryable error while Redis is down, and works again once it is back', async () => {
     const state = await connect('down:')
     await redis.stop()
