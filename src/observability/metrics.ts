@@ -75,7 +75,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
     }),
     auditAppendDuration: new Histogram({
       name: `${p}audit_append_duration_seconds`,
-      help: 'Time to append an issuance to the audit log durably (O_DSYNC, group commit).',
+      help: 'Time to commit an issuance durably (the registry record, group commit), which the audit line follows.',
       buckets: DISK_BUCKETS,
       registers,
     }),

@@ -63,7 +63,7 @@ export interface KeyMaterial {
 
 /**
  * RSA_KEY_GENERATIONS is how many RSA keys are generated at once. RSA generation runs on libuv's thread pool
- * (4 threads), which file writes (the audit log's fsync, the issued index, the registry) share: one gateway's
+ * (4 threads), which file writes (the registry's sync, the audit log) share: one gateway's
  * batch of RSA-4096 keys would otherwise hold every thread for seconds, slowing every other registration, and
  * a stopping process waits for all queued thread-pool work before it exits. Waiting generations queue here,
  * where an abort (timeout, shutdown) removes them before they ever reach the thread pool.

@@ -45,7 +45,8 @@ export function auditRecordOf(i: NewIssuance): AuditRecord {
 }
 
 /**
- * AuditLog appends JSON lines (audit records by default; the issued index uses it too) to a file opened with O_DSYNC, so an append resolves only once it is on disk. Appends that arrive while a
+ * AuditLog appends JSON lines (audit records by default; the CLI's lifecycle events too) to a file, by default opened
+ * with O_DSYNC so that an append resolves only once it is on disk. Appends that arrive while a
  * write is under way are committed together in the next write (group commit), so the cost of fsync is
  * shared under load.
  */
