@@ -76,7 +76,12 @@ export function wireLifecycle(
     denied(identity) {
       const c = identity.credential
       if (!c) return undefined
-      const listed = list.denied({ identity: identity.id, ...c })
+      // the fields by name: spreading the credential would export its key (a getter), on every CONNECT
+      const listed = list.denied({
+        identity: identity.id,
+        serialNumber: c.serialNumber,
+        sha256Fingerprint: c.sha256Fingerprint,
+      })
       if (listed !== undefined || c.kind !== 'operational') return listed
       // an operational certificate is the identity it was issued to, whatever else its names say: with
       // identity.source san-dns or san-uri, a certificate issued to one identity can carry names that read as
