@@ -1,5 +1,3 @@
-import type { IssuedReply } from '../protocol/messages.js'
-
 /** Lease is an in-flight hold on one identity, for one request (its idempotency key). */
 export interface Lease {
   readonly identity: string

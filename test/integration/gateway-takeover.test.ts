@@ -55,6 +55,24 @@ async function session(b: TestBridge, id: string, clientId: string) {
   return { client, messages }
 }
 
+/** heard resolves at the first message of the session that `matches`. */
+function heard(s: { client: mqtt.MqttClient }, matches: (m: GatewayMessage) => boolean): Promise<void> {
+  return new Promise<void>((resolve) =>
+    s.client.on('message', (_t, p) => {
+      if (matches(JSON.parse(p.toString('utf8')) as GatewayMessage)) resolve()
+    }),
+  )
+}
+
+/** sendMarker sends a batch refused at once, and waits for its reply: what was queued before it came first. */
+async function sendMarker(s: { client: mqtt.MqttClient }): Promise<void> {
+  const marker = heard(s, (m) => m.requestId === 'marker')
+  await s.client.publishAsync('registration/request', '{"extension":"gateway/1","requestId":"marker"}', {
+    qos: 1,
+  })
+  await marker
+}
+
 const denied = (reason: string) => ({
   status: 'rejected',
   error: { code: 'NOT_AUTHORIZED', reason, retryable: false },
@@ -223,23 +241,11 @@ describe('an offline gateway', () => {
 
     // back online: a marker batch (refused at once) comes first, nothing of the batch answered while away
     const back = await session(b, 'gateway-001', 'keeper')
-    const marker = new Promise<void>((resolve) =>
-      back.client.on('message', (_t, p) => {
-        if (JSON.parse(p.toString('utf8')).requestId === 'marker') resolve()
-      }),
-    )
-    await back.client.publishAsync('registration/request', '{"extension":"gateway/1","requestId":"marker"}', {
-      qos: 1,
-    })
-    await marker
+    await sendMarker(back)
     expect(back.messages.map((m) => `${m.requestId}:${m.status}`)).toEqual(['marker:rejected'])
 
     // the retry of the batch gets the same answers
-    const retry = new Promise<void>((resolve) =>
-      back.client.on('message', (_t, p) => {
-        if (JSON.parse(p.toString('utf8')).status === 'complete') resolve()
-      }),
-    )
+    const retry = heard(back, (m) => m.status === 'complete')
     const body = { version: 1, extension: 'gateway/1', requestId: 'away', devices }
     await back.client.publishAsync('registration/request', JSON.stringify(body), { qos: 1 })
     await retry
@@ -273,22 +279,10 @@ describe('a gateway that reconnects mid-batch', () => {
     const back = await session(b, 'gateway-001', 'gw')
     await back.client.subscribeAsync('registration/gateway-001/reply', { qos: 1 })
     await answered
-    const marker = new Promise<void>((resolve) =>
-      back.client.on('message', (_t, p) => {
-        if (JSON.parse(p.toString('utf8')).requestId === 'marker') resolve()
-      }),
-    )
-    await back.client.publishAsync('registration/request', '{"extension":"gateway/1","requestId":"marker"}', {
-      qos: 1,
-    })
-    await marker
+    await sendMarker(back)
     expect(back.messages.filter((m) => m.status === 'complete')).toEqual([])
 
-    const retried = new Promise<void>((resolve) =>
-      back.client.on('message', (_t, p) => {
-        if (JSON.parse(p.toString('utf8')).status === 'complete') resolve()
-      }),
-    )
+    const retried = heard(back, (m) => m.status === 'complete')
     await back.client.publishAsync('registration/request', body, { qos: 1 })
     await retried
     const again = back.messages.filter((m) => m.requestId === 'blip')

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StateUnavailableError, UNAVAILABLE_MESSAGES } from '../../../src/protocol/errors.js'
-import type { IssuedReply } from '../../../src/protocol/messages.js'
 import { MemoryState } from '../../../src/state/memory.js'
 import { RedisState } from '../../../src/state/redis.js'
 import { isLease, type SharedState } from '../../../src/state/shared-state.js'
@@ -13,14 +12,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis.stop()
 })
-
-const reply = (privateKey?: string): IssuedReply =>
-  ({
-    status: 'issued',
-    certificate: 'CERT',
-    serialNumber: '0a',
-    ...(privateKey === undefined ? {} : { privateKey }),
-  }) as unknown as IssuedReply
 
 let n = 0
 const connect = (prefix: string): Promise<RedisState> =>
