@@ -1,4 +1,4 @@
-import { EXPIRY_STATES, expiryCounts, expiryStateOf, parseDuration } from '../registry/expiry.js'
+import { EXPIRY_STATES, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
 import { openLifecycle } from './lifecycle-context.js'
 import { identity as checkIdentity, UsageError } from './usage-error.js'
@@ -126,7 +126,8 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const { registry } = context
   try {
     if (action === 'counts') {
-      const counts = expiryCounts(await registry.list(), new Date(), withinMs)
+      // one aggregate query: the registry is never read row by row into the process
+      const counts = await registry.expiryCounts(new Date(), withinMs)
       const text = table([['STATE', 'IDENTITIES'], ...EXPIRY_STATES.map((s) => [s, String(counts[s])])])
       process.stdout.write(`${flags.json ? JSON.stringify(counts, null, 2) : text}\n`)
       return
