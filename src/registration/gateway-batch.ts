@@ -16,7 +16,7 @@ import {
 } from '../protocol/gateway.js'
 import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
-import type { Registry } from '../registry/registry.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
 import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
@@ -203,9 +203,9 @@ export class GatewayService {
       this.#denied(deviceId)
       let outcome: Outcome = 'issued'
       const release = { done: (): void => {} }
-      const vet = async (order: IssuanceOrder): Promise<Admission> => {
+      const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {
         const policy = this.#deps.policy.current
-        const admission = await this.#gate.admit(gateway, policy, rule, order, device.csr === undefined)
+        const admission = await this.#gate.admit(gateway, policy, rule, order, held, device.csr === undefined)
         release.done = admission.release
         return admission
       }

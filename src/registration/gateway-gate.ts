@@ -1,6 +1,6 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { Registry } from '../registry/registry.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
 import { type DeviceDenial, type GatewayPolicy, type GatewayRule, mayRegister } from './gateway-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
@@ -66,12 +66,16 @@ export class GatewayGate {
     this.#registry = registry
   }
 
-  /** admit throws GatewayDenied, or returns the admission (release it when the issuance ends). */
+  /**
+   * admit throws GatewayDenied, or returns the admission (release it when the issuance ends). `device` is the
+   * identity's registry record (its owner), as the service read it for this request.
+   */
   async admit(
     gateway: string,
     policy: GatewayPolicy,
     rule: GatewayRule,
     order: IssuanceOrder,
+    device: DeviceRecord | undefined,
     serverKey: boolean,
   ): Promise<Admission> {
     const denial = mayRegister(policy, rule, gateway, order.identity, {
@@ -81,7 +85,6 @@ export class GatewayGate {
     if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
     // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
     // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
-    const device = await this.#registry.device(order.identity, { certificates: 1 })
     const owner = device?.owner
     if (device !== undefined && owner === undefined && !rule.adopt) {
       throw new GatewayDenied(

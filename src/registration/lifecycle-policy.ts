@@ -39,22 +39,21 @@ function revokedSinceReset(device: DeviceRecord): boolean {
 }
 
 /**
- * lostAnswer finds the registry's record of this very request whose answer was lost in a crash (recorded in the
- * registry, before its answer was sent): the identity's newest certificate carries the
- * same request hash (identity, requestId, content after defaults, gateway or renewal scope: see idempotency.ts) and
- * was issued within the retry window (`replyCacheSeconds`, as long as the index would have replayed it). It is
- * proven from the durable record, never assumed: a request that only shares a requestId, or comes after the
- * window, is judged afresh by the policy.
+ * recordedIssuance is the registry's record of this very request, whose answer may have been lost: the identity's
+ * newest certificate carries the same request hash (identity, requestId, content after defaults, gateway or
+ * renewal scope: see idempotency.ts) and was issued within the retry window (`replyCacheSeconds`). It is proven
+ * from the durable record, never assumed: a request that only shares a requestId, or comes after the window, is
+ * judged afresh by the policy.
  */
-export function lostAnswer(
+export function recordedIssuance(
   device: DeviceRecord | undefined,
   requestHash: string,
   retryWindowMs: number,
   now = new Date(),
-): string | undefined {
+): IssuanceRecord | undefined {
   const newest = device?.certificates[0]
   if (newest?.requestHash !== requestHash) return undefined
-  return now.getTime() - newest.issuedAt.getTime() < retryWindowMs ? newest.serialNumber : undefined
+  return now.getTime() - newest.issuedAt.getTime() < retryWindowMs ? newest : undefined
 }
 
 /**
@@ -147,7 +146,7 @@ export async function checkRenewal(
  * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
  * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
  * to this very request (same request hash, recorded in the registry) issued, so a retry is never a
- * re-registration (also one the registry alone recorded: lostAnswer); any other request, one that only shares
+ * re-registration (recordedIssuance); any other request, one that only shares
  * a requestId among them, is judged afresh.
  * `registeredBy` is the gateway asking for a downstream device, which may renew a device it owns; `takeOver` says
  * the gateway policy let that gateway take the device from its owner or from the device itself (`transfer`,

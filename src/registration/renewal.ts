@@ -9,7 +9,7 @@ import {
   checkReRegistration,
   checkRevokedCredential,
   type LifecycleOptions,
-  lostAnswer,
+  recordedIssuance,
 } from './lifecycle-policy.js'
 
 /** LifecycleStep is what the lifecycle decided for one issuance: its audit event and what it supersedes. */
@@ -73,7 +73,7 @@ export class LifecycleGate {
     },
   ): Promise<LifecycleStep> {
     const { renewing, registeredBy, takeOver, device } = context
-    const retryOf = lostAnswer(device, context.key, this.#retryWindowMs)
+    const retryOf = recordedIssuance(device, context.key, this.#retryWindowMs)?.serialNumber
     if (renewing) {
       const wait = this.#renewals.take(order.identity)
       if (wait > 0)

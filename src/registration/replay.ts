@@ -4,6 +4,7 @@ import { RegistrationError } from '../protocol/errors.js'
 import type { IssuedReply } from '../protocol/messages.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
+import { recordedIssuance } from './lifecycle-policy.js'
 import { issuedReply } from './replies.js'
 
 /** ReplaySettings are what a replayed answer is checked against and built with. */
@@ -27,12 +28,10 @@ export function recordedAnswer(
   key: string,
   requestId: string | undefined,
   settings: ReplaySettings,
-  now = Date.now(),
+  now = new Date(),
 ): IssuedReply | undefined {
-  const newest = device?.certificates[0]
-  if (newest?.requestHash !== key || newest.state !== 'active' || newest.keySource !== 'device')
-    return undefined
-  if (now - newest.issuedAt.getTime() >= settings.retryWindowMs || newest.certificatePem === undefined)
+  const newest = recordedIssuance(device, key, settings.retryWindowMs, now)
+  if (newest?.state !== 'active' || newest.keySource !== 'device' || newest.certificatePem === undefined)
     return undefined
   return issuedReply(
     {
@@ -61,8 +60,8 @@ export async function replayable(
   return (await registry.certificate(reply.serialNumber))?.state === 'active'
 }
 
-/** checkNotDenied refuses an earlier answer whose certificate the deny list names. */
-export function checkNotDenied(identity: string, reply: IssuedReply, settings: ReplaySettings): void {
+/** checkNotDenied refuses (NOT_AUTHORIZED) an earlier answer whose certificate the deny list names; else true. */
+export function checkNotDenied(identity: string, reply: IssuedReply, settings: ReplaySettings): true {
   const der = certificatesFromPem(reply.certificate)[0]
   const denied = settings.denied?.({
     identity,
@@ -70,4 +69,5 @@ export function checkNotDenied(identity: string, reply: IssuedReply, settings: R
     sha256Fingerprint: der ? createHash('sha256').update(der).digest('hex') : '',
   })
   if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
+  return true
 }

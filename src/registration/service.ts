@@ -13,7 +13,7 @@ import {
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
-import type { Registry } from '../registry/registry.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
 import { MemoryState } from '../state/memory.js'
 import type { SharedState } from '../state/shared-state.js'
 import type { AuditTrail } from './audit-trail.js'
@@ -24,7 +24,7 @@ import type { LifecycleOptions } from './lifecycle-policy.js'
 import { authorize, type PolicyOptions } from './policy.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { LifecycleGate } from './renewal.js'
-import { type ReplaySettings, recordedAnswer, replayable } from './replay.js'
+import { checkNotDenied, type ReplaySettings, recordedAnswer, replayable } from './replay.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
 /**
@@ -94,7 +94,10 @@ export interface DownstreamContext {
    * vet runs the gateway policy on the order (after the device policy), with the identity held in flight; it says
    * whether the gateway takes the device over (from another gateway, or from the device itself).
    */
-  readonly vet: (order: IssuanceOrder) => Promise<{ readonly takeOver: boolean }>
+  readonly vet: (
+    order: IssuanceOrder,
+    device: DeviceRecord | undefined,
+  ) => Promise<{ readonly takeOver: boolean }>
   /**
    * spend takes one of the gateway's quota tokens, throwing RATE_LIMITED when none is left: only a new issuance
    * spends one, never a replay of an earlier answer.
@@ -220,8 +223,9 @@ export class RegistrationService {
     try {
       const requestId = request.requestId
       const device = await this.#deps.registry.device(identity, NEWEST)
+      // the record says it is active; only the deny list is left to ask
       const recorded = recordedAnswer(device, key, requestId, this.#replay)
-      if (recorded && (await this.#current(identity, recorded)))
+      if (recorded && checkNotDenied(identity, recorded, this.#replay))
         return { reply: recorded, outcome: 'replayed' }
       const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
       if (retryAfterSeconds > 0) {
@@ -293,12 +297,17 @@ export class RegistrationService {
     if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     try {
       const order = authorize(identity, request, this.#options.policy, registeredBy)
-      const { takeOver } = await context.vet(order)
+      // read once: the gateway policy's ownership rules and the lifecycle decide on the same record
+      const device = await this.#deps.registry.device(identity, NEWEST)
+      const { takeOver } = await context.vet(order, device)
       // a retry (after a crash too: the registry's record) gets its earlier answer, if that certificate is still
       // current: the same reply cache and request hash as a device's own request
-      const device = await this.#deps.registry.device(identity, NEWEST)
-      const earlier = this.#cache.get(key) ?? recordedAnswer(device, key, requestId, this.#replay)
-      if (earlier && (await this.#current(identity, earlier))) {
+      const cached = this.#cache.get(key)
+      const earlier =
+        cached && (await this.#current(identity, cached))
+          ? cached
+          : recordedAnswer(device, key, requestId, this.#replay)
+      if (earlier && checkNotDenied(identity, earlier, this.#replay)) {
         context.replayed?.()
         return earlier
       }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { idempotencyKey } from '../../../src/registration/idempotency.js'
-import { lostAnswer } from '../../../src/registration/lifecycle-policy.js'
+import { recordedIssuance } from '../../../src/registration/lifecycle-policy.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
 import { issuance } from '../../support/issuance.js'
 
@@ -39,7 +39,7 @@ describe('the request hash', () => {
   })
 })
 
-describe('lostAnswer: an issuance the registry recorded but the issued index did not (a crash between them)', () => {
+describe("recordedIssuance: the registry's record of the same request, whose answer a crash may have lost", () => {
   const hash = 'a'.repeat(64)
   const at = 1_000_000
 
@@ -54,7 +54,9 @@ describe('lostAnswer: an issuance the registry recorded but the issued index did
 
   it('is the newest certificate with the same request hash, within the retry window', async () => {
     const registry = await registryWith({ ...issuance('d', 'aa', at), requestHash: hash })
-    expect(lostAnswer(await registry.device('d'), hash, 60_000, new Date(at + 59_999))).toBe('aa')
+    expect(
+      recordedIssuance(await registry.device('d'), hash, 60_000, new Date(at + 59_999))?.serialNumber,
+    ).toBe('aa')
     await registry.close()
   })
 
@@ -65,14 +67,22 @@ describe('lostAnswer: an issuance the registry recorded but the issued index did
       { ...issuance('e', 'cc', at), requestHash: hash },
     )
     // same requestId (issuance() gives r-<serial>) is no proof: only the hash is
-    expect(lostAnswer(await registry.device('d'), 'c'.repeat(64), 60_000, new Date(at + 20))).toBeUndefined()
+    expect(
+      recordedIssuance(await registry.device('d'), 'c'.repeat(64), 60_000, new Date(at + 20))?.serialNumber,
+    ).toBeUndefined()
     // the hash of an older certificate: a newer one replaced it
-    expect(lostAnswer(await registry.device('d'), hash, 60_000, new Date(at + 20))).toBeUndefined()
+    expect(
+      recordedIssuance(await registry.device('d'), hash, 60_000, new Date(at + 20))?.serialNumber,
+    ).toBeUndefined()
     // after the window: judged afresh
-    expect(lostAnswer(await registry.device('e'), hash, 60_000, new Date(at + 60_000))).toBeUndefined()
+    expect(
+      recordedIssuance(await registry.device('e'), hash, 60_000, new Date(at + 60_000))?.serialNumber,
+    ).toBeUndefined()
     // no record of a hash (a registry from before schema 3): never a retry
     const old = await registryWith(issuance('f', 'dd', at))
-    expect(lostAnswer(await old.device('f'), hash, 60_000, new Date(at + 1))).toBeUndefined()
+    expect(
+      recordedIssuance(await old.device('f'), hash, 60_000, new Date(at + 1))?.serialNumber,
+    ).toBeUndefined()
     await old.close()
     await registry.close()
   })
