@@ -136,9 +136,9 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   )
   cleanup.defer(() => tls.close())
   const { registration: r, limits } = config
-  // the registry is the record of every issuance; the audit log follows it, completed at start from the records
-  // this state directory committed that a crash kept out of it
-  // each worker writes as its own slot: its replacement completes what it left, never a live worker's lines
+  // the registry is the record of every issuance; the audit log follows it, completed at start from what this
+  // state directory (and worker slot: a replacement finishes what it left, never a live worker's lines)
+  // committed that a crash kept out of it
   const writer = `${await writerId(join(config.stateDir, 'writer-id'))}${workerSuffix()}`
   const audit = new AuditTrail(config.auditLog, writer, logger)
   cleanup.defer(() => audit.close())

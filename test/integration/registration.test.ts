@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -169,8 +169,8 @@ describe('the credentials work on the production broker', () => {
   })
 })
 
-describe('private keys stay out of logs and the audit log', () => {
-  it('after every registration above (server-side keys included), neither holds a key', async () => {
+describe('private keys stay out of logs, the audit log and the registry', () => {
+  it('after every registration above (server-side keys included), none holds a key', async () => {
     const issued = await register({ url: bridge.url, ...tlsFor(bridge, bridge.pki.device('device-005')) })
     expect(issued.privateKeyPem).toContain('PRIVATE KEY')
     const keyBody = issued.privateKeyPem.split('\n')[1] ?? ''
@@ -178,5 +178,15 @@ describe('private keys stay out of logs and the audit log', () => {
     expect(bridge.logs.length).toBeGreaterThan(10) // the bridge did log (at debug), so this can fail
     expect(everything).not.toContain('PRIVATE KEY')
     expect(everything).not.toContain(keyBody)
+    // the registry keeps each issued chain (public), never a key: its file and write-ahead log, as bytes
+    const file = bridge.bridge.config.registry.file
+    const stored = (
+      await Promise.all([file, `${file}-wal`].map((f) => readFile(f).catch(() => Buffer.alloc(0))))
+    )
+      .map((b) => b.toString('latin1'))
+      .join('')
+    expect(stored).toContain('BEGIN CERTIFICATE') // the scan sees what is stored
+    expect(stored).not.toContain('PRIVATE KEY')
+    expect(stored).not.toContain(keyBody)
   })
 })
