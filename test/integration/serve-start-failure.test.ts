@@ -1,22 +1,21 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startBridge } from '../../src/bridge.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
+import { serveArgs } from '../support/cli-bridge.js'
 import { childPids } from '../support/cluster.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { freePort } from '../support/ports.js'
 import { type Running, start } from '../support/process.js'
-import { startRedis, type TestRedis } from '../support/redis.js'
+import { clientCounter, startRedis, type TestRedis } from '../support/redis.js'
 
 /**
  * A start that fails, in any process mode, exits non-zero with nothing left running: one process or a primary
  * with workers, whichever store (Redis, PostgreSQL) is unreachable or whatever setting is bad. Before, two
  * workers that could not reach Redis logged the error and stayed up — nothing listening, SIGTERM ignored.
  */
-const repo = new URL('../../', import.meta.url).pathname
 let pki: TestPki
 let redis: TestRedis
 let closedPort: number
@@ -47,23 +46,7 @@ function groupAlive(pid: number): boolean {
 }
 
 function serve(args: readonly string[]): Running {
-  const child = start(
-    'node',
-    [
-      join(repo, 'dist/cli.js'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--state-dir',
-      pki.stateDir,
-      '--set',
-      'health.enabled=false',
-      ...args,
-    ],
-    { group: true },
-  )
+  const child = start('node', serveArgs(pki.stateDir, args), { group: true })
   running.push(child)
   return child
 }
@@ -144,11 +127,8 @@ describe('serve: a start that fails exits non-zero, nothing left running', () =>
 
 describe('startBridge: a failed start closes what it opened', () => {
   it('a ConfigError after Redis is connected leaves no connection to Redis open', async () => {
-    const admin = new Redis(redis.url)
-    const clients = async () =>
-      String(await admin.client('LIST'))
-        .trim()
-        .split('\n').length
+    const admin = clientCounter(redis.url)
+    const clients = admin.count
     const before = await clients()
     const policy = join(pki.dir, 'bad-policy-2.yaml')
     await writeFile(policy, 'gateways: [ { match: 7 } ]\n')
@@ -164,6 +144,6 @@ describe('startBridge: a failed start closes what it opened', () => {
     })
     await expect(startBridge(config, createLogger('silent'))).rejects.toThrow(/gateways\.policyFile/)
     await expect.poll(clients, { timeout: 5_000 }).toBe(before)
-    admin.disconnect()
+    admin.close()
   })
 })

@@ -1,7 +1,6 @@
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestBridge } from '../support/bridge.js'
-import { startRedis, type TestRedis } from '../support/redis.js'
+import { clientCounter, startRedis, type TestRedis } from '../support/redis.js'
 
 /**
  * A bridge on Redis (shared state and MQTT sessions) stops cleanly whether Redis answers or not: with Redis
@@ -18,17 +17,14 @@ afterAll(async () => {
 
 describe('stopping a bridge on Redis', () => {
   it('with Redis up: every connection the bridge opened is closed', async () => {
-    const admin = new Redis(redis.url)
-    const clients = async () =>
-      String(await admin.client('LIST'))
-        .trim()
-        .split('\n').length
+    const admin = clientCounter(redis.url)
+    const clients = admin.count
     const before = await clients()
     const bridge = await startTestBridge([`state.redis.url=${redis.url}`, 'state.redis.keyPrefix=up:'])
     expect(await clients()).toBeGreaterThan(before)
     await bridge.stop()
     await expect.poll(clients, { timeout: 5_000 }).toBe(before)
-    admin.disconnect()
+    admin.close()
   })
 
   it('with Redis down: the stop ends (the test timeout bounds it)', async () => {

@@ -9,9 +9,9 @@ export interface CliBridge {
   readonly url: string
 }
 
-/** startCliBridge runs `serve` on a free loopback port with the health server off, and waits until it listens. */
-export async function startCliBridge(stateDir: string, args: readonly string[] = []): Promise<CliBridge> {
-  const child = start('node', [
+/** serveArgs is the command line of `serve` on a free loopback port, with the health server off. */
+export function serveArgs(stateDir: string, args: readonly string[] = []): string[] {
+  return [
     join(repo, 'dist/cli.js'),
     'serve',
     '--host',
@@ -23,7 +23,12 @@ export async function startCliBridge(stateDir: string, args: readonly string[] =
     '--set',
     'health.enabled=false',
     ...args,
-  ])
+  ]
+}
+
+/** startCliBridge runs `serve` (serveArgs) and waits until it listens. */
+export async function startCliBridge(stateDir: string, args: readonly string[] = []): Promise<CliBridge> {
+  const child = start('node', serveArgs(stateDir, args))
   await child.waitFor(/Bridge listening on mqtts:\/\/[^\s]+:\d+/)
   const port = /Bridge listening on mqtts:\/\/[^\s]+:(\d+)/.exec(child.output())?.[1]
   return { process: child, url: `mqtts://localhost:${port}` }

@@ -1,6 +1,7 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import { freePort } from './ports.js'
 import { type Running, start } from './process.js'
 
@@ -47,5 +48,17 @@ export async function startRedis(): Promise<TestRedis> {
     async restart() {
       running = await launch(port, dir)
     },
+  }
+}
+
+/** clientCounter counts the connections Redis has open (CLIENT LIST), through a connection of its own. */
+export function clientCounter(url: string): { count(): Promise<number>; close(): void } {
+  const admin = new Redis(url)
+  return {
+    count: async () =>
+      String(await admin.client('LIST'))
+        .trim()
+        .split('\n').length,
+    close: () => admin.disconnect(),
   }
 }
