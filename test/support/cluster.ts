@@ -164,6 +164,7 @@ export async function workerOf(bridge: CliBridge, clientId: string): Promise<num
 
 /** AuditEntry is one line of the audit log. */
 export interface AuditEntry {
+  time: string
   identity: string
   serialNumber: string
   requestId?: string
@@ -205,7 +206,9 @@ export async function issuedOnce(
     const answer = issued[0]
     if (answer?.status !== 'issued') return
     if (answer.requestId !== `r-${d.id}`) problems.push(`${d.id}: the answer to ${answer.requestId}`)
-    const records = audit.get(d.id) ?? []
+    // the workers share one audit log: a line a killed worker's replacement writes at start can follow later
+    // lines of the other worker, so an identity's records are read in the order they were issued
+    const records = [...(audit.get(d.id) ?? [])].sort((a, b) => a.time.localeCompare(b.time))
     if (records.at(-1)?.serialNumber !== answer.serialNumber)
       problems.push(
         `${d.id}: answered ${answer.serialNumber}, audit has ${records.map((r) => r.serialNumber)}`,
