@@ -112,7 +112,7 @@ export class GatewayService {
       if (owner !== undefined) throw OWNED_GATEWAY(owner)
       // an operational certificate sends batches only while it is the gateway's current one (as for renewal)
       await checkCurrentCredential(this.#deps.registry, credential, gateway)
-      this.#denied(gateway, credential)
+      this.#deps.service.checkDenied(gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -171,15 +171,6 @@ export class GatewayService {
     )
   }
 
-  /** #denied refuses (DENY_LISTED) an identity, or the certificate presented, the deny list in force names. */
-  #denied(identity: string, credential?: PresentedCredential): void {
-    try {
-      this.#deps.service.checkDenied(identity, credential)
-    } catch (err) {
-      throw new GatewayDenied('DENY_LISTED', (err as Error).message)
-    }
-  }
-
   async #device(
     gateway: string,
     rule: GatewayRule,
@@ -200,7 +191,6 @@ export class GatewayService {
       })
     try {
       if (device.refused) throw device.refused
-      this.#denied(deviceId)
       let outcome: Outcome = 'issued'
       const release = { done: (): void => {} }
       const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {

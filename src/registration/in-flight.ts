@@ -1,12 +1,24 @@
 import { RegistrationError } from '../protocol/errors.js'
-import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
+import { keepLease } from '../state/lease-keeper.js'
 import { isLease, type SharedState } from '../state/shared-state.js'
 
 const LEASE_MS = 10_000
 
 /** InFlightLease is one registration held in flight: `release` ends it (and gives its shared lease up). */
 export interface InFlightLease {
+  /** held is true while the lease is known to be this holder's (see LeaseKeeper.held): only then may it commit. */
+  held(): boolean
   release(): Promise<void>
+}
+
+/**
+ * LeaseLost aborts a registration whose lease expired and was taken by another process (this one was paused or
+ * cut off past it): the new holder, or the device's retry, answers; this one stays silent.
+ */
+export class LeaseLost extends Error {
+  constructor() {
+    super('the in-flight lease was taken by another process')
+  }
 }
 
 /**
@@ -37,12 +49,15 @@ export class InFlight {
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     }
     this.#held.set(identity, { key, controller })
-    const keeper: LeaseKeeper = keepLease(this.#state, lease, this.#leaseMs, (cause) =>
+    const keeper = keepLease(this.#state, lease, this.#leaseMs, (cause, taken) =>
       controller.abort(
-        new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
+        taken
+          ? new LeaseLost()
+          : new RegistrationError('ISSUER_UNAVAILABLE', 'the in-flight lease was lost', { cause }),
       ),
     )
     return {
+      held: keeper.held,
       release: async () => {
         this.#held.delete(identity)
         await keeper.release()

@@ -90,6 +90,12 @@ export async function checkCurrentCredential(
   }
 }
 
+/** RenewedCertificate is the operational certificate a connection renews, with its record (not revoked). */
+export interface RenewedCertificate {
+  readonly credential: PresentedCredential
+  readonly record: IssuanceRecord
+}
+
 /**
  * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
  * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
@@ -98,16 +104,15 @@ export async function checkCurrentCredential(
  * answer was lost, and is renewed again. `device` is the identity's registry record with (at least) its newest
  * certificate. It returns the serial the new certificate supersedes.
  */
-export async function checkRenewal(
-  registry: Registry | undefined,
+export function checkRenewal(
   device: DeviceRecord | undefined,
-  credential: PresentedCredential,
+  renewing: RenewedCertificate,
   order: IssuanceOrder,
   options: RenewalOptions,
   retryOf?: string,
   now = new Date(),
-): Promise<string> {
-  const current = await checkRevokedCredential(registry, credential, order.identity)
+): string {
+  const { credential, record: current } = renewing
   const newest = device?.certificates[0]
   const retry =
     retryOf !== undefined &&

@@ -1,14 +1,13 @@
 import { RateLimiter, type RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { PresentedCredential } from '../protocol/identity.js'
-import type { DeviceRecord, Registry } from '../registry/registry.js'
+import type { DeviceRecord } from '../registry/registry.js'
 import type { IssuanceEvent } from './audit-log.js'
 import {
   checkRenewal,
   checkReRegistration,
-  checkRevokedCredential,
   type LifecycleOptions,
+  type RenewedCertificate,
   recordedIssuance,
 } from './lifecycle-policy.js'
 
@@ -19,39 +18,19 @@ export interface LifecycleStep {
 }
 
 /**
- * LifecycleGate is the renewal and re-registration step of the registration service: it tells renewals (an
- * operational certificate) from registrations, refuses revoked certificates, rate-limits renewals with their own
- * token bucket, and applies the renewal and re-registration policies.
+ * LifecycleGate is the lifecycle step of the registration pipeline: it rate-limits renewals with their own token
+ * bucket and applies the renewal and re-registration policies (the renewal step found the certificate renewed).
  */
 export class LifecycleGate {
-  readonly #registry: Registry | undefined
   readonly #options: LifecycleOptions
   readonly #renewals: RateLimiter
   readonly #retryWindowMs: number
 
   /** `retryWindowMs` is how long after an issuance a retry of its request is still that request's retry. */
-  constructor(
-    registry: Registry | undefined,
-    options: LifecycleOptions & { renewalRateLimit: RateLimitOptions },
-    retryWindowMs: number,
-  ) {
-    this.#registry = registry
+  constructor(options: LifecycleOptions & { renewalRateLimit: RateLimitOptions }, retryWindowMs: number) {
     this.#options = options
     this.#renewals = new RateLimiter(options.renewalRateLimit)
     this.#retryWindowMs = retryWindowMs
-  }
-
-  /**
-   * renewal returns the credential when the connection renews (an operational certificate), after refusing a
-   * revoked one: a revoked certificate gets nothing, not even a replay of an answer given before.
-   */
-  async renewal(
-    identity: string,
-    credential: PresentedCredential | undefined,
-  ): Promise<PresentedCredential | undefined> {
-    if (credential?.kind !== 'operational') return undefined
-    await checkRevokedCredential(this.#registry, credential, identity)
-    return credential
   }
 
   /**
@@ -61,17 +40,17 @@ export class LifecycleGate {
    * registry's record of it within the retry window) makes it a retry; `device` is the identity's registry
    * record with its newest certificate (read once per request).
    */
-  async decide(
+  decide(
     order: IssuanceOrder,
     context: {
       key: string
       device: DeviceRecord | undefined
-      renewing?: PresentedCredential | undefined
+      renewing?: RenewedCertificate | undefined
       registeredBy?: string | undefined
       /** The gateway policy let this gateway take the device over (transfer, adopt). */
       takeOver?: boolean | undefined
     },
-  ): Promise<LifecycleStep> {
+  ): LifecycleStep {
     const { renewing, registeredBy, takeOver, device } = context
     const retryOf = recordedIssuance(device, context.key, this.#retryWindowMs)?.serialNumber
     if (renewing) {
@@ -79,7 +58,7 @@ export class LifecycleGate {
       if (wait > 0)
         throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
       const renewal = this.#options.renewal
-      const supersedes = await checkRenewal(this.#registry, device, renewing, order, renewal, retryOf)
+      const supersedes = checkRenewal(device, renewing, order, renewal, retryOf)
       return { event: 'renewed', supersedes }
     }
     const known = checkReRegistration(device, this.#options.reRegistration, {

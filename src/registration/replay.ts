@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { certificatesFromPem } from '../pki/pem.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { IssuedReply } from '../protocol/messages.js'
-import type { DeviceRecord, Registry } from '../registry/registry.js'
+import type { DeviceRecord } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 import { recordedIssuance } from './lifecycle-policy.js'
 import { issuedReply } from './replies.js'
@@ -43,21 +43,6 @@ export function recordedAnswer(
     },
     { requestId, extraTrustPem: settings.extraTrustPem, productionUrl: settings.productionUrl },
   )
-}
-
-/**
- * replayable says whether an earlier answer (from the reply cache) may be handed out again: its certificate is
- * still active in the registry. One the deny list names (serial or fingerprint) is refused outright
- * (NOT_AUTHORIZED): neither replayed nor replaced by a new issuance for the same request.
- */
-export async function replayable(
-  registry: Registry,
-  identity: string,
-  reply: IssuedReply,
-  settings: ReplaySettings,
-): Promise<boolean> {
-  checkNotDenied(identity, reply, settings)
-  return (await registry.certificate(reply.serialNumber))?.state === 'active'
 }
 
 /** checkNotDenied refuses (NOT_AUTHORIZED) an earlier answer whose certificate the deny list names; else true. */

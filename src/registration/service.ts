@@ -3,7 +3,7 @@ import { sleep } from '../common/abortable.js'
 import type { RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder, Issuer } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
-import type { PresentedCredential } from '../protocol/identity.js'
+import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
 import {
   decodeRequest,
   type IssuedReply,
@@ -17,14 +17,14 @@ import type { DeviceRecord, Registry } from '../registry/registry.js'
 import { MemoryState } from '../state/memory.js'
 import type { SharedState } from '../state/shared-state.js'
 import type { AuditTrail } from './audit-trail.js'
-import { idempotencyKey } from './idempotency.js'
 import { InFlight } from './in-flight.js'
-import { type IssuanceDeps, type IssuanceObserver, type IssuanceStep, issueAndRecord } from './issuance.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
-import { authorize, type PolicyOptions } from './policy.js'
+import type { IssuanceObserver, Path, Pipeline, Registration } from './pipeline/registration.js'
+import { run } from './pipeline/run.js'
+import { refuseDenied } from './pipeline/steps.js'
+import type { PolicyOptions } from './policy.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 import { LifecycleGate } from './renewal.js'
-import { checkNotDenied, type ReplaySettings, recordedAnswer, replayable } from './replay.js'
 import { ReplyCache, type ReplyCacheOptions } from './reply-cache.js'
 
 /**
@@ -48,6 +48,11 @@ export interface RegistrationServiceOptions {
   readonly productionUrl: string | undefined
   /** How long an in-flight lease lives unless renewed (it is renewed while its holder lives); default 10 s. */
   readonly leaseMs?: number | undefined
+  /**
+   * Whether an answer with a generated private key may be kept for an offline session: not where sessions live in
+   * shared state (Redis), which must never hold a key; default true.
+   */
+  readonly queueGeneratedKeys?: boolean | undefined
   /** Renewal and re-registration; absent: every registration is allowed (and supersedes), as before. */
   readonly lifecycle?: (LifecycleOptions & { renewalRateLimit: RateLimitOptions }) | undefined
 }
@@ -90,96 +95,113 @@ export interface DownstreamContext {
   readonly registeredBy: string
   readonly requestId: string
   readonly log: Logger
-  /**
-   * vet runs the gateway policy on the order (after the device policy), with the identity held in flight; it says
-   * whether the gateway takes the device over (from another gateway, or from the device itself).
-   */
+  /** The gateway policy (Path.vet), with the identity held in flight: whether the gateway takes the device over. */
   readonly vet: (
     order: IssuanceOrder,
     device: DeviceRecord | undefined,
   ) => Promise<{ readonly takeOver: boolean }>
-  /**
-   * spend takes one of the gateway's quota tokens, throwing RATE_LIMITED when none is left: only a new issuance
-   * spends one, never a replay of an earlier answer.
-   */
+  /** spend takes one of the gateway's quota tokens (a new issuance only), throwing RATE_LIMITED when none is left. */
   readonly spend: () => void
   /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
   readonly replayed?: (() => void) | undefined
 }
 
-/** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
-const NEWEST = { certificates: 1 } as const
-
-const SHUTDOWN = (): RegistrationError =>
-  new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+/** ALWAYS_OPEN is the connection of a request handed over without one (tests, tools). */
+const ALWAYS_OPEN: RequestConnection = { open: true }
 
 /**
- * RegistrationService answers registration requests:
- * decode ▶ deny list ▶ replay? ▶ lease ▶ replay from the registry? ▶ rate limit ▶ authorize ▶ lifecycle ▶ issue ▶
- * commit (registry) ▶ answer; the wiring (Deliveries, in bridge.ts) publishes the answer.
+ * RegistrationService answers registration requests: a device's payload is decoded, then every request (a
+ * device's registration or renewal, each device of a gateway batch) runs the one pipeline (pipeline/steps.ts);
+ * the wiring (Deliveries) publishes the answer.
  */
 export class RegistrationService {
-  readonly #deps: RegistrationServiceDeps
+  readonly #logger: Logger
+  readonly #observer: RegistrationObserver | undefined
   readonly #options: RegistrationServiceOptions
-  readonly #cache: ReplyCache
-  readonly #state: SharedState
-  readonly #issuance: IssuanceDeps
-  readonly #replay: ReplaySettings
-  readonly #lifecycle: LifecycleGate | undefined
+  readonly #pipeline: Pipeline
   readonly #inFlight: InFlight
+  readonly #cache: ReplyCache
+  readonly #device: Path
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
   #closed = false
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
-    this.#deps = deps
+    this.#logger = deps.logger
+    this.#observer = deps.observer
     this.#options = options
+    const state = deps.state ?? new MemoryState()
     this.#cache = new ReplyCache(options.replyCache)
-    this.#state = deps.state ?? new MemoryState()
-    this.#issuance = deps
-    this.#inFlight = new InFlight(this.#state, options.leaseMs)
+    this.#inFlight = new InFlight(state, options.leaseMs)
     const retryWindowMs = options.replyCache.ttlSeconds * 1000
-    this.#replay = {
-      retryWindowMs,
-      get extraTrustPem() {
-        return options.extraTrustPem
+    this.#pipeline = {
+      settings: options,
+      issuer: deps.issuer,
+      registry: deps.registry,
+      audit: deps.audit,
+      state,
+      inFlight: this.#inFlight,
+      cache: this.#cache,
+      replay: {
+        retryWindowMs,
+        get extraTrustPem() {
+          return options.extraTrustPem
+        },
+        productionUrl: options.productionUrl,
+        denied: options.lifecycle?.denied,
       },
-      productionUrl: options.productionUrl,
-      denied: options.lifecycle?.denied,
+      lifecycle: options.lifecycle && new LifecycleGate(options.lifecycle, retryWindowMs),
+      notify: deps.notify,
+      observer: deps.observer,
+      closed: () => this.#closed,
     }
-    this.#lifecycle = options.lifecycle && new LifecycleGate(deps.registry, options.lifecycle, retryWindowMs)
+    this.#device = {
+      spend: async (identity) => {
+        const retryAfterSeconds = await state.take(identity, options.rateLimit)
+        if (retryAfterSeconds > 0)
+          throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
+      },
+    }
   }
 
   /**
-   * handle answers one request payload from `identity`; undefined for a duplicate of the registration in
-   * flight, which that one answers. It never rejects: every failure becomes a `rejected` answer.
+   * handle answers one request payload from `identity`; undefined when another process or request answers (the
+   * same request in flight). It never rejects: every failure becomes a `rejected` answer.
    */
-  handle(identity: string, payload: Buffer, credential?: PresentedCredential): Promise<Answer | undefined> {
-    const handler = this.#handle(identity, payload, credential).finally(() => this.#handlers.delete(handler))
-    this.#handlers.add(handler)
-    return handler
+  handle(
+    identity: string,
+    payload: Buffer,
+    credential?: PresentedCredential,
+    connection: RequestConnection = ALWAYS_OPEN,
+  ): Promise<Answer | undefined> {
+    return this.#track(this.#handle(identity, payload, credential, connection))
   }
 
   async #handle(
     identity: string,
     payload: Buffer,
     credential: PresentedCredential | undefined,
+    connection: RequestConnection,
   ): Promise<Answer | undefined> {
-    const log = this.#deps.logger.child({ identity })
+    const log = this.#logger.child({ identity })
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
     const observe = (outcome: Outcome, code?: ErrorCode): void =>
-      this.#deps.observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
+      this.#observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
     let requestId: string | undefined
     try {
-      if (this.#closed) throw SHUTDOWN()
-      this.checkDenied(identity, credential)
       const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
-      const answer = await this.#answer(identity, request, log, credential)
-      observe(answer?.outcome ?? 'coalesced')
-      return answer && { reply: answer.reply, queue: true }
+      const registration = this.#registration(identity, request, log, connection, credential)
+      const done = await run(this.#pipeline, registration, this.#device)
+      if ('silent' in done) {
+        observe('coalesced')
+        return undefined
+      }
+      observe(done.outcome)
+      const queue = this.#options.queueGeneratedKeys !== false || done.reply.privateKey === undefined
+      return { reply: done.reply, queue }
     } catch (err) {
       const error = toRegistrationError(err)
       observe('rejected', error.code)
@@ -194,89 +216,17 @@ export class RegistrationService {
     try {
       return decodeRequest(payload, this.#options.requestMaxBytes)
     } catch (err) {
-      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
-      if (retryAfterSeconds > 0) {
-        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
-      }
+      await this.#device.spend(identity)
       throw err
     }
   }
 
-  async #answer(
-    identity: string,
-    request: RegistrationRequest,
-    log: Logger,
-    credential: PresentedCredential | undefined,
-  ): Promise<{ reply: Reply; outcome: 'issued' | 'replayed' } | undefined> {
-    const renewing = await this.#lifecycle?.renewal(identity, credential)
-    const scope = renewing ? { renewing: renewing.serialNumber } : {}
-    const key = idempotencyKey(identity, request, this.#options.policy.defaultKeyAlgorithm, scope)
-    // an earlier answer is replayed only while its certificate is current: a revoked or superseded one is not
-    // handed out again (with its key); the request is then judged afresh
-    const local = this.#cache.get(key)
-    if (local && (await this.#current(identity, local))) return { reply: local, outcome: 'replayed' }
-    const controller = new AbortController()
-    // the lease first: while another process holds it for this request, that one answers (a replay now
-    // would be a second answer); once it is ours, the registry's record of this request is its answer
-    const lease = await this.#inFlight.hold(identity, key, controller)
-    if (!lease) return undefined
-    try {
-      const requestId = request.requestId
-      const device = await this.#deps.registry.device(identity, NEWEST)
-      // the record says it is active; only the deny list is left to ask
-      const recorded = recordedAnswer(device, key, requestId, this.#replay)
-      if (recorded && checkNotDenied(identity, recorded, this.#replay))
-        return { reply: recorded, outcome: 'replayed' }
-      const retryAfterSeconds = await this.#state.take(identity, this.#options.rateLimit)
-      if (retryAfterSeconds > 0) {
-        throw new RegistrationError('RATE_LIMITED', 'too many requests', { retryAfterSeconds })
-      }
-      const order = authorize(identity, request, this.#options.policy)
-      const step = await this.#lifecycle?.decide(order, { key, device, renewing })
-      const reply = await this.#issue(order, { key, requestId, ...step }, controller, log)
-      this.#cache.set(key, reply)
-      return { reply, outcome: 'issued' }
-    } finally {
-      await lease.release()
-    }
-  }
-
-  #issue(
-    order: IssuanceOrder,
-    step: IssuanceStep,
-    controller: AbortController,
-    log: Logger,
-  ): Promise<IssuedReply> {
-    return issueAndRecord(this.#issuance, this.#options, order, step, controller, log)
-  }
-
   /**
-   * checkDenied refuses (NOT_AUTHORIZED) an identity, or the certificate it connected with, that the deny list
-   * in force names: the list is checked at every request, not only at CONNECT.
-   */
-  checkDenied(identity: string, credential?: PresentedCredential): void {
-    const reason = this.#options.lifecycle?.denied?.({
-      identity,
-      serialNumber: credential?.serialNumber ?? '',
-      sha256Fingerprint: credential?.sha256Fingerprint ?? '',
-    })
-    if (reason !== undefined) throw new RegistrationError('NOT_AUTHORIZED', reason)
-  }
-
-  /** cachedReplies is the number of replies held in the reply cache. */
-  get cachedReplies(): number {
-    return this.#cache.size
-  }
-
-  /**
-   * issueFor runs the per-device path (policy ▶ vet ▶ issue ▶ record) for a downstream identity a gateway asks
-   * for. The identity is held in flight as for its own request, so no two registrations race.
+   * issueFor runs the pipeline for a downstream identity a gateway asks for, on the gateway's path: its entry in the
+   * batch under the batch's requestId, the gateway policy as the vet step, the gateway's quota rate.
    */
   issueFor(identity: string, request: RegistrationRequest, context: DownstreamContext): Promise<IssuedReply> {
-    // tracked like a device's own request, so that close gives it the same grace period
-    const handler = this.#issueFor(identity, request, context).finally(() => this.#handlers.delete(handler))
-    this.#handlers.add(handler)
-    return handler
+    return this.#track(this.#issueFor(identity, request, context))
   }
 
   async #issueFor(
@@ -284,47 +234,45 @@ export class RegistrationService {
     request: RegistrationRequest,
     context: DownstreamContext,
   ): Promise<IssuedReply> {
-    if (this.#closed) throw SHUTDOWN()
-    if (this.#inFlight.has(identity)) {
-      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+    const entry = { ...request, requestId: context.requestId }
+    const path: Path = {
+      registeredBy: context.registeredBy,
+      vet: context.vet,
+      spend: async () => context.spend(),
+      quiet: () => {
+        throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+      },
     }
-    const { registeredBy, requestId } = context
-    // a downstream device's request is its entry in the batch, under the batch's requestId, through this gateway
-    const entry = { ...request, requestId }
-    const key = idempotencyKey(identity, entry, this.#options.policy.defaultKeyAlgorithm, { registeredBy })
-    const controller = new AbortController()
-    const lease = await this.#inFlight.hold(identity, key, controller)
-    if (!lease) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    try {
-      const order = authorize(identity, request, this.#options.policy, registeredBy)
-      // read once: the gateway policy's ownership rules and the lifecycle decide on the same record
-      const device = await this.#deps.registry.device(identity, NEWEST)
-      const { takeOver } = await context.vet(order, device)
-      // a retry (after a crash too: the registry's record) gets its earlier answer, if that certificate is still
-      // current: the same reply cache and request hash as a device's own request
-      const cached = this.#cache.get(key)
-      const earlier =
-        cached && (await this.#current(identity, cached))
-          ? cached
-          : recordedAnswer(device, key, requestId, this.#replay)
-      if (earlier && checkNotDenied(identity, earlier, this.#replay)) {
-        context.replayed?.()
-        return earlier
-      }
-      context.spend()
-      const step = await this.#lifecycle?.decide(order, { key, device, registeredBy, takeOver })
-      const downstream = { ...order, registeredBy }
-      const reply = await this.#issue(downstream, { key, requestId, ...step }, controller, context.log)
-      this.#cache.set(key, reply)
-      return reply
-    } finally {
-      await lease.release()
-    }
+    const done = await run(this.#pipeline, this.#registration(identity, entry, context.log), path)
+    if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
+    if (done.outcome === 'replayed') context.replayed?.()
+    return done.reply
   }
 
-  /** #current: an earlier answer may be handed out again (replay.ts: active, and not on the deny list). */
-  #current(identity: string, reply: IssuedReply): Promise<boolean> {
-    return replayable(this.#deps.registry, identity, reply, this.#replay)
+  #registration(
+    identity: string,
+    request: RegistrationRequest,
+    log: Logger,
+    connection: RequestConnection = ALWAYS_OPEN,
+    credential?: PresentedCredential,
+  ): Registration {
+    return { identity, request, credential, connection, log, controller: new AbortController() }
+  }
+
+  #track<T>(handler: Promise<T>): Promise<T> {
+    const tracked = handler.finally(() => this.#handlers.delete(tracked))
+    this.#handlers.add(tracked)
+    return tracked
+  }
+
+  /** checkDenied refuses (NOT_AUTHORIZED, DENY_LISTED) an identity or certificate the deny list in force names. */
+  checkDenied(identity: string, credential?: PresentedCredential): void {
+    refuseDenied(this.#pipeline.replay.denied, identity, credential)
+  }
+
+  /** cachedReplies is the number of replies held in the reply cache. */
+  get cachedReplies(): number {
+    return this.#cache.size
   }
 
   /**
@@ -341,7 +289,7 @@ export class RegistrationService {
       ])
       grace.abort()
     }
-    this.#inFlight.abortAll(SHUTDOWN())
+    this.#inFlight.abortAll(new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down'))
     await Promise.allSettled([...this.#handlers])
     this.#cache.clear()
   }

@@ -117,7 +117,7 @@ export interface ListOptions {
  */
 export interface Registry {
   /** record stores an issuance durably; earlier active certificates of the identity become superseded by it. */
-  record(issuance: NewIssuance): Promise<void>
+  record(issuance: NewIssuance, expect?: RecordExpectation): Promise<void>
   /** ownerOf is the gateway that owns an identity, or undefined (unknown, or registers itself). */
   ownerOf(identity: string): Promise<string | undefined>
   /** countOwned counts the identities a gateway owns (its quota). */
@@ -150,4 +150,19 @@ export interface Registry {
    * aggregate query: what `list` and expiryCounts would say, without reading every row into the process.
    */
   expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>>
+}
+
+/** RecordExpectation: the identity's newest certificate as the committer read it (undefined: none). */
+export interface RecordExpectation {
+  readonly newest: string | undefined
+}
+
+/** RecordConflict: the identity's newest certificate is no longer the one expected; nothing was committed. */
+export class RecordConflict extends Error {
+  constructor(
+    readonly identity: string,
+    readonly newest: string | undefined,
+  ) {
+    super(`the newest certificate of ${identity} changed`)
+  }
 }

@@ -1,0 +1,168 @@
+import { RegistrationError } from '../../protocol/errors.js'
+import type { PresentedCredential } from '../../protocol/identity.js'
+import { GatewayDenied } from '../gateway-gate.js'
+import { idempotencyKey } from '../idempotency.js'
+import { LeaseLost } from '../in-flight.js'
+import { checkRevokedCredential } from '../lifecycle-policy.js'
+import { authorize as authorizeOrder } from '../policy.js'
+import { checkNotDenied, type ReplaySettings, recordedAnswer } from '../replay.js'
+import { issuedReply } from '../replies.js'
+import { commit } from './commit.js'
+import { issue } from './issue.js'
+import type { Done, Step } from './registration.js'
+
+/** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
+const NEWEST = { certificates: 1 } as const
+
+/** open: a closing bridge takes no new request (ISSUER_UNAVAILABLE: retry, elsewhere or later). */
+const open: Step = (p) => {
+  if (p.closed()) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
+  return undefined
+}
+
+/** denyList: the deny list in force refuses the identity, or the certificate it connected with, at every request. */
+const denyList: Step = (p, r) => {
+  refuseDenied(p.replay.denied, r.identity, r.credential)
+  return undefined
+}
+
+/** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
+export function refuseDenied(
+  denied: ReplaySettings['denied'],
+  identity: string,
+  credential: PresentedCredential | undefined,
+): void {
+  const reason = denied?.({
+    identity,
+    serialNumber: credential?.serialNumber ?? '',
+    sha256Fingerprint: credential?.sha256Fingerprint ?? '',
+  })
+  if (reason !== undefined) throw new GatewayDenied('DENY_LISTED', reason)
+}
+
+/** renewal: a connection with an operational certificate renews it; a revoked one gets nothing, not even a replay. */
+const renewal: Step = async (p, r) => {
+  if (r.credential?.kind !== 'operational' || !p.lifecycle) return undefined
+  const record = await checkRevokedCredential(p.registry, r.credential, r.identity)
+  r.renewing = { credential: r.credential, record }
+  return undefined
+}
+
+/** requestHash: the request's identity, requestId and content after defaults, with its gateway or renewal. */
+const requestHash: Step = (p, r, path) => {
+  const scope = r.renewing
+    ? { renewing: r.renewing.credential.serialNumber }
+    : path.registeredBy === undefined
+      ? {}
+      : { registeredBy: path.registeredBy }
+  r.key = idempotencyKey(r.identity, r.request, p.settings.policy.defaultKeyAlgorithm, scope)
+  return undefined
+}
+
+/**
+ * lease: the identity is held in flight for this request, across processes. The same request held elsewhere is
+ * answered by its holder (silence here); another request gets REGISTRATION_IN_PROGRESS. A request whose device
+ * is no longer connected is not started (it was read by a process that stalled: the device has retried).
+ */
+const lease: Step = async (p, r) => {
+  if (!r.connection.open) return { silent: 'the requesting connection is gone' }
+  const held = await p.inFlight.hold(r.identity, r.key as string, r.controller)
+  if (!held) return { silent: 'the same request is in flight' }
+  r.lease = held
+  return undefined
+}
+
+/** record: the identity's registry record with its newest certificate, read once for every decision below. */
+const record: Step = async (p, r) => {
+  r.device = await p.registry.device(r.identity, NEWEST)
+  return undefined
+}
+
+/** authorize: the device policy (names, key algorithms, CSR) makes the order. */
+const authorize: Step = (p, r, path) => {
+  const order = authorizeOrder(r.identity, r.request, p.settings.policy, path.registeredBy)
+  // a gateway's device: the template names the gateway (gatewayUris)
+  r.order = path.registeredBy === undefined ? order : { ...order, registeredBy: path.registeredBy }
+  return undefined
+}
+
+/** vet: the gateway policy, for a gateway's device (who may hold it; quotas). */
+const vet: Step = async (_p, r, path) => {
+  if (!path.vet || !r.order) return undefined
+  r.takeOver = (await path.vet(r.order, r.device)).takeOver
+  return undefined
+}
+
+/**
+ * replay: the answer already given to this request, while its certificate is the identity's newest and active:
+ * the reply cache (with a generated key) or the registry's record (CSR mode: the recorded chain). One the deny list
+ * names is refused (NOT_AUTHORIZED), never issued again.
+ */
+const replay: Step = (p, r) => {
+  const key = r.key as string
+  const newest = r.device?.certificates[0]
+  const cached = p.cache.get(key)
+  const earlier =
+    cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
+      ? cached
+      : recordedAnswer(r.device, key, r.request.requestId, p.replay)
+  if (earlier && checkNotDenied(r.identity, earlier, p.replay)) return { reply: earlier, outcome: 'replayed' }
+  return undefined
+}
+
+/** rateLimit: a new issuance spends one token of the path's limit (the identity's, or the gateway's quota rate). */
+const rateLimit: Step = async (_p, r, path) => {
+  await path.spend(r.identity)
+  return undefined
+}
+
+/** lifecycle: renewal and re-registration policies; what the new certificate supersedes and its audit event. */
+const lifecycle: Step = (p, r, path) => {
+  if (!p.lifecycle || !r.order) return undefined
+  r.lifecycle = p.lifecycle.decide(r.order, {
+    key: r.key as string,
+    device: r.device,
+    renewing: r.renewing,
+    registeredBy: path.registeredBy,
+    takeOver: r.takeOver,
+  })
+  return undefined
+}
+
+/** answer: the committed certificate becomes the reply, kept in the reply cache for a retry of the request. */
+const answer: Step = (p, r) => {
+  if (!r.credentials) throw new Error('answer before issue')
+  const reply = issuedReply(r.credentials, {
+    requestId: r.request.requestId,
+    extraTrustPem: p.replay.extraTrustPem,
+    productionUrl: p.replay.productionUrl,
+  })
+  p.cache.set(r.key as string, reply)
+  return { reply, outcome: 'issued' } satisfies Done
+}
+
+/**
+ * STEPS is the registration pipeline, in order, for every request: a device's registration or renewal and each
+ * device of a gateway batch. docs/architecture.md draws it.
+ */
+export const STEPS = {
+  open,
+  denyList,
+  renewal,
+  requestHash,
+  lease,
+  record,
+  authorize,
+  vet,
+  replay,
+  rateLimit,
+  lifecycle,
+  issue,
+  commit,
+  answer,
+} as const satisfies Record<string, Step>
+
+export type StepName = keyof typeof STEPS
+
+/** isLeaseLost: the registration was aborted because another process took its lease. */
+export const isLeaseLost = (err: unknown): boolean => err instanceof LeaseLost
