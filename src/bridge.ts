@@ -184,7 +184,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     logger,
     onRequest: (identity, payload, connection) => {
       if (!gateways.route(identity.id, payload, identity.credential, connection))
-        deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
+        deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential, connection))
     },
     operationalCas: () => tls.operationalCas,
     denied: (identity) => lifecycle.denied(identity),
@@ -193,8 +193,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   })
   // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
   const deliveries = new Deliveries(
-    // a generated private key is never queued in shared (Redis) sessions: it reaches the device in transit only
-    (identity, reply, queue) => broker.publish(identity, reply, queue && !(backend && 'privateKey' in reply)),
+    (identity, reply, queue) => broker.publish(identity, reply, queue),
     logger,
   )
   const service = new RegistrationService(
@@ -224,6 +223,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
       },
       productionUrl: config.production.url,
       leaseMs: config.state.leaseMs,
+      // a generated private key is never queued in shared (Redis) sessions: it reaches the device in transit only
+      queueGeneratedKeys: backend === undefined,
       lifecycle: lifecycle.options,
     },
   )

@@ -1,6 +1,6 @@
 import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import { ERROR_CODES } from '../protocol/errors.js'
-import type { Outcome } from '../registration/service.js'
+import type { Outcome } from '../registration/observer.js'
 import type { BridgeMetrics } from './bridge-metrics.js'
 
 // Every counter series whose labels are known in advance starts at 0, so that the first event is an increase

@@ -1,6 +1,6 @@
 import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
-import type { RegistrationObserver } from '../registration/service.js'
+import type { RegistrationObserver } from '../registration/observer.js'
 import type { BridgeMetrics } from './bridge-metrics.js'
 import { initRefusals, initRegistrations } from './initial-series.js'
 

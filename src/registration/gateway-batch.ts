@@ -21,8 +21,9 @@ import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
 import { checkCurrentCredential } from './lifecycle-policy.js'
+import type { Outcome, RegistrationObserver } from './observer.js'
 import { errorFields } from './rejections.js'
-import type { Outcome, RegistrationObserver, RegistrationService } from './service.js'
+import type { RegistrationService } from './service.js'
 
 /** GatewayServiceDeps are the collaborators of the gateway path. */
 export interface GatewayServiceDeps {

@@ -5,7 +5,8 @@ import type { PresentedCredential, RequestConnection } from '../protocol/identit
 import type { Registry } from '../registry/registry.js'
 import { GatewayService } from './gateway-batch.js'
 import { GatewayPolicySource } from './gateway-policy-source.js'
-import type { RegistrationObserver, RegistrationService } from './service.js'
+import type { RegistrationObserver } from './observer.js'
+import type { RegistrationService } from './service.js'
 
 /** loadGatewayPolicySource validates the gateway policy at start-up (a bad policy stops the bridge); watch later. */
 export function loadGatewayPolicySource(config: Config, logger: Logger): GatewayPolicySource {

@@ -8,6 +8,7 @@ import type { SharedState } from '../../state/shared-state.js'
 import type { AuditTrail } from '../audit-trail.js'
 import type { InFlight, InFlightLease } from '../in-flight.js'
 import type { RenewedCertificate } from '../lifecycle-policy.js'
+import type { IssuanceObserver } from '../observer.js'
 import type { PolicyOptions } from '../policy.js'
 import type { LifecycleGate, LifecycleStep } from '../renewal.js'
 import type { ReplaySettings } from '../replay.js'
@@ -64,13 +65,6 @@ export interface Path {
   spend(identity: string): Promise<void>
   /** quiet turns a silent end into what this path answers instead (a gateway's device always gets a result). */
   quiet?(reason: string): Done
-}
-
-/** IssuanceObserver hears issuance and recording times, for metrics. */
-export interface IssuanceObserver {
-  issuanceStarted(): void
-  issuanceEnded(seconds: number, ok: boolean): void
-  auditAppended(seconds: number): void
 }
 
 /** PipelineSettings are the validated settings the steps read (getters may change them at run time). */

@@ -1,8 +1,7 @@
 import { LeaseLost } from '../in-flight.js'
 import type { Done, Path, Pipeline, Registration, Step } from './registration.js'
-import { STEPS } from './steps.js'
 
-/** Steps are named steps in the order they run (STEPS; a test may run another list). */
+/** Steps are named steps in the order they run (STEPS in steps.ts; a test may run another list). */
 export type Steps = Readonly<Record<string, Step>>
 
 /**
@@ -10,7 +9,7 @@ export type Steps = Readonly<Record<string, Step>>
  * lease another process took ends silent: that process, or the device's retry, answers. A step's error is the
  * answer's (the caller turns it into a `rejected` reply).
  */
-export async function run(p: Pipeline, r: Registration, path: Path, steps: Steps = STEPS): Promise<Done> {
+export async function run(p: Pipeline, r: Registration, path: Path, steps: Steps): Promise<Done> {
   let done: Done | undefined
   try {
     for (const step of Object.values(steps)) {
