@@ -16,15 +16,22 @@ interface Pending<T> {
 /**
  * GroupCommit commits the items added in one turn of the event loop together, then syncs once: under load one
  * transaction and one fsync serve many records, and the fsync never blocks the event loop. An add resolves only
- * once its item is durable; one bad item fails alone.
+ * once its item is durable; one bad item (an error, a failed precondition) fails alone: the batch is then
+ * committed one by one, still synced once.
  */
 export class GroupCommit<T> {
   readonly #steps: GroupCommitSteps<T>
   #queue: Pending<T>[] = []
   readonly #syncing = new Set<Promise<void>>()
+  #syncs = 0
 
   constructor(steps: GroupCommitSteps<T>) {
     this.#steps = steps
+  }
+
+  /** syncs counts the syncs performed (one per batch that committed anything). */
+  get syncs(): number {
+    return this.#syncs
   }
 
   /** add queues an item; it resolves once the item is committed and synced. */
@@ -54,8 +61,10 @@ export class GroupCommit<T> {
         }
       })
     }
+    if (committed.length === 0) return // nothing to make durable
     const synced = this.#steps.sync().then(
       () => {
+        this.#syncs++
         for (const p of committed) p.resolve()
       },
       (err: unknown) => {

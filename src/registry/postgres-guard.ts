@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { StateUnavailableError } from '../protocol/errors.js'
+import { RecordConflict } from './registry.js'
 
 /** PROBE_EVERY_MS is how often an idle registry checks that PostgreSQL answers (readiness). */
 const PROBE_EVERY_MS = 1_000
@@ -9,6 +10,7 @@ const PROBE_EVERY_MS = 1_000
  * classes 08 and 57: connection exceptions, server shutting down) from an error of the statement itself.
  */
 function unreachable(err: unknown): boolean {
+  if (err instanceof RecordConflict) return false // a failed precondition, whatever its message says
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
     return code.startsWith('08') || code.startsWith('57')

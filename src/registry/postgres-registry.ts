@@ -1,81 +1,38 @@
 import pg from 'pg'
 import type { ExpiryState } from './expiry-state.js'
-import { PoolGuard, transaction } from './postgres-guard.js'
-import type {
-  CertificateState,
-  DeviceRecord,
-  DeviceSummary,
-  IssuanceRecord,
-  ListOptions,
-  NewIssuance,
-  Registry,
-  Revocation,
+import { PoolGuard } from './postgres-guard.js'
+import { createSchema } from './postgres-schema.js'
+import {
+  type CertificateState,
+  type DeviceRecord,
+  type DeviceSummary,
+  type IssuanceRecord,
+  type ListOptions,
+  type NewIssuance,
+  RecordConflict,
+  type RecordExpectation,
+  type Registry,
+  type Revocation,
 } from './registry.js'
 import { type CertificateRow, keepsOwner, toIssuance } from './sqlite-rows.js'
-
-/** POSTGRES_SCHEMA creates the registry's tables (the SQLite schema's twin; times are epoch milliseconds). */
-const POSTGRES_SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  identity TEXT PRIMARY KEY,
-  owner TEXT,
-  first_issued_at BIGINT NOT NULL,
-  last_issued_at BIGINT NOT NULL,
-  reset_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
-CREATE TABLE IF NOT EXISTS certificates (
-  id BIGSERIAL UNIQUE,
-  serial TEXT PRIMARY KEY,
-  identity TEXT NOT NULL REFERENCES devices(identity),
-  not_before BIGINT NOT NULL,
-  not_after BIGINT NOT NULL,
-  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
-  issuer TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  issued_at BIGINT NOT NULL,
-  registered_by TEXT,
-  request_id TEXT,
-  request_hash TEXT,
-  event TEXT,
-  certificate_pem TEXT,
-  ca_pem TEXT,
-  writer TEXT,
-  supersedes TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
-  superseded_by TEXT,
-  revoked_at BIGINT,
-  revocation_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
--- an issuance supersedes the identity's active certificate: found without reading its history
-CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
-ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS request_hash TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS event TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS certificate_pem TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS ca_pem TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS writer TEXT;
-ALTER TABLE certificates ADD COLUMN IF NOT EXISTS supersedes TEXT;
-CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
-`
-
-/** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
-const SCHEMA_LOCK = 0x6d7262
 
 type Row = Record<string, string | null>
 
 const opt = (value: string | null | undefined): string | undefined => value ?? undefined
 const ms = (value: string | null | undefined): Date => new Date(Number(value))
 
+/** NEWEST_FIRST orders an identity's certificates as `device` reads them (the record's precondition too). */
+const NEWEST_FIRST = 'ORDER BY issued_at DESC, id DESC'
+
 /**
  * PostgresRegistry is the registry in PostgreSQL, shared by every worker and replica (state.postgres.url).
  * A record is one transaction: the identity's row is upserted first, which locks it, so two processes
- * recording for one identity at once supersede in order. It holds no key: certificates' metadata only.
+ * recording for one identity at once supersede (and check their precondition) in order. It holds no key:
+ * certificates' metadata only.
  */
 export class PostgresRegistry implements Registry {
   readonly #db: PoolGuard
+  #syncs = 0
 
   private constructor(pool: pg.Pool) {
     this.#db = new PoolGuard(pool)
@@ -91,10 +48,7 @@ export class PostgresRegistry implements Registry {
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 })
     pool.on('error', () => {}) // an idle client's lost connection; the next query reports its own failure
     try {
-      await transaction(pool, async (client) => {
-        await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK])
-        await client.query(POSTGRES_SCHEMA)
-      })
+      await createSchema(pool)
     } catch (err) {
       await pool.end().catch(() => {})
       throw new Error(`state.postgres.url: cannot open the registry (${(err as Error).message})`)
@@ -102,8 +56,13 @@ export class PostgresRegistry implements Registry {
     return new PostgresRegistry(pool)
   }
 
-  /** record stores an issuance; see Registry.record. */
-  async record(i: NewIssuance): Promise<void> {
+  /** syncs counts the committed record transactions (one WAL flush each); see Registry.syncs. */
+  get syncs(): number {
+    return this.#syncs
+  }
+
+  /** record stores an issuance, after its precondition holds; see Registry.record. */
+  async record(i: NewIssuance, expect?: RecordExpectation): Promise<void> {
     const at = i.issuedAt.getTime()
     await this.#db.transaction(async (client) => {
       await client.query(
@@ -112,6 +71,15 @@ export class PostgresRegistry implements Registry {
            last_issued_at = $3`,
         [i.identity, i.registeredBy ?? null, at, keepsOwner(i)],
       )
+      if (expect) {
+        // the upsert locked the identity's row: a concurrent record of it waits, then reads this one's commit
+        const { rows } = await client.query<Row>(
+          `SELECT serial FROM certificates WHERE identity = $1 ${NEWEST_FIRST} LIMIT 1`,
+          [i.identity],
+        )
+        const newest = opt(rows[0]?.serial)
+        if (newest !== expect.newest) throw new RecordConflict(i.identity, newest, expect.newest)
+      }
       await client.query(
         `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
         [i.identity, i.serialNumber],
@@ -141,6 +109,7 @@ export class PostgresRegistry implements Registry {
         ],
       )
     })
+    this.#syncs++
   }
 
   /** ownerOf returns the owning gateway of an identity. */
@@ -163,7 +132,7 @@ export class PostgresRegistry implements Registry {
     const row = rows[0]
     if (!row) return undefined
     const certificates = await this.#db.query<CertificateRow>(
-      'SELECT * FROM certificates WHERE identity = $1 ORDER BY issued_at DESC, id DESC LIMIT $2',
+      `SELECT * FROM certificates WHERE identity = $1 ${NEWEST_FIRST} LIMIT $2`,
       [identity, options.certificates ?? null],
     )
     return {
@@ -190,7 +159,7 @@ export class PostgresRegistry implements Registry {
       `SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
        FROM devices d JOIN LATERAL (
          SELECT serial, not_after, state FROM certificates WHERE identity = d.identity
-         ORDER BY issued_at DESC, id DESC LIMIT 1) c ON true
+         ${NEWEST_FIRST} LIMIT 1) c ON true
        WHERE ($1::text IS NULL OR d.owner = $1)
        ORDER BY d.last_issued_at DESC, d.identity LIMIT $2`,
       [options.owner ?? null, options.limit ?? null],

@@ -105,6 +105,34 @@ export interface DeviceSummary {
   readonly state: CertificateState
 }
 
+/**
+ * RecordExpectation fences a record (exactly once across processes): the serial number of the identity's newest
+ * certificate as the caller read it with `device(identity, { certificates: 1 })`, undefined when it had none.
+ */
+export interface RecordExpectation {
+  readonly newest: string | undefined
+}
+
+/**
+ * RecordConflict rejects a record whose expectation no longer holds: another record of the identity committed
+ * since the caller read it. Nothing of the record was written.
+ */
+export class RecordConflict extends Error {
+  override readonly name = 'RecordConflict'
+  /** The identity recorded for. */
+  readonly identity: string
+  /** The serial of the identity's newest certificate the registry holds now (undefined: none). */
+  readonly newest: string | undefined
+
+  constructor(identity: string, newest: string | undefined, expected: string | undefined) {
+    super(
+      `the registry's newest certificate of ${identity} is ${newest ?? 'none'}, not ${expected ?? 'none'}`,
+    )
+    this.identity = identity
+    this.newest = newest
+  }
+}
+
 /** ListOptions filter `list`. */
 export interface ListOptions {
   readonly owner?: string
@@ -116,8 +144,17 @@ export interface ListOptions {
  * database can implement it for replicas; the embedded default is SQLite (sqlite-registry.ts).
  */
 export interface Registry {
-  /** record stores an issuance durably; earlier active certificates of the identity become superseded by it. */
+  /**
+   * record stores an issuance durably; earlier active certificates of the identity become superseded by it. With
+   * `expect`, it first checks in the same transaction that the identity's newest certificate (as `device` orders
+   * them) is still `expect.newest`, and otherwise writes nothing and rejects with RecordConflict.
+   */
   record(issuance: NewIssuance, expect?: RecordExpectation): Promise<void>
+  /**
+   * syncs counts the durable syncs this process's registry performed for records (SQLite: fdatasyncs of the group
+   * commit; PostgreSQL: committed record transactions, one WAL flush each).
+   */
+  readonly syncs: number
   /** ownerOf is the gateway that owns an identity, or undefined (unknown, or registers itself). */
   ownerOf(identity: string): Promise<string | undefined>
   /** countOwned counts the identities a gateway owns (its quota). */
@@ -150,19 +187,4 @@ export interface Registry {
    * aggregate query: what `list` and expiryCounts would say, without reading every row into the process.
    */
   expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>>
-}
-
-/** RecordExpectation: the identity's newest certificate as the committer read it (undefined: none). */
-export interface RecordExpectation {
-  readonly newest: string | undefined
-}
-
-/** RecordConflict: the identity's newest certificate is no longer the one expected; nothing was committed. */
-export class RecordConflict extends Error {
-  constructor(
-    readonly identity: string,
-    readonly newest: string | undefined,
-  ) {
-    super(`the newest certificate of ${identity} changed`)
-  }
 }

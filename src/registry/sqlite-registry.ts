@@ -1,9 +1,5 @@
-import { chmodSync, mkdirSync } from 'node:fs'
-import { type FileHandle, open } from 'node:fs/promises'
-import { dirname } from 'node:path'
-import Database, { type Statement } from 'better-sqlite3'
+import type { Database, Statement } from 'better-sqlite3'
 import type { ExpiryState } from './expiry-state.js'
-import { GroupCommit } from './group-commit.js'
 import type {
   CertificateState,
   DeviceRecord,
@@ -11,19 +7,13 @@ import type {
   IssuanceRecord,
   ListOptions,
   NewIssuance,
+  RecordExpectation,
   Registry,
   Revocation,
 } from './registry.js'
-import {
-  type CertificateRow,
-  type DeviceRow,
-  keepsOwner,
-  MIGRATIONS,
-  optional,
-  SCHEMA,
-  SCHEMA_VERSION,
-  toIssuance,
-} from './sqlite-rows.js'
+import { NEWEST_FIRST, SqliteRecorder } from './sqlite-record.js'
+import { type CertificateRow, type DeviceRow, optional, toIssuance } from './sqlite-rows.js'
+import { openSqlite } from './sqlite-schema.js'
 
 /**
  * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode. A record is on disk when
@@ -31,101 +21,24 @@ import {
  * then fdatasync'ed in the thread pool (what synchronous=FULL does, without blocking the event loop).
  */
 export class SqliteRegistry implements Registry {
-  readonly #db: Database.Database
+  readonly #db: Database
   readonly #statements = new Map<string, Statement>()
-  readonly #insertDevice: Database.Statement
-  readonly #supersede: Database.Statement
-  readonly #insertCertificate: Database.Statement
-  readonly #record: (issuance: NewIssuance) => void
-  readonly #commits: GroupCommit<NewIssuance>
-  #wal: Promise<FileHandle> | undefined
+  readonly #recorder: SqliteRecorder
 
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
-    if (!options.readonly) mkdirSync(dirname(file), { recursive: true })
-    this.#db = new Database(file, {
-      readonly: options.readonly === true,
-      fileMustExist: options.readonly === true,
-    })
-    if (!options.readonly) {
-      chmodSync(file, 0o600)
-      this.#db.pragma('journal_mode = WAL')
-      this.#db.pragma('synchronous = NORMAL')
-      this.#db.pragma('foreign_keys = ON')
-      const version = this.#db.pragma('user_version', { simple: true }) as number
-      if (version > SCHEMA_VERSION) {
-        throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
-      }
-      this.#migrate(version)
-    }
-    this.#insertDevice = this.#prepared(`
-      INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (@identity, @owner, @at, @at)
-      ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN @keepOwner THEN owner ELSE @owner END,
-        last_issued_at = @at`)
-    this.#supersede = this.#prepared(
-      `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
-    )
-    this.#insertCertificate = this.#prepared(`
-      INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-        issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes,
-        state)
-      VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
-        @requestId, @requestHash, @event, @certificatePem, @caPem, @writer, @supersedes, 'active')`)
-    this.#record = this.#db.transaction((i: NewIssuance) => {
-      const at = i.issuedAt.getTime()
-      this.#insertDevice.run({
-        identity: i.identity,
-        owner: i.registeredBy ?? null,
-        keepOwner: keepsOwner(i) ? 1 : 0,
-        at,
-      })
-      this.#supersede.run({ identity: i.identity, serial: i.serialNumber })
-      this.#insertCertificate.run({
-        serial: i.serialNumber,
-        identity: i.identity,
-        notBefore: i.notBefore.getTime(),
-        notAfter: i.notAfter.getTime(),
-        keySource: i.keySource,
-        issuer: i.issuer,
-        fingerprint: i.sha256Fingerprint,
-        at,
-        registeredBy: i.registeredBy ?? null,
-        requestId: i.requestId ?? null,
-        requestHash: i.requestHash ?? null,
-        event: i.event ?? null,
-        certificatePem: i.certificatePem ?? null,
-        caPem: i.caCertificatesPem ?? null,
-        writer: i.writer ?? null,
-        supersedes: i.supersedes ?? null,
-      })
-    })
-    const recordAll = this.#db.transaction((all: readonly NewIssuance[]) => {
-      for (const i of all) this.#record(i)
-    })
-    this.#commits = new GroupCommit({
-      commitAll: recordAll,
-      commitOne: this.#record,
-      // synchronous=NORMAL writes the log without fsync; fdatasync in the thread pool makes it durable
-      sync: async () => {
-        this.#wal ??= open(`${file}-wal`, 'r+')
-        await (await this.#wal).datasync()
-      },
-    })
+    this.#db = openSqlite(file, options.readonly === true)
+    this.#recorder = new SqliteRecorder(this.#db, file)
   }
 
-  /** #migrate creates the schema, or brings an older one up to date, in one transaction. */
-  #migrate(version: number): void {
-    this.#db.transaction(() => {
-      const exists = this.#prepared("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
-      if (exists && version > 0) for (const step of MIGRATIONS.slice(version)) this.#db.exec(step)
-      this.#db.exec(SCHEMA)
-      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    })()
+  /** record stores an issuance, after its precondition holds; see Registry.record. */
+  record(issuance: NewIssuance, expect?: RecordExpectation): Promise<void> {
+    return this.#recorder.record(issuance, expect)
   }
 
-  /** record stores an issuance; see Registry.record. */
-  record(issuance: NewIssuance): Promise<void> {
-    return this.#commits.add(issuance)
+  /** syncs counts the write-ahead log's fdatasyncs for records; see Registry.syncs. */
+  get syncs(): number {
+    return this.#recorder.syncs
   }
 
   /** ownerOf returns the owning gateway of an identity. */
@@ -151,7 +64,7 @@ export class SqliteRegistry implements Registry {
       | undefined
     if (!row) return undefined
     const certificates = this.#prepared(
-      'SELECT * FROM certificates WHERE identity = ? ORDER BY issued_at DESC, rowid DESC LIMIT ?',
+      `SELECT * FROM certificates WHERE identity = ? ${NEWEST_FIRST} LIMIT ?`,
     ).all(identity, options.certificates ?? -1) as CertificateRow[]
     return {
       identity: row.identity,
@@ -176,7 +89,7 @@ export class SqliteRegistry implements Registry {
     const rows = this.#prepared(`
         SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
         FROM devices d JOIN certificates c ON c.rowid = (
-          SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)
+          SELECT rowid FROM certificates WHERE identity = d.identity ${NEWEST_FIRST} LIMIT 1)
         WHERE (@owner IS NULL OR d.owner = @owner)
         ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`).all({
       owner: options.owner ?? null,
@@ -239,9 +152,7 @@ export class SqliteRegistry implements Registry {
   /** close closes the database file. */
   async close(): Promise<void> {
     if (!this.#db.open) return
-    await this.#commits.drain()
-    await (await this.#wal?.catch(() => undefined))?.close()
-    this.#wal = undefined
+    await this.#recorder.close()
     this.#db.close()
   }
 
@@ -263,9 +174,10 @@ export class SqliteRegistry implements Registry {
           coalesce(sum(c.state <> 'revoked' AND c.not_after > @now AND c.not_after <= @soon), 0) AS expiring,
           coalesce(sum(c.state <> 'revoked' AND c.not_after > @soon), 0) AS active
         FROM devices d JOIN certificates c ON c.rowid = (
-          SELECT rowid FROM certificates WHERE identity = d.identity ORDER BY issued_at DESC, rowid DESC LIMIT 1)`).get(
-      { now: now.getTime(), soon: now.getTime() + withinMs },
-    ) as Record<ExpiryState, number>
+          SELECT rowid FROM certificates WHERE identity = d.identity ${NEWEST_FIRST} LIMIT 1)`).get({
+      now: now.getTime(),
+      soon: now.getTime() + withinMs,
+    }) as Record<ExpiryState, number>
     return { active: row.active, expiring: row.expiring, expired: row.expired, revoked: row.revoked }
   }
 }

@@ -1,0 +1,84 @@
+import { chmodSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+
+/** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
+export const SCHEMA_VERSION = 3
+
+/** SCHEMA creates the registry's tables. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS devices (
+  identity TEXT PRIMARY KEY,
+  owner TEXT,
+  first_issued_at INTEGER NOT NULL,
+  last_issued_at INTEGER NOT NULL,
+  reset_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
+CREATE TABLE IF NOT EXISTS certificates (
+  serial TEXT PRIMARY KEY,
+  identity TEXT NOT NULL REFERENCES devices(identity),
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
+  issuer TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  registered_by TEXT,
+  request_id TEXT,
+  request_hash TEXT,
+  event TEXT,
+  certificate_pem TEXT,
+  ca_pem TEXT,
+  writer TEXT,
+  supersedes TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  superseded_by TEXT,
+  revoked_at INTEGER,
+  revocation_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+-- an issuance supersedes the identity's active certificate: found without reading its history
+CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
+`
+
+/** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
+export const MIGRATIONS: readonly string[] = [
+  '',
+  `ALTER TABLE devices ADD COLUMN reset_at INTEGER;
+   ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;
+   ALTER TABLE certificates ADD COLUMN revocation_reason TEXT;`,
+  `ALTER TABLE certificates ADD COLUMN request_hash TEXT;
+   ALTER TABLE certificates ADD COLUMN event TEXT;
+   ALTER TABLE certificates ADD COLUMN certificate_pem TEXT;
+   ALTER TABLE certificates ADD COLUMN ca_pem TEXT;
+   ALTER TABLE certificates ADD COLUMN writer TEXT;
+   ALTER TABLE certificates ADD COLUMN supersedes TEXT;`,
+]
+
+/**
+ * openSqlite opens (creating if needed) the registry file: mode 0600, WAL, foreign keys, the schema created or
+ * migrated in one transaction; `readonly` for tools that only read (the file must exist).
+ */
+export function openSqlite(file: string, readonly: boolean): Database.Database {
+  if (!readonly) mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file, { readonly, fileMustExist: readonly })
+  if (readonly) return db
+  chmodSync(file, 0o600)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version > SCHEMA_VERSION) {
+    db.close()
+    throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
+  }
+  db.transaction(() => {
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
+    if (exists && version > 0) for (const step of MIGRATIONS.slice(version)) db.exec(step)
+    db.exec(SCHEMA)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  })()
+  return db
+}
