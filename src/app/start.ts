@@ -135,8 +135,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     cleanup,
   )
   const observer = metrics && registrationMetrics(metrics, issuer.name)
-  const parts = { issuer, registry, audit, state, lifecycle, broker, sharedSessions, tls, logger, observer }
-  const registration = wireRegistration(config, parts, cleanup)
+  const parts = { issuer, registry, audit, state, broker, sharedSessions, tls, logger, observer }
+  const registration = wireRegistration(config, { ...parts, lifecycle: lifecycle.options }, cleanup)
   const crlFile = lifecycle.crl && config.lifecycle.crl.file
   const health = wireHealth(config, { ready: () => readiness.check(), metrics, crlFile }, cleanup)
   const address = await broker.start()

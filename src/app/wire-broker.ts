@@ -1,4 +1,3 @@
-import type { Logger } from 'pino'
 import { BootstrapBroker, type BootstrapBrokerOptions } from '../broker/broker.js'
 import { redisBackend } from '../broker/redis-backend.js'
 import type { ListenerMaterial } from '../broker/tls-material.js'
@@ -38,14 +37,6 @@ export function wireTls(
   return tls
 }
 
-/** BrokerDeps are what the broker calls: the wiring's answers to requests, and what a connection is checked against. */
-export type BrokerDeps = Pick<
-  BootstrapBrokerOptions,
-  'onRequest' | 'operationalCas' | 'denied' | 'observer'
-> & {
-  readonly logger: Logger
-}
-
 /**
  * wireBroker makes the MQTT broker on the listener, with its sessions in Redis when workers or replicas share
  * state.redis.url (else bounded, in memory). `sharedSessions` says which.
@@ -53,7 +44,7 @@ export type BrokerDeps = Pick<
 export function wireBroker(
   config: Config,
   files: ConfiguredFiles,
-  deps: BrokerDeps,
+  deps: Pick<BootstrapBrokerOptions, 'logger' | 'onRequest' | 'operationalCas' | 'denied' | 'observer'>,
   cleanup: CleanupStack,
 ): { broker: BootstrapBroker; sharedSessions: boolean } {
   const { registration: r, limits, state } = config

@@ -17,21 +17,15 @@ import { expiryConditions, type Reachable, Readiness, storeConditions } from '..
 import { EXPIRING_WITHIN_MS } from '../registry/expiry.js'
 import type { Registry } from '../registry/registry.js'
 
-/** Observability is the bridge's metrics (health.metrics) with the device counts behind them. */
-export interface Observability {
-  readonly metrics: BridgeMetrics | undefined
-  /** reloaded counts a reloaded file's result. */
-  reloaded(file: (typeof RELOADED_FILES)[number]): (ok: boolean) => void
-  /** start counts the devices for the first time, and then every health.deviceCountsSeconds. */
-  start(): void
-}
-
-/** wireMetrics makes the metrics, when enabled, reading `sources` at each scrape. */
+/**
+ * wireMetrics makes the metrics (health.metrics), reading `sources` at each scrape, with the device counts behind
+ * them; `reloaded` counts a reloaded file's result, `start` starts counting devices.
+ */
 export function wireMetrics(
   config: Config,
   deps: { registry: Registry; logger: Logger; cleanup: CleanupStack },
   sources: Omit<MetricsSources, 'devices'>,
-): Observability {
+) {
   const devices = config.health.metrics
     ? countDevices(deps.registry, config.health.deviceCountsSeconds * 1000, deps.logger)
     : undefined
@@ -39,7 +33,8 @@ export function wireMetrics(
   const metrics = devices && createMetrics({ ...sources, devices })
   return {
     metrics,
-    reloaded: (file) => (ok) => metrics?.fileReloads.inc({ file, result: ok ? 'ok' : 'refused' }),
+    reloaded: (file: (typeof RELOADED_FILES)[number]) => (ok: boolean) =>
+      metrics?.fileReloads.inc({ file, result: ok ? 'ok' : 'refused' }),
     start: () => devices?.start(),
   }
 }

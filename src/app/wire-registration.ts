@@ -10,10 +10,13 @@ import type { AuditTrail } from '../registration/audit-trail.js'
 import { Deliveries } from '../registration/deliveries.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy-source.js'
-import { type RegistrationObserver, RegistrationService } from '../registration/service.js'
+import {
+  type RegistrationObserver,
+  RegistrationService,
+  type RegistrationServiceOptions,
+} from '../registration/service.js'
 import type { Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
-import type { LifecycleWiring } from './wire-lifecycle.js'
 
 // The one file that makes the registration service and the gateway path: their options, their collaborators.
 
@@ -23,7 +26,7 @@ export interface RegistrationDeps {
   readonly registry: Registry
   readonly audit: AuditTrail
   readonly state: SharedState
-  readonly lifecycle: LifecycleWiring
+  readonly lifecycle: RegistrationServiceOptions['lifecycle']
   readonly broker: Pick<BootstrapBroker, 'publish' | 'publishPayload'>
   /** The broker's sessions are shared (Redis): a reply holding a private key is never queued in them. */
   readonly sharedSessions: boolean
@@ -33,23 +36,8 @@ export interface RegistrationDeps {
   readonly observer?: RegistrationObserver | undefined
 }
 
-/** RegistrationWiring is what the bridge needs of the registration pipeline. */
-export interface RegistrationWiring {
-  readonly gatewayPolicy: GatewayPolicySource
-  /** Replies in the service's reply cache (a metric). */
-  readonly cachedReplies: number
-  /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
-  handle(identity: DeviceIdentity, payload: Buffer, connection: RequestConnection): void
-  /** close answers what is in flight within shutdown.gracePeriodMs and waits until those replies are published. */
-  close(): Promise<void>
-}
-
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
-export function wireRegistration(
-  config: Config,
-  deps: RegistrationDeps,
-  cleanup: CleanupStack,
-): RegistrationWiring {
+export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup: CleanupStack) {
   const { registration: r, limits, gateways: g } = config
   const { issuer, registry, audit, state, broker, logger, observer } = deps
   let gatewayPolicy: GatewayPolicySource
@@ -93,7 +81,7 @@ export function wireRegistration(
       },
       productionUrl: config.production.url,
       leaseMs: config.state.leaseMs,
-      lifecycle: deps.lifecycle.options,
+      lifecycle: deps.lifecycle,
     },
   )
   const gateways = new GatewayService(
@@ -115,14 +103,17 @@ export function wireRegistration(
   )
   return {
     gatewayPolicy,
+    /** Replies in the service's reply cache (a metric). */
     get cachedReplies() {
       return service.cachedReplies
     },
-    handle(identity, payload, connection) {
+    /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
+    handle(identity: DeviceIdentity, payload: Buffer, connection: RequestConnection): void {
       if (isGatewayPayload(payload)) gateways.handle(identity.id, payload, identity.credential, connection)
       else deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential))
     },
-    async close() {
+    /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
+    async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
       await deliveries.settled()
     },
