@@ -44,8 +44,8 @@ export const LAYERS = [
   },
   {
     name: 'composition root',
-    rooms: ['bridge.ts', 'client/'],
-    why: 'bridge.ts wires Config into the rooms; client/ is the device library (protocol and pki only)',
+    rooms: ['app/', 'client/'],
+    why: 'app/ reads Config once and hands each room its own options; client/ is the device library (protocol and pki only)',
   },
   {
     name: 'entry points',

@@ -16,7 +16,7 @@ export interface BrokerBackend {
  * redisBackend is the Aedes ecosystem's own Redis emitter (mqemitter-redis) and persistence
  * (aedes-persistence-redis), so that a device's session, subscriptions and queued replies follow it to any
  * process or replica, and a reply published by one process reaches the device connected to another.
- * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (bridge.ts).
+ * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (app/wire-registration.ts).
  */
 export function redisBackend(url: string, ttlMs: number, onError: (err: Error) => void): BrokerBackend {
   const connection = (): Redis => {

@@ -1,8 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
 import type { Logger } from 'pino'
-import { operationalCaFileOf } from '../config/files.js'
-import type { Config } from '../config/load.js'
 import { FileWatcher } from '../config/watch-files.js'
 import type { IssuingCaMaterial } from '../pki/signer.js'
 import {
@@ -30,14 +28,6 @@ export interface TlsFiles {
   /** The CA bundle of operational certificates the listener trusts for renewal; absent: renewal is off. */
   readonly operationalCaFile?: string | undefined
 }
-
-/** tlsFilesOf names the files a configuration reads TLS material from. */
-export const tlsFilesOf = (config: Config): TlsFiles => ({
-  ...config.tls,
-  productionCaFile: config.production.caFile,
-  issuingCa: config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined,
-  operationalCaFile: operationalCaFileOf(config),
-})
 
 /** TlsReloaderDeps are where reloaded material goes. */
 export interface TlsReloaderDeps {

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster'
-import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../bridge.js'
+import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../app/start.js'
 import { runPrimary, type WorkerMessage, workerCount } from '../cluster/primary.js'
 import { WORKER_SLOT_ENV } from '../cluster/worker-slot.js'
 import { loadConfig } from '../config/load.js'
@@ -55,7 +55,7 @@ export async function serve(flags: ServeFlags): Promise<void> {
     ...(flags.set ?? []),
   ]
   const config = loadConfig({ file: flags.config, env: process.env, sets })
-  const workers = workerCount(config)
+  const workers = workerCount(config.state)
   if (cluster.isPrimary && workers > 1) {
     // made once, before the workers start, so that they never race to create it
     if (config.usesDevPki && !(await devPkiExists(devPkiDir(config)))) {

@@ -1,7 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { Backoff } from '../common/backoff.js'
-import type { Config } from '../config/load.js'
 import { WORKER_SLOT_ENV } from './worker-slot.js'
 
 /** WorkerMessage is what a worker tells the primary: that it listens, on which port. */
@@ -10,9 +9,9 @@ export interface WorkerMessage {
 }
 
 /** workerCount is how many bridge processes to run: state.workers, or one per core with Redis, else 1. */
-export function workerCount(config: Config): number {
-  if (config.state.workers > 0) return config.state.workers
-  return config.state.redis.url === undefined ? 1 : availableParallelism()
+export function workerCount(state: { workers: number; redis: { url?: string | undefined } }): number {
+  if (state.workers > 0) return state.workers
+  return state.redis.url === undefined ? 1 : availableParallelism()
 }
 
 /** A worker that stayed up this long has recovered: the restart delay starts over. */

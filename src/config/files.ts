@@ -11,6 +11,8 @@ export interface ConfiguredFiles {
   readonly issuerKeyPem: string
   readonly issuerChainPem: string
   readonly productionCaPem: string
+  /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
+  readonly operationalCaPem: string
 }
 
 /** readConfiguredFiles reads every configured file, reporting all unreadable ones at once by setting name. */
@@ -34,8 +36,12 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     issuerKeyPem: read('issuer.localCa.keyFile', localCa?.keyFile),
     issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
+    operationalCaPem: read('lifecycle.operationalCaFile', operationalCaFileOf(config)),
   }
-  const factoryCa = factoryCaIn(config.lifecycle.operationalCaFile, files.clientCaPem)
+  const factoryCa =
+    config.lifecycle.operationalCaFile === undefined
+      ? undefined
+      : factoryCaIn(files.operationalCaPem, files.clientCaPem)
   if (factoryCa !== undefined) {
     problems.push(
       `lifecycle.operationalCaFile: ${config.lifecycle.operationalCaFile} holds ${factoryCa}, a factory CA of ` +
@@ -64,18 +70,10 @@ function fingerprints(pem: string): Map<string, string> {
 }
 
 /**
- * factoryCaIn names the first certificate of lifecycle.operationalCaFile that is also in tls.clientCaFile: a
- * factory CA there would let a factory certificate pass as an operational one. Unreadable files are reported
- * where they are loaded.
+ * factoryCaIn names the first certificate of the operational CA bundle that is also in tls.clientCaFile: a
+ * factory CA there would let a factory certificate pass as an operational one.
  */
-function factoryCaIn(operationalCaFile: string | undefined, clientCaPem: string): string | undefined {
-  if (operationalCaFile === undefined) return undefined
-  let operational: string
-  try {
-    operational = readFileSync(operationalCaFile, 'utf8')
-  } catch {
-    return undefined
-  }
+function factoryCaIn(operational: string, clientCaPem: string): string | undefined {
   const factory = fingerprints(clientCaPem)
   for (const [fingerprint, subject] of fingerprints(operational)) if (factory.has(fingerprint)) return subject
   return undefined

@@ -65,7 +65,7 @@ export class AuditTrail {
 
 /**
  * writerId is the id of a state directory (`<stateDir>/writer-id`, made once): the replicas sharing a PostgreSQL
- * registry each have their own; the workers of one bridge share it, each adding its slot (bridge.ts).
+ * registry each have their own; the workers of one bridge share it, each adding its slot (app/start.ts).
  */
 export async function writerId(file: string): Promise<string> {
   const existing = (await readFile(file, 'utf8').catch(() => '')).trim()

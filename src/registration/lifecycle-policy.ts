@@ -1,6 +1,6 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { PresentedCredential } from '../protocol/identity.js'
+import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 
@@ -183,5 +183,36 @@ export function checkReRegistration(
     policy === 'refuse'
       ? 'this identity already holds a valid operational certificate: renew with it instead of registering again'
       : 'this identity already holds a valid operational certificate: renew with it, or ask an operator to reset it',
+  )
+}
+
+/**
+ * connectDenial says why a connection is refused at CONNECT: its identity or certificate is on the deny list in
+ * force, or it presents an operational certificate this bridge did not issue to that identity, or revoked (looked
+ * up in the registry: a promise, which rejects when the registry cannot answer).
+ */
+export function connectDenial(
+  denied: (cert: PresentedCertificate) => string | undefined,
+  registry: Registry,
+  identity: DeviceIdentity,
+): string | undefined | Promise<string | undefined> {
+  const c = identity.credential
+  if (!c) return undefined
+  // the fields by name: spreading the credential would export its key (a getter), on every CONNECT
+  const listed = denied({
+    identity: identity.id,
+    serialNumber: c.serialNumber,
+    sha256Fingerprint: c.sha256Fingerprint,
+  })
+  if (listed !== undefined || c.kind !== 'operational') return listed
+  // an operational certificate is the identity it was issued to, whatever else its names say: with
+  // identity.source san-dns or san-uri, a certificate issued to one identity can carry names that read as
+  // another's, and must never act as that one (connect, subscribe to its replies, send its batches)
+  return checkRevokedCredential(registry, c, identity.id).then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof RegistrationError) return err.message
+      throw err
+    },
   )
 }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startBridge } from '../../src/bridge.js'
+import { startBridge } from '../../src/app/start.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { serveArgs } from '../support/cli-bridge.js'

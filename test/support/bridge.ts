@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { readFile } from 'node:fs/promises'
 import { Writable } from 'node:stream'
-import { type Bridge, startBridge } from '../../src/bridge.js'
+import { type Bridge, startBridge } from '../../src/app/start.js'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { createTestPki, type TestPki } from './pki.js'

@@ -41,8 +41,8 @@ const base = {
   'broker/b.ts': "import type { Id } from '../protocol/identity.js'\nexport type B = Id\n",
   'registration/service.ts':
     "import type { Id } from '../protocol/identity.js'\nimport type { S } from '../state/s.js'\nexport type R = [Id, S]\n",
-  'bridge.ts':
-    "import type { B } from './broker/b.js'\nimport type { R } from './registration/service.js'\nexport type X = [B, R]\n",
+  'app/start.ts':
+    "import type { B } from '../broker/b.js'\nimport type { R } from '../registration/service.js'\nexport type X = [B, R]\n",
 }
 
 describe('import rule', () => {
@@ -105,7 +105,7 @@ describe('import rule', () => {
     const files = {
       ...base,
       'state/s.ts':
-        "// import type { R } from '../registration/service.js'\n/* import '../bridge.js' */\nexport type S = 1\n",
+        "// import type { R } from '../registration/service.js'\n/* import '../app/start.js' */\nexport type S = 1\n",
     }
     expect(check(tree(files)).status).toBe(0)
   })

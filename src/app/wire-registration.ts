@@ -1,0 +1,119 @@
+import type { Logger } from 'pino'
+import type { BootstrapBroker } from '../broker/broker.js'
+import type { TlsReloader } from '../broker/tls-reloader.js'
+import type { CleanupStack } from '../common/cleanup-stack.js'
+import { type Config, ConfigError } from '../config/load.js'
+import type { Issuer } from '../issuers/issuer.js'
+import { isGatewayPayload } from '../protocol/gateway.js'
+import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
+import type { AuditTrail } from '../registration/audit-trail.js'
+import { Deliveries } from '../registration/deliveries.js'
+import { GatewayService } from '../registration/gateway-batch.js'
+import { GatewayPolicySource } from '../registration/gateway-policy-source.js'
+import type { RegistrationObserver } from '../registration/observer.js'
+import { RegistrationService, type RegistrationServiceOptions } from '../registration/service.js'
+import type { Registry } from '../registry/registry.js'
+import type { SharedState } from '../state/shared-state.js'
+
+// The one file that makes the registration service and the gateway path: their options, their collaborators.
+
+/** RegistrationDeps are the registration pipeline's collaborators. */
+export interface RegistrationDeps {
+  readonly issuer: Issuer
+  readonly registry: Registry
+  readonly audit: AuditTrail
+  readonly state: SharedState
+  readonly lifecycle: RegistrationServiceOptions['lifecycle']
+  readonly broker: Pick<BootstrapBroker, 'publish' | 'publishPayload'>
+  /** The broker's sessions are shared (Redis): a reply holding a private key is never queued in them. */
+  readonly sharedSessions: boolean
+  /** The TLS material in force: its production CA bundle goes with every reply. */
+  readonly tls: Pick<TlsReloader, 'productionCaPem'>
+  readonly logger: Logger
+  readonly observer?: RegistrationObserver | undefined
+}
+
+/** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
+export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup: CleanupStack) {
+  const { registration: r, limits, gateways: g } = config
+  const { issuer, registry, audit, state, broker, logger, observer } = deps
+  let gatewayPolicy: GatewayPolicySource
+  try {
+    gatewayPolicy = new GatewayPolicySource(g.policyFile, logger) // a bad policy stops the bridge; watched later
+  } catch (err) {
+    throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
+  }
+  cleanup.defer(() => gatewayPolicy.close())
+  // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
+  const deliveries = new Deliveries(
+    (identity, reply, queue) => broker.publish(identity, reply, queue),
+    logger,
+  )
+  const service = new RegistrationService(
+    {
+      issuer,
+      registry,
+      audit,
+      state,
+      logger,
+      observer,
+      notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
+    },
+    {
+      policy: {
+        allowedKeyAlgorithms: r.allowedKeyAlgorithms,
+        defaultKeyAlgorithm: r.defaultKeyAlgorithm,
+        template: config.certificate,
+      },
+      requestMaxBytes: limits.maxRequestBytes,
+      pendingAfterMs: r.pendingAfterMs,
+      issuanceTimeoutMs: r.timeoutMs,
+      rateLimit: r.rateLimit,
+      replyCache: { ttlSeconds: r.replyCacheSeconds, maxEntries: r.replyCacheMaxEntries },
+      // read on every reply, so that a re-read production CA file takes effect at once
+      get extraTrustPem() {
+        return deps.tls.productionCaPem
+      },
+      productionUrl: config.production.url,
+      leaseMs: config.state.leaseMs,
+      // a generated private key is never queued in shared (Redis) sessions: it reaches the device in transit only
+      queueGeneratedKeys: !deps.sharedSessions,
+      lifecycle: deps.lifecycle,
+    },
+  )
+  const gateways = new GatewayService(
+    {
+      service,
+      registry,
+      policy: gatewayPolicy,
+      // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
+      // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a
+      // gateway that lost its connection retries the batch and gets the same answers
+      publish: (identity, payload) => broker.publishPayload(identity, payload, false),
+      logger,
+      observer,
+    },
+    {
+      limits: { maxRequestBytes: g.maxRequestBytes, maxDevicesPerBatch: g.maxDevicesPerBatch },
+      concurrency: g.concurrency,
+    },
+  )
+  return {
+    gatewayPolicy,
+    /** Replies in the service's reply cache (a metric). */
+    get cachedReplies() {
+      return service.cachedReplies
+    },
+    /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
+    handle(identity: DeviceIdentity, payload: Buffer, connection: RequestConnection): void {
+      if (isGatewayPayload(payload)) gateways.handle(identity.id, payload, identity.credential, connection)
+      else
+        deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential, connection))
+    },
+    /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
+    async close(): Promise<void> {
+      await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
+      await deliveries.settled()
+    },
+  }
+}
