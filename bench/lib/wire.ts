@@ -24,7 +24,7 @@ export interface WireCount {
 const round = (n: number) => Math.round(n * 100) / 100
 
 /** perRegistration turns counts over a phase into a WireCount for `registrations`. */
-export function perRegistration(counts: Counts, registrations: number, top = 6): WireCount {
+export function perRegistration(counts: Counts, registrations: number, top = 8): WireCount {
   const n = Math.max(1, registrations)
   const total = Object.values(counts).reduce((a, b) => a + b, 0)
   return {
