@@ -14,7 +14,7 @@ import { sustainedBenchmark } from './sustained.js'
 
 /**
  * npm run bench [-- --smoke] [--only=issuance,registration,memory,cert-manager,sustained,gateway,scale]
- *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200] [--metrics=off]
+ *   [--connections=1000,5000,10000] [--duration=5000] [--sustained=10000] [--rate=200] [--metrics=off] [--syncs=off]
  * A full run takes a few minutes and rewrites docs/benchmarks.md; --smoke runs each benchmark for about a
  * second, to check they work, and writes its report to a temporary directory.
  */
@@ -87,7 +87,12 @@ if (bench && wanted('gateway'))
 
 // workers and replicas: 1 and N processes beside Aedes and mosquitto, with each server's own CPU time
 if (bench && wanted('scale'))
-  mutable.scale = await scaleBenchmark(bench, { concurrency: smoke ? 4 : 64, durationMs: duration })
+  mutable.scale = await scaleBenchmark(bench, {
+    concurrency: smoke ? 4 : 64,
+    durationMs: duration,
+    // --syncs=off runs the bridge without strace (which counts its syncs), to measure what strace costs
+    countSyncs: flag('syncs') !== 'off',
+  })
 
 const docs = smoke
   ? await mkdtemp(join(tmpdir(), 'mrb-bench-smoke-'))

@@ -3,6 +3,8 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../test/support/ports.js'
 import { type Running, start } from '../../test/support/process.js'
+import { descendants } from './cpu.js'
+import { straceArgs } from './syncs.js'
 
 const dist = new URL('../../', import.meta.url).pathname // dist-bench/
 
@@ -11,6 +13,8 @@ export interface Target {
   readonly name: string
   readonly url: string
   readonly pids: number[]
+  /** The strace record of the server's sync calls, when it runs under strace (startBridge's syncTrace). */
+  readonly syncTrace?: string
   /** request builds a request payload for an identity; bare targets are told where to reply. */
   request(id: string, body: object): string
   stop(): Promise<void>
@@ -21,8 +25,15 @@ async function stopAll(processes: Running[]): Promise<void> {
   await Promise.all(processes.map((p) => p.exited.catch(() => 0)))
 }
 
-/** startBridge runs the bridge's CLI in its own process with limits opened up for load. */
-export async function startBridge(stateDir: string, sets: string[] = []): Promise<Target> {
+/**
+ * startBridge runs the bridge's CLI in its own process with limits opened up for load; with `syncTrace` (a file),
+ * under strace recording its sync calls there (lib/syncs.ts). Its pids are the bridge's own, never strace's.
+ */
+export async function startBridge(
+  stateDir: string,
+  sets: string[] = [],
+  options: { syncTrace?: string } = {},
+): Promise<Target> {
   const args = [
     join(dist, 'src/cli.js'),
     'serve',
@@ -50,15 +61,31 @@ export async function startBridge(stateDir: string, sets: string[] = []): Promis
   ]
   // BENCH_BRIDGE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the bridge under load
   const nodeArgs = process.env.BENCH_BRIDGE_NODE_ARGS?.split(' ').filter(Boolean) ?? []
-  const proc = start(process.execPath, [...nodeArgs, ...args, ...opened.flatMap((s) => ['--set', s])])
+  const command = [process.execPath, ...nodeArgs, ...args, ...opened.flatMap((s) => ['--set', s])]
+  const trace = options.syncTrace
+  const proc = trace
+    ? start('strace', [...straceArgs(trace), ...command])
+    : start(command[0] as string, command.slice(1))
   await proc.waitFor(/Bridge listening on mqtts:\/\/127\.0\.0\.1:\d+/)
   const port = /127\.0\.0\.1:(\d+)/.exec(proc.output())?.[1]
+  // under strace, the bridge is strace's one child: signalled directly, strace then flushes its record and exits
+  let stopped: Promise<void> | undefined
+  const bridgePid = trace ? (descendants(proc.pid ?? 0)[1] ?? 0) : (proc.pid ?? 0)
   return {
     name: 'bridge',
     url: `mqtts://127.0.0.1:${port}`,
-    pids: [proc.pid ?? 0],
+    pids: [bridgePid],
+    ...(trace ? { syncTrace: trace } : {}),
     request: (_id, body) => JSON.stringify(body),
-    stop: () => stopAll([proc]),
+    // once: the benchmark stops a traced bridge to read its record, then again when it is done with it
+    stop: () => {
+      stopped ??= (async () => {
+        if (trace && bridgePid) process.kill(bridgePid, 'SIGTERM')
+        else proc.kill()
+        await proc.exited.catch(() => 0)
+      })()
+      return stopped
+    },
   }
 }
 
