@@ -4,13 +4,12 @@ import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
 import type { Issuer } from '../issuers/issuer.js'
-import { isGatewayPayload } from '../protocol/gateway.js'
-import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { AuditTrail } from '../registration/audit-trail.js'
 import { Deliveries } from '../registration/deliveries.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy-source.js'
 import type { RegistrationObserver } from '../registration/observer.js'
+import { routeRequests } from '../registration/route.js'
 import { RegistrationService, type RegistrationServiceOptions } from '../registration/service.js'
 import type { Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
@@ -105,11 +104,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       return service.cachedReplies
     },
     /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
-    handle(identity: DeviceIdentity, payload: Buffer, connection: RequestConnection): void {
-      if (isGatewayPayload(payload)) gateways.handle(identity.id, payload, identity.credential, connection)
-      else
-        deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential, connection))
-    },
+    handle: routeRequests(service, gateways, deliveries),
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])

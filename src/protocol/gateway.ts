@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer'
 import { RegistrationError } from './errors.js'
 import {
   type IssuedReply,
@@ -8,6 +7,7 @@ import {
   type RegistrationRequest,
   type RejectedReply,
 } from './messages.js'
+import { Payload } from './payload.js'
 import { isSafeIdentity } from './topics.js'
 
 /** GATEWAY_EXTENSION names the gateway batch extension of protocol v1 and its version. */
@@ -41,14 +41,9 @@ const malformed = (message: string): RegistrationError => new RegistrationError(
  * isGatewayPayload tells cheaply whether a request payload uses the extension: it has a top-level `extension`
  * field. The byte search keeps v1 requests on their path without a second JSON parse.
  */
-export function isGatewayPayload(payload: Buffer): boolean {
-  if (!payload.includes('"extension"')) return false
-  try {
-    const body: unknown = JSON.parse(payload.toString('utf8'))
-    return typeof body === 'object' && body !== null && !Array.isArray(body) && 'extension' in body
-  } catch {
-    return false
-  }
+export function isGatewayPayload(payload: Buffer | Payload): boolean {
+  const bytes = payload instanceof Payload ? payload.bytes : payload
+  return bytes.includes('"extension"') && Payload.of(payload).peek()?.extension !== undefined
 }
 
 function decodeDevice(entry: unknown, index: number): DownstreamRequest {
@@ -90,23 +85,15 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
  * extension (of the wrong type: MALFORMED_REQUEST; any other number or string: UNSUPPORTED_VERSION, whoever sends
  * it); readGatewayBatch then reads the rest.
  */
-export function openGatewayBatch(payload: Buffer, limits: GatewayLimits): Record<string, unknown> {
-  if (payload.length > limits.maxRequestBytes) {
+export function openGatewayBatch(payload: Buffer | Payload, limits: GatewayLimits): Record<string, unknown> {
+  const opened = Payload.of(payload)
+  if (opened.size > limits.maxRequestBytes) {
     throw new RegistrationError(
       'REQUEST_TOO_LARGE',
-      `batch is ${payload.length} bytes; the limit is ${limits.maxRequestBytes}`,
+      `batch is ${opened.size} bytes; the limit is ${limits.maxRequestBytes}`,
     )
   }
-  let body: unknown
-  try {
-    if (!isUtf8(payload)) throw new Error('not UTF-8')
-    body = JSON.parse(payload.toString('utf8'))
-  } catch {
-    throw malformed('request is not UTF-8 JSON')
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw malformed('request must be an object')
-  const fields = body as Record<string, unknown>
+  const fields = opened.object()
   const { version, extension } = fields
   // a wrong type is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is another version
   if (version !== undefined && typeof version !== 'number') throw malformed('version must be a number')

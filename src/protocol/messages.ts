@@ -1,5 +1,5 @@
-import { isUtf8 } from 'node:buffer'
 import { type ErrorCode, RegistrationError } from './errors.js'
+import { Payload } from './payload.js'
 
 /** KEY_ALGORITHMS are the key types the bridge can generate (and accept in CSRs). */
 export const KEY_ALGORITHMS = [
@@ -29,24 +29,12 @@ const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm'])
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
 
 /** decodeRequest validates a request payload; every failure is a RegistrationError with a wire code. */
-export function decodeRequest(payload: Buffer, maxBytes: number): RegistrationRequest {
-  if (payload.length > maxBytes) {
-    throw new RegistrationError(
-      'REQUEST_TOO_LARGE',
-      `request is ${payload.length} bytes; the limit is ${maxBytes}`,
-    )
+export function decodeRequest(payload: Buffer | Payload, maxBytes: number): RegistrationRequest {
+  const { size } = payload instanceof Payload ? payload : { size: payload.length }
+  if (size > maxBytes) {
+    throw new RegistrationError('REQUEST_TOO_LARGE', `request is ${size} bytes; the limit is ${maxBytes}`)
   }
-  let body: unknown
-  try {
-    if (!isUtf8(payload)) throw new Error('not UTF-8')
-    body = JSON.parse(payload.toString('utf8'))
-  } catch {
-    throw new RegistrationError('MALFORMED_REQUEST', 'request is not UTF-8 JSON')
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new RegistrationError('MALFORMED_REQUEST', 'request must be a JSON object')
-  }
-  const fields = body as Record<string, unknown>
+  const fields = Payload.of(payload).object()
   for (const key of Object.keys(fields)) {
     if (!REQUEST_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
   }
@@ -136,12 +124,7 @@ export function encodeReply(reply: Reply): Buffer {
 }
 
 /** peekRequestId extracts a valid requestId from a payload that failed validation, so rejections can echo it. */
-export function peekRequestId(payload: Buffer): string | undefined {
-  try {
-    const body: unknown = JSON.parse(payload.toString('utf8'))
-    const id = (body as { requestId?: unknown } | null)?.requestId
-    return typeof id === 'string' && REQUEST_ID_PATTERN.test(id) ? id : undefined
-  } catch {
-    return undefined
-  }
+export function peekRequestId(payload: Buffer | Payload): string | undefined {
+  const id = Payload.of(payload).peek()?.requestId
+  return typeof id === 'string' && REQUEST_ID_PATTERN.test(id) ? id : undefined
 }

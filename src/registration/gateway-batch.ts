@@ -16,6 +16,7 @@ import {
 } from '../protocol/gateway.js'
 import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
 import { peekRequestId, rejectedReply } from '../protocol/messages.js'
+import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
 import { type GatewayRule, ruleFor } from './gateway-policy.js'
@@ -82,7 +83,7 @@ export class GatewayService {
    */
   handle(
     gateway: string,
-    payload: Buffer,
+    payload: Buffer | Payload,
     credential?: PresentedCredential,
     connection: RequestConnection = ALWAYS_OPEN,
   ): void {
@@ -94,12 +95,12 @@ export class GatewayService {
 
   async #handle(
     gateway: string,
-    payload: Buffer,
+    payload: Buffer | Payload,
     credential: PresentedCredential | undefined,
     connection: RequestConnection,
   ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
-    const batchKey = hash([gateway, payload.toString('base64')])
+    const batchKey = hash([gateway, Payload.of(payload).bytes.toString('base64')])
     let requestId: string | undefined
     try {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')

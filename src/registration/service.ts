@@ -10,6 +10,7 @@ import {
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
+import type { Payload } from '../protocol/payload.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
 import { createPipeline } from './pipeline/create.js'
 import { type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
@@ -65,7 +66,7 @@ export class RegistrationService {
    */
   handle(
     identity: string,
-    payload: Buffer,
+    payload: Buffer | Payload,
     credential?: PresentedCredential,
     connection: RequestConnection = ALWAYS_OPEN,
   ): Promise<Answer | undefined> {
@@ -74,7 +75,7 @@ export class RegistrationService {
 
   async #handle(
     identity: string,
-    payload: Buffer,
+    payload: Buffer | Payload,
     credential: PresentedCredential | undefined,
     connection: RequestConnection,
   ): Promise<Answer | undefined> {
@@ -107,7 +108,7 @@ export class RegistrationService {
   }
 
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
-  async #decode(identity: string, payload: Buffer): Promise<RegistrationRequest> {
+  async #decode(identity: string, payload: Buffer | Payload): Promise<RegistrationRequest> {
     try {
       return decodeRequest(payload, this.#options.requestMaxBytes)
     } catch (err) {

@@ -7,6 +7,8 @@ import {
   isGatewayPayload,
   openGatewayBatch,
 } from '../../../src/protocol/gateway.js'
+import { peekRequestId } from '../../../src/protocol/messages.js'
+import { Payload } from '../../../src/protocol/payload.js'
 import { GATEWAY_REASONS } from '../../../src/registration/gateway-gate.js'
 
 const limits = { maxRequestBytes: 4096, maxDevicesPerBatch: 3 }
@@ -28,6 +30,16 @@ describe('gateway/1 batch requests', () => {
     expect(isGatewayPayload(Buffer.from('{"requestId":"r-1"}'))).toBe(false)
     expect(isGatewayPayload(Buffer.from('{"requestId":"a","csr":{"extension":1}}'))).toBe(false)
     expect(isGatewayPayload(Buffer.from('{"extension" broken'))).toBe(false)
+  })
+
+  it('is parsed once: the routing and the batch decoder read the same parse of one payload', () => {
+    const payload = new Payload(batch({ devices: [] }))
+    expect(isGatewayPayload(payload)).toBe(true)
+    expect(openGatewayBatch(payload, limits)).toBe(payload.peek())
+    expect(peekRequestId(payload)).toBe('b-1')
+    const v1 = new Payload(Buffer.from('{"requestId":"r-1","extension":'))
+    expect(isGatewayPayload(v1)).toBe(false)
+    expect(() => v1.object()).toThrow('request is not UTF-8 JSON')
   })
 
   it('decodes devices with a CSR, a key algorithm, or neither', () => {
