@@ -84,6 +84,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     {
       service,
       registry,
+      state: deps.state,
       policy: gatewayPolicy,
       // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
       // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a

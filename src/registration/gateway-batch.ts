@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { TokenBucket } from '../common/token-bucket.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
@@ -15,13 +13,14 @@ import {
   readGatewayBatch,
 } from '../protocol/gateway.js'
 import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
-import { peekRequestId, rejectedReply } from '../protocol/messages.js'
+import { peekRequestId } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
-import { type Admission, GatewayDenied, GatewayGate } from './gateway-gate.js'
-import { type GatewayRule, ruleFor } from './gateway-policy.js'
+import type { SharedState } from '../state/shared-state.js'
+import { type Admission, GatewayGate } from './gateway-gate.js'
+import type { GatewayRule } from './gateway-policy.js'
 import type { GatewayPolicySource } from './gateway-policy-source.js'
-import { checkCurrentCredential } from './lifecycle-policy.js'
+import { checkSender, gatewayRejection, reasonOf } from './gateway-sender.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
 import { errorFields } from './rejections.js'
 import type { RegistrationService } from './service.js'
@@ -31,6 +30,8 @@ export interface GatewayServiceDeps {
   readonly service: RegistrationService
   readonly registry: Registry
   readonly policy: GatewayPolicySource
+  /** Where the gateways' quota rates live (shared across processes with Redis), as the identities' limits. */
+  readonly state: SharedState
   /** Delivers an encoded reply on the gateway's own reply topic, to a connected gateway only (never kept, never retained). */
   readonly publish: (identity: string, payload: Buffer) => Promise<void>
   readonly logger: Logger
@@ -48,15 +49,6 @@ export interface GatewayServiceOptions {
 /** ALWAYS_OPEN is the connection of a batch handed over without one (tests, tools). */
 const ALWAYS_OPEN: RequestConnection = { open: true }
 
-const NOT_A_GATEWAY = (): GatewayDenied =>
-  new GatewayDenied('NOT_A_GATEWAY', 'this identity is not a gateway; the gateway extension is refused')
-
-const OWNED_GATEWAY = (owner: string): GatewayDenied =>
-  new GatewayDenied(
-    'NOT_A_GATEWAY',
-    `gateway ${owner} registered this identity as its device; a gateway registers itself with its own factory certificate`,
-  )
-
 /**
  * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (deny list ▶ the service's per-device
  * path: policy ▶ the gateway policy as its vet step ▶ replay? ▶ the gateway's quota rate ▶ lifecycle ▶ issue) ▶
@@ -66,7 +58,6 @@ export class GatewayService {
   readonly #deps: GatewayServiceDeps
   readonly #options: GatewayServiceOptions
   readonly #gate: GatewayGate
-  readonly #buckets = new LRUCache<string, TokenBucket>({ max: 10_000 })
   readonly #batchesInFlight = new Set<string>()
   readonly #handlers = new Set<Promise<void>>()
   #closed = false
@@ -106,15 +97,14 @@ export class GatewayService {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
       // the extension and version first: another version is UNSUPPORTED_VERSION for anyone, then the gateway
       const fields = openGatewayBatch(payload, this.#options.limits)
-      const rule = ruleFor(this.#deps.policy.current, gateway)
-      if (!rule) throw NOT_A_GATEWAY()
-      // an identity another gateway registered (and owns) is that gateway's device, even once the policy makes
-      // it a gateway: its credentials came through the other gateway, which may hold its key
-      const owner = await this.#deps.registry.ownerOf(gateway)
-      if (owner !== undefined) throw OWNED_GATEWAY(owner)
-      // an operational certificate sends batches only while it is the gateway's current one (as for renewal)
-      await checkCurrentCredential(this.#deps.registry, credential, gateway)
-      this.#deps.service.checkDenied(gateway, credential)
+      const { policy, registry, service } = this.#deps
+      const rule = await checkSender(
+        policy.current,
+        registry,
+        (...a) => service.checkDenied(...a),
+        gateway,
+        credential,
+      )
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -131,8 +121,7 @@ export class GatewayService {
         { requestId, code: error.code, reason: reasonOf(error), ...errorFields(error) },
         'gateway batch rejected',
       )
-      const { requestId: _, ...reply } = rejectedReply(error, undefined)
-      await this.#send(gateway, requestId, withReason(reply, error), log)
+      await this.#send(gateway, requestId, gatewayRejection(error), log)
     }
   }
 
@@ -207,20 +196,20 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
-          spend: () => {
-            const retryAfterMs = this.#bucket(gateway, rule).take()
-            if (retryAfterMs > 0) {
+          spend: async () => {
+            const retryAfterSeconds = await this.#deps.state.take(`gateway:${gateway}`, rule.quota)
+            if (retryAfterSeconds > 0)
               throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
-                retryAfterSeconds: Math.ceil(retryAfterMs / 1000),
+                retryAfterSeconds,
               })
-            }
           },
           replayed: () => {
             outcome = 'replayed'
           },
         })
         observe(outcome)
-        return { ...withoutRequestId(reply), deviceId }
+        const { requestId: _, ...issued } = reply
+        return { ...issued, deviceId }
       } finally {
         release.done()
       }
@@ -232,19 +221,8 @@ export class GatewayService {
         { requestId, deviceId, code: error.code, reason: reasonOf(error), ...errorFields(error) },
         'downstream registration rejected',
       )
-      const { requestId: _, ...rejected } = rejectedReply(error, undefined)
-      return { ...withReason(rejected, error), deviceId }
+      return { ...gatewayRejection(error), deviceId }
     }
-  }
-
-  #bucket(gateway: string, rule: GatewayRule): TokenBucket {
-    const key = `${gateway}\u0000${rule.quota.burst}\u0000${rule.quota.perMinute}`
-    let bucket = this.#buckets.get(key)
-    if (!bucket) {
-      bucket = new TokenBucket({ burst: rule.quota.burst, perSecond: rule.quota.perMinute / 60 })
-      this.#buckets.set(key, bucket)
-    }
-    return bucket
   }
 
   async #send(
@@ -267,18 +245,4 @@ export class GatewayService {
 
 function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('base64')
-}
-
-function withoutRequestId<T extends { requestId?: string }>(reply: T): Omit<T, 'requestId'> {
-  const { requestId: _, ...rest } = reply
-  return rest
-}
-
-function reasonOf(error: RegistrationError): string | undefined {
-  return error instanceof GatewayDenied ? error.reason : undefined
-}
-
-function withReason<T extends { error: object }>(reply: T, error: RegistrationError): T {
-  const reason = reasonOf(error)
-  return reason === undefined ? reply : { ...reply, error: { ...reply.error, reason } }
 }

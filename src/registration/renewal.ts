@@ -1,6 +1,4 @@
-import { RateLimiter, type RateLimitOptions } from '../common/rate-limiter.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
-import { RegistrationError } from '../protocol/errors.js'
 import type { DeviceRecord } from '../registry/registry.js'
 import type { IssuanceEvent } from './audit-log.js'
 import {
@@ -18,23 +16,21 @@ export interface LifecycleStep {
 }
 
 /**
- * LifecycleGate is the lifecycle step of the registration pipeline: it rate-limits renewals with their own token
- * bucket and applies the renewal and re-registration policies (the renewal step found the certificate renewed).
+ * LifecycleGate is the lifecycle step of the registration pipeline: it applies the renewal and re-registration
+ * policies (the renewal step found the certificate renewed; the rateLimit step spent the renewal's token).
  */
 export class LifecycleGate {
   readonly #options: LifecycleOptions
-  readonly #renewals: RateLimiter
   readonly #retryWindowMs: number
 
   /** `retryWindowMs` is how long after an issuance a retry of its request is still that request's retry. */
-  constructor(options: LifecycleOptions & { renewalRateLimit: RateLimitOptions }, retryWindowMs: number) {
+  constructor(options: LifecycleOptions, retryWindowMs: number) {
     this.#options = options
-    this.#renewals = new RateLimiter(options.renewalRateLimit)
     this.#retryWindowMs = retryWindowMs
   }
 
   /**
-   * decide applies the policy to an authorized order: a renewal (rate limit, then checkRenewal) supersedes the
+   * decide applies the policy to an authorized order: a renewal (checkRenewal) supersedes the
    * certificate connected with; a registration passes the re-registration policy (a gateway renews the devices it
    * owns, or takes one over where its policy says so). `key` is the request hash, whose earlier issuance (the
    * registry's record of it within the retry window) makes it a retry; `device` is the identity's registry
@@ -54,11 +50,7 @@ export class LifecycleGate {
     const { renewing, registeredBy, takeOver, device } = context
     const retryOf = recordedIssuance(device, context.key, this.#retryWindowMs)?.serialNumber
     if (renewing) {
-      const wait = this.#renewals.take(order.identity)
-      if (wait > 0)
-        throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds: wait })
-      const renewal = this.#options.renewal
-      const supersedes = checkRenewal(device, renewing, order, renewal, retryOf)
+      const supersedes = checkRenewal(device, renewing, order, this.#options.renewal, retryOf)
       return { event: 'renewed', supersedes }
     }
     const known = checkReRegistration(device, this.#options.reRegistration, {

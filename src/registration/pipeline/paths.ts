@@ -27,7 +27,7 @@ export interface DownstreamContext {
     device: DeviceRecord | undefined,
   ) => Promise<{ readonly takeOver: boolean }>
   /** spend takes one of the gateway's quota tokens (a new issuance only), throwing RATE_LIMITED when none is left. */
-  readonly spend: () => void
+  readonly spend: () => Promise<void>
   /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
   readonly replayed?: (() => void) | undefined
 }
@@ -40,7 +40,7 @@ export function gatewayPath(context: DownstreamContext): Path {
   return {
     registeredBy: context.registeredBy,
     vet: context.vet,
-    spend: async () => context.spend(),
+    spend: () => context.spend(),
     quiet: () => {
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
     },

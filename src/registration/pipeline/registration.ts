@@ -73,6 +73,7 @@ export interface PipelineSettings {
   readonly pendingAfterMs: number
   readonly issuanceTimeoutMs: number
   readonly rateLimit: RateLimitOptions
+  readonly lifecycle?: { readonly renewalRateLimit: RateLimitOptions } | undefined
 }
 
 /** Pipeline is what the steps work with: the collaborators and the service's own state. */

@@ -110,9 +110,17 @@ const replay: Step = (p, r) => {
   return undefined
 }
 
-/** rateLimit: a new issuance spends one token of the path's limit (the identity's, or the gateway's quota rate). */
-const rateLimit: Step = async (_p, r, path) => {
+/**
+ * rateLimit: a new issuance spends one token of the path's limit (the identity's, or the gateway's quota rate); a
+ * renewal one of the renewal limit too. Every bucket lives in the shared state: the limits hold across processes.
+ */
+const rateLimit: Step = async (p, r, path) => {
   await path.spend(r.identity)
+  const limit = p.settings.lifecycle?.renewalRateLimit
+  if (!r.renewing || !limit) return undefined
+  const retryAfterSeconds = await p.state.take(`renewal:${r.identity}`, limit)
+  if (retryAfterSeconds > 0)
+    throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds })
   return undefined
 }
 

@@ -215,13 +215,43 @@ describe('the registration pipeline', () => {
         if (!allowed) throw new RegistrationError('NOT_AUTHORIZED', 'not this one')
         return { takeOver: false }
       },
-      spend: () => {},
+      spend: async () => {},
     })
     await expect(
       service.issueFor('sensor-1', { keyAlgorithm: 'ECDSA-P256' }, context(false)),
     ).rejects.toThrow('not this one')
     const issued = await service.issueFor('sensor-1', { keyAlgorithm: 'ECDSA-P256' }, context(true))
     expect(issued.status).toBe('issued')
+  })
+})
+
+describe('limits live in the shared state: they hold across processes', () => {
+  it('the renewal rate limit: a renewal on another process spends the same bucket', async () => {
+    const s = await store()
+    const state = new MemoryState()
+    const options = pipelineOptions()
+    const lifecycle = {
+      ...(options.lifecycle as NonNullable<typeof options.lifecycle>),
+      renewalRateLimit: { burst: 1, perMinute: 1 },
+    }
+    const [a, b] = [
+      start(s, new FakeIssuer(), { state, options: { lifecycle } }),
+      start(s, new FakeIssuer(), { state, options: { lifecycle } }),
+    ]
+    const first = issuedSerial(await answer(a, 'dev-1', payload('r1'))) as string
+    const credential = (serialNumber: string) => ({
+      kind: 'operational' as const,
+      serialNumber,
+      sha256Fingerprint: '',
+      spki: Buffer.alloc(1),
+    })
+    const renewed = await a.handle('dev-1', payload('renew-1'), credential(first))
+    const second = issuedSerial(renewed?.reply) as string
+    const again = await b.handle('dev-1', payload('renew-2'), credential(second))
+    expect(again?.reply).toMatchObject({
+      status: 'rejected',
+      error: { code: 'RATE_LIMITED', message: 'too many renewals' },
+    })
   })
 })
 
