@@ -1,11 +1,11 @@
 import pg from 'pg'
-import type { ExpiryState } from './expiry-state.js'
 import { PoolGuard } from './postgres-guard.js'
 import { createSchema } from './postgres-schema.js'
 import {
   type CertificateState,
   type DeviceRecord,
   type DeviceSummary,
+  type ExpiryState,
   type IssuanceRecord,
   type ListOptions,
   type NewIssuance,
@@ -14,12 +14,20 @@ import {
   type Registry,
   type Revocation,
 } from './registry.js'
-import { type CertificateRow, keepsOwner, toIssuance } from './sqlite-rows.js'
+import {
+  CERTIFICATE_COLUMNS,
+  type CertificateRow,
+  certificateValues,
+  type DeviceRow,
+  keepsOwner,
+  optional,
+  type SummaryRow,
+  toDevice,
+  toIssuance,
+  toSummary,
+} from './rows.js'
 
 type Row = Record<string, string | null>
-
-const opt = (value: string | null | undefined): string | undefined => value ?? undefined
-const ms = (value: string | null | undefined): Date => new Date(Number(value))
 
 /** NEWEST_FIRST orders an identity's certificates as `device` reads them (the record's precondition too). */
 const NEWEST_FIRST = 'ORDER BY issued_at DESC, id DESC'
@@ -38,7 +46,6 @@ export class PostgresRegistry implements Registry {
     this.#db = new PoolGuard(pool)
   }
 
-  /** available is false while PostgreSQL cannot be reached (a readiness condition). */
   available(): boolean {
     return this.#db.available()
   }
@@ -56,12 +63,10 @@ export class PostgresRegistry implements Registry {
     return new PostgresRegistry(pool)
   }
 
-  /** syncs counts the committed record transactions (one WAL flush each); see Registry.syncs. */
   get syncs(): number {
     return this.#syncs
   }
 
-  /** record stores an issuance, after its precondition holds; see Registry.record. */
   async record(i: NewIssuance, expect?: RecordExpectation): Promise<void> {
     const at = i.issuedAt.getTime()
     await this.#db.transaction(async (client) => {
@@ -77,48 +82,28 @@ export class PostgresRegistry implements Registry {
           `SELECT serial FROM certificates WHERE identity = $1 ${NEWEST_FIRST} LIMIT 1`,
           [i.identity],
         )
-        const newest = opt(rows[0]?.serial)
+        const newest = optional(rows[0]?.serial)
         if (newest !== expect.newest) throw new RecordConflict(i.identity, newest, expect.newest)
       }
       await client.query(
         `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
         [i.identity, i.serialNumber],
       )
+      const values = certificateValues(i)
       await client.query(
-        `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-           issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes,
-           state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'active')`,
-        [
-          i.serialNumber,
-          i.identity,
-          i.notBefore.getTime(),
-          i.notAfter.getTime(),
-          i.keySource,
-          i.issuer,
-          i.sha256Fingerprint,
-          at,
-          i.registeredBy ?? null,
-          i.requestId ?? null,
-          i.requestHash ?? null,
-          i.event ?? null,
-          i.certificatePem ?? null,
-          i.caCertificatesPem ?? null,
-          i.writer ?? null,
-          i.supersedes ?? null,
-        ],
+        `INSERT INTO certificates (${CERTIFICATE_COLUMNS})
+         VALUES (${values.map((_, n) => `$${n + 1}, `).join('')}'active')`,
+        values,
       )
     })
     this.#syncs++
   }
 
-  /** ownerOf returns the owning gateway of an identity. */
   async ownerOf(identity: string): Promise<string | undefined> {
     const { rows } = await this.#db.query<Row>('SELECT owner FROM devices WHERE identity = $1', [identity])
-    return opt(rows[0]?.owner)
+    return optional(rows[0]?.owner)
   }
 
-  /** countOwned counts the identities a gateway owns. */
   async countOwned(gateway: string): Promise<number> {
     const { rows } = await this.#db.query<Row>('SELECT count(*) AS n FROM devices WHERE owner = $1', [
       gateway,
@@ -126,26 +111,17 @@ export class PostgresRegistry implements Registry {
     return Number(rows[0]?.n ?? 0)
   }
 
-  /** device returns an identity with its certificates (all, or the newest few), newest first. */
   async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
-    const { rows } = await this.#db.query<Row>('SELECT * FROM devices WHERE identity = $1', [identity])
+    const { rows } = await this.#db.query<DeviceRow>('SELECT * FROM devices WHERE identity = $1', [identity])
     const row = rows[0]
     if (!row) return undefined
     const certificates = await this.#db.query<CertificateRow>(
       `SELECT * FROM certificates WHERE identity = $1 ${NEWEST_FIRST} LIMIT $2`,
       [identity, options.certificates ?? null],
     )
-    return {
-      identity,
-      owner: opt(row.owner),
-      firstIssuedAt: ms(row.first_issued_at),
-      lastIssuedAt: ms(row.last_issued_at),
-      ...(row.reset_at == null ? {} : { resetAt: ms(row.reset_at) }),
-      certificates: certificates.rows.map(toIssuance),
-    }
+    return toDevice(row, certificates.rows)
   }
 
-  /** certificate looks one certificate up by serial number. */
   async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
     const { rows } = await this.#db.query<CertificateRow>('SELECT * FROM certificates WHERE serial = $1', [
       serialNumber,
@@ -153,9 +129,8 @@ export class PostgresRegistry implements Registry {
     return rows[0] ? toIssuance(rows[0]) : undefined
   }
 
-  /** list returns identities with their newest certificate, most recently issued first. */
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
-    const { rows } = await this.#db.query<Row>(
+    const { rows } = await this.#db.query<SummaryRow>(
       `SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
        FROM devices d JOIN LATERAL (
          SELECT serial, not_after, state FROM certificates WHERE identity = d.identity
@@ -164,17 +139,9 @@ export class PostgresRegistry implements Registry {
        ORDER BY d.last_issued_at DESC, d.identity LIMIT $2`,
       [options.owner ?? null, options.limit ?? null],
     )
-    return rows.map((r) => ({
-      identity: r.identity as string,
-      owner: opt(r.owner),
-      lastIssuedAt: ms(r.last_issued_at),
-      serialNumber: r.serial as string,
-      notAfter: ms(r.not_after),
-      state: r.state as CertificateState,
-    }))
+    return rows.map(toSummary)
   }
 
-  /** setState changes a certificate's state. */
   async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
     const result = await this.#db.query('UPDATE certificates SET state = $1 WHERE serial = $2', [
       state,
@@ -183,7 +150,6 @@ export class PostgresRegistry implements Registry {
     return (result.rowCount ?? 0) > 0
   }
 
-  /** revoke marks a certificate revoked; see Registry.revoke (the first date and reason stay). */
   async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
     const result = await this.#db.query(
       `UPDATE certificates SET state = 'revoked', revoked_at = coalesce(revoked_at, $2),
@@ -193,7 +159,6 @@ export class PostgresRegistry implements Registry {
     return (result.rowCount ?? 0) > 0
   }
 
-  /** revoked lists the revoked certificates, oldest revocation first. */
   async revoked(): Promise<IssuanceRecord[]> {
     const { rows } = await this.#db.query<CertificateRow>(
       `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, id`,
@@ -201,7 +166,6 @@ export class PostgresRegistry implements Registry {
     return rows.map(toIssuance)
   }
 
-  /** reset records an operator reset of an identity. */
   async reset(identity: string, at: Date): Promise<boolean> {
     const result = await this.#db.query('UPDATE devices SET reset_at = $2 WHERE identity = $1', [
       identity,
@@ -210,7 +174,6 @@ export class PostgresRegistry implements Registry {
     return (result.rowCount ?? 0) > 0
   }
 
-  /** committedSince lists what `writer` committed since `since`, in id order. */
   async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
     const { rows } = await this.#db.query<CertificateRow>(
       'SELECT * FROM certificates WHERE writer = $1 AND issued_at >= $2 ORDER BY id',
@@ -224,7 +187,6 @@ export class PostgresRegistry implements Registry {
     await this.#db.close()
   }
 
-  /** expiryCounts counts identities by the state of their newest certificate; see Registry.expiryCounts. */
   async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
     const { rows } = await this.#db.query<Row>(
       `SELECT count(*) FILTER (WHERE c.state = 'revoked') AS revoked,

@@ -1,42 +1,9 @@
 import type pg from 'pg'
 import { transaction } from './postgres-guard.js'
+import { tables } from './rows.js'
 
-/** POSTGRES_SCHEMA creates the registry's tables (the SQLite schema's twin; times are epoch milliseconds). */
-const POSTGRES_SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  identity TEXT PRIMARY KEY,
-  owner TEXT,
-  first_issued_at BIGINT NOT NULL,
-  last_issued_at BIGINT NOT NULL,
-  reset_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
-CREATE TABLE IF NOT EXISTS certificates (
-  id BIGSERIAL UNIQUE,
-  serial TEXT PRIMARY KEY,
-  identity TEXT NOT NULL REFERENCES devices(identity),
-  not_before BIGINT NOT NULL,
-  not_after BIGINT NOT NULL,
-  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
-  issuer TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  issued_at BIGINT NOT NULL,
-  registered_by TEXT,
-  request_id TEXT,
-  request_hash TEXT,
-  event TEXT,
-  certificate_pem TEXT,
-  ca_pem TEXT,
-  writer TEXT,
-  supersedes TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
-  superseded_by TEXT,
-  revoked_at BIGINT,
-  revocation_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
--- an issuance supersedes the identity's active certificate: found without reading its history
-CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
+/** POSTGRES_SCHEMA creates the registry's tables, or adds the columns an older one lacks. */
+const POSTGRES_SCHEMA = `${tables('BIGINT', '\n  id BIGSERIAL UNIQUE,')}
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;

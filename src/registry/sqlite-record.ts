@@ -2,7 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import type Database from 'better-sqlite3'
 import { GroupCommit } from './group-commit.js'
 import { type NewIssuance, RecordConflict, type RecordExpectation } from './registry.js'
-import { keepsOwner } from './sqlite-rows.js'
+import { CERTIFICATE_COLUMNS, certificateValues, keepsOwner } from './rows.js'
 
 /** NEWEST_FIRST orders an identity's certificates as `device` reads them (the record's precondition too). */
 export const NEWEST_FIRST = 'ORDER BY issued_at DESC, rowid DESC'
@@ -33,43 +33,22 @@ export class SqliteRecorder {
     const supersede = db.prepare(
       `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
     )
-    const insertCertificate = db.prepare(`
-      INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-        issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes,
-        state)
-      VALUES (@serial, @identity, @notBefore, @notAfter, @keySource, @issuer, @fingerprint, @at, @registeredBy,
-        @requestId, @requestHash, @event, @certificatePem, @caPem, @writer, @supersedes, 'active')`)
+    const insertCertificate = db.prepare(
+      `INSERT INTO certificates (${CERTIFICATE_COLUMNS}) VALUES (${'?, '.repeat(16)}'active')`,
+    )
     const recordOne = db.transaction(({ issuance: i, expect }: Recording) => {
       if (expect) {
         const now = newest.get(i.identity) as string | undefined
         if (now !== expect.newest) throw new RecordConflict(i.identity, now, expect.newest)
       }
-      const at = i.issuedAt.getTime()
       upsertDevice.run({
         identity: i.identity,
         owner: i.registeredBy ?? null,
         keepOwner: keepsOwner(i) ? 1 : 0,
-        at,
+        at: i.issuedAt.getTime(),
       })
       supersede.run({ identity: i.identity, serial: i.serialNumber })
-      insertCertificate.run({
-        serial: i.serialNumber,
-        identity: i.identity,
-        notBefore: i.notBefore.getTime(),
-        notAfter: i.notAfter.getTime(),
-        keySource: i.keySource,
-        issuer: i.issuer,
-        fingerprint: i.sha256Fingerprint,
-        at,
-        registeredBy: i.registeredBy ?? null,
-        requestId: i.requestId ?? null,
-        requestHash: i.requestHash ?? null,
-        event: i.event ?? null,
-        certificatePem: i.certificatePem ?? null,
-        caPem: i.caCertificatesPem ?? null,
-        writer: i.writer ?? null,
-        supersedes: i.supersedes ?? null,
-      })
+      insertCertificate.run(certificateValues(i))
     })
     this.#commits = new GroupCommit({
       // a conflict or an error in one record rolls the batch back; GroupCommit then commits them one by one

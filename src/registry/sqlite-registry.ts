@@ -1,9 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3'
-import type { ExpiryState } from './expiry-state.js'
 import type {
   CertificateState,
   DeviceRecord,
   DeviceSummary,
+  ExpiryState,
   IssuanceRecord,
   ListOptions,
   NewIssuance,
@@ -11,8 +11,16 @@ import type {
   Registry,
   Revocation,
 } from './registry.js'
+import {
+  type CertificateRow,
+  type DeviceRow,
+  optional,
+  type SummaryRow,
+  toDevice,
+  toIssuance,
+  toSummary,
+} from './rows.js'
 import { NEWEST_FIRST, SqliteRecorder } from './sqlite-record.js'
-import { type CertificateRow, type DeviceRow, optional, toIssuance } from './sqlite-rows.js'
 import { openSqlite } from './sqlite-schema.js'
 
 /**
@@ -31,25 +39,21 @@ export class SqliteRegistry implements Registry {
     this.#recorder = new SqliteRecorder(this.#db, file)
   }
 
-  /** record stores an issuance, after its precondition holds; see Registry.record. */
   record(issuance: NewIssuance, expect?: RecordExpectation): Promise<void> {
     return this.#recorder.record(issuance, expect)
   }
 
-  /** syncs counts the write-ahead log's fdatasyncs for records; see Registry.syncs. */
   get syncs(): number {
     return this.#recorder.syncs
   }
 
-  /** ownerOf returns the owning gateway of an identity. */
   async ownerOf(identity: string): Promise<string | undefined> {
     const row = this.#prepared('SELECT owner FROM devices WHERE identity = ?').get(identity) as
       | Pick<DeviceRow, 'owner'>
       | undefined
-    return optional(row?.owner ?? null)
+    return optional(row?.owner)
   }
 
-  /** countOwned counts the identities a gateway owns. */
   async countOwned(gateway: string): Promise<number> {
     const row = this.#prepared('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
       n: number
@@ -57,7 +61,6 @@ export class SqliteRegistry implements Registry {
     return row.n
   }
 
-  /** device returns an identity with its certificates (all, or the newest few), newest first. */
   async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
     const row = this.#prepared('SELECT * FROM devices WHERE identity = ?').get(identity) as
       | DeviceRow
@@ -66,17 +69,9 @@ export class SqliteRegistry implements Registry {
     const certificates = this.#prepared(
       `SELECT * FROM certificates WHERE identity = ? ${NEWEST_FIRST} LIMIT ?`,
     ).all(identity, options.certificates ?? -1) as CertificateRow[]
-    return {
-      identity: row.identity,
-      owner: optional(row.owner),
-      firstIssuedAt: new Date(row.first_issued_at),
-      lastIssuedAt: new Date(row.last_issued_at),
-      ...(row.reset_at == null ? {} : { resetAt: new Date(row.reset_at) }),
-      certificates: certificates.map(toIssuance),
-    }
+    return toDevice(row, certificates)
   }
 
-  /** certificate looks one certificate up by serial number. */
   async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
     const row = this.#prepared('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
       | CertificateRow
@@ -84,7 +79,6 @@ export class SqliteRegistry implements Registry {
     return row ? toIssuance(row) : undefined
   }
 
-  /** list returns identities with their newest certificate, most recently issued first. */
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
     const rows = this.#prepared(`
         SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
@@ -94,18 +88,10 @@ export class SqliteRegistry implements Registry {
         ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`).all({
       owner: options.owner ?? null,
       limit: options.limit ?? -1,
-    }) as (DeviceRow & Pick<CertificateRow, 'serial' | 'not_after' | 'state'>)[]
-    return rows.map((r) => ({
-      identity: r.identity,
-      owner: optional(r.owner),
-      lastIssuedAt: new Date(r.last_issued_at),
-      serialNumber: r.serial,
-      notAfter: new Date(r.not_after),
-      state: r.state,
-    }))
+    }) as SummaryRow[]
+    return rows.map(toSummary)
   }
 
-  /** setState changes a certificate's state. */
   async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
     return (
       this.#prepared('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber).changes >
@@ -113,7 +99,6 @@ export class SqliteRegistry implements Registry {
     )
   }
 
-  /** revoke marks a certificate revoked; see Registry.revoke. */
   async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
     const changes = this.#prepared(`UPDATE certificates SET state = 'revoked',
           revoked_at = coalesce(revoked_at, @at), revocation_reason = coalesce(revocation_reason, @reason)
@@ -125,7 +110,6 @@ export class SqliteRegistry implements Registry {
     return changes > 0
   }
 
-  /** revoked lists the revoked certificates, oldest revocation first. */
   async revoked(): Promise<IssuanceRecord[]> {
     const rows = this.#prepared(
       `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at, rowid`,
@@ -133,7 +117,6 @@ export class SqliteRegistry implements Registry {
     return rows.map(toIssuance)
   }
 
-  /** reset records an operator reset of an identity. */
   async reset(identity: string, at: Date): Promise<boolean> {
     return (
       this.#prepared('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
@@ -141,7 +124,6 @@ export class SqliteRegistry implements Registry {
     )
   }
 
-  /** committedSince lists what `writer` committed since `since`, in commit (rowid) order. */
   async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
     const rows = this.#prepared(
       'SELECT * FROM certificates WHERE writer = ? AND issued_at >= ? ORDER BY rowid',
@@ -149,7 +131,6 @@ export class SqliteRegistry implements Registry {
     return rows.map(toIssuance)
   }
 
-  /** close closes the database file. */
   async close(): Promise<void> {
     if (!this.#db.open) return
     await this.#recorder.close()
@@ -166,7 +147,6 @@ export class SqliteRegistry implements Registry {
     return statement
   }
 
-  /** expiryCounts counts identities by the state of their newest certificate; see Registry.expiryCounts. */
   async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
     const row = this.#prepared(`
         SELECT coalesce(sum(c.state = 'revoked'), 0) AS revoked,
