@@ -2,35 +2,34 @@ import pg from 'pg'
 import { PoolGuard } from './postgres-guard.js'
 import { createSchema } from './postgres-schema.js'
 import {
-  type CertificateState,
-  type DeviceRecord,
   type DeviceSummary,
   type ExpiryState,
-  type IssuanceRecord,
   type ListOptions,
   type NewIssuance,
   RecordConflict,
   type RecordExpectation,
   type Registry,
-  type Revocation,
 } from './registry.js'
 import {
-  CERTIFICATE_COLUMNS,
-  type CertificateRow,
   certificateValues,
-  type DeviceRow,
+  INSERT_CERTIFICATE,
   keepsOwner,
+  newestFirst,
   optional,
   type SummaryRow,
-  toDevice,
-  toIssuance,
   toSummary,
 } from './rows.js'
+import { SqlRegistry } from './sql-registry.js'
 
 type Row = Record<string, string | null>
 
-/** NEWEST_FIRST orders an identity's certificates as `device` reads them (the record's precondition too). */
-const NEWEST_FIRST = 'ORDER BY issued_at DESC, id DESC'
+const NEWEST_FIRST = newestFirst('id')
+
+/** numbered turns the shared statements' `?` placeholders into PostgreSQL's `$1`, `$2`… */
+const numbered = (sql: string): string => {
+  let n = 0
+  return sql.replace(/\?/g, () => `$${++n}`)
+}
 
 /**
  * PostgresRegistry is the registry in PostgreSQL, shared by every worker and replica (state.postgres.url).
@@ -38,11 +37,12 @@ const NEWEST_FIRST = 'ORDER BY issued_at DESC, id DESC'
  * recording for one identity at once supersede (and check their precondition) in order. It holds no key:
  * certificates' metadata only.
  */
-export class PostgresRegistry implements Registry {
+export class PostgresRegistry extends SqlRegistry implements Registry {
   readonly #db: PoolGuard
   #syncs = 0
 
   private constructor(pool: pg.Pool) {
+    super('id', null)
     this.#db = new PoolGuard(pool)
   }
 
@@ -89,44 +89,9 @@ export class PostgresRegistry implements Registry {
         `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
         [i.identity, i.serialNumber],
       )
-      const values = certificateValues(i)
-      await client.query(
-        `INSERT INTO certificates (${CERTIFICATE_COLUMNS})
-         VALUES (${values.map((_, n) => `$${n + 1}, `).join('')}'active')`,
-        values,
-      )
+      await client.query(numbered(INSERT_CERTIFICATE), certificateValues(i))
     })
     this.#syncs++
-  }
-
-  async ownerOf(identity: string): Promise<string | undefined> {
-    const { rows } = await this.#db.query<Row>('SELECT owner FROM devices WHERE identity = $1', [identity])
-    return optional(rows[0]?.owner)
-  }
-
-  async countOwned(gateway: string): Promise<number> {
-    const { rows } = await this.#db.query<Row>('SELECT count(*) AS n FROM devices WHERE owner = $1', [
-      gateway,
-    ])
-    return Number(rows[0]?.n ?? 0)
-  }
-
-  async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
-    const { rows } = await this.#db.query<DeviceRow>('SELECT * FROM devices WHERE identity = $1', [identity])
-    const row = rows[0]
-    if (!row) return undefined
-    const certificates = await this.#db.query<CertificateRow>(
-      `SELECT * FROM certificates WHERE identity = $1 ${NEWEST_FIRST} LIMIT $2`,
-      [identity, options.certificates ?? null],
-    )
-    return toDevice(row, certificates.rows)
-  }
-
-  async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
-    const { rows } = await this.#db.query<CertificateRow>('SELECT * FROM certificates WHERE serial = $1', [
-      serialNumber,
-    ])
-    return rows[0] ? toIssuance(rows[0]) : undefined
   }
 
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
@@ -142,44 +107,12 @@ export class PostgresRegistry implements Registry {
     return rows.map(toSummary)
   }
 
-  async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
-    const result = await this.#db.query('UPDATE certificates SET state = $1 WHERE serial = $2', [
-      state,
-      serialNumber,
-    ])
-    return (result.rowCount ?? 0) > 0
+  protected async rows<R>(sql: string, values: unknown[]): Promise<R[]> {
+    return (await this.#db.query(numbered(sql), values)).rows as R[]
   }
 
-  async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
-    const result = await this.#db.query(
-      `UPDATE certificates SET state = 'revoked', revoked_at = coalesce(revoked_at, $2),
-         revocation_reason = coalesce(revocation_reason, $3) WHERE serial = $1`,
-      [serialNumber, revocation.at.getTime(), revocation.reason],
-    )
-    return (result.rowCount ?? 0) > 0
-  }
-
-  async revoked(): Promise<IssuanceRecord[]> {
-    const { rows } = await this.#db.query<CertificateRow>(
-      `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, id`,
-    )
-    return rows.map(toIssuance)
-  }
-
-  async reset(identity: string, at: Date): Promise<boolean> {
-    const result = await this.#db.query('UPDATE devices SET reset_at = $2 WHERE identity = $1', [
-      identity,
-      at.getTime(),
-    ])
-    return (result.rowCount ?? 0) > 0
-  }
-
-  async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
-    const { rows } = await this.#db.query<CertificateRow>(
-      'SELECT * FROM certificates WHERE writer = $1 AND issued_at >= $2 ORDER BY id',
-      [writer, since.getTime()],
-    )
-    return rows.map(toIssuance)
+  protected async changes(sql: string, values: unknown[]): Promise<number> {
+    return (await this.#db.query(numbered(sql), values)).rowCount ?? 0
   }
 
   /** close ends the pool once its queries are done. */

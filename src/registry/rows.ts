@@ -51,6 +51,9 @@ CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issue
 CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
 `
 
+/** newestFirst orders an identity's certificates as `device` reads them (the record's precondition too). */
+export const newestFirst = (order: 'rowid' | 'id'): string => `ORDER BY issued_at DESC, ${order} DESC`
+
 /** Ms is a time as read: epoch ms, a number from SQLite, a BIGINT string from PostgreSQL. */
 type Ms = number | string
 
@@ -91,11 +94,12 @@ export interface DeviceRow {
 export type SummaryRow = Pick<DeviceRow, 'identity' | 'owner' | 'last_issued_at'> &
   Pick<CertificateRow, 'serial' | 'not_after' | 'state'>
 
-/** CERTIFICATE_COLUMNS are what a record inserts: certificateValues, then `state`. */
-export const CERTIFICATE_COLUMNS = `serial, identity, not_before, not_after, key_source, issuer, fingerprint,
-  issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes, state`
+/** INSERT_CERTIFICATE inserts a new, active certificate: certificateValues in `?` placeholders. */
+export const INSERT_CERTIFICATE = `INSERT INTO certificates (serial, identity, not_before, not_after, key_source,
+  issuer, fingerprint, issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer,
+  supersedes, state) VALUES (${'?, '.repeat(16)}'active')`
 
-/** certificateValues are a new certificate's values of CERTIFICATE_COLUMNS but `state` (it is 'active'). */
+/** certificateValues are INSERT_CERTIFICATE's values for a new certificate. */
 export const certificateValues = (i: NewIssuance): (string | number | null)[] => [
   i.serialNumber,
   i.identity,

@@ -2,10 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import type Database from 'better-sqlite3'
 import { GroupCommit } from './group-commit.js'
 import { type NewIssuance, RecordConflict, type RecordExpectation } from './registry.js'
-import { CERTIFICATE_COLUMNS, certificateValues, keepsOwner } from './rows.js'
-
-/** NEWEST_FIRST orders an identity's certificates as `device` reads them (the record's precondition too). */
-export const NEWEST_FIRST = 'ORDER BY issued_at DESC, rowid DESC'
+import { certificateValues, INSERT_CERTIFICATE, keepsOwner, newestFirst } from './rows.js'
 
 /** Recording is one record to commit: the issuance and, when fenced, what the caller read as the newest. */
 interface Recording {
@@ -28,14 +25,12 @@ export class SqliteRecorder {
       ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN @keepOwner THEN owner ELSE @owner END,
         last_issued_at = @at`)
     const newest = db
-      .prepare(`SELECT serial FROM certificates WHERE identity = ? ${NEWEST_FIRST} LIMIT 1`)
+      .prepare(`SELECT serial FROM certificates WHERE identity = ? ${newestFirst('rowid')} LIMIT 1`)
       .pluck()
     const supersede = db.prepare(
       `UPDATE certificates SET state = 'superseded', superseded_by = @serial WHERE identity = @identity AND state = 'active'`,
     )
-    const insertCertificate = db.prepare(
-      `INSERT INTO certificates (${CERTIFICATE_COLUMNS}) VALUES (${'?, '.repeat(16)}'active')`,
-    )
+    const insertCertificate = db.prepare(INSERT_CERTIFICATE)
     const recordOne = db.transaction(({ issuance: i, expect }: Recording) => {
       if (expect) {
         const now = newest.get(i.identity) as string | undefined

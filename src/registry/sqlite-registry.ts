@@ -1,26 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3'
 import type {
-  CertificateState,
-  DeviceRecord,
   DeviceSummary,
   ExpiryState,
-  IssuanceRecord,
   ListOptions,
   NewIssuance,
   RecordExpectation,
   Registry,
-  Revocation,
 } from './registry.js'
-import {
-  type CertificateRow,
-  type DeviceRow,
-  optional,
-  type SummaryRow,
-  toDevice,
-  toIssuance,
-  toSummary,
-} from './rows.js'
-import { NEWEST_FIRST, SqliteRecorder } from './sqlite-record.js'
+import { newestFirst, type SummaryRow, toSummary } from './rows.js'
+import { SqlRegistry } from './sql-registry.js'
+import { SqliteRecorder } from './sqlite-record.js'
 import { openSqlite } from './sqlite-schema.js'
 
 /**
@@ -28,13 +17,14 @@ import { openSqlite } from './sqlite-schema.js'
  * `record` resolves: records of one event-loop turn are committed in one transaction and the write-ahead log is
  * then fdatasync'ed in the thread pool (what synchronous=FULL does, without blocking the event loop).
  */
-export class SqliteRegistry implements Registry {
+export class SqliteRegistry extends SqlRegistry implements Registry {
   readonly #db: Database
   readonly #statements = new Map<string, Statement>()
   readonly #recorder: SqliteRecorder
 
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
+    super('rowid', -1)
     this.#db = openSqlite(file, options.readonly === true)
     this.#recorder = new SqliteRecorder(this.#db, file)
   }
@@ -47,43 +37,11 @@ export class SqliteRegistry implements Registry {
     return this.#recorder.syncs
   }
 
-  async ownerOf(identity: string): Promise<string | undefined> {
-    const row = this.#prepared('SELECT owner FROM devices WHERE identity = ?').get(identity) as
-      | Pick<DeviceRow, 'owner'>
-      | undefined
-    return optional(row?.owner)
-  }
-
-  async countOwned(gateway: string): Promise<number> {
-    const row = this.#prepared('SELECT count(*) AS n FROM devices WHERE owner = ?').get(gateway) as {
-      n: number
-    }
-    return row.n
-  }
-
-  async device(identity: string, options: { certificates?: number } = {}): Promise<DeviceRecord | undefined> {
-    const row = this.#prepared('SELECT * FROM devices WHERE identity = ?').get(identity) as
-      | DeviceRow
-      | undefined
-    if (!row) return undefined
-    const certificates = this.#prepared(
-      `SELECT * FROM certificates WHERE identity = ? ${NEWEST_FIRST} LIMIT ?`,
-    ).all(identity, options.certificates ?? -1) as CertificateRow[]
-    return toDevice(row, certificates)
-  }
-
-  async certificate(serialNumber: string): Promise<IssuanceRecord | undefined> {
-    const row = this.#prepared('SELECT * FROM certificates WHERE serial = ?').get(serialNumber) as
-      | CertificateRow
-      | undefined
-    return row ? toIssuance(row) : undefined
-  }
-
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
     const rows = this.#prepared(`
         SELECT d.identity, d.owner, d.last_issued_at, c.serial, c.not_after, c.state
         FROM devices d JOIN certificates c ON c.rowid = (
-          SELECT rowid FROM certificates WHERE identity = d.identity ${NEWEST_FIRST} LIMIT 1)
+          SELECT rowid FROM certificates WHERE identity = d.identity ${newestFirst('rowid')} LIMIT 1)
         WHERE (@owner IS NULL OR d.owner = @owner)
         ORDER BY d.last_issued_at DESC, d.identity LIMIT @limit`).all({
       owner: options.owner ?? null,
@@ -92,49 +50,18 @@ export class SqliteRegistry implements Registry {
     return rows.map(toSummary)
   }
 
-  async setState(serialNumber: string, state: CertificateState): Promise<boolean> {
-    return (
-      this.#prepared('UPDATE certificates SET state = ? WHERE serial = ?').run(state, serialNumber).changes >
-      0
-    )
-  }
-
-  async revoke(serialNumber: string, revocation: Revocation): Promise<boolean> {
-    const changes = this.#prepared(`UPDATE certificates SET state = 'revoked',
-          revoked_at = coalesce(revoked_at, @at), revocation_reason = coalesce(revocation_reason, @reason)
-        WHERE serial = @serial`).run({
-      serial: serialNumber,
-      at: revocation.at.getTime(),
-      reason: revocation.reason,
-    }).changes
-    return changes > 0
-  }
-
-  async revoked(): Promise<IssuanceRecord[]> {
-    const rows = this.#prepared(
-      `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at, rowid`,
-    ).all() as CertificateRow[]
-    return rows.map(toIssuance)
-  }
-
-  async reset(identity: string, at: Date): Promise<boolean> {
-    return (
-      this.#prepared('UPDATE devices SET reset_at = ? WHERE identity = ?').run(at.getTime(), identity)
-        .changes > 0
-    )
-  }
-
-  async committedSince(writer: string, since: Date): Promise<IssuanceRecord[]> {
-    const rows = this.#prepared(
-      'SELECT * FROM certificates WHERE writer = ? AND issued_at >= ? ORDER BY rowid',
-    ).all(writer, since.getTime()) as CertificateRow[]
-    return rows.map(toIssuance)
-  }
-
   async close(): Promise<void> {
     if (!this.#db.open) return
     await this.#recorder.close()
     this.#db.close()
+  }
+
+  protected async rows<R>(sql: string, values: unknown[]): Promise<R[]> {
+    return this.#prepared(sql).all(...values) as R[]
+  }
+
+  protected async changes(sql: string, values: unknown[]): Promise<number> {
+    return this.#prepared(sql).run(...values).changes
   }
 
   /** #prepared compiles each statement once (preparing costs more than running one of these). */
@@ -154,7 +81,7 @@ export class SqliteRegistry implements Registry {
           coalesce(sum(c.state <> 'revoked' AND c.not_after > @now AND c.not_after <= @soon), 0) AS expiring,
           coalesce(sum(c.state <> 'revoked' AND c.not_after > @soon), 0) AS active
         FROM devices d JOIN certificates c ON c.rowid = (
-          SELECT rowid FROM certificates WHERE identity = d.identity ${NEWEST_FIRST} LIMIT 1)`).get({
+          SELECT rowid FROM certificates WHERE identity = d.identity ${newestFirst('rowid')} LIMIT 1)`).get({
       now: now.getTime(),
       soon: now.getTime() + withinMs,
     }) as Record<ExpiryState, number>
