@@ -1,8 +1,5 @@
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-// A file of its own, so that metrics.ts (which makes them) and initial-series.ts (which zeroes their series) do not
-// import each other.
-
 /**
  * BridgeMetrics are the bridge's Prometheus metrics in a registry of their own (one per bridge, so that
  * several bridges in one process never share counters). Labels are bounded sets only: never an identity,

@@ -8,15 +8,27 @@ import {
   type HistogramConfiguration,
   Registry,
 } from 'prom-client'
+import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import type { MetricsExposition } from '../health.js'
 import type { BridgeMetrics } from './bridge-metrics.js'
-import { initTlsReloads } from './initial-series.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const DISK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+
+// Every counter series whose labels are known in advance starts at 0, so that the first event is an increase
+// Prometheus sees (a series born at 1 has no increase: `increase(x[15m]) > 0` would miss the first refusal).
+// Records, not lists, so that the compiler says when a label value is added and not initialised.
+const TLS_MATERIALS: Record<TlsMaterialName, true> = {
+  listener: true,
+  factory_ca: true,
+  production_ca: true,
+  issuing_ca: true,
+  operational_ca: true,
+}
+const RELOAD_RESULTS = ['ok', 'refused'] as const
 
 /** MetricsSources are read when Prometheus scrapes. */
 export interface MetricsSources {
@@ -143,9 +155,10 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
       },
     }),
   }
-  initTlsReloads(metrics)
-  for (const file of RELOADED_FILES)
-    for (const result of ['ok', 'refused']) metrics.fileReloads.inc({ file, result }, 0)
+  for (const result of RELOAD_RESULTS) {
+    for (const material of Object.keys(TLS_MATERIALS)) metrics.tlsReloads.inc({ material, result }, 0)
+    for (const file of RELOADED_FILES) metrics.fileReloads.inc({ file, result }, 0)
+  }
   return metrics
 }
 
