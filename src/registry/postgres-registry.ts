@@ -1,6 +1,5 @@
 import pg from 'pg'
-import { PoolGuard } from './postgres-guard.js'
-import { createSchema } from './postgres-schema.js'
+import { PoolGuard, transaction } from './postgres-guard.js'
 import {
   type DeviceSummary,
   type ExpiryState,
@@ -10,20 +9,29 @@ import {
   type RecordExpectation,
   type Registry,
 } from './registry.js'
-import {
-  certificateValues,
-  INSERT_CERTIFICATE,
-  keepsOwner,
-  newestFirst,
-  optional,
-  type SummaryRow,
-  toSummary,
-} from './rows.js'
+import { newestFirst, optional, recordSteps, type SummaryRow, tables, toSummary } from './rows.js'
 import { SqlRegistry } from './sql-registry.js'
 
 type Row = Record<string, string | null>
 
 const NEWEST_FIRST = newestFirst('id')
+
+/** POSTGRES_SCHEMA creates the registry's tables, or adds the columns an older one lacks. */
+const POSTGRES_SCHEMA = `${tables('BIGINT', '\n  id BIGSERIAL UNIQUE,')}
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS reset_at BIGINT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revoked_at BIGINT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS revocation_reason TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS request_hash TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS event TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS certificate_pem TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS ca_pem TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS writer TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS supersedes TEXT;
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
+`
+
+/** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
+const SCHEMA_LOCK = 0x6d7262
 
 /** numbered turns the shared statements' `?` placeholders into PostgreSQL's `$1`, `$2`… */
 const numbered = (sql: string): string => {
@@ -50,12 +58,15 @@ export class PostgresRegistry extends SqlRegistry implements Registry {
     return this.#db.available()
   }
 
-  /** open connects, creates the schema if needed, and fails (the bridge does not start) when it cannot. */
+  /** open connects, creates or updates the schema, and fails (the bridge does not start) when it cannot. */
   static async open(url: string): Promise<PostgresRegistry> {
     const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 })
     pool.on('error', () => {}) // an idle client's lost connection; the next query reports its own failure
     try {
-      await createSchema(pool)
+      await transaction(pool, async (client) => {
+        await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK])
+        await client.query(POSTGRES_SCHEMA)
+      })
     } catch (err) {
       await pool.end().catch(() => {})
       throw new Error(`state.postgres.url: cannot open the registry (${(err as Error).message})`)
@@ -68,14 +79,9 @@ export class PostgresRegistry extends SqlRegistry implements Registry {
   }
 
   async record(i: NewIssuance, expect?: RecordExpectation): Promise<void> {
-    const at = i.issuedAt.getTime()
     await this.#db.transaction(async (client) => {
-      await client.query(
-        `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES ($1, $2, $3, $3)
-         ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN $4 THEN devices.owner ELSE $2 END,
-           last_issued_at = $3`,
-        [i.identity, i.registeredBy ?? null, at, keepsOwner(i)],
-      )
+      const [upsertDevice, ...rest] = recordSteps(i)
+      await client.query(numbered(upsertDevice[0]), upsertDevice[1])
       if (expect) {
         // the upsert locked the identity's row: a concurrent record of it waits, then reads this one's commit
         const { rows } = await client.query<Row>(
@@ -85,11 +91,7 @@ export class PostgresRegistry extends SqlRegistry implements Registry {
         const newest = optional(rows[0]?.serial)
         if (newest !== expect.newest) throw new RecordConflict(i.identity, newest, expect.newest)
       }
-      await client.query(
-        `UPDATE certificates SET state = 'superseded', superseded_by = $2 WHERE identity = $1 AND state = 'active'`,
-        [i.identity, i.serialNumber],
-      )
-      await client.query(numbered(INSERT_CERTIFICATE), certificateValues(i))
+      for (const [sql, values] of rest) await client.query(numbered(sql), values)
     })
     this.#syncs++
   }

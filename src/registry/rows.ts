@@ -94,38 +94,55 @@ export interface DeviceRow {
 export type SummaryRow = Pick<DeviceRow, 'identity' | 'owner' | 'last_issued_at'> &
   Pick<CertificateRow, 'serial' | 'not_after' | 'state'>
 
-/** INSERT_CERTIFICATE inserts a new, active certificate: certificateValues in `?` placeholders. */
-export const INSERT_CERTIFICATE = `INSERT INTO certificates (serial, identity, not_before, not_after, key_source,
-  issuer, fingerprint, issued_at, registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer,
-  supersedes, state) VALUES (${'?, '.repeat(16)}'active')`
-
-/** certificateValues are INSERT_CERTIFICATE's values for a new certificate. */
-export const certificateValues = (i: NewIssuance): (string | number | null)[] => [
-  i.serialNumber,
-  i.identity,
-  i.notBefore.getTime(),
-  i.notAfter.getTime(),
-  i.keySource,
-  i.issuer,
-  i.sha256Fingerprint,
-  i.issuedAt.getTime(),
-  i.registeredBy ?? null,
-  i.requestId ?? null,
-  i.requestHash ?? null,
-  i.event ?? null,
-  i.certificatePem ?? null,
-  i.caCertificatesPem ?? null,
-  i.writer ?? null,
-  i.supersedes ?? null,
-]
+/** Step is one statement with its values. */
+type Step = [sql: string, values: unknown[]]
 
 /**
- * keepsOwner says whether an issuance leaves the identity's owner as it is: a device's renewal with its own
- * operational certificate does; an issuance for a gateway makes that gateway the owner, and a device's
- * registration with its factory certificate leaves it with none (see NewIssuance.event).
+ * recordSteps are a record's statements (`?` placeholders) with their values, in order, in one transaction: the
+ * identity upserted (in PostgreSQL the row lock that orders concurrent records of it), its active certificate
+ * superseded, the new one inserted, active. The owner stays on a device's renewal with its own operational
+ * certificate; an issuance for a gateway makes that gateway the owner, and a device's registration with its
+ * factory certificate leaves it with none (see NewIssuance.event).
  */
-export const keepsOwner = (i: { registeredBy?: string | undefined; event?: string | undefined }): boolean =>
-  i.registeredBy === undefined && i.event === 'renewed'
+export function recordSteps(i: NewIssuance): [Step, Step, Step] {
+  const at = i.issuedAt.getTime()
+  const keepsOwner = i.registeredBy === undefined && i.event === 'renewed'
+  return [
+    [
+      `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN ? = 1 THEN devices.owner ELSE excluded.owner END,
+         last_issued_at = excluded.last_issued_at`,
+      [i.identity, i.registeredBy ?? null, at, at, keepsOwner ? 1 : 0],
+    ],
+    [
+      `UPDATE certificates SET state = 'superseded', superseded_by = ? WHERE identity = ? AND state = 'active'`,
+      [i.serialNumber, i.identity],
+    ],
+    [
+      `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint, issued_at,
+         registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes, state)
+       VALUES (${'?, '.repeat(16)}'active')`,
+      [
+        i.serialNumber,
+        i.identity,
+        i.notBefore.getTime(),
+        i.notAfter.getTime(),
+        i.keySource,
+        i.issuer,
+        i.sha256Fingerprint,
+        at,
+        i.registeredBy ?? null,
+        i.requestId ?? null,
+        i.requestHash ?? null,
+        i.event ?? null,
+        i.certificatePem ?? null,
+        i.caCertificatesPem ?? null,
+        i.writer ?? null,
+        i.supersedes ?? null,
+      ],
+    ],
+  ]
+}
 
 /** optional turns SQL NULL into undefined. */
 export const optional = <T>(value: T | null | undefined): T | undefined => value ?? undefined

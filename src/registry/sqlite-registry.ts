@@ -1,16 +1,24 @@
+import { type FileHandle, open } from 'node:fs/promises'
 import type { Database, Statement } from 'better-sqlite3'
-import type {
-  DeviceSummary,
-  ExpiryState,
-  ListOptions,
-  NewIssuance,
-  RecordExpectation,
-  Registry,
+import { GroupCommit } from './group-commit.js'
+import {
+  type DeviceSummary,
+  type ExpiryState,
+  type ListOptions,
+  type NewIssuance,
+  RecordConflict,
+  type RecordExpectation,
+  type Registry,
 } from './registry.js'
-import { newestFirst, type SummaryRow, toSummary } from './rows.js'
+import { newestFirst, recordSteps, type SummaryRow, toSummary } from './rows.js'
 import { SqlRegistry } from './sql-registry.js'
-import { SqliteRecorder } from './sqlite-record.js'
 import { openSqlite } from './sqlite-schema.js'
+
+/** Recording is one record to commit: the issuance and, when fenced, what the caller read as the newest. */
+interface Recording {
+  readonly issuance: NewIssuance
+  readonly expect?: RecordExpectation | undefined
+}
 
 /**
  * SqliteRegistry is the embedded registry: one SQLite file (mode 0600) in WAL mode. A record is on disk when
@@ -20,21 +28,45 @@ import { openSqlite } from './sqlite-schema.js'
 export class SqliteRegistry extends SqlRegistry implements Registry {
   readonly #db: Database
   readonly #statements = new Map<string, Statement>()
-  readonly #recorder: SqliteRecorder
+  readonly #commits: GroupCommit<Recording>
+  #wal: Promise<FileHandle> | undefined
 
   /** SqliteRegistry opens (creating if needed) the registry file; `readonly` for tools that only read. */
   constructor(file: string, options: { readonly?: boolean } = {}) {
     super('rowid', -1)
-    this.#db = openSqlite(file, options.readonly === true)
-    this.#recorder = new SqliteRecorder(this.#db, file)
+    const db = openSqlite(file, options.readonly === true)
+    this.#db = db
+    const newest = db
+      .prepare(`SELECT serial FROM certificates WHERE identity = ? ${newestFirst('rowid')} LIMIT 1`)
+      .pluck()
+    const recordOne = db.transaction(({ issuance: i, expect }: Recording) => {
+      if (expect) {
+        const now = newest.get(i.identity) as string | undefined
+        if (now !== expect.newest) throw new RecordConflict(i.identity, now, expect.newest)
+      }
+      for (const [sql, values] of recordSteps(i)) this.#prepared(sql).run(values)
+    })
+    this.#commits = new GroupCommit({
+      // a conflict or an error in one record rolls the batch back; GroupCommit then commits them one by one
+      commitAll: db.transaction((all: readonly Recording[]) => {
+        for (const r of all) recordOne(r)
+      }),
+      commitOne: recordOne,
+      // synchronous=NORMAL writes the log without fsync; fdatasync in the thread pool makes it durable
+      sync: async () => {
+        this.#wal ??= open(`${file}-wal`, 'r+')
+        await (await this.#wal).datasync()
+      },
+    })
   }
 
+  /** record resolves once the record is committed and synced, or rejects (RecordConflict, an error). */
   record(issuance: NewIssuance, expect?: RecordExpectation): Promise<void> {
-    return this.#recorder.record(issuance, expect)
+    return this.#commits.add({ issuance, expect })
   }
 
   get syncs(): number {
-    return this.#recorder.syncs
+    return this.#commits.syncs
   }
 
   async list(options: ListOptions = {}): Promise<DeviceSummary[]> {
@@ -50,9 +82,12 @@ export class SqliteRegistry extends SqlRegistry implements Registry {
     return rows.map(toSummary)
   }
 
+  /** close commits what is queued, waits for its sync, and closes the log's handle and the file. */
   async close(): Promise<void> {
     if (!this.#db.open) return
-    await this.#recorder.close()
+    await this.#commits.drain()
+    await (await this.#wal?.catch(() => undefined))?.close()
+    this.#wal = undefined
     this.#db.close()
   }
 
