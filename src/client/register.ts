@@ -58,11 +58,9 @@ const contexts = new WeakMap<DeviceTls, SecureContext>()
 
 /** secureContextFor parses a device's key, certificate and CAs once, however often it connects. */
 function secureContextFor(tls: DeviceTls): SecureContext {
-  let context = contexts.get(tls)
-  if (!context) {
-    context = createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
-    contexts.set(tls, context)
-  }
+  const context =
+    contexts.get(tls) ?? createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
+  contexts.set(tls, context)
   return context
 }
 

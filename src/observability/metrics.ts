@@ -11,6 +11,7 @@ import {
 import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import type { MetricsExposition } from '../health.js'
 import type { BridgeMetrics } from './bridge-metrics.js'
+import type { DeviceCounts } from './device-counts.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
@@ -40,12 +41,7 @@ export interface MetricsSources {
    * Identities by the state of their newest certificate (active, expiring, expired, revoked), kept current apart
    * from scrapes (DeviceCounts): a scrape reads the last counts, never the registry. Absent: no such metric.
    */
-  readonly devices?:
-    | {
-        readonly current: () => Promise<Readonly<Record<string, number>> | undefined>
-        readonly changed: () => void
-      }
-    | undefined
+  readonly devices?: Pick<DeviceCounts, 'current' | 'changed'> | undefined
 }
 
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */

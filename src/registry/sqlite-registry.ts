@@ -101,11 +101,8 @@ export class SqliteRegistry extends SqlRegistry implements Registry {
 
   /** #prepared compiles each statement once (preparing costs more than running one of these). */
   #prepared(sql: string): Statement {
-    let statement = this.#statements.get(sql)
-    if (!statement) {
-      statement = this.#db.prepare(sql)
-      this.#statements.set(sql, statement)
-    }
+    const statement = this.#statements.get(sql) ?? this.#db.prepare(sql)
+    this.#statements.set(sql, statement)
     return statement
   }
 
