@@ -10,7 +10,6 @@ import {
 } from 'prom-client'
 import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import type { MetricsExposition } from '../health.js'
-import type { BridgeMetrics } from './bridge-metrics.js'
 import type { DeviceCounts } from './device-counts.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
@@ -44,8 +43,15 @@ export interface MetricsSources {
   readonly devices?: Pick<DeviceCounts, 'current' | 'changed'> | undefined
 }
 
+/**
+ * BridgeMetrics are the bridge's Prometheus metrics in a registry of their own (one per bridge, so that
+ * several bridges in one process never share counters). Labels are bounded sets only: never an identity,
+ * serial number or client id.
+ */
+export type BridgeMetrics = ReturnType<typeof createMetrics>
+
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
-export function createMetrics(sources: MetricsSources): BridgeMetrics {
+export function createMetrics(sources: MetricsSources) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   // each metric in this bridge's own registry, its name prefixed
@@ -54,7 +60,7 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
   const counter = <L extends string>(c: CounterConfiguration<L>) => new Counter(own(c))
   const gauge = <L extends string>(c: GaugeConfiguration<L>) => new Gauge(own(c))
   const histogram = <L extends string>(c: HistogramConfiguration<L>) => new Histogram(own(c))
-  const metrics: BridgeMetrics = {
+  const metrics = {
     registry,
     registrations: counter({
       name: 'registrations_total',
@@ -142,7 +148,8 @@ export function createMetrics(sources: MetricsSources): BridgeMetrics {
         for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
       },
     }),
-    devicesChanged: () => sources.devices?.changed(),
+    /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
+    devicesChanged: (): void => sources.devices?.changed(),
     ready: gauge({
       name: 'ready',
       help: '1 while /readyz answers 200, else 0.',

@@ -2,7 +2,7 @@ import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
 import { ERROR_CODES } from '../protocol/errors.js'
 import type { Outcome, RegistrationObserver } from '../registration/observer.js'
-import type { BridgeMetrics } from './bridge-metrics.js'
+import type { BridgeMetrics } from './metrics.js'
 
 // Each counter series starts at 0 (see metrics.ts); a Record, so the compiler says when an outcome is added.
 const OUTCOMES: Record<Outcome, true> = { issued: true, replayed: true, coalesced: true, rejected: true }
