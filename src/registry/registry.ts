@@ -120,17 +120,16 @@ export interface RecordExpectation {
  */
 export class RecordConflict extends Error {
   override readonly name = 'RecordConflict'
-  /** The identity recorded for. */
-  readonly identity: string
-  /** The serial of the identity's newest certificate the registry holds now (undefined: none). */
-  readonly newest: string | undefined
-
-  constructor(identity: string, newest: string | undefined, expected: string | undefined) {
+  constructor(
+    /** The identity recorded for. */
+    readonly identity: string,
+    /** The serial of the identity's newest certificate the registry holds now (undefined: none). */
+    readonly newest: string | undefined,
+    expected: string | undefined,
+  ) {
     super(
       `the registry's newest certificate of ${identity} is ${newest ?? 'none'}, not ${expected ?? 'none'}`,
     )
-    this.identity = identity
-    this.newest = newest
   }
 }
 
