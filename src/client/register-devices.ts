@@ -42,16 +42,10 @@ export interface RegisterDevicesOptions
 /** DeviceOutcome is one sensor's answer. */
 export type DeviceOutcome =
   | { readonly deviceId: string; readonly status: 'issued'; readonly credentials: DownstreamCredentials }
-  | {
-      readonly deviceId: string
-      readonly status: 'rejected'
-      readonly error: RegistrationRejectedError & { reason?: string }
-    }
+  | { readonly deviceId: string; readonly status: 'rejected'; readonly error: RegistrationRejectedError }
 
-function rejection(e: DeviceRejection): RegistrationRejectedError & { reason?: string } {
-  const err = new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds)
-  return e.reason === undefined ? err : Object.assign(err, { reason: e.reason })
-}
+const rejection = (e: DeviceRejection): RegistrationRejectedError =>
+  new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds, e.reason)
 
 async function wireDevice(device: DownstreamDevice, keys: Map<string, string>): Promise<object> {
   const { deviceId, csr, keyAlgorithm } = device
