@@ -10,6 +10,8 @@ export class RegistrationRejectedError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly retryAfterSeconds: number | undefined,
+    /** Why policy refused a gateway's device (e.g. DEVICE_NOT_ALLOWED). */
+    readonly reason?: string | undefined,
   ) {
     super(`${code}: ${message}`)
   }

@@ -6,6 +6,7 @@ export {
   commonNameOf,
   connectTls,
   type DeviceTls,
+  type DownstreamCredentials,
   type RegisterOptions,
   type Registration,
   register,
@@ -13,7 +14,6 @@ export {
 } from './register.js'
 export {
   type DeviceOutcome,
-  type DownstreamCredentials,
   type DownstreamDevice,
   type RegisterDevicesOptions,
   registerDevices,

@@ -2,9 +2,18 @@ import { randomUUID } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
-import type { ErrorCode } from '../protocol/errors.js'
+import type { DeviceRejection, DeviceResult, GatewayReply } from '../protocol/gateway.js'
 import type { KeyAlgorithm } from '../protocol/messages.js'
-import { commonNameOf, connectTls, type DeviceTls, RegistrationRejectedError } from './register.js'
+import {
+  commonNameOf,
+  connectTls,
+  credentialsOf,
+  type DeviceTls,
+  type DownstreamCredentials,
+  type RegisterOptions,
+  RegistrationRejectedError,
+  subscribe,
+} from './register.js'
 
 /** DownstreamDevice is one sensor a gateway registers: with the sensor's own CSR, a key made here, or a server key. */
 export interface DownstreamDevice {
@@ -18,102 +27,39 @@ export interface DownstreamDevice {
 }
 
 /** RegisterDevicesOptions configure a gateway's registration of its downstream devices. */
-export interface RegisterDevicesOptions extends DeviceTls {
-  readonly url: string
+export interface RegisterDevicesOptions
+  extends Pick<RegisterOptions, 'url' | 'identity' | 'requestTopic' | 'replyPrefix' | 'timeoutMs'>,
+    DeviceTls {
   readonly devices: readonly DownstreamDevice[]
   /** Devices per batch message (default 100, the bridge's default gateways.maxDevicesPerBatch). */
   readonly batchSize?: number
   /** Prefix of the batches' requestIds (`<prefix>-<n>`); the same prefix retries the same batches. */
   readonly requestId?: string
-  /** Defaults to the CN of the gateway's factory certificate. */
-  readonly identity?: string
-  readonly requestTopic?: string
-  readonly replyPrefix?: string
-  readonly timeoutMs?: number
   /** An open connection of the gateway to reuse (it must not be subscribed elsewhere for the same topic). */
   readonly client?: MqttClient
-}
-
-/** DownstreamCredentials are a sensor's credentials; privateKeyPem is absent when the sensor made its own key. */
-export interface DownstreamCredentials {
-  readonly certificatePem: string
-  readonly caCertificatesPem: string
-  readonly privateKeyPem?: string
-  readonly serialNumber: string
-  readonly notBefore: string
-  readonly notAfter: string
-  readonly endpointUrl: string | undefined
 }
 
 /** DeviceOutcome is one sensor's answer. */
 export type DeviceOutcome =
   | { readonly deviceId: string; readonly status: 'issued'; readonly credentials: DownstreamCredentials }
-  | {
-      readonly deviceId: string
-      readonly status: 'rejected'
-      readonly error: RegistrationRejectedError & { reason?: string }
-    }
+  | { readonly deviceId: string; readonly status: 'rejected'; readonly error: RegistrationRejectedError }
 
-interface WireResult {
-  requestId?: string
-  deviceId?: string
-  status: string
-  certificate?: string
-  caCertificates?: string
-  privateKey?: string
-  serialNumber?: string
-  notBefore?: string
-  notAfter?: string
-  endpoint?: { url: string }
-  error?: {
-    code: ErrorCode
-    message: string
-    retryable: boolean
-    retryAfterSeconds?: number
-    reason?: string
-  }
-}
-
-function rejection(e: NonNullable<WireResult['error']>): RegistrationRejectedError & { reason?: string } {
-  const err = new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds)
-  return e.reason === undefined ? err : Object.assign(err, { reason: e.reason })
-}
+const rejection = (e: DeviceRejection): RegistrationRejectedError =>
+  new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds, e.reason)
 
 async function wireDevice(device: DownstreamDevice, keys: Map<string, string>): Promise<object> {
-  if (device.csr !== undefined) return { deviceId: device.deviceId, csr: device.csr }
-  if (!device.generateKey) {
-    return {
-      deviceId: device.deviceId,
-      ...(device.keyAlgorithm ? { keyAlgorithm: device.keyAlgorithm } : {}),
-    }
-  }
-  const pair = await generateKey(device.keyAlgorithm ?? 'ECDSA-P256')
-  keys.set(device.deviceId, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())
-  return { deviceId: device.deviceId, csr: buildCsr(device.deviceId, pair.privateKey, pair.publicKey) }
+  const { deviceId, csr, keyAlgorithm } = device
+  if (csr !== undefined) return { deviceId, csr }
+  if (!device.generateKey) return keyAlgorithm ? { deviceId, keyAlgorithm } : { deviceId }
+  const pair = await generateKey(keyAlgorithm ?? 'ECDSA-P256')
+  keys.set(deviceId, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())
+  return { deviceId, csr: buildCsr(deviceId, pair.privateKey, pair.publicKey) }
 }
 
-function outcomeOf(r: WireResult, keys: Map<string, string>): DeviceOutcome {
-  const deviceId = r.deviceId ?? ''
-  if (r.status !== 'issued')
-    return {
-      deviceId,
-      status: 'rejected',
-      error: rejection(r.error ?? { code: 'INTERNAL_ERROR', message: 'no error', retryable: true }),
-    }
-  const privateKeyPem = keys.get(deviceId) ?? r.privateKey
-  return {
-    deviceId,
-    status: 'issued',
-    credentials: {
-      certificatePem: r.certificate ?? '',
-      caCertificatesPem: r.caCertificates ?? '',
-      ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
-      serialNumber: r.serialNumber ?? '',
-      notBefore: r.notBefore ?? '',
-      notAfter: r.notAfter ?? '',
-      endpointUrl: r.endpoint?.url,
-    },
-  }
+function outcomeOf(r: DeviceResult, keys: Map<string, string>): DeviceOutcome {
+  const { deviceId } = r
+  if (r.status !== 'issued') return { deviceId, status: 'rejected', error: rejection(r.error) }
+  return { deviceId, status: 'issued', credentials: credentialsOf(r, keys.get(deviceId) ?? r.privateKey) }
 }
 
 /**
@@ -132,20 +78,19 @@ export async function registerDevices(options: RegisterDevicesOptions): Promise<
   const batches = new Map<string, { resolve: () => void; reject: (err: Error) => void }>()
   const onMessage = (t: string, payload: Buffer): void => {
     if (t !== topic) return
-    const reply = JSON.parse(payload.toString('utf8')) as WireResult
+    const reply = JSON.parse(payload.toString('utf8')) as GatewayReply & { requestId?: string }
     const batch = reply.requestId === undefined ? undefined : batches.get(reply.requestId)
     if (!batch) return
-    if (reply.deviceId !== undefined) results.set(reply.deviceId, outcomeOf(reply, keys))
+    if ('deviceId' in reply) results.set(reply.deviceId, outcomeOf(reply, keys))
     else if (reply.status === 'complete') batch.resolve()
-    else if (reply.status === 'rejected' && reply.error) batch.reject(rejection(reply.error))
+    else if (reply.status === 'rejected') batch.reject(rejection(reply.error))
   }
   client.on('message', onMessage)
   const timer = setTimeout(() => {
     for (const b of batches.values()) b.reject(new Error('no answer from the bridge in time'))
   }, options.timeoutMs ?? 120_000)
   try {
-    const [granted] = await client.subscribeAsync(topic, { qos: 1 })
-    if (!granted || granted.qos === 128) throw new Error(`the bridge refused the subscription to ${topic}`)
+    await subscribe(client, topic)
     const sent: Promise<void>[] = []
     for (let i = 0; i * size < options.devices.length; i++) {
       const requestId = `${prefix}-${i + 1}`
@@ -160,18 +105,14 @@ export async function registerDevices(options: RegisterDevicesOptions): Promise<
       })
     }
     await Promise.all(sent)
+    const unanswered = {
+      code: 'INTERNAL_ERROR',
+      message: 'no answer for this device',
+      retryable: true,
+    } as const
     return options.devices.map(
       (d) =>
-        results.get(d.deviceId) ?? {
-          deviceId: d.deviceId,
-          status: 'rejected',
-          error: new RegistrationRejectedError(
-            'INTERNAL_ERROR',
-            'no answer for this device',
-            true,
-            undefined,
-          ),
-        },
+        results.get(d.deviceId) ?? { deviceId: d.deviceId, status: 'rejected', error: rejection(unanswered) },
     )
   } finally {
     clearTimeout(timer)

@@ -4,7 +4,7 @@ import { createSecureContext, type SecureContext, connect as tlsConnect } from '
 import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
-import type { KeyAlgorithm } from '../protocol/messages.js'
+import type { IssuedReply, KeyAlgorithm } from '../protocol/messages.js'
 import { awaitAnswer } from './answer.js'
 
 export { MalformedReplyError, RegistrationRejectedError } from './answer.js'
@@ -44,6 +44,9 @@ export interface Registration {
   readonly endpointUrl: string | undefined
 }
 
+/** DownstreamCredentials are a sensor's credentials; privateKeyPem is absent when the sensor made its own key. */
+export type DownstreamCredentials = Omit<Registration, 'privateKeyPem'> & { readonly privateKeyPem?: string }
+
 /** commonNameOf reads the subject CN of a certificate. */
 export function commonNameOf(certPem: string): string {
   const cn = new X509Certificate(certPem).subject.split('\n').find((line) => line.startsWith('CN='))
@@ -55,11 +58,9 @@ const contexts = new WeakMap<DeviceTls, SecureContext>()
 
 /** secureContextFor parses a device's key, certificate and CAs once, however often it connects. */
 function secureContextFor(tls: DeviceTls): SecureContext {
-  let context = contexts.get(tls)
-  if (!context) {
-    context = createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
-    contexts.set(tls, context)
-  }
+  const context =
+    contexts.get(tls) ?? createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
+  contexts.set(tls, context)
   return context
 }
 
@@ -113,7 +114,7 @@ export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Pro
 }
 
 /** subscribe subscribes to the reply topic; a refusal (SUBACK 0x80) is a clear error at once. */
-async function subscribe(client: MqttClient, topic: string): Promise<void> {
+export async function subscribe(client: MqttClient, topic: string): Promise<void> {
   const refused = new Error(
     `the bridge refused the subscription to ${topic} (SUBACK 0x80): is this your identity?`,
   )
@@ -123,6 +124,22 @@ async function subscribe(client: MqttClient, topic: string): Promise<void> {
     throw err
   })
   if (!granted[0] || granted[0].qos === 128) throw refused
+}
+
+/** credentialsOf reads an issued reply's credentials, with the key made here or else the bridge's. */
+export function credentialsOf(
+  reply: Omit<IssuedReply, 'requestId'>,
+  privateKeyPem: string | undefined,
+): DownstreamCredentials {
+  return {
+    certificatePem: reply.certificate,
+    caCertificatesPem: reply.caCertificates,
+    ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
+    serialNumber: reply.serialNumber,
+    notBefore: reply.notBefore,
+    notAfter: reply.notAfter,
+    endpointUrl: reply.endpoint?.url,
+  }
 }
 
 /** register trades a factory certificate for operational credentials over MQTT. */
@@ -147,15 +164,7 @@ export async function register(options: RegisterOptions): Promise<Registration> 
       ? keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
       : reply.privateKey
     if (!privateKeyPem) throw new Error('the bridge issued a certificate without a private key')
-    return {
-      certificatePem: reply.certificate,
-      caCertificatesPem: reply.caCertificates,
-      privateKeyPem,
-      serialNumber: reply.serialNumber,
-      notBefore: reply.notBefore,
-      notAfter: reply.notAfter,
-      endpointUrl: reply.endpoint?.url,
-    }
+    return { ...credentialsOf(reply, privateKeyPem), privateKeyPem }
   } finally {
     answer.cancel()
     await client.endAsync(true).catch(() => {})

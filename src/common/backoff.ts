@@ -21,11 +21,6 @@ export class Backoff {
     this.#random = random
   }
 
-  /** attempts is how many delays have been handed out since the last reset. */
-  get attempts(): number {
-    return this.#attempt
-  }
-
   /** next returns the delay before the next attempt, or `atLeastMs` (e.g. Retry-After) when that is longer. */
   next(atLeastMs = 0): number {
     const { initialMs, maxMs, factor, jitter } = this.#options

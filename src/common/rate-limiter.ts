@@ -7,17 +7,16 @@ export interface RateLimitOptions {
   readonly perMinute: number
 }
 
-/** MAX_TRACKED bounds memory: past it the least recently seen buckets are forgotten (nearly full anyway). */
-const MAX_TRACKED = 100_000
-
 /** RateLimiter is a per-identity token bucket. */
 export class RateLimiter {
   readonly #options: RateLimitOptions
-  readonly #buckets = new LRUCache<string, TokenBucket>({ max: MAX_TRACKED })
+  readonly #buckets: LRUCache<string, TokenBucket>
   readonly #now: () => number
 
-  constructor(options: RateLimitOptions, now: () => number = Date.now) {
+  /** `maxTracked` bounds memory: past it the least recently seen buckets are forgotten (nearly full anyway). */
+  constructor(options: RateLimitOptions, now: () => number = Date.now, maxTracked = 100_000) {
     this.#options = options
+    this.#buckets = new LRUCache({ max: maxTracked })
     this.#now = now
   }
 

@@ -1,4 +1,4 @@
-import type { ExpiryState } from '../registry/expiry-state.js'
+import type { ExpiryState } from '../registry/registry.js'
 
 /** Counts are identities by the state of their newest certificate. */
 export type Counts = Readonly<Record<ExpiryState, number>>

@@ -1,13 +1,34 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  type GaugeConfiguration,
+  Histogram,
+  type HistogramConfiguration,
+  Registry,
+} from 'prom-client'
+import type { TlsMaterialName } from '../broker/tls-reloader.js'
 import type { MetricsExposition } from '../health.js'
-import type { BridgeMetrics } from './bridge-metrics.js'
-import { initTlsReloads } from './initial-series.js'
+import type { DeviceCounts } from './device-counts.js'
 
 /** METRIC_PREFIX starts the name of every metric the bridge defines (Node's process metrics keep theirs). */
 export const METRIC_PREFIX = 'mqtt_registration_bridge_'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 const DISK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+
+// Every counter series whose labels are known in advance starts at 0, so that the first event is an increase
+// Prometheus sees (a series born at 1 has no increase: `increase(x[15m]) > 0` would miss the first refusal).
+// Records, not lists, so that the compiler says when a label value is added and not initialised.
+const TLS_MATERIALS: Record<TlsMaterialName, true> = {
+  listener: true,
+  factory_ca: true,
+  production_ca: true,
+  issuing_ca: true,
+  operational_ca: true,
+}
+const RELOAD_RESULTS = ['ok', 'refused'] as const
 
 /** MetricsSources are read when Prometheus scrapes. */
 export interface MetricsSources {
@@ -19,150 +40,133 @@ export interface MetricsSources {
    * Identities by the state of their newest certificate (active, expiring, expired, revoked), kept current apart
    * from scrapes (DeviceCounts): a scrape reads the last counts, never the registry. Absent: no such metric.
    */
-  readonly devices?:
-    | {
-        readonly current: () => Promise<Readonly<Record<string, number>> | undefined>
-        readonly changed: () => void
-      }
-    | undefined
+  readonly devices?: Pick<DeviceCounts, 'current' | 'changed'> | undefined
 }
 
+/**
+ * BridgeMetrics are the bridge's Prometheus metrics in a registry of their own (one per bridge, so that
+ * several bridges in one process never share counters). Labels are bounded sets only: never an identity,
+ * serial number or client id.
+ */
+export type BridgeMetrics = ReturnType<typeof createMetrics>
+
 /** createMetrics makes the bridge's metrics, with Node's process and event-loop metrics. */
-export function createMetrics(sources: MetricsSources): BridgeMetrics {
+export function createMetrics(sources: MetricsSources) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const p = METRIC_PREFIX
+  // each metric in this bridge's own registry, its name prefixed
   const registers = [registry]
-  const metrics: BridgeMetrics = {
+  const own = <C extends { name: string }>(c: C) => ({ ...c, name: METRIC_PREFIX + c.name, registers })
+  const counter = <L extends string>(c: CounterConfiguration<L>) => new Counter(own(c))
+  const gauge = <L extends string>(c: GaugeConfiguration<L>) => new Gauge(own(c))
+  const histogram = <L extends string>(c: HistogramConfiguration<L>) => new Histogram(own(c))
+  const metrics = {
     registry,
-    registrations: new Counter({
-      name: `${p}registrations_total`,
+    registrations: counter({
+      name: 'registrations_total',
       help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode, issuer and via (device, gateway).',
       labelNames: ['outcome', 'code', 'mode', 'issuer', 'via'],
-      registers,
     }),
-    registrationDuration: new Histogram({
-      name: `${p}registration_duration_seconds`,
+    registrationDuration: histogram({
+      name: 'registration_duration_seconds',
       help: 'Time from a request arriving to its answer being ready, by outcome.',
       labelNames: ['outcome'],
       buckets: LATENCY_BUCKETS,
-      registers,
     }),
-    issuanceDuration: new Histogram({
-      name: `${p}issuance_duration_seconds`,
+    issuanceDuration: histogram({
+      name: 'issuance_duration_seconds',
       help: 'Time the issuer took to issue (or fail), by issuer and result (ok, error).',
       labelNames: ['issuer', 'result'],
       buckets: LATENCY_BUCKETS,
-      registers,
     }),
-    inFlight: new Gauge({
-      name: `${p}registrations_in_flight`,
-      help: 'Registrations being issued now.',
-      registers,
-    }),
-    rateLimited: new Counter({
-      name: `${p}rate_limited_requests_total`,
+    inFlight: gauge({ name: 'registrations_in_flight', help: 'Registrations being issued now.' }),
+    rateLimited: counter({
+      name: 'rate_limited_requests_total',
       help: 'Requests refused with RATE_LIMITED.',
-      registers,
     }),
-    replyCacheEntries: new Gauge({
-      name: `${p}reply_cache_entries`,
+    replyCacheEntries: gauge({
+      name: 'reply_cache_entries',
       help: 'Issued replies held for idempotent retries.',
-      registers,
       collect() {
         this.set(sources.replyCacheEntries())
       },
     }),
-    auditAppendDuration: new Histogram({
-      name: `${p}audit_append_duration_seconds`,
+    auditAppendDuration: histogram({
+      name: 'audit_append_duration_seconds',
       help: 'Time to commit an issuance durably (the registry record, group commit), which the audit line follows.',
       buckets: DISK_BUCKETS,
-      registers,
     }),
-    connectionsOpen: new Gauge({
-      name: `${p}connections_open`,
+    connectionsOpen: gauge({
+      name: 'connections_open',
       help: 'Device connections open on the MQTT listener (after the TLS handshake).',
-      registers,
     }),
-    connectionsRefused: new Counter({
-      name: `${p}connections_refused_total`,
+    connectionsRefused: counter({
+      name: 'connections_refused_total',
       help: 'MQTT connections refused, by reason (CONNACK refusal, connect_error, max_connections).',
       labelNames: ['reason'],
-      registers,
     }),
-    tlsHandshakeFailures: new Counter({
-      name: `${p}tls_handshake_failures_total`,
+    tlsHandshakeFailures: counter({
+      name: 'tls_handshake_failures_total',
       help: 'TLS handshakes that failed on the MQTT listener (no or untrusted client certificate, old TLS, timeout).',
-      registers,
     }),
-    kubeRequests: new Counter({
-      name: `${p}kubernetes_api_requests_total`,
+    kubeRequests: counter({
+      name: 'kubernetes_api_requests_total',
       help: 'Kubernetes API writes by the cert-manager issuer, by verb (create, delete) and HTTP status (2xx, or the error status).',
       labelNames: ['verb', 'status'],
-      registers,
     }),
-    kubeWatchRestarts: new Counter({
-      name: `${p}kubernetes_watch_restarts_total`,
+    kubeWatchRestarts: counter({
+      name: 'kubernetes_watch_restarts_total',
       help: 'Kubernetes watches (informers) the cert-manager issuer restarted after an error, by resource.',
       labelNames: ['resource'],
-      registers,
     }),
-    certificateExpiry: new Gauge({
-      name: `${p}certificate_expiry_timestamp_seconds`,
+    certificateExpiry: gauge({
+      name: 'certificate_expiry_timestamp_seconds',
       help: "notAfter of the certificates the bridge serves with, as a Unix time: 'listener' and the embedded 'issuing_ca'.",
       labelNames: ['certificate'],
-      registers,
       collect() {
         const { listener, issuing_ca } = sources.certificates()
         this.set({ certificate: 'listener' }, listener.getTime() / 1000)
         if (issuing_ca) this.set({ certificate: 'issuing_ca' }, new Date(issuing_ca.validTo).getTime() / 1000)
       },
     }),
-    tlsReloads: new Counter({
-      name: `${p}tls_reloads_total`,
+    tlsReloads: counter({
+      name: 'tls_reloads_total',
       help: 'TLS material re-read after its files changed, by material (listener, factory_ca, production_ca, issuing_ca, operational_ca) and result (ok, refused).',
       labelNames: ['material', 'result'],
-      registers,
     }),
-    fileReloads: fileReloadsCounter(registers),
-    devices: new Gauge({
-      name: `${p}devices`,
+    fileReloads: counter({
+      name: 'file_reloads_total',
+      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists) and result (ok, refused: the file in force stays).',
+      labelNames: ['file', 'result'],
+    }),
+    devices: gauge({
+      name: 'devices',
       help: 'Identities in the registry by the state of their newest certificate: active, expiring (within 7 days), expired, revoked.',
       labelNames: ['state'],
-      registers,
       async collect() {
         const states = await sources.devices?.current()
         for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
       },
     }),
-    devicesChanged: () => sources.devices?.changed(),
-    ready: new Gauge({
-      name: `${p}ready`,
+    /** devicesChanged says an issuance changed the registry: the device counts are counted again soon. */
+    devicesChanged: (): void => sources.devices?.changed(),
+    ready: gauge({
+      name: 'ready',
       help: '1 while /readyz answers 200, else 0.',
-      registers,
       collect() {
         this.set(sources.ready() ? 1 : 0)
       },
     }),
   }
-  initTlsReloads(metrics)
+  for (const result of RELOAD_RESULTS) {
+    for (const material of Object.keys(TLS_MATERIALS)) metrics.tlsReloads.inc({ material, result }, 0)
+    for (const file of RELOADED_FILES) metrics.fileReloads.inc({ file, result }, 0)
+  }
   return metrics
 }
 
 /** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
 export const RELOADED_FILES = ['deny_list', 'gateway_policy'] as const
-
-/** fileReloadsCounter counts reloads of the deny list and the gateway policy, each label pair from 0. */
-function fileReloadsCounter(registers: Registry[]): Counter<'file' | 'result'> {
-  const counter = new Counter({
-    name: `${METRIC_PREFIX}file_reloads_total`,
-    help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists) and result (ok, refused: the file in force stays).',
-    labelNames: ['file', 'result'],
-    registers,
-  })
-  for (const file of RELOADED_FILES) for (const result of ['ok', 'refused']) counter.inc({ file, result }, 0)
-  return counter
-}
 
 /** metricsExposition renders the metrics for the health server's /metrics. */
 export const metricsExposition =

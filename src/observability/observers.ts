@@ -1,12 +1,27 @@
 import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
-import type { RegistrationObserver } from '../registration/observer.js'
-import type { BridgeMetrics } from './bridge-metrics.js'
-import { initRefusals, initRegistrations } from './initial-series.js'
+import { ERROR_CODES } from '../protocol/errors.js'
+import type { Outcome, RegistrationObserver } from '../registration/observer.js'
+import type { BridgeMetrics } from './metrics.js'
 
-/** registrationMetrics feeds the registration service's reports into the metrics. */
+// Each counter series starts at 0 (see metrics.ts); a Record, so the compiler says when an outcome is added.
+const OUTCOMES: Record<Outcome, true> = { issued: true, replayed: true, coalesced: true, rejected: true }
+const MODES = ['', 'csr', 'server_key'] as const
+const VIA = ['device', 'gateway'] as const
+
+/**
+ * registrationMetrics feeds the registration service's reports into the metrics. Its series start at 0 for this
+ * issuer, every way (device, gateway) and mode (none when the request could not be read): the answered outcomes
+ * without a code, and a rejection with every error code.
+ */
 export function registrationMetrics(metrics: BridgeMetrics, issuer: string): RegistrationObserver {
-  initRegistrations(metrics, issuer)
+  for (const via of VIA)
+    for (const mode of MODES) {
+      for (const outcome of Object.keys(OUTCOMES))
+        if (outcome !== 'rejected') metrics.registrations.inc({ outcome, code: '', mode, issuer, via }, 0)
+      for (const code of Object.keys(ERROR_CODES))
+        metrics.registrations.inc({ outcome: 'rejected', code, mode, issuer, via }, 0)
+    }
   return {
     answered({ outcome, code, mode, seconds, via }) {
       metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer, via: via ?? 'device' })
@@ -23,9 +38,9 @@ export function registrationMetrics(metrics: BridgeMetrics, issuer: string): Reg
   }
 }
 
-/** brokerMetrics feeds the broker's connection reports into the metrics. */
+/** brokerMetrics feeds the broker's connection reports into the metrics (every refusal reason from 0). */
 export function brokerMetrics(metrics: BridgeMetrics): BrokerObserver {
-  initRefusals(metrics, REFUSAL_REASONS)
+  for (const reason of REFUSAL_REASONS) metrics.connectionsRefused.inc({ reason }, 0)
   return {
     connectionOpened: () => metrics.connectionsOpen.inc(),
     connectionClosed: () => metrics.connectionsOpen.dec(),

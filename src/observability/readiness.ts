@@ -56,7 +56,6 @@ export class Readiness {
   /** close stops the periodic check. */
   close(): void {
     clearInterval(this.#timer)
-    this.#timer = undefined
   }
 }
 

@@ -1,5 +1,4 @@
-import type { ExpiryState } from './expiry-state.js'
-import type { DeviceSummary } from './registry.js'
+import type { DeviceSummary, ExpiryState } from './registry.js'
 
 /** EXPIRING_WITHIN_MS is what `expiring` means where no one says otherwise (the metric, `devices counts`): 7 days. */
 export const EXPIRING_WITHIN_MS = 7 * 86_400_000

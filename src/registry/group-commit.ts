@@ -7,12 +7,6 @@ export interface GroupCommitSteps<T> {
   readonly sync: () => Promise<void>
 }
 
-interface Pending<T> {
-  readonly item: T
-  readonly resolve: () => void
-  readonly reject: (err: unknown) => void
-}
-
 /**
  * GroupCommit commits the items added in one turn of the event loop together, then syncs once: under load one
  * transaction and one fsync serve many records, and the fsync never blocks the event loop. An add resolves only
@@ -21,7 +15,7 @@ interface Pending<T> {
  */
 export class GroupCommit<T> {
   readonly #steps: GroupCommitSteps<T>
-  #queue: Pending<T>[] = []
+  #queue: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = []
   readonly #syncing = new Set<Promise<void>>()
   #syncs = 0
 

@@ -4,22 +4,15 @@ import { PostgresRegistry } from './postgres-registry.js'
 import type { Registry } from './registry.js'
 import { SqliteRegistry } from './sqlite-registry.js'
 
-/** OpenRegistryOptions say how a tool uses the registry. */
-export interface OpenRegistryOptions {
-  /** readonly opens SQLite read-only (PostgreSQL is shared and opened as the bridge does). */
-  readonly readonly?: boolean
-  /** mustExist refuses to create a SQLite file (operator commands; the bridge creates it). */
-  readonly mustExist?: boolean
-}
-
 /**
  * openConfiguredRegistry opens the registry the configuration names, for the bridge and the CLI alike:
  * PostgreSQL when state.postgres.url is set, otherwise the SQLite file registry.file. A registry that cannot be
- * opened is an error naming its setting.
+ * opened is an error naming its setting. For tools, `readonly` opens SQLite read-only (PostgreSQL is shared and
+ * opened as the bridge does) and `mustExist` refuses to create a SQLite file (the bridge creates it).
  */
 export async function openConfiguredRegistry(
   config: Config,
-  options: OpenRegistryOptions = {},
+  options: { readonly readonly?: boolean; readonly mustExist?: boolean } = {},
 ): Promise<Registry> {
   const url = config.state.postgres.url
   if (url !== undefined) {

@@ -1,10 +1,11 @@
-import type { ExpiryState } from './expiry-state.js'
-
 /**
  * IssuanceEvent says which lifecycle step issued a certificate: a first registration, a factory-certificate
  * re-registration (it supersedes), or a renewal (with the operational certificate, or by the owning gateway).
  */
 export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
+
+/** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
+export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
 
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
@@ -119,17 +120,16 @@ export interface RecordExpectation {
  */
 export class RecordConflict extends Error {
   override readonly name = 'RecordConflict'
-  /** The identity recorded for. */
-  readonly identity: string
-  /** The serial of the identity's newest certificate the registry holds now (undefined: none). */
-  readonly newest: string | undefined
-
-  constructor(identity: string, newest: string | undefined, expected: string | undefined) {
+  constructor(
+    /** The identity recorded for. */
+    readonly identity: string,
+    /** The serial of the identity's newest certificate the registry holds now (undefined: none). */
+    readonly newest: string | undefined,
+    expected: string | undefined,
+  ) {
     super(
       `the registry's newest certificate of ${identity} is ${newest ?? 'none'}, not ${expected ?? 'none'}`,
     )
-    this.identity = identity
-    this.newest = newest
   }
 }
 
@@ -165,6 +165,7 @@ export interface Registry {
    */
   device(identity: string, options?: { readonly certificates?: number }): Promise<DeviceRecord | undefined>
   certificate(serialNumber: string): Promise<IssuanceRecord | undefined>
+  /** list returns identities with their newest certificate, most recently issued first. */
   list(options?: ListOptions): Promise<DeviceSummary[]>
   /** setState changes a certificate's state (for revocation); false when the serial is unknown. */
   setState(serialNumber: string, state: CertificateState): Promise<boolean>

@@ -1,50 +1,16 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { tables } from './rows.js'
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
-export const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 3
 
-/** SCHEMA creates the registry's tables. */
-export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS devices (
-  identity TEXT PRIMARY KEY,
-  owner TEXT,
-  first_issued_at INTEGER NOT NULL,
-  last_issued_at INTEGER NOT NULL,
-  reset_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
-CREATE TABLE IF NOT EXISTS certificates (
-  serial TEXT PRIMARY KEY,
-  identity TEXT NOT NULL REFERENCES devices(identity),
-  not_before INTEGER NOT NULL,
-  not_after INTEGER NOT NULL,
-  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
-  issuer TEXT NOT NULL,
-  fingerprint TEXT NOT NULL,
-  issued_at INTEGER NOT NULL,
-  registered_by TEXT,
-  request_id TEXT,
-  request_hash TEXT,
-  event TEXT,
-  certificate_pem TEXT,
-  ca_pem TEXT,
-  writer TEXT,
-  supersedes TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
-  superseded_by TEXT,
-  revoked_at INTEGER,
-  revocation_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
--- an issuance supersedes the identity's active certificate: found without reading its history
-CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
-CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
-`
+const SCHEMA = `${tables('INTEGER')}
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);`
 
 /** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
-export const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly string[] = [
   '',
   `ALTER TABLE devices ADD COLUMN reset_at INTEGER;
    ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;

@@ -1,8 +1,13 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { connectTls, type Registration, renew } from '../../src/client/register.js'
-import { type DownstreamCredentials, registerDevices } from '../../src/client/register-devices.js'
+import {
+  connectTls,
+  type DownstreamCredentials,
+  type Registration,
+  renew,
+} from '../../src/client/register.js'
+import { registerDevices } from '../../src/client/register-devices.js'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { IssuedReply } from '../../src/protocol/messages.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'

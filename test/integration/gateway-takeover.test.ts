@@ -1,6 +1,6 @@
 import mqtt from 'mqtt'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { DownstreamCredentials } from '../../src/client/register-devices.js'
+import type { DownstreamCredentials } from '../../src/client/register.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'

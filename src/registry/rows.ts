@@ -1,0 +1,196 @@
+import type {
+  CertificateState,
+  DeviceRecord,
+  DeviceSummary,
+  IssuanceEvent,
+  IssuanceRecord,
+  NewIssuance,
+  RevocationReason,
+} from './registry.js'
+
+// The tables and their rows, the same in SQLite and PostgreSQL (their twins must not drift apart).
+
+/**
+ * tables creates the registry's tables with times (epoch milliseconds) of type `time`; `id` is PostgreSQL's
+ * column of commit order (SQLite has its rowid). The index on `writer` follows each store's migrations: an
+ * older table lacks the column.
+ */
+export const tables = (time: 'INTEGER' | 'BIGINT', id = ''): string => `
+CREATE TABLE IF NOT EXISTS devices (
+  identity TEXT PRIMARY KEY,
+  owner TEXT,
+  first_issued_at ${time} NOT NULL,
+  last_issued_at ${time} NOT NULL,
+  reset_at ${time}
+);
+CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner);
+CREATE TABLE IF NOT EXISTS certificates (${id}
+  serial TEXT PRIMARY KEY,
+  identity TEXT NOT NULL REFERENCES devices(identity),
+  not_before ${time} NOT NULL,
+  not_after ${time} NOT NULL,
+  key_source TEXT NOT NULL CHECK (key_source IN ('device', 'bridge')),
+  issuer TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  issued_at ${time} NOT NULL,
+  registered_by TEXT,
+  request_id TEXT,
+  request_hash TEXT,
+  event TEXT,
+  certificate_pem TEXT,
+  ca_pem TEXT,
+  writer TEXT,
+  supersedes TEXT,
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  superseded_by TEXT,
+  revoked_at ${time},
+  revocation_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
+-- an issuance supersedes the identity's active certificate: found without reading its history
+CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
+`
+
+/** newestFirst orders an identity's certificates as `device` reads them (the record's precondition too). */
+export const newestFirst = (order: 'rowid' | 'id'): string => `ORDER BY issued_at DESC, ${order} DESC`
+
+/** Ms is a time as read: epoch ms, a number from SQLite, a BIGINT string from PostgreSQL. */
+type Ms = number | string
+
+/** CertificateRow is a row of `certificates`. */
+export interface CertificateRow {
+  serial: string
+  identity: string
+  not_before: Ms
+  not_after: Ms
+  key_source: 'device' | 'bridge'
+  issuer: string
+  fingerprint: string
+  issued_at: Ms
+  registered_by: string | null
+  request_id: string | null
+  request_hash?: string | null
+  event?: string | null
+  certificate_pem?: string | null
+  ca_pem?: string | null
+  writer?: string | null
+  supersedes?: string | null
+  state: CertificateState
+  superseded_by: string | null
+  revoked_at?: Ms | null
+  revocation_reason?: string | null
+}
+
+/** DeviceRow is a row of `devices`. */
+export interface DeviceRow {
+  identity: string
+  owner: string | null
+  first_issued_at: Ms
+  last_issued_at: Ms
+  reset_at?: Ms | null
+}
+
+/** SummaryRow is a row of `list`: an identity with its newest certificate. */
+export type SummaryRow = Pick<DeviceRow, 'identity' | 'owner' | 'last_issued_at'> &
+  Pick<CertificateRow, 'serial' | 'not_after' | 'state'>
+
+/** Step is one statement with its values. */
+type Step = [sql: string, values: unknown[]]
+
+/**
+ * recordSteps are a record's statements (`?` placeholders) with their values, in order, in one transaction: the
+ * identity upserted (in PostgreSQL the row lock that orders concurrent records of it), its active certificate
+ * superseded, the new one inserted, active. The owner stays on a device's renewal with its own operational
+ * certificate; an issuance for a gateway makes that gateway the owner, and a device's registration with its
+ * factory certificate leaves it with none (see NewIssuance.event).
+ */
+export function recordSteps(i: NewIssuance): [Step, Step, Step] {
+  const at = i.issuedAt.getTime()
+  const keepsOwner = i.registeredBy === undefined && i.event === 'renewed'
+  return [
+    [
+      `INSERT INTO devices (identity, owner, first_issued_at, last_issued_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (identity) DO UPDATE SET owner = CASE WHEN ? = 1 THEN devices.owner ELSE excluded.owner END,
+         last_issued_at = excluded.last_issued_at`,
+      [i.identity, i.registeredBy ?? null, at, at, keepsOwner ? 1 : 0],
+    ],
+    [
+      `UPDATE certificates SET state = 'superseded', superseded_by = ? WHERE identity = ? AND state = 'active'`,
+      [i.serialNumber, i.identity],
+    ],
+    [
+      `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint, issued_at,
+         registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes, state)
+       VALUES (${'?, '.repeat(16)}'active')`,
+      [
+        i.serialNumber,
+        i.identity,
+        i.notBefore.getTime(),
+        i.notAfter.getTime(),
+        i.keySource,
+        i.issuer,
+        i.sha256Fingerprint,
+        at,
+        i.registeredBy ?? null,
+        i.requestId ?? null,
+        i.requestHash ?? null,
+        i.event ?? null,
+        i.certificatePem ?? null,
+        i.caCertificatesPem ?? null,
+        i.writer ?? null,
+        i.supersedes ?? null,
+      ],
+    ],
+  ]
+}
+
+/** optional turns SQL NULL into undefined. */
+export const optional = <T>(value: T | null | undefined): T | undefined => value ?? undefined
+
+const date = (ms: Ms): Date => new Date(Number(ms))
+
+/** toIssuance maps a certificates row to its record. */
+export function toIssuance(row: CertificateRow): IssuanceRecord {
+  return {
+    identity: row.identity,
+    serialNumber: row.serial,
+    notBefore: date(row.not_before),
+    notAfter: date(row.not_after),
+    keySource: row.key_source,
+    issuer: row.issuer,
+    sha256Fingerprint: row.fingerprint,
+    issuedAt: date(row.issued_at),
+    registeredBy: optional(row.registered_by),
+    requestId: optional(row.request_id),
+    ...(row.request_hash == null ? {} : { requestHash: row.request_hash }),
+    ...(row.event == null ? {} : { event: row.event as IssuanceEvent }),
+    ...(row.certificate_pem == null ? {} : { certificatePem: row.certificate_pem }),
+    ...(row.ca_pem == null ? {} : { caCertificatesPem: row.ca_pem }),
+    ...(row.writer == null ? {} : { writer: row.writer }),
+    ...(row.supersedes == null ? {} : { supersedes: row.supersedes }),
+    state: row.state,
+    supersededBy: optional(row.superseded_by),
+    ...(row.revoked_at == null ? {} : { revokedAt: date(row.revoked_at) }),
+    ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
+  }
+}
+
+/** toDevice maps a devices row and its certificates rows to the record. */
+export const toDevice = (row: DeviceRow, certificates: CertificateRow[]): DeviceRecord => ({
+  identity: row.identity,
+  owner: optional(row.owner),
+  firstIssuedAt: date(row.first_issued_at),
+  lastIssuedAt: date(row.last_issued_at),
+  ...(row.reset_at == null ? {} : { resetAt: date(row.reset_at) }),
+  certificates: certificates.map(toIssuance),
+})
+
+/** toSummary maps a row of `list`. */
+export const toSummary = (r: SummaryRow): DeviceSummary => ({
+  identity: r.identity,
+  owner: optional(r.owner),
+  lastIssuedAt: date(r.last_issued_at),
+  serialNumber: r.serial,
+  notAfter: date(r.not_after),
+  state: r.state,
+})
