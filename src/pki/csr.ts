@@ -1,5 +1,5 @@
 import { type KeyObject, verify } from 'node:crypto'
-import { oid } from './der.js'
+import { oidHex as hex } from './der.js'
 import {
   children,
   content,
@@ -16,7 +16,6 @@ import { fromPemStrict } from './pem.js'
 import { checkPublicKey, type PublicKeyKind } from './public-key.js'
 
 const MAX_CSR_BYTES = 8192
-const hex = (dotted: string): string => oid(dotted).toString('hex')
 const OIDS = {
   commonName: hex('2.5.4.3'),
   extensionRequest: hex('1.2.840.113549.1.9.14'),
