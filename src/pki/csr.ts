@@ -72,9 +72,16 @@ export function csrDer(text: string): Buffer {
   return der
 }
 
+/** Extension is one requested extension: its extnID as OID hex, and its extnValue. */
 interface Extension {
   readonly id: string
   readonly value: Buffer
+}
+
+/** csrExtensions reads the extensions a CSR (DER) requests, as strictly as parseCsr, without the key or signature. */
+export function csrExtensions(der: Buffer): Extension[] {
+  const [info] = exactly(der, expect(readOnly(der), 0x30, 'CertificationRequest'), 3)
+  return readExtensions(der, exactly(der, expect(info, 0x30, 'info'), 4)[3] as Element)
 }
 
 function readSubject(der: Buffer, subject: Element): string[] {

@@ -14,8 +14,6 @@ import { conditionOf } from './resources.js'
 import { WATCH_TUNING, type WatchTuning } from './watcher.js'
 import { createWatchers } from './watchers.js'
 
-export { loadKubeConfig } from './kube-config.js'
-
 /** CertManagerIssuerOptions configure the cert-manager issuer. */
 export interface CertManagerIssuerOptions extends CertManagerOptions {
   /** A kubeconfig file; unset: the pod's service account in a cluster, else the default kubeconfig. */

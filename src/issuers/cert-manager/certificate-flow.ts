@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { keyAlgorithmOf } from '../../pki/keys.js'
 import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
@@ -7,7 +8,14 @@ import type { ExpandedTemplate } from '../template.js'
 import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { resourceName, secretName } from './names.js'
-import { type Certificate, certificateFor, conditionOf, decodeBase64, type Secret } from './resources.js'
+import {
+  type Certificate,
+  certificateFor,
+  conditionOf,
+  decodeBase64,
+  refused,
+  type Secret,
+} from './resources.js'
 
 /**
  * ISSUED is the reason of `Issuing=False` after a successful issuance: cert-manager's issuing controller sets it
@@ -26,22 +34,12 @@ function readyCertificate(certificate: Certificate | undefined): Certificate | u
   const issuing = conditionOf(certificate, 'Issuing')
   if (issuing?.status === 'False' && issuing.reason !== ISSUED) {
     const reason = issuing.reason ?? 'Failed'
-    throw new RegistrationError('ISSUANCE_FAILED', `the issuer did not issue the certificate (${reason})`, {
-      cause: new Error(issuing.message ?? reason),
-    })
+    throw refused(`the issuer did not issue the certificate (${reason})`, issuing.message ?? reason)
   }
   const ready = conditionOf(certificate, 'Ready')
   const generation = certificate.metadata?.generation
   const current = ready?.observedGeneration === undefined || ready.observedGeneration === generation
   return ready?.status === 'True' && current ? certificate : undefined
-}
-
-function keyAlgorithmOf(leaf: X509Certificate): string {
-  const key = leaf.publicKey
-  const details = key.asymmetricKeyDetails
-  if (key.asymmetricKeyType === 'ed25519') return 'Ed25519'
-  if (key.asymmetricKeyType === 'ec') return details?.namedCurve === 'secp384r1' ? 'ECDSA-P384' : 'ECDSA-P256'
-  return `RSA-${details?.modulusLength}`
 }
 
 /**
@@ -57,7 +55,7 @@ function provenFor(
 ): boolean {
   const created = Date.parse(certificate.metadata?.creationTimestamp as unknown as string)
   return (
-    keyAlgorithmOf(leaf) === algorithm &&
+    keyAlgorithmOf(leaf.publicKey) === algorithm &&
     leaf.subject.split('\n').includes(`CN=${identity}`) &&
     new Date(leaf.validFrom).getTime() >= created
   )

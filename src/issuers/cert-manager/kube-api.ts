@@ -8,6 +8,7 @@ import { ApiThrottle, type ApiThrottleOptions } from './api-throttle.js'
 /** The cert-manager API group and version the bridge speaks. */
 export const CERT_MANAGER_GROUP = 'cert-manager.io'
 export const CERT_MANAGER_VERSION = 'v1'
+const GROUP_VERSION = { group: CERT_MANAGER_GROUP, version: CERT_MANAGER_VERSION }
 
 /** CustomPlural names the cert-manager resources the bridge writes. */
 export type CustomPlural = 'certificates' | 'certificaterequests'
@@ -20,7 +21,8 @@ function statusOf(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined
 }
 
-function retryAfterMs(err: unknown): number | undefined {
+/** retryAfterMs is the Retry-After of an API answer, in milliseconds, or undefined. */
+export function retryAfterMs(err: unknown): number | undefined {
   if (!(err instanceof ApiException)) return undefined
   const header = (err.headers as Record<string, string> | undefined)?.['retry-after']
   const seconds = header === undefined ? Number.NaN : Number(header)
@@ -113,8 +115,7 @@ export class KubeApi {
         `create ${plural}`,
         () =>
           this.#custom.createNamespacedCustomObject({
-            group: CERT_MANAGER_GROUP,
-            version: CERT_MANAGER_VERSION,
+            ...GROUP_VERSION,
             namespace: this.#namespace,
             plural,
             body,
@@ -134,8 +135,7 @@ export class KubeApi {
       `delete ${plural}/${name}`,
       () =>
         this.#custom.deleteNamespacedCustomObject({
-          group: CERT_MANAGER_GROUP,
-          version: CERT_MANAGER_VERSION,
+          ...GROUP_VERSION,
           namespace: this.#namespace,
           plural,
           name,

@@ -1,6 +1,10 @@
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node'
+import { toPem } from '../../pki/pem.js'
+import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
+import type { IssuanceOrder, VerifiedCsr } from '../issuer.js'
 import type { ExpandedTemplate } from '../template.js'
+import { csrUsages } from './csr-usages.js'
 import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
 import { objectMetadata, resourceName, secretName } from './names.js'
 
@@ -43,6 +47,10 @@ export type Secret = V1Secret
 /** decodeBase64 reads a base64 field of a Secret or a CertificateRequest status as UTF-8 text. */
 export const decodeBase64 = (value: string | undefined): string =>
   Buffer.from(value ?? '', 'base64').toString('utf8')
+
+/** refused is ISSUANCE_FAILED; the condition's own message (the issuer's internals) is only the cause. */
+export const refused = (message: string, detail: string): RegistrationError =>
+  new RegistrationError('ISSUANCE_FAILED', message, { cause: new Error(detail) })
 
 /** conditionOf finds a condition by type. */
 export function conditionOf(
@@ -101,23 +109,19 @@ export function certificateFor(
 /** certificateRequestFor is the CertificateRequest carrying a device's CSR. */
 export function certificateRequestFor(
   name: string,
-  identity: string,
-  csrPem: string,
-  algorithm: KeyAlgorithm,
+  order: IssuanceOrder & { csr: VerifiedCsr },
   validityHours: number,
-  issuerRef: IssuerRef,
-  namespace: string,
-  /** The CSR's own usages, when it declares any (cert-manager's webhook requires them to match). */
-  usages: string[] = usagesFor(algorithm),
+  { issuerRef, namespace }: { issuerRef: IssuerRef; namespace: string },
 ): object {
   return {
     apiVersion: API_VERSION,
     kind: 'CertificateRequest',
-    metadata: objectMetadata(name, namespace, identity),
+    metadata: objectMetadata(name, namespace, order.identity),
     spec: {
-      request: Buffer.from(csrPem).toString('base64'),
+      request: Buffer.from(toPem(order.csr.der, 'CERTIFICATE REQUEST')).toString('base64'),
       isCA: false,
-      usages,
+      // the CSR's own usages, when it declares any (cert-manager's webhook requires them to match)
+      usages: csrUsages(order.csr.der) ?? usagesFor(order.keyAlgorithm),
       duration: `${validityHours}h`,
       issuerRef: { ...issuerRef },
     },

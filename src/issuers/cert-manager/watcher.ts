@@ -1,8 +1,9 @@
-import { ApiException, type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node'
+import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { sleep } from '../../common/abortable.js'
 import { Backoff } from '../../common/backoff.js'
 import type { ApiThrottle } from './api-throttle.js'
+import { retryAfterMs } from './kube-api.js'
 import { type Check, Waiters } from './waiters.js'
 
 /** ListFn lists the watched objects; the watcher calls it to sync and to re-list after 410 Gone. */
@@ -47,12 +48,6 @@ export interface ResourceWatcherOptions<T> {
 
 const GONE = Symbol('gone')
 const SHORT_WATCH_MS = 1_000
-
-function retryAfterMs(err: unknown): number {
-  if (!(err instanceof ApiException)) return 0
-  const seconds = Number((err.headers as Record<string, string> | undefined)?.['retry-after'])
-  return Number.isFinite(seconds) ? seconds * 1000 : 0
-}
 
 /**
  * ResourceWatcher is one shared list-and-watch for one resource kind, built on client-node's public Watch,
