@@ -10,7 +10,6 @@ function encodeLength(length: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes])
 }
 
-/** tlv encodes one DER element from its tag byte and content. */
 export function tlv(tag: number, content: Buffer): Buffer {
   return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content])
 }

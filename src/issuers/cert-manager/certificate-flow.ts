@@ -4,7 +4,7 @@ import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
-import type { ExpandedTemplate } from '../template.js'
+import { expandTemplate } from '../template.js'
 import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { resourceName, secretName } from './names.js'
@@ -94,11 +94,11 @@ function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
 export async function issueWithCertificate(
   ctx: FlowContext,
   order: IssuanceOrder,
-  template: ExpandedTemplate,
   signal: AbortSignal,
 ): Promise<Credentials> {
   const { api, watchers, options } = ctx
   const name = resourceName(order.identity)
+  const template = expandTemplate(options.template, order.identity, order.registeredBy)
   const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace) as never
   const secret = secretName(order.identity)
   const deleteSecret = (s: AbortSignal) => api.deleteSecret(secret, s)

@@ -10,7 +10,6 @@ export const CERT_MANAGER_GROUP = 'cert-manager.io'
 export const CERT_MANAGER_VERSION = 'v1'
 const GROUP_VERSION = { group: CERT_MANAGER_GROUP, version: CERT_MANAGER_VERSION }
 
-/** CustomPlural names the cert-manager resources the bridge writes. */
 export type CustomPlural = 'certificates' | 'certificaterequests'
 
 const MAX_ATTEMPTS = 6

@@ -5,7 +5,6 @@ import type { FlowContext } from './flow-context.js'
 import { DEVICE_ID_ANNOTATION } from './names.js'
 import { decodeBase64 } from './resources.js'
 
-/** ReconcileResult counts what one pass removed. */
 export interface ReconcileResult {
   readonly certificates: number
   readonly requests: number

@@ -54,12 +54,11 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
 export async function issueWithRequest(
   ctx: FlowContext,
   order: IssuanceOrder & { csr: VerifiedCsr },
-  validityHours: number,
   signal: AbortSignal,
 ): Promise<Credentials> {
   const { watchers, options } = ctx
   const name = certificateRequestName(order.identity, order.csr.der)
-  const body = certificateRequestFor(name, order, validityHours, options) as never
+  const body = certificateRequestFor(name, order, options) as never
   ctx.inFlight.add(name)
   try {
     await ensureObject(ctx, 'certificaterequests', watchers.requests as never, body, signal)

@@ -3,12 +3,11 @@ import { toPem } from '../../pki/pem.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { IssuanceOrder, VerifiedCsr } from '../issuer.js'
-import type { ExpandedTemplate } from '../template.js'
+import type { CertificateTemplate, ExpandedTemplate } from '../template.js'
 import { csrUsages } from './csr-usages.js'
 import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
 import { objectMetadata, resourceName, secretName } from './names.js'
 
-/** Condition is a cert-manager status condition. */
 export interface Condition {
   readonly type: string
   readonly status: 'True' | 'False' | 'Unknown'
@@ -22,6 +21,15 @@ export interface IssuerRef {
   readonly name: string
   readonly kind: 'Issuer' | 'ClusterIssuer'
   readonly group: string
+}
+
+/** CertManagerOptions are the validated settings of the cert-manager issuer. */
+export interface CertManagerOptions {
+  readonly namespace: string
+  readonly issuerRef: IssuerRef
+  readonly secretRetention: 'delete' | 'keep'
+  readonly requestRetention: 'delete' | 'keep'
+  readonly template: CertificateTemplate
 }
 
 /** Certificate is the part of cert-manager's Certificate the bridge reads. */
@@ -41,7 +49,6 @@ export interface IssuerObject extends KubernetesObject {
   readonly status?: { conditions?: Condition[] }
 }
 
-/** Secret is a core Secret. */
 export type Secret = V1Secret
 
 /** decodeBase64 reads a base64 field of a Secret or a CertificateRequest status as UTF-8 text. */
@@ -52,7 +59,6 @@ export const decodeBase64 = (value: string | undefined): string =>
 export const refused = (message: string, detail: string): RegistrationError =>
   new RegistrationError('ISSUANCE_FAILED', message, { cause: new Error(detail) })
 
-/** conditionOf finds a condition by type. */
 export function conditionOf(
   object: { status?: { conditions?: Condition[] } },
   type: string,
@@ -110,8 +116,7 @@ export function certificateFor(
 export function certificateRequestFor(
   name: string,
   order: IssuanceOrder & { csr: VerifiedCsr },
-  validityHours: number,
-  { issuerRef, namespace }: { issuerRef: IssuerRef; namespace: string },
+  { issuerRef, namespace, template }: CertManagerOptions,
 ): object {
   return {
     apiVersion: API_VERSION,
@@ -122,7 +127,7 @@ export function certificateRequestFor(
       isCA: false,
       // the CSR's own usages, when it declares any (cert-manager's webhook requires them to match)
       usages: csrUsages(order.csr.der) ?? usagesFor(order.keyAlgorithm),
-      duration: `${validityHours}h`,
+      duration: `${template.validityHours}h`,
       issuerRef: { ...issuerRef },
     },
   }

@@ -7,9 +7,7 @@ import { retryAfterMs } from './kube-api.js'
 import { type Check, Waiters } from './waiters.js'
 
 /** ListFn lists the watched objects; the watcher calls it to sync and to re-list after 410 Gone. */
-export type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
-
-export type { Check } from './waiters.js'
+type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
 
 /** WatchTuning is client-go's reflector schedule: 800 ms doubling to 30 s, reset after 2 min of a healthy watch. */
 export interface WatchTuning {
@@ -21,7 +19,6 @@ export interface WatchTuning {
   readonly timeoutSeconds: number
 }
 
-/** WATCH_TUNING is the default schedule. */
 export const WATCH_TUNING: WatchTuning = {
   initialMs: 800,
   maxMs: 30_000,
@@ -29,8 +26,7 @@ export const WATCH_TUNING: WatchTuning = {
   timeoutSeconds: 300,
 }
 
-/** ResourceWatcherOptions say what to watch and how. */
-export interface ResourceWatcherOptions<T> {
+interface ResourceWatcherOptions<T> {
   readonly kind: string
   readonly kc: KubeConfig
   /** The collection path, e.g. /api/v1/namespaces/x/secrets. */
@@ -208,12 +204,10 @@ export class ResourceWatcher<T extends KubernetesObject> {
     })
   }
 
-  /** get reads the cache. */
   get(name: string): T | undefined {
     return this.#cache.get(name)
   }
 
-  /** list is every cached object. */
   list(): T[] {
     return [...this.#cache.values()]
   }
@@ -236,7 +230,6 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return this.#waiters.waitFor(name, this.get(name), check, signal)
   }
 
-  /** stop ends the watch. */
   async stop(): Promise<void> {
     this.#stop.abort()
     this.#abortWatch?.()

@@ -1,10 +1,10 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { ApiThrottle } from './api-throttle.js'
-import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
+import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, type KubeObserver } from './kube-api.js'
 import { LABEL_SELECTOR } from './names.js'
 import type { Certificate, CertificateRequest, IssuerObject, IssuerRef, Secret } from './resources.js'
-import { ResourceWatcher, type WatchTuning } from './watcher.js'
+import { ResourceWatcher, WATCH_TUNING, type WatchTuning } from './watcher.js'
 
 /** Watchers are the shared informers: one per resource kind the bridge writes, and one on its issuer. */
 export interface Watchers {
@@ -18,16 +18,20 @@ export interface Watchers {
 /** createWatchers makes the four watchers; every list and watch goes through the API throttle. */
 export function createWatchers(
   kc: KubeConfig,
-  namespace: string,
-  issuerRef: IssuerRef,
+  options: {
+    namespace: string
+    issuerRef: IssuerRef
+    watch?: WatchTuning
+    observer?: KubeObserver | undefined
+  },
   throttle: ApiThrottle,
-  tuning: WatchTuning,
   logger: Logger,
-  onRestart?: (kind: string) => void,
 ): Watchers {
   const custom = kc.makeApiClient(CustomObjectsApi)
   const core = kc.makeApiClient(CoreV1Api)
-  const common = { kc, throttle, tuning, logger, onRestart }
+  const { namespace, issuerRef, observer } = options
+  const onRestart = (kind: string) => observer?.watchRestarted(kind)
+  const common = { kc, throttle, tuning: options.watch ?? WATCH_TUNING, logger, onRestart }
   /** customWatcher watches one cert-manager plural: in the namespace, or cluster-wide for clusterissuers. */
   const customWatcher = <T extends KubernetesObject>(
     plural: string,
