@@ -98,20 +98,16 @@ export interface SignatureScheme {
 
 /** signatureSchemeFor picks the X.509 signature algorithm a CA key signs with. */
 export function signatureSchemeFor(key: KeyObject): SignatureScheme {
-  switch (keyAlgorithmOf(key)) {
-    case 'ECDSA-P256':
-      return { digest: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.2')) }
-    case 'ECDSA-P384':
-      return { digest: 'sha384', algorithmIdentifier: sequence(oid('1.2.840.10045.4.3.3')) }
-    case 'Ed25519':
-      return { digest: null, algorithmIdentifier: sequence(oid('1.3.101.112')) }
-    case 'RSA-2048':
-    case 'RSA-3072':
-    case 'RSA-4096':
-      return { digest: 'sha256', algorithmIdentifier: sequence(oid('1.2.840.113549.1.1.11'), NULL) }
-    default:
-      throw new Error(`unsupported signing key: ${describeKey(key)}`)
-  }
+  const algorithm = keyAlgorithmOf(key)
+  const scheme = (digest: string | null, ...id: Buffer[]) => ({
+    digest,
+    algorithmIdentifier: sequence(...id),
+  })
+  if (algorithm === 'ECDSA-P256') return scheme('sha256', oid('1.2.840.10045.4.3.2'))
+  if (algorithm === 'ECDSA-P384') return scheme('sha384', oid('1.2.840.10045.4.3.3'))
+  if (algorithm === 'Ed25519') return scheme(null, oid('1.3.101.112'))
+  if (algorithm) return scheme('sha256', oid('1.2.840.113549.1.1.11'), NULL) // RSA: sha256WithRSAEncryption
+  throw new Error(`unsupported signing key: ${describeKey(key)}`)
 }
 
 export function spkiDer(key: KeyObject): Buffer {

@@ -1,6 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { keyAlgorithmOf } from '../../pki/keys.js'
-import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
@@ -13,6 +12,7 @@ import {
   certificateFor,
   conditionOf,
   decodeBase64,
+  issuedCredentials,
   refused,
   type Secret,
 } from './resources.js'
@@ -72,17 +72,7 @@ function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
   if (notAfter && new Date(leaf.validTo).getTime() !== new Date(notAfter).getTime()) return undefined
   const privateKeyPem = decodeBase64(data['tls.key'])
   if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
-  const caCertificatesPem = decodeBase64(data['ca.crt'])
-  const credentials: Credentials = {
-    certificatePem: chain,
-    caCertificatesPem,
-    privateKeyPem,
-    serialNumber: leaf.serialNumber.toLowerCase(),
-    notBefore: new Date(leaf.validFrom),
-    // never later than the chain above it: a certificate is no use once its CA has expired
-    notAfter: usableUntil(chain, caCertificatesPem),
-  }
-  return { leaf, credentials }
+  return { leaf, credentials: issuedCredentials(leaf, chain, decodeBase64(data['ca.crt']), privateKeyPem) }
 }
 
 /**
@@ -101,11 +91,11 @@ export async function issueWithCertificate(
   const template = expandTemplate(options.template, order.identity, order.registeredBy)
   const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace) as never
   const secret = secretName(order.identity)
-  const deleteSecret = (s: AbortSignal) => api.deleteSecret(secret, s)
+  const deleteSecret = (s: AbortSignal) => api.delete('secrets', secret, s)
   const remove = (): void =>
     ctx.cleanup(async (cleanupSignal) => {
       // a failed Certificate delete must not skip the Secret's: the key matters more
-      await api.deleteCustom('certificates', name, cleanupSignal).finally(() => deleteSecret(cleanupSignal))
+      await api.delete('certificates', name, cleanupSignal).finally(() => deleteSecret(cleanupSignal))
     })
   ctx.inFlight.add(name)
   try {

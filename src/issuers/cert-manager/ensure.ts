@@ -27,7 +27,7 @@ export async function ensureObject(
   const spec = existing.spec
   if (spec && Object.entries(body.spec).every(([key, value]) => isDeepStrictEqual(spec[key], value)))
     return false
-  await ctx.api.deleteCustom(plural, name, signal)
+  await ctx.api.delete(plural, name, signal)
   await also?.(signal)
   await watcher.waitFor(
     name,

@@ -128,33 +128,19 @@ export class KubeApi {
     }
   }
 
-  /** deleteCustom deletes a cert-manager object; one already gone (404) counts as done. */
-  async deleteCustom(plural: CustomPlural, name: string, signal: AbortSignal): Promise<void> {
-    await this.#delete(
-      `delete ${plural}/${name}`,
-      () =>
-        this.#custom.deleteNamespacedCustomObject({
-          ...GROUP_VERSION,
-          namespace: this.#namespace,
-          plural,
-          name,
-        }),
-      signal,
-    )
-  }
-
-  /** deleteSecret deletes a Secret; one already gone (404) counts as done. */
-  async deleteSecret(name: string, signal: AbortSignal): Promise<void> {
-    await this.#delete(
-      `delete secrets/${name}`,
-      () => this.#core.deleteNamespacedSecret({ name, namespace: this.#namespace }),
-      signal,
-    )
-  }
-
-  async #delete(what: string, request: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+  /** delete deletes a cert-manager object or a Secret; one already gone (404) counts as done. */
+  async delete(plural: CustomPlural | 'secrets', name: string, signal: AbortSignal): Promise<void> {
+    const what = `delete ${plural}/${name}`
+    const namespace = this.#namespace
     try {
-      await this.#call(what, request, signal)
+      await this.#call(
+        what,
+        () =>
+          plural === 'secrets'
+            ? this.#core.deleteNamespacedSecret({ name, namespace })
+            : this.#custom.deleteNamespacedCustomObject({ ...GROUP_VERSION, namespace, plural, name }),
+        signal,
+      )
     } catch (err) {
       if (statusOf(err) !== 404) throw toIssuerError(err, what)
     }

@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto'
-import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
 import { ensureObject } from './ensure.js'
@@ -10,6 +9,7 @@ import {
   certificateRequestFor,
   conditionOf,
   decodeBase64,
+  issuedCredentials,
   refused,
 } from './resources.js'
 
@@ -36,15 +36,7 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
   if (!issuedKey.equals(csr.spki)) {
     throw new RegistrationError('ISSUANCE_FAILED', 'the issuer returned a certificate for another key')
   }
-  const caCertificatesPem = decodeBase64(request.status?.ca)
-  return {
-    certificatePem: chain,
-    caCertificatesPem,
-    serialNumber: leaf.serialNumber.toLowerCase(),
-    notBefore: new Date(leaf.validFrom),
-    // never later than the chain above it: a certificate is no use once its CA has expired
-    notAfter: usableUntil(chain, caCertificatesPem),
-  }
+  return issuedCredentials(leaf, chain, decodeBase64(request.status?.ca))
 }
 
 /**
@@ -79,5 +71,5 @@ export async function issueWithRequest(
 
 function scheduleDelete(ctx: FlowContext, name: string): void {
   if (ctx.options.requestRetention !== 'delete') return
-  ctx.cleanup((signal) => ctx.api.deleteCustom('certificaterequests', name, signal))
+  ctx.cleanup((signal) => ctx.api.delete('certificaterequests', name, signal))
 }

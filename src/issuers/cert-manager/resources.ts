@@ -1,8 +1,10 @@
+import type { X509Certificate } from 'node:crypto'
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node'
 import { toPem } from '../../pki/pem.js'
+import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
-import type { IssuanceOrder, VerifiedCsr } from '../issuer.js'
+import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
 import type { CertificateTemplate, ExpandedTemplate } from '../template.js'
 import { csrUsages } from './csr-usages.js'
 import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
@@ -54,6 +56,24 @@ export type Secret = V1Secret
 /** decodeBase64 reads a base64 field of a Secret or a CertificateRequest status as UTF-8 text. */
 export const decodeBase64 = (value: string | undefined): string =>
   Buffer.from(value ?? '', 'base64').toString('utf8')
+
+/** issuedCredentials is the answer for what cert-manager issued: `chain` is the leaf first, then intermediates. */
+export function issuedCredentials(
+  leaf: X509Certificate,
+  chain: string,
+  caCertificatesPem: string,
+  privateKeyPem?: string,
+): Credentials {
+  return {
+    certificatePem: chain,
+    caCertificatesPem,
+    ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
+    serialNumber: leaf.serialNumber.toLowerCase(),
+    notBefore: new Date(leaf.validFrom),
+    // never later than the chain above it: a certificate is no use once its CA has expired
+    notAfter: usableUntil(chain, caCertificatesPem),
+  }
+}
 
 /** refused is ISSUANCE_FAILED; the condition's own message (the issuer's internals) is only the cause. */
 export const refused = (message: string, detail: string): RegistrationError =>
