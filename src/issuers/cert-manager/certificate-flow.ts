@@ -1,7 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { keyAlgorithmOf } from '../../pki/keys.js'
 import { RegistrationError } from '../../protocol/errors.js'
-import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
 import { expandTemplate } from '../template.js'
 import { ensureObject } from './ensure.js'
@@ -47,16 +46,11 @@ function readyCertificate(certificate: Certificate | undefined): Certificate | u
  * adopted an existing Secret) is used only when it has this registration's key algorithm and identity and was
  * issued no earlier than the Certificate object was created.
  */
-function provenFor(
-  leaf: X509Certificate,
-  certificate: Certificate,
-  identity: string,
-  algorithm: KeyAlgorithm,
-): boolean {
+function provenFor(leaf: X509Certificate, certificate: Certificate, order: IssuanceOrder): boolean {
   const created = Date.parse(certificate.metadata?.creationTimestamp as unknown as string)
   return (
-    keyAlgorithmOf(leaf.publicKey) === algorithm &&
-    leaf.subject.split('\n').includes(`CN=${identity}`) &&
+    keyAlgorithmOf(leaf.publicKey) === order.keyAlgorithm &&
+    leaf.subject.split('\n').includes(`CN=${order.identity}`) &&
     new Date(leaf.validFrom).getTime() >= created
   )
 }
@@ -106,11 +100,7 @@ export async function issueWithCertificate(
       if (!certificate) return undefined
       const found = credentialsOf(certificate, watchers.secrets.get(secret))
       if (!found) return undefined
-      if (
-        certificate.status?.revision ||
-        provenFor(found.leaf, certificate, order.identity, order.keyAlgorithm)
-      )
-        return found.credentials
+      if (certificate.status?.revision || provenFor(found.leaf, certificate, order)) return found.credentials
       if (!reissuing) {
         reissuing = true
         deleteSecret(signal)

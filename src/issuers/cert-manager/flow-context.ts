@@ -2,8 +2,6 @@ import type { KubeApi } from './kube-api.js'
 import type { CertManagerOptions } from './resources.js'
 import type { Watchers } from './watchers.js'
 
-export type { Watchers } from './watchers.js'
-
 /** FlowContext is what both issuance flows share. */
 export interface FlowContext {
   readonly api: KubeApi

@@ -74,11 +74,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.kind = options.kind
     this.#options = options
     this.#watch = new Watch(options.kc)
-    this.#backoff = new Backoff({
-      initialMs: options.tuning.initialMs,
-      maxMs: options.tuning.maxMs,
-      jitter: 0,
-    })
+    const { initialMs, maxMs } = options.tuning
+    this.#backoff = new Backoff({ initialMs, maxMs, jitter: 0 })
     this.#logger = options.logger.child({ watch: options.kind })
   }
 
