@@ -12,7 +12,7 @@ import {
 } from './der-reader.js'
 import { malformed, PkiError } from './errors.js'
 import { decodeDirectoryString } from './names.js'
-import { fromPemStrict } from './pem.js'
+import { canonicalBase64, fromPemStrict } from './pem.js'
 import { checkPublicKey, type PublicKeyKind } from './public-key.js'
 
 const MAX_CSR_BYTES = 8192
@@ -24,21 +24,18 @@ const OIDS = {
   subjectAltName: hex('2.5.29.17'),
   nameConstraints: hex('2.5.29.30'),
 }
-/** Signature algorithms a CSR may use: the key family they fit, the digest, and what their parameters must be. */
-const SIGNATURE_ALGORITHMS = new Map<
-  string,
-  { kind: PublicKeyKind; digest: string | null; params: 'absent' | 'null-or-absent' }
->([
-  // RFC 5758 3.2: ECDSA parameters absent
-  [hex('1.2.840.10045.4.3.2'), { kind: 'ec', digest: 'sha256', params: 'absent' }],
-  [hex('1.2.840.10045.4.3.3'), { kind: 'ec', digest: 'sha384', params: 'absent' }],
-  [hex('1.2.840.10045.4.3.4'), { kind: 'ec', digest: 'sha512', params: 'absent' }],
-  // RFC 4055 5: NULL, and implementations must accept absent parameters too
-  [hex('1.2.840.113549.1.1.11'), { kind: 'rsa', digest: 'sha256', params: 'null-or-absent' }],
-  [hex('1.2.840.113549.1.1.12'), { kind: 'rsa', digest: 'sha384', params: 'null-or-absent' }],
-  [hex('1.2.840.113549.1.1.13'), { kind: 'rsa', digest: 'sha512', params: 'null-or-absent' }],
-  // RFC 8410 3: parameters absent
-  [hex('1.3.101.112'), { kind: 'ed25519', digest: null, params: 'absent' }],
+/**
+ * Signature algorithms a CSR may use: the key family they fit and the digest. Parameters must be absent (ECDSA:
+ * RFC 5758 3.2; Ed25519: RFC 8410 3), except that RSA's may be NULL (RFC 4055 5: NULL, and absent accepted too).
+ */
+const SIGNATURE_ALGORITHMS = new Map<string, { kind: PublicKeyKind; digest: string | null }>([
+  [hex('1.2.840.10045.4.3.2'), { kind: 'ec', digest: 'sha256' }],
+  [hex('1.2.840.10045.4.3.3'), { kind: 'ec', digest: 'sha384' }],
+  [hex('1.2.840.10045.4.3.4'), { kind: 'ec', digest: 'sha512' }],
+  [hex('1.2.840.113549.1.1.11'), { kind: 'rsa', digest: 'sha256' }],
+  [hex('1.2.840.113549.1.1.12'), { kind: 'rsa', digest: 'sha384' }],
+  [hex('1.2.840.113549.1.1.13'), { kind: 'rsa', digest: 'sha512' }],
+  [hex('1.3.101.112'), { kind: 'ed25519', digest: null }],
 ])
 
 /** ParsedCsr is a PKCS#10 request whose structure, key and signature have been checked. */
@@ -54,8 +51,6 @@ export interface ParsedCsr {
   readonly subjectAltNames: { readonly dnsNames: string[]; readonly uris: string[]; readonly others: number }
 }
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
-
 /** csrDer accepts a CSR as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or as base64 DER. */
 export function csrDer(text: string): Buffer {
   if (text.includes('-----BEGIN')) {
@@ -65,10 +60,8 @@ export function csrDer(text: string): Buffer {
     if (blocks.length !== 1 || !blocks[0]) throw malformed('expected exactly one CERTIFICATE REQUEST block')
     return blocks[0].der
   }
-  const compact = text.replace(/\s+/g, '')
-  const der = Buffer.from(compact, 'base64')
-  if (!BASE64.test(compact) || der.toString('base64') !== compact)
-    throw malformed('csr is neither PEM nor canonical base64 DER')
+  const der = canonicalBase64(text.replace(/\s+/g, ''))
+  if (!der?.length) throw malformed('csr is neither PEM nor canonical base64 DER')
   return der
 }
 
@@ -166,7 +159,7 @@ function checkSignatureAlgorithm(der: Buffer, algorithm: Element, kind: PublicKe
     throw new PkiError('SIGNATURE_ALGORITHM_UNSUPPORTED', 'the CSR signature algorithm is not accepted')
   if (known.kind !== kind)
     throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'the signature algorithm does not fit the key')
-  if (params && (known.params === 'absent' || params.tag !== 0x05))
+  if (params && (known.kind !== 'rsa' || params.tag !== 0x05))
     throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'signature algorithm parameters are not allowed')
   return known.digest
 }

@@ -10,6 +10,12 @@ export function toPem(der: Buffer, label: string): string {
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
 
+/** canonicalBase64 decodes base64 that is the one encoding of its bytes (no junk, no stray bits), or undefined. */
+export function canonicalBase64(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64')
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(text) && bytes.toString('base64') === text ? bytes : undefined
+}
+
 const PEM_STRICT = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----/g
 
 /**
@@ -18,10 +24,8 @@ const PEM_STRICT = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----
  */
 export function fromPemStrict(text: string): { label: string; der: Buffer }[] {
   const blocks = [...text.matchAll(PEM_STRICT)].map((m) => {
-    const body = (m[2] ?? '').replace(/\r?\n/g, '')
-    const der = Buffer.from(body, 'base64')
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || der.toString('base64') !== body)
-      throw malformed(`junk inside the ${m[1]} PEM block`)
+    const der = canonicalBase64((m[2] ?? '').replace(/\r?\n/g, ''))
+    if (!der) throw malformed(`junk inside the ${m[1]} PEM block`)
     return { label: m[1] ?? '', der }
   })
   if (blocks.length !== (text.match(/-----BEGIN /g) ?? []).length) throw malformed('unreadable PEM block')

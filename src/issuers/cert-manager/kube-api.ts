@@ -109,16 +109,11 @@ export class KubeApi {
 
   /** create makes a cert-manager object; an object of that name already there (409) counts as done. */
   async create(plural: CustomPlural, body: object, signal: AbortSignal): Promise<'created' | 'exists'> {
+    const namespace = this.#namespace
     try {
       await this.#call(
         `create ${plural}`,
-        () =>
-          this.#custom.createNamespacedCustomObject({
-            ...GROUP_VERSION,
-            namespace: this.#namespace,
-            plural,
-            body,
-          }),
+        () => this.#custom.createNamespacedCustomObject({ ...GROUP_VERSION, namespace, plural, body }),
         signal,
       )
       return 'created'
