@@ -87,15 +87,9 @@ export class CertManagerIssuer implements Issuer {
       this.#options.leftoverAgeMs ?? 30_000,
       this.#logger,
       this.#cleanupController.signal,
-    )
-      .then((removed) => {
-        if (removed.certificates + removed.requests + removed.secrets > 0)
-          this.#logger.info({ removed }, 'reconciled leftovers')
-        return removed
-      })
-      .finally(() => {
-        this.#reconciling = undefined
-      })
+    ).finally(() => {
+      this.#reconciling = undefined
+    })
     return this.#reconciling
   }
 

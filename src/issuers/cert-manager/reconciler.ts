@@ -76,5 +76,7 @@ export async function reconcileLeftovers(
       serialOf(decodeBase64(request.status?.certificate)),
     )
   }
+  if (removed.certificates + removed.requests + removed.secrets > 0)
+    logger.info({ removed }, 'reconciled leftovers')
   return removed
 }
