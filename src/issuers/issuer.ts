@@ -1,12 +1,8 @@
-import type { KeyObject } from 'node:crypto'
+import type { ParsedCsr } from '../pki/csr.js'
 import type { KeyAlgorithm } from '../protocol/messages.js'
 
 /** VerifiedCsr is a device CSR whose signature, key and subject the policy has checked. */
-export interface VerifiedCsr {
-  readonly der: Buffer
-  readonly publicKey: KeyObject
-  readonly spki: Buffer
-}
+export type VerifiedCsr = Pick<ParsedCsr, 'der' | 'publicKey' | 'spki'>
 
 /** IssuanceOrder is what the policy allows: one identity, and either the device's CSR or a key to generate. */
 export interface IssuanceOrder {

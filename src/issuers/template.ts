@@ -25,7 +25,7 @@ const expand = (pattern: string, identity: string): string => pattern.replaceAll
  * DNS_NAME is the preferred name syntax of RFC 1123 that RFC 5280 (4.2.1.6) asks of DNS SANs: dot-separated
  * labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no empty label, no trailing dot.
  */
-export const DNS_NAME =
+const DNS_NAME =
   /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 /**

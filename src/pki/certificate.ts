@@ -8,7 +8,6 @@ import {
   oid,
   sequence,
   set,
-  smallInteger,
   time,
   tlv,
   unsignedInteger,
@@ -18,8 +17,7 @@ import { keyIdentifier, type SignatureScheme } from './keys.js'
 
 /** KeyUsageName names a keyUsage bit (RFC 5280 4.2.1.3). */
 export type KeyUsageName = 'digitalSignature' | 'keyEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign'
-/** ExtKeyUsageName names an extended key usage. */
-export type ExtKeyUsageName = 'clientAuth' | 'serverAuth'
+type ExtKeyUsageName = 'clientAuth' | 'serverAuth'
 
 const KEY_USAGE_BITS: Record<KeyUsageName, number> = {
   digitalSignature: 0,
@@ -56,20 +54,20 @@ export interface Signer {
   readonly scheme: SignatureScheme
 }
 
-/** IssuedCertificate is a signed certificate with the facts a reply and the audit log need. */
-export interface IssuedCertificate {
-  readonly der: Buffer
-  readonly serialNumber: string
-}
-
 /** encodeName builds a Name with an optional O and a CN, in that order. */
 export function encodeName(commonName: string, organization?: string): Buffer {
   const rdn = (type: string, value: string): Buffer => set(sequence(oid(type), utf8String(value)))
   return sequence(...(organization ? [rdn('2.5.4.10', organization)] : []), rdn('2.5.4.3', commonName))
 }
 
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
+/** extension encodes an X.509 Extension (critical is left out when false, as DER asks). */
+export function extension(id: string, value: Buffer, critical = false): Buffer {
   return sequence(oid(id), ...(critical ? [boolean(true)] : []), octetString(value))
+}
+
+/** signed wraps a to-be-signed structure (certificate, CRL or CSR info) with the algorithm and signature. */
+export function signed(tbs: Buffer, key: KeyObject, scheme: SignatureScheme): Buffer {
+  return sequence(tbs, scheme.algorithmIdentifier, bitString(sign(scheme.digest, tbs, key)))
 }
 
 function keyUsageValue(names: readonly KeyUsageName[]): Buffer {
@@ -91,7 +89,10 @@ function ipBytes(ip: string): Buffer {
   return Buffer.from(all.flatMap((g) => [Number.parseInt(g, 16) >> 8, Number.parseInt(g, 16) & 0xff]))
 }
 
-function subjectAltNames(profile: CertificateProfile): Buffer | undefined {
+/** generalNames encodes the GeneralNames of a subjectAltName, or undefined when there are none. */
+export function generalNames(
+  profile: Pick<CertificateProfile, 'dnsNames' | 'uris' | 'ipAddresses'>,
+): Buffer | undefined {
   const names = [
     ...(profile.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
     ...(profile.uris ?? []).map((u) => tlv(0x86, Buffer.from(u, 'ascii'))),
@@ -102,19 +103,22 @@ function subjectAltNames(profile: CertificateProfile): Buffer | undefined {
 
 function extensions(profile: CertificateProfile, spki: Buffer, authorityKeyId: Buffer): Buffer {
   const basic = profile.isCa
-    ? sequence(boolean(true), ...(profile.pathLength === undefined ? [] : [smallInteger(profile.pathLength)]))
+    ? sequence(
+        boolean(true),
+        ...(profile.pathLength === undefined ? [] : [unsignedInteger(profile.pathLength)]),
+      )
     : sequence()
-  const san = subjectAltNames(profile)
+  const san = generalNames(profile)
   const list = [
-    extension('2.5.29.19', true, basic),
-    extension('2.5.29.15', true, keyUsageValue(profile.keyUsage)),
+    extension('2.5.29.19', basic, true),
+    extension('2.5.29.15', keyUsageValue(profile.keyUsage), true),
     ...(profile.extKeyUsage?.length
-      ? [extension('2.5.29.37', false, sequence(...profile.extKeyUsage.map((e) => oid(EKU_OIDS[e]))))]
+      ? [extension('2.5.29.37', sequence(...profile.extKeyUsage.map((e) => oid(EKU_OIDS[e]))))]
       : []),
     // [RFC 5280 4.2.1.6] SAN is critical when the subject is empty; ours never is.
-    ...(san ? [extension('2.5.29.17', false, san)] : []),
-    extension('2.5.29.14', false, octetString(keyIdentifier(spki))),
-    extension('2.5.29.35', false, sequence(tlv(0x80, authorityKeyId))),
+    ...(san ? [extension('2.5.29.17', san)] : []),
+    extension('2.5.29.14', octetString(keyIdentifier(spki))),
+    extension('2.5.29.35', sequence(tlv(0x80, authorityKeyId))),
   ]
   return explicit(3, sequence(...list))
 }
@@ -131,20 +135,17 @@ export function buildCertificate(
   profile: CertificateProfile,
   spki: Buffer,
   signer: Signer,
-): IssuedCertificate {
+): { der: Buffer; serialNumber: string } {
   const serial = randomSerial()
-  const subject = encodeName(profile.commonName, profile.organization)
   const tbs = sequence(
-    explicit(0, smallInteger(2)),
+    explicit(0, unsignedInteger(2)),
     unsignedInteger(serial),
     signer.scheme.algorithmIdentifier,
     signer.subject,
     sequence(time(profile.notBefore), time(profile.notAfter)),
-    subject,
+    encodeName(profile.commonName, profile.organization),
     spki,
     extensions(profile, spki, signer.keyIdentifier),
   )
-  const signature = sign(signer.scheme.digest, tbs, signer.key)
-  const der = sequence(tbs, signer.scheme.algorithmIdentifier, bitString(signature))
-  return { der, serialNumber: serial.toString('hex') }
+  return { der: signed(tbs, signer.key, signer.scheme), serialNumber: serial.toString('hex') }
 }

@@ -1,19 +1,8 @@
-import { sign } from 'node:crypto'
-import type { Signer } from './certificate.js'
-import {
-  bitString,
-  explicit,
-  octetString,
-  oid,
-  sequence,
-  smallInteger,
-  time,
-  tlv,
-  unsignedInteger,
-} from './der.js'
+import { extension, type Signer, signed } from './certificate.js'
+import { explicit, sequence, time, tlv, unsignedInteger } from './der.js'
 
 /** RevokedEntry is one certificate a CRL lists: its serial (hex), when it was revoked and the RFC 5280 reason code. */
-export interface RevokedEntry {
+interface RevokedEntry {
   readonly serialNumber: string
   readonly revokedAt: Date
   /** CRLReason code (RFC 5280 5.3.1); 0 (unspecified) is left out of the entry, as the RFC asks. */
@@ -21,20 +10,11 @@ export interface RevokedEntry {
 }
 
 /** CrlOptions are the CRL's own fields. */
-export interface CrlOptions {
+interface CrlOptions {
   readonly thisUpdate: Date
   readonly nextUpdate: Date
   /** The CRL number (RFC 5280 5.2.3): must grow with every CRL the CA issues. */
   readonly crlNumber: bigint
-}
-
-function extension(id: string, value: Buffer): Buffer {
-  return sequence(oid(id), octetString(value))
-}
-
-function bigIntegerBytes(value: bigint): Buffer {
-  const hex = value.toString(16)
-  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex')
 }
 
 function revokedCertificate(entry: RevokedEntry): Buffer {
@@ -43,13 +23,7 @@ function revokedCertificate(entry: RevokedEntry): Buffer {
       ? []
       : // reasonCode (2.5.29.21) is an ENUMERATED
         [sequence(extension('2.5.29.21', tlv(0x0a, Buffer.from([entry.reasonCode]))))]
-  return sequence(
-    unsignedInteger(
-      Buffer.from(entry.serialNumber.length % 2 ? `0${entry.serialNumber}` : entry.serialNumber, 'hex'),
-    ),
-    time(entry.revokedAt),
-    ...extensions,
-  )
+  return sequence(unsignedInteger(BigInt(`0x${entry.serialNumber}`)), time(entry.revokedAt), ...extensions)
 }
 
 /**
@@ -62,11 +36,11 @@ export function buildCrl(signer: Signer, revoked: readonly RevokedEntry[], optio
     0,
     sequence(
       extension('2.5.29.35', sequence(tlv(0x80, signer.keyIdentifier))),
-      extension('2.5.29.20', unsignedInteger(bigIntegerBytes(options.crlNumber))),
+      extension('2.5.29.20', unsignedInteger(options.crlNumber)),
     ),
   )
   const tbs = sequence(
-    smallInteger(1), // v2
+    unsignedInteger(1), // v2
     signer.scheme.algorithmIdentifier,
     signer.subject,
     time(options.thisUpdate),
@@ -74,6 +48,5 @@ export function buildCrl(signer: Signer, revoked: readonly RevokedEntry[], optio
     ...(revoked.length > 0 ? [sequence(...revoked.map(revokedCertificate))] : []),
     crlExtensions,
   )
-  const signature = sign(signer.scheme.digest, tbs, signer.key)
-  return sequence(tbs, signer.scheme.algorithmIdentifier, bitString(signature))
+  return signed(tbs, signer.key, signer.scheme)
 }

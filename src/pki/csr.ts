@@ -1,5 +1,5 @@
 import { type KeyObject, verify } from 'node:crypto'
-import { oid } from './der.js'
+import { oidHex as hex } from './der.js'
 import {
   children,
   content,
@@ -12,11 +12,10 @@ import {
 } from './der-reader.js'
 import { malformed, PkiError } from './errors.js'
 import { decodeDirectoryString } from './names.js'
-import { fromPemStrict } from './pem.js'
+import { canonicalBase64, fromPemStrict } from './pem.js'
 import { checkPublicKey, type PublicKeyKind } from './public-key.js'
 
 const MAX_CSR_BYTES = 8192
-const hex = (dotted: string): string => oid(dotted).toString('hex')
 const OIDS = {
   commonName: hex('2.5.4.3'),
   extensionRequest: hex('1.2.840.113549.1.9.14'),
@@ -25,21 +24,18 @@ const OIDS = {
   subjectAltName: hex('2.5.29.17'),
   nameConstraints: hex('2.5.29.30'),
 }
-/** Signature algorithms a CSR may use: the key family they fit, the digest, and what their parameters must be. */
-const SIGNATURE_ALGORITHMS = new Map<
-  string,
-  { kind: PublicKeyKind; digest: string | null; params: 'absent' | 'null-or-absent' }
->([
-  // RFC 5758 3.2: ECDSA parameters absent
-  [hex('1.2.840.10045.4.3.2'), { kind: 'ec', digest: 'sha256', params: 'absent' }],
-  [hex('1.2.840.10045.4.3.3'), { kind: 'ec', digest: 'sha384', params: 'absent' }],
-  [hex('1.2.840.10045.4.3.4'), { kind: 'ec', digest: 'sha512', params: 'absent' }],
-  // RFC 4055 5: NULL, and implementations must accept absent parameters too
-  [hex('1.2.840.113549.1.1.11'), { kind: 'rsa', digest: 'sha256', params: 'null-or-absent' }],
-  [hex('1.2.840.113549.1.1.12'), { kind: 'rsa', digest: 'sha384', params: 'null-or-absent' }],
-  [hex('1.2.840.113549.1.1.13'), { kind: 'rsa', digest: 'sha512', params: 'null-or-absent' }],
-  // RFC 8410 3: parameters absent
-  [hex('1.3.101.112'), { kind: 'ed25519', digest: null, params: 'absent' }],
+/**
+ * Signature algorithms a CSR may use: the key family they fit and the digest. Parameters must be absent (ECDSA:
+ * RFC 5758 3.2; Ed25519: RFC 8410 3), except that RSA's may be NULL (RFC 4055 5: NULL, and absent accepted too).
+ */
+const SIGNATURE_ALGORITHMS = new Map<string, { kind: PublicKeyKind; digest: string | null }>([
+  [hex('1.2.840.10045.4.3.2'), { kind: 'ec', digest: 'sha256' }],
+  [hex('1.2.840.10045.4.3.3'), { kind: 'ec', digest: 'sha384' }],
+  [hex('1.2.840.10045.4.3.4'), { kind: 'ec', digest: 'sha512' }],
+  [hex('1.2.840.113549.1.1.11'), { kind: 'rsa', digest: 'sha256' }],
+  [hex('1.2.840.113549.1.1.12'), { kind: 'rsa', digest: 'sha384' }],
+  [hex('1.2.840.113549.1.1.13'), { kind: 'rsa', digest: 'sha512' }],
+  [hex('1.3.101.112'), { kind: 'ed25519', digest: null }],
 ])
 
 /** ParsedCsr is a PKCS#10 request whose structure, key and signature have been checked. */
@@ -55,8 +51,6 @@ export interface ParsedCsr {
   readonly subjectAltNames: { readonly dnsNames: string[]; readonly uris: string[]; readonly others: number }
 }
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
-
 /** csrDer accepts a CSR as PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE REQUEST") or as base64 DER. */
 export function csrDer(text: string): Buffer {
   if (text.includes('-----BEGIN')) {
@@ -66,16 +60,21 @@ export function csrDer(text: string): Buffer {
     if (blocks.length !== 1 || !blocks[0]) throw malformed('expected exactly one CERTIFICATE REQUEST block')
     return blocks[0].der
   }
-  const compact = text.replace(/\s+/g, '')
-  const der = Buffer.from(compact, 'base64')
-  if (!BASE64.test(compact) || der.toString('base64') !== compact)
-    throw malformed('csr is neither PEM nor canonical base64 DER')
+  const der = canonicalBase64(text.replace(/\s+/g, ''))
+  if (!der?.length) throw malformed('csr is neither PEM nor canonical base64 DER')
   return der
 }
 
+/** Extension is one requested extension: its extnID as OID hex, and its extnValue. */
 interface Extension {
   readonly id: string
   readonly value: Buffer
+}
+
+/** csrExtensions reads the extensions a CSR (DER) requests, as strictly as parseCsr, without the key or signature. */
+export function csrExtensions(der: Buffer): Extension[] {
+  const [info] = exactly(der, expect(readOnly(der), 0x30, 'CertificationRequest'), 3)
+  return readExtensions(der, exactly(der, expect(info, 0x30, 'info'), 4)[3] as Element)
 }
 
 function readSubject(der: Buffer, subject: Element): string[] {
@@ -160,7 +159,7 @@ function checkSignatureAlgorithm(der: Buffer, algorithm: Element, kind: PublicKe
     throw new PkiError('SIGNATURE_ALGORITHM_UNSUPPORTED', 'the CSR signature algorithm is not accepted')
   if (known.kind !== kind)
     throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'the signature algorithm does not fit the key')
-  if (params && (known.params === 'absent' || params.tag !== 0x05))
+  if (params && (known.kind !== 'rsa' || params.tag !== 0x05))
     throw new PkiError('SIGNATURE_ALGORITHM_MISMATCH', 'signature algorithm parameters are not allowed')
   return known.digest
 }

@@ -14,9 +14,8 @@ export interface Element {
 }
 
 /**
- * readElement decodes the DER TLV at `offset`, which must end by `limit` (its parent's end). It refuses, with a
- * MALFORMED PkiError, what X.690 DER forbids: high tag numbers, indefinite or non-minimal lengths, and
- * constructed encodings of primitive universal types.
+ * readElement decodes the DER TLV at `offset`, which must end by `limit` (its parent's end): no high tag numbers,
+ * indefinite or non-minimal lengths, or constructed encodings of primitive universal types.
  */
 export function readElement(buf: Buffer, offset = 0, limit = buf.length): Element {
   const tag = buf[offset]

@@ -10,24 +10,18 @@ function encodeLength(length: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes])
 }
 
-/** tlv encodes one DER element from its tag byte and content. */
 export function tlv(tag: number, content: Buffer): Buffer {
   return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content])
 }
 
-/** sequence encodes a SEQUENCE of already-encoded elements. */
 export const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts))
 /** set encodes a SET of already-encoded elements (callers pass them in DER order). */
 export const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts))
 /** explicit wraps an element in a constructed context tag [n]. */
 export const explicit = (n: number, part: Buffer): Buffer => tlv(0xa0 | n, part)
-/** octetString encodes an OCTET STRING. */
 export const octetString = (bytes: Buffer): Buffer => tlv(0x04, bytes)
-/** utf8String encodes a UTF8String. */
 export const utf8String = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'))
-/** boolean encodes a DER BOOLEAN. */
 export const boolean = (value: boolean): Buffer => Buffer.from([0x01, 0x01, value ? 0xff : 0x00])
-/** NULL is the DER NULL element. */
 export const NULL = Buffer.from([0x05, 0x00])
 
 /** bitString encodes a BIT STRING with the given number of unused trailing bits. */
@@ -35,20 +29,15 @@ export function bitString(bytes: Buffer, unusedBits = 0): Buffer {
   return tlv(0x03, Buffer.concat([Buffer.from([unusedBits]), bytes]))
 }
 
-/** unsignedInteger encodes a non-negative big-endian integer, adding a leading zero where DER needs one. */
-export function unsignedInteger(bytes: Buffer): Buffer {
+/** unsignedInteger encodes a non-negative integer (a number, a bigint or big-endian bytes) in minimal DER. */
+export function unsignedInteger(value: Buffer | number | bigint): Buffer {
+  const hex = typeof value === 'object' ? '' : value.toString(16)
+  const bytes = typeof value === 'object' ? value : Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex')
   let start = 0
   while (start < bytes.length - 1 && bytes[start] === 0) start++
   const trimmed = bytes.subarray(start)
   const needsPad = (trimmed[0] ?? 0) & 0x80
   return tlv(0x02, needsPad ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed)
-}
-
-/** smallInteger encodes a small non-negative integer. */
-export function smallInteger(value: number): Buffer {
-  const bytes: number[] = []
-  for (let rest = value; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest & 0xff)
-  return unsignedInteger(Buffer.from(bytes.length ? bytes : [0]))
 }
 
 const oidCache = new Map<string, Buffer>()
@@ -70,17 +59,12 @@ export function oid(dotted: string): Buffer {
   return encoded
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0')
+/** oidHex is the DER of an OBJECT IDENTIFIER as hex, to compare with what a reader sliced out. */
+export const oidHex = (dotted: string): string => oid(dotted).toString('hex')
 
 /** time encodes a certificate time: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5). */
 export function time(date: Date): Buffer {
-  const year = date.getUTCFullYear()
-  const rest =
-    pad2(date.getUTCMonth() + 1) +
-    pad2(date.getUTCDate()) +
-    pad2(date.getUTCHours()) +
-    pad2(date.getUTCMinutes()) +
-    pad2(date.getUTCSeconds())
-  if (year < 2050) return tlv(0x17, Buffer.from(`${pad2(year % 100)}${rest}Z`, 'ascii'))
-  return tlv(0x18, Buffer.from(`${year}${rest}Z`, 'ascii'))
+  const digits = date.toISOString().replace(/\D/g, '').slice(0, 14) // YYYYMMDDHHMMSS
+  if (date.getUTCFullYear() < 2050) return tlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'ascii'))
+  return tlv(0x18, Buffer.from(`${digits}Z`, 'ascii'))
 }

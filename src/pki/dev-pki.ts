@@ -1,7 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildCertificate, type CertificateProfile, type Signer } from './certificate.js'
-import { generateKey, type KeyPair, spkiDer } from './keys.js'
+import { generateKey, spkiDer } from './keys.js'
 import { toPem } from './pem.js'
 import { selfSigner } from './signer.js'
 
@@ -33,47 +33,37 @@ function validity(years: number): Pick<CertificateProfile, 'notBefore' | 'notAft
   return { notBefore: new Date(now - 3600 * 1000), notAfter: new Date(now + years * YEAR_MS) }
 }
 
-async function writePair(dir: string, base: string, certDer: Buffer, keys: KeyPair): Promise<void> {
-  await writeFile(join(dir, `${base}.crt`), toPem(certDer, 'CERTIFICATE'))
-  const keyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  await writeFile(join(dir, `${base}.key`), keyPem, { mode: 0o600 })
-}
-
-async function makeCa(dir: string, base: string, commonName: string): Promise<Signer> {
-  const keys = await generateKey('ECDSA-P256')
-  const profile: CertificateProfile = {
-    commonName,
-    organization: 'mqtt-registration-bridge development',
-    isCa: true,
-    pathLength: 0,
-    keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
-    ...validity(10),
-  }
-  const signer = selfSigner(profile, keys)
-  await writePair(dir, base, buildCertificate(profile, spkiDer(keys.publicKey), signer).der, keys)
-  return signer
-}
-
-async function makeLeaf(
+/** issue makes a P-256 key and its certificate (self-signed without `issuer`), writes both, returns its signer. */
+async function issue(
   dir: string,
   base: string,
   profile: CertificateProfile,
-  signer: Signer,
-): Promise<void> {
+  issuer?: Signer,
+): Promise<Signer> {
   const keys = await generateKey('ECDSA-P256')
-  await writePair(dir, base, buildCertificate(profile, spkiDer(keys.publicKey), signer).der, keys)
+  const self = selfSigner(profile, keys)
+  const der = buildCertificate(profile, spkiDer(keys.publicKey), issuer ?? self).der
+  await writeFile(join(dir, `${base}.crt`), toPem(der, 'CERTIFICATE'))
+  const keyPem = keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  await writeFile(join(dir, `${base}.key`), keyPem, { mode: 0o600 })
+  return self
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  )
-}
+const caProfile = (commonName: string): CertificateProfile => ({
+  commonName,
+  organization: 'mqtt-registration-bridge development',
+  isCa: true,
+  pathLength: 0,
+  keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
+  ...validity(10),
+})
 
 /** devPkiExists tells whether a development PKI is already in `dir`. */
 export function devPkiExists(dir: string): Promise<boolean> {
-  return exists(join(dir, DEV_PKI_FILES.issuingCaCert))
+  return stat(join(dir, DEV_PKI_FILES.issuingCaCert)).then(
+    () => true,
+    () => false,
+  )
 }
 
 /**
@@ -86,21 +76,17 @@ export async function createDevPki(dir: string, options: { force?: boolean } = {
   }
   const devices = join(dir, DEV_PKI_FILES.devicesDir)
   await mkdir(devices, { recursive: true, mode: 0o700 })
-  const factory = await makeCa(dir, 'factory-ca', 'Development Factory CA')
-  const issuing = await makeCa(dir, 'issuing-ca', 'Development Issuing CA')
-  await makeLeaf(
-    dir,
-    'server',
-    {
-      commonName: 'localhost',
-      dnsNames: ['localhost'],
-      ipAddresses: ['127.0.0.1', '::1'],
-      keyUsage: ['digitalSignature'],
-      extKeyUsage: ['serverAuth'],
-      ...validity(2),
-    },
-    issuing,
-  )
+  const factory = await issue(dir, 'factory-ca', caProfile('Development Factory CA'))
+  const issuing = await issue(dir, 'issuing-ca', caProfile('Development Issuing CA'))
+  const server: CertificateProfile = {
+    commonName: 'localhost',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1', '::1'],
+    keyUsage: ['digitalSignature'],
+    extKeyUsage: ['serverAuth'],
+    ...validity(2),
+  }
+  await issue(dir, 'server', server, issuing)
   for (const id of DEV_DEVICE_IDS) {
     const profile: CertificateProfile = {
       commonName: id,
@@ -108,6 +94,6 @@ export async function createDevPki(dir: string, options: { force?: boolean } = {
       extKeyUsage: ['clientAuth'],
       ...validity(10),
     }
-    await makeLeaf(devices, id, profile, factory)
+    await issue(devices, id, profile, factory)
   }
 }

@@ -22,7 +22,6 @@ export const PKI_REASONS = [
   'KEY_INVALID',
 ] as const
 
-/** PkiReason is why the PKI layer refused an input. */
 export type PkiReason = (typeof PKI_REASONS)[number]
 
 /** PkiError is a refusal of the PKI layer, with its reason. */

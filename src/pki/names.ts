@@ -1,4 +1,4 @@
-import { oid } from './der.js'
+import { oidHex } from './der.js'
 import {
   children,
   content,
@@ -11,8 +11,8 @@ import {
 } from './der-reader.js'
 import { malformed } from './errors.js'
 
-const COMMON_NAME = oid('2.5.4.3').toString('hex')
-const SUBJECT_ALT_NAME = oid('2.5.29.17').toString('hex')
+const COMMON_NAME = oidHex('2.5.4.3')
+const SUBJECT_ALT_NAME = oidHex('2.5.29.17')
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/
 
@@ -54,25 +54,37 @@ export function decodeDirectoryString(der: Buffer, el: Element): string {
   }
 }
 
-/** CertificateNames are the names a certificate carries, read from its DER. */
-export interface CertificateNames {
-  /** Every subject CN, in order, across all RDNs (multi-valued ones included). */
-  readonly commonNames: string[]
-  readonly dnsNames: string[]
-  readonly uris: string[]
+/**
+ * certificateParts reads the subject, the SubjectPublicKeyInfo and the extensions (OID as hex, value) of an X.509
+ * certificate from its DER. Throws PkiError MALFORMED on anything it cannot read exactly.
+ */
+export function certificateParts(der: Buffer) {
+  const [tbs] = exactly(der, expect(readElement(der), 0x30, 'Certificate'), 3)
+  const fields = children(der, expect(tbs, 0x30, 'TBSCertificate'))
+  // TBSCertificate: [0] version (absent in v1), serial, signature, issuer, validity, subject, spki, ...
+  const base = fields[0]?.tag === 0xa0 ? 1 : 0
+  const wrapper = fields.find((f) => f.tag === 0xa3)
+  const list = wrapper ? exactly(der, wrapper, 1)[0] : undefined
+  const extensions = (list ? children(der, expect(list, 0x30, 'Extensions')) : []).map((ext) => {
+    const parts = exactly(der, expect(ext, 0x30, 'Extension'), 2, 3)
+    const id = slice(der, expect(parts[0], 0x06, 'extnID')).toString('hex')
+    return { id, value: Buffer.from(content(der, expect(parts[parts.length - 1], 0x04, 'extnValue'))) }
+  })
+  return {
+    subject: expect(fields[base + 4], 0x30, 'subject'),
+    spki: expect(fields[base + 5], 0x30, 'subjectPublicKeyInfo'),
+    extensions,
+  }
 }
 
 /**
- * certificateNames reads the subject CNs and the DNS and URI SANs of an X.509 certificate from its DER, so that
- * no printed form (with its escaping rules) stands between the certificate and the identity. Throws PkiError
- * MALFORMED on anything it cannot read exactly.
+ * certificateNames reads every subject CN (in order, across all RDNs, multi-valued ones included) and the DNS and
+ * URI SANs of an X.509 certificate from its DER, so that no printed form (with its escaping rules) stands between
+ * the certificate and the identity. Throws PkiError MALFORMED on anything it cannot read exactly.
  */
-export function certificateNames(der: Buffer): CertificateNames {
-  const [tbs] = exactly(der, expect(readElement(der), 0x30, 'Certificate'), 3)
-  const fields = children(der, expect(tbs, 0x30, 'TBSCertificate'))
-  const base = fields[0]?.tag === 0xa0 ? 1 : 0
-  const subject = expect(fields[base + 4], 0x30, 'subject')
-  const out: CertificateNames = { commonNames: [], dnsNames: [], uris: [] }
+export function certificateNames(der: Buffer): { commonNames: string[]; dnsNames: string[]; uris: string[] } {
+  const { subject, extensions } = certificateParts(der)
+  const out = { commonNames: [] as string[], dnsNames: [] as string[], uris: [] as string[] }
   for (const rdn of children(der, subject)) {
     for (const atv of children(der, expect(rdn, 0x31, 'RDN'))) {
       const [type, value] = exactly(der, expect(atv, 0x30, 'AttributeTypeAndValue'), 2)
@@ -80,12 +92,7 @@ export function certificateNames(der: Buffer): CertificateNames {
         out.commonNames.push(decodeDirectoryString(der, value))
     }
   }
-  const wrapper = fields.find((f) => f.tag === 0xa3)
-  const list = wrapper ? exactly(der, wrapper, 1)[0] : undefined
-  for (const ext of list ? children(der, expect(list, 0x30, 'Extensions')) : []) {
-    const parts = exactly(der, expect(ext, 0x30, 'Extension'), 2, 3)
-    if (slice(der, expect(parts[0], 0x06, 'extnID')).toString('hex') !== SUBJECT_ALT_NAME) continue
-    const value = Buffer.from(content(der, expect(parts[parts.length - 1], 0x04, 'extnValue')))
+  for (const { value } of extensions.filter((e) => e.id === SUBJECT_ALT_NAME)) {
     for (const name of children(value, expect(readOnly(value), 0x30, 'GeneralNames'))) {
       const text = content(value, name).toString('latin1')
       if (name.tag === 0x82) out.dnsNames.push(text)

@@ -10,18 +10,10 @@ export function toPem(der: Buffer, label: string): string {
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
 
-/** PemBlock is one decoded PEM block. */
-export interface PemBlock {
-  readonly label: string
-  readonly der: Buffer
-}
-
-/** fromPem decodes every PEM block in a text, in order. */
-export function fromPem(text: string): PemBlock[] {
-  return [...text.matchAll(PEM_BLOCK)].map((m) => ({
-    label: m[1] ?? '',
-    der: Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'),
-  }))
+/** canonicalBase64 decodes base64 that is the one encoding of its bytes (no junk, no stray bits), or undefined. */
+export function canonicalBase64(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64')
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(text) && bytes.toString('base64') === text ? bytes : undefined
 }
 
 const PEM_STRICT = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----/g
@@ -30,21 +22,19 @@ const PEM_STRICT = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----
  * fromPemStrict decodes the PEM blocks of a text (RFC 7468 strict: no headers, nothing but base64 and line
  * breaks inside a block, canonical base64); throws PkiError MALFORMED on junk inside a block.
  */
-export function fromPemStrict(text: string): PemBlock[] {
+export function fromPemStrict(text: string): { label: string; der: Buffer }[] {
   const blocks = [...text.matchAll(PEM_STRICT)].map((m) => {
-    const body = (m[2] ?? '').replace(/\r?\n/g, '')
-    const der = Buffer.from(body, 'base64')
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || der.toString('base64') !== body)
-      throw malformed(`junk inside the ${m[1]} PEM block`)
+    const der = canonicalBase64((m[2] ?? '').replace(/\r?\n/g, ''))
+    if (!der) throw malformed(`junk inside the ${m[1]} PEM block`)
     return { label: m[1] ?? '', der }
   })
   if (blocks.length !== (text.match(/-----BEGIN /g) ?? []).length) throw malformed('unreadable PEM block')
   return blocks
 }
 
-/** certificatesFromPem returns the DER of every CERTIFICATE block. */
+/** certificatesFromPem returns the DER of every CERTIFICATE block, in order (leniently: whitespace is skipped). */
 export function certificatesFromPem(text: string): Buffer[] {
-  return fromPem(text)
-    .filter((b) => b.label === 'CERTIFICATE')
-    .map((b) => b.der)
+  return [...text.matchAll(PEM_BLOCK)]
+    .filter((m) => m[1] === 'CERTIFICATE')
+    .map((m) => Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'))
 }

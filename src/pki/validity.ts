@@ -1,11 +1,9 @@
 import { X509Certificate } from 'node:crypto'
+import type { CertificateProfile } from './certificate.js'
 import { certificatesFromPem } from './pem.js'
 
 /** ChainValidity is the window in which every certificate of the issuing chain is valid. */
-export interface ChainValidity {
-  readonly notBefore: Date
-  readonly notAfter: Date
-}
+export type ChainValidity = Pick<CertificateProfile, 'notBefore' | 'notAfter'>
 
 /** chainValidity intersects the validity of the CA certificate and any intermediates (PEM). */
 export function chainValidity(caCertificate: X509Certificate, chainPem: string): ChainValidity {

@@ -2,25 +2,20 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../issuer.js'
-import { type CertificateTemplate, expandTemplate } from '../template.js'
 import type { ApiThrottleOptions } from './api-throttle.js'
 import { issueWithCertificate } from './certificate-flow.js'
-import type { CertManagerOptions, FlowContext } from './flow-context.js'
+import type { FlowContext } from './flow-context.js'
 import { KubeApi, type KubeObserver } from './kube-api.js'
 import { loadKubeConfig } from './kube-config.js'
 import { type ReconcileResult, reconcileLeftovers } from './reconciler.js'
 import { issueWithRequest } from './request-flow.js'
-import { conditionOf } from './resources.js'
-import { WATCH_TUNING, type WatchTuning } from './watcher.js'
+import { type CertManagerOptions, conditionOf } from './resources.js'
+import type { WatchTuning } from './watcher.js'
 import { createWatchers } from './watchers.js'
 
-export { loadKubeConfig } from './kube-config.js'
-
-/** CertManagerIssuerOptions configure the cert-manager issuer. */
 export interface CertManagerIssuerOptions extends CertManagerOptions {
   /** A kubeconfig file; unset: the pod's service account in a cluster, else the default kubeconfig. */
   readonly kubeconfig?: string | undefined
-  readonly template: CertificateTemplate
   readonly throttle: ApiThrottleOptions
   readonly logger: Logger
   readonly observer?: KubeObserver | undefined
@@ -56,15 +51,7 @@ export class CertManagerIssuer implements Issuer {
     const api = new KubeApi(kc, options.namespace, options.throttle, logger, options.observer)
     this.#context = {
       api,
-      watchers: createWatchers(
-        kc,
-        options.namespace,
-        options.issuerRef,
-        api.throttle,
-        options.watch ?? WATCH_TUNING,
-        logger,
-        (kind) => options.observer?.watchRestarted(kind),
-      ),
+      watchers: createWatchers(kc, options, api.throttle, logger),
       options,
       inFlight: new Set(),
       cleanup: (task) => {
@@ -100,15 +87,9 @@ export class CertManagerIssuer implements Issuer {
       this.#options.leftoverAgeMs ?? 30_000,
       this.#logger,
       this.#cleanupController.signal,
-    )
-      .then((removed) => {
-        if (removed.certificates + removed.requests + removed.secrets > 0)
-          this.#logger.info({ removed }, 'reconciled leftovers')
-        return removed
-      })
-      .finally(() => {
-        this.#reconciling = undefined
-      })
+    ).finally(() => {
+      this.#reconciling = undefined
+    })
     return this.#reconciling
   }
 
@@ -136,25 +117,14 @@ export class CertManagerIssuer implements Issuer {
       throw new RegistrationError('ISSUER_UNAVAILABLE', 'the cert-manager issuer is not Ready; retry later', {
         cause: new Error(state.message),
       })
-    if (order.csr)
-      return issueWithRequest(
-        this.#context,
-        { ...order, csr: order.csr },
-        this.#options.template.validityHours,
-        signal,
-      )
+    if (order.csr) return issueWithRequest(this.#context, { ...order, csr: order.csr }, signal)
     // the webhook refuses such a Certificate (CSR mode: the CN is in the CSR, which it does not limit)
     if (Buffer.byteLength(order.identity) > CERT_MANAGER_COMMON_NAME_MAX)
       throw new RegistrationError(
         'ISSUANCE_FAILED',
         `cert-manager refuses a commonName longer than ${CERT_MANAGER_COMMON_NAME_MAX} bytes; use a shorter device id`,
       )
-    return issueWithCertificate(
-      this.#context,
-      order,
-      expandTemplate(this.#options.template, order.identity, order.registeredBy),
-      signal,
-    )
+    return issueWithCertificate(this.#context, order, signal)
   }
 
   /** close waits (briefly) for clean-ups and stops the watchers. */

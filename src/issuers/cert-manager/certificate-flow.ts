@@ -1,13 +1,20 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { usableUntil } from '../../pki/validity.js'
+import { keyAlgorithmOf } from '../../pki/keys.js'
 import { RegistrationError } from '../../protocol/errors.js'
-import type { KeyAlgorithm } from '../../protocol/messages.js'
 import type { Credentials, IssuanceOrder } from '../issuer.js'
-import type { ExpandedTemplate } from '../template.js'
+import { expandTemplate } from '../template.js'
 import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { resourceName, secretName } from './names.js'
-import { type Certificate, certificateFor, conditionOf, decodeBase64, type Secret } from './resources.js'
+import {
+  type Certificate,
+  certificateFor,
+  conditionOf,
+  decodeBase64,
+  issuedCredentials,
+  refused,
+  type Secret,
+} from './resources.js'
 
 /**
  * ISSUED is the reason of `Issuing=False` after a successful issuance: cert-manager's issuing controller sets it
@@ -26,9 +33,7 @@ function readyCertificate(certificate: Certificate | undefined): Certificate | u
   const issuing = conditionOf(certificate, 'Issuing')
   if (issuing?.status === 'False' && issuing.reason !== ISSUED) {
     const reason = issuing.reason ?? 'Failed'
-    throw new RegistrationError('ISSUANCE_FAILED', `the issuer did not issue the certificate (${reason})`, {
-      cause: new Error(issuing.message ?? reason),
-    })
+    throw refused(`the issuer did not issue the certificate (${reason})`, issuing.message ?? reason)
   }
   const ready = conditionOf(certificate, 'Ready')
   const generation = certificate.metadata?.generation
@@ -36,29 +41,16 @@ function readyCertificate(certificate: Certificate | undefined): Certificate | u
   return ready?.status === 'True' && current ? certificate : undefined
 }
 
-function keyAlgorithmOf(leaf: X509Certificate): string {
-  const key = leaf.publicKey
-  const details = key.asymmetricKeyDetails
-  if (key.asymmetricKeyType === 'ed25519') return 'Ed25519'
-  if (key.asymmetricKeyType === 'ec') return details?.namedCurve === 'secp384r1' ? 'ECDSA-P384' : 'ECDSA-P256'
-  return `RSA-${details?.modulusLength}`
-}
-
 /**
  * provenFor: a certificate cert-manager did not issue for this Certificate (Ready without status.revision: it
  * adopted an existing Secret) is used only when it has this registration's key algorithm and identity and was
  * issued no earlier than the Certificate object was created.
  */
-function provenFor(
-  leaf: X509Certificate,
-  certificate: Certificate,
-  identity: string,
-  algorithm: KeyAlgorithm,
-): boolean {
+function provenFor(leaf: X509Certificate, certificate: Certificate, order: IssuanceOrder): boolean {
   const created = Date.parse(certificate.metadata?.creationTimestamp as unknown as string)
   return (
-    keyAlgorithmOf(leaf) === algorithm &&
-    leaf.subject.split('\n').includes(`CN=${identity}`) &&
+    keyAlgorithmOf(leaf.publicKey) === order.keyAlgorithm &&
+    leaf.subject.split('\n').includes(`CN=${order.identity}`) &&
     new Date(leaf.validFrom).getTime() >= created
   )
 }
@@ -74,17 +66,7 @@ function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
   if (notAfter && new Date(leaf.validTo).getTime() !== new Date(notAfter).getTime()) return undefined
   const privateKeyPem = decodeBase64(data['tls.key'])
   if (!leaf.checkPrivateKey(createPrivateKey(privateKeyPem))) return undefined
-  const caCertificatesPem = decodeBase64(data['ca.crt'])
-  const credentials: Credentials = {
-    certificatePem: chain,
-    caCertificatesPem,
-    privateKeyPem,
-    serialNumber: leaf.serialNumber.toLowerCase(),
-    notBefore: new Date(leaf.validFrom),
-    // never later than the chain above it: a certificate is no use once its CA has expired
-    notAfter: usableUntil(chain, caCertificatesPem),
-  }
-  return { leaf, credentials }
+  return { leaf, credentials: issuedCredentials(leaf, chain, decodeBase64(data['ca.crt']), privateKeyPem) }
 }
 
 /**
@@ -96,18 +78,18 @@ function credentialsOf(certificate: Certificate, secret: Secret | undefined) {
 export async function issueWithCertificate(
   ctx: FlowContext,
   order: IssuanceOrder,
-  template: ExpandedTemplate,
   signal: AbortSignal,
 ): Promise<Credentials> {
   const { api, watchers, options } = ctx
   const name = resourceName(order.identity)
+  const template = expandTemplate(options.template, order.identity, order.registeredBy)
   const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace) as never
   const secret = secretName(order.identity)
-  const deleteSecret = (s: AbortSignal) => api.deleteSecret(secret, s)
+  const deleteSecret = (s: AbortSignal) => api.delete('secrets', secret, s)
   const remove = (): void =>
     ctx.cleanup(async (cleanupSignal) => {
       // a failed Certificate delete must not skip the Secret's: the key matters more
-      await api.deleteCustom('certificates', name, cleanupSignal).finally(() => deleteSecret(cleanupSignal))
+      await api.delete('certificates', name, cleanupSignal).finally(() => deleteSecret(cleanupSignal))
     })
   ctx.inFlight.add(name)
   try {
@@ -118,11 +100,7 @@ export async function issueWithCertificate(
       if (!certificate) return undefined
       const found = credentialsOf(certificate, watchers.secrets.get(secret))
       if (!found) return undefined
-      if (
-        certificate.status?.revision ||
-        provenFor(found.leaf, certificate, order.identity, order.keyAlgorithm)
-      )
-        return found.credentials
+      if (certificate.status?.revision || provenFor(found.leaf, certificate, order)) return found.credentials
       if (!reissuing) {
         reissuing = true
         deleteSecret(signal)

@@ -7,11 +7,6 @@ import type { ResourceWatcher } from './watcher.js'
 
 type Spec = Record<string, unknown>
 
-/** specMatches: every field the bridge sets is there with the same value (the server may add defaults). */
-export function specMatches(existing: Spec | undefined, wanted: Spec): boolean {
-  return !!existing && Object.entries(wanted).every(([key, value]) => isDeepStrictEqual(existing[key], value))
-}
-
 /**
  * ensureObject creates a Certificate or CertificateRequest; if one of that name exists (409) it is reused only
  * when its spec is what this registration needs, otherwise it is deleted (with `also`, e.g. its key Secret)
@@ -28,8 +23,11 @@ export async function ensureObject(
   const name = body.metadata.name
   if ((await ctx.api.create(plural, body, signal)) === 'created') return true
   const existing = await watcher.waitFor(name, (o) => o, signal)
-  if (specMatches(existing.spec, body.spec)) return false
-  await ctx.api.deleteCustom(plural, name, signal)
+  // every field the bridge sets is there with the same value (the server may add defaults)
+  const spec = existing.spec
+  if (spec && Object.entries(body.spec).every(([key, value]) => isDeepStrictEqual(spec[key], value)))
+    return false
+  await ctx.api.delete(plural, name, signal)
   await also?.(signal)
   await watcher.waitFor(
     name,

@@ -1,16 +1,6 @@
 import type { KubeApi } from './kube-api.js'
-import type { IssuerRef } from './resources.js'
+import type { CertManagerOptions } from './resources.js'
 import type { Watchers } from './watchers.js'
-
-export type { Watchers } from './watchers.js'
-
-/** CertManagerOptions are the validated settings of the cert-manager issuer. */
-export interface CertManagerOptions {
-  readonly namespace: string
-  readonly issuerRef: IssuerRef
-  readonly secretRetention: 'delete' | 'keep'
-  readonly requestRetention: 'delete' | 'keep'
-}
 
 /** FlowContext is what both issuance flows share. */
 export interface FlowContext {

@@ -8,8 +8,8 @@ import { ApiThrottle, type ApiThrottleOptions } from './api-throttle.js'
 /** The cert-manager API group and version the bridge speaks. */
 export const CERT_MANAGER_GROUP = 'cert-manager.io'
 export const CERT_MANAGER_VERSION = 'v1'
+const GROUP_VERSION = { group: CERT_MANAGER_GROUP, version: CERT_MANAGER_VERSION }
 
-/** CustomPlural names the cert-manager resources the bridge writes. */
 export type CustomPlural = 'certificates' | 'certificaterequests'
 
 const MAX_ATTEMPTS = 6
@@ -20,7 +20,8 @@ function statusOf(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined
 }
 
-function retryAfterMs(err: unknown): number | undefined {
+/** retryAfterMs is the Retry-After of an API answer, in milliseconds, or undefined. */
+export function retryAfterMs(err: unknown): number | undefined {
   if (!(err instanceof ApiException)) return undefined
   const header = (err.headers as Record<string, string> | undefined)?.['retry-after']
   const seconds = header === undefined ? Number.NaN : Number(header)
@@ -108,17 +109,11 @@ export class KubeApi {
 
   /** create makes a cert-manager object; an object of that name already there (409) counts as done. */
   async create(plural: CustomPlural, body: object, signal: AbortSignal): Promise<'created' | 'exists'> {
+    const namespace = this.#namespace
     try {
       await this.#call(
         `create ${plural}`,
-        () =>
-          this.#custom.createNamespacedCustomObject({
-            group: CERT_MANAGER_GROUP,
-            version: CERT_MANAGER_VERSION,
-            namespace: this.#namespace,
-            plural,
-            body,
-          }),
+        () => this.#custom.createNamespacedCustomObject({ ...GROUP_VERSION, namespace, plural, body }),
         signal,
       )
       return 'created'
@@ -128,34 +123,19 @@ export class KubeApi {
     }
   }
 
-  /** deleteCustom deletes a cert-manager object; one already gone (404) counts as done. */
-  async deleteCustom(plural: CustomPlural, name: string, signal: AbortSignal): Promise<void> {
-    await this.#delete(
-      `delete ${plural}/${name}`,
-      () =>
-        this.#custom.deleteNamespacedCustomObject({
-          group: CERT_MANAGER_GROUP,
-          version: CERT_MANAGER_VERSION,
-          namespace: this.#namespace,
-          plural,
-          name,
-        }),
-      signal,
-    )
-  }
-
-  /** deleteSecret deletes a Secret; one already gone (404) counts as done. */
-  async deleteSecret(name: string, signal: AbortSignal): Promise<void> {
-    await this.#delete(
-      `delete secrets/${name}`,
-      () => this.#core.deleteNamespacedSecret({ name, namespace: this.#namespace }),
-      signal,
-    )
-  }
-
-  async #delete(what: string, request: () => Promise<unknown>, signal: AbortSignal): Promise<void> {
+  /** delete deletes a cert-manager object or a Secret; one already gone (404) counts as done. */
+  async delete(plural: CustomPlural | 'secrets', name: string, signal: AbortSignal): Promise<void> {
+    const what = `delete ${plural}/${name}`
+    const namespace = this.#namespace
     try {
-      await this.#call(what, request, signal)
+      await this.#call(
+        what,
+        () =>
+          plural === 'secrets'
+            ? this.#core.deleteNamespacedSecret({ name, namespace })
+            : this.#custom.deleteNamespacedCustomObject({ ...GROUP_VERSION, namespace, plural, name }),
+        signal,
+      )
     } catch (err) {
       if (statusOf(err) !== 404) throw toIssuerError(err, what)
     }

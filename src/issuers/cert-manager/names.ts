@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto'
 
 /** Every object the bridge creates carries this label; its informers watch only such objects. */
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
-/** The value of MANAGED_BY_LABEL. */
-export const MANAGED_BY = 'mqtt-registration-bridge'
-/** LABEL_SELECTOR selects the bridge's own objects. */
+const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+const MANAGED_BY = 'mqtt-registration-bridge'
 export const LABEL_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`
 /** The original device id, which a DNS-1123 name may not be able to hold as it is. */
 export const DEVICE_ID_ANNOTATION = 'registration.mqtt-bridge.dev/device-id'

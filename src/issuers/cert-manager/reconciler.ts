@@ -2,10 +2,10 @@ import { X509Certificate } from 'node:crypto'
 import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { FlowContext } from './flow-context.js'
+import type { CustomPlural } from './kube-api.js'
 import { DEVICE_ID_ANNOTATION } from './names.js'
 import { decodeBase64 } from './resources.js'
 
-/** ReconcileResult counts what one pass removed. */
 export interface ReconcileResult {
   readonly certificates: number
   readonly requests: number
@@ -41,49 +41,42 @@ export async function reconcileLeftovers(
   const removed = { certificates: 0, requests: 0, secrets: 0 }
   const attempt = async (
     what: keyof ReconcileResult,
+    plural: CustomPlural | 'secrets',
     o: KubernetesObject,
-    serial: string | undefined,
-    del: () => Promise<void>,
+    serial?: string,
   ) => {
+    const name = o.metadata?.name ?? ''
     try {
-      await del()
+      await api.delete(plural, name, signal)
       removed[what]++
+      const deviceId = o.metadata?.annotations?.[DEVICE_ID_ANNOTATION]
       logger.warn(
-        {
-          kind: what,
-          name: o.metadata?.name,
-          deviceId: o.metadata?.annotations?.[DEVICE_ID_ANNOTATION],
-          serial,
-        },
+        { kind: what, name, deviceId, serial },
         serial ? 'removed a leftover that held an issued certificate' : 'removed a leftover',
       )
     } catch (err) {
-      logger.warn(
-        { err, kind: what, name: o.metadata?.name },
-        'could not remove a leftover; next resync retries',
-      )
+      logger.warn({ err, kind: what, name }, 'could not remove a leftover; next resync retries')
     }
   }
-  for (const certificate of watchers.certificates.list()) {
-    const name = certificate.metadata?.name ?? ''
-    if (!stale(certificate, name)) continue
-    await attempt('certificates', certificate, undefined, () =>
-      api.deleteCustom('certificates', name, signal),
-    )
-  }
+  for (const certificate of watchers.certificates.list())
+    if (stale(certificate, certificate.metadata?.name ?? ''))
+      await attempt('certificates', 'certificates', certificate)
   for (const secret of watchers.secrets.list()) {
-    const name = secret.metadata?.name ?? ''
-    const owner = name.replace(/-tls$/, '')
+    const owner = (secret.metadata?.name ?? '').replace(/-tls$/, '')
     const certificate = watchers.certificates.get(owner)
     if (!stale(secret, owner) || (certificate && !stale(certificate, owner))) continue
-    const serial = serialOf(decodeBase64(secret.data?.['tls.crt']))
-    await attempt('secrets', secret, serial, () => api.deleteSecret(name, signal))
+    await attempt('secrets', 'secrets', secret, serialOf(decodeBase64(secret.data?.['tls.crt'])))
   }
   for (const request of watchers.requests.list()) {
-    const name = request.metadata?.name ?? ''
-    if (!stale(request, name)) continue
-    const serial = serialOf(decodeBase64(request.status?.certificate))
-    await attempt('requests', request, serial, () => api.deleteCustom('certificaterequests', name, signal))
+    if (!stale(request, request.metadata?.name ?? '')) continue
+    await attempt(
+      'requests',
+      'certificaterequests',
+      request,
+      serialOf(decodeBase64(request.status?.certificate)),
+    )
   }
+  if (removed.certificates + removed.requests + removed.secrets > 0)
+    logger.info({ removed }, 'reconciled leftovers')
   return removed
 }

@@ -1,39 +1,30 @@
 import { X509Certificate } from 'node:crypto'
-import { toPem } from '../../pki/pem.js'
-import { usableUntil } from '../../pki/validity.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
-import { csrUsages } from './csr-usages.js'
 import { ensureObject } from './ensure.js'
 import type { FlowContext } from './flow-context.js'
 import { certificateRequestName } from './names.js'
-import { type CertificateRequest, certificateRequestFor, conditionOf, decodeBase64 } from './resources.js'
+import {
+  type CertificateRequest,
+  certificateRequestFor,
+  conditionOf,
+  decodeBase64,
+  issuedCredentials,
+  refused,
+} from './resources.js'
 
 /** outcome maps a CertificateRequest's conditions to an answer; each terminal reason to a documented code. */
 function outcome(request: CertificateRequest | undefined): CertificateRequest | undefined {
   if (!request) return undefined
   const denied = conditionOf(request, 'Denied')
-  if (denied?.status === 'True') {
-    throw new RegistrationError('ISSUANCE_FAILED', 'the certificate request was denied', {
-      cause: new Error(denied.message ?? 'Denied'),
-    })
-  }
+  if (denied?.status === 'True')
+    throw refused('the certificate request was denied', denied.message ?? 'Denied')
   const invalid = conditionOf(request, 'InvalidRequest')
-  if (invalid?.status === 'True') {
-    throw new RegistrationError('ISSUANCE_FAILED', 'the issuer found the certificate request invalid', {
-      cause: new Error(invalid.message ?? 'InvalidRequest'),
-    })
-  }
+  if (invalid?.status === 'True')
+    throw refused('the issuer found the certificate request invalid', invalid.message ?? 'InvalidRequest')
   const ready = conditionOf(request, 'Ready')
-  if (ready?.status === 'False' && (ready.reason === 'Failed' || ready.reason === 'Denied')) {
-    throw new RegistrationError(
-      'ISSUANCE_FAILED',
-      `the issuer did not issue the certificate (${ready.reason})`,
-      {
-        cause: new Error(ready.message ?? ready.reason),
-      },
-    )
-  }
+  if (ready?.status === 'False' && (ready.reason === 'Failed' || ready.reason === 'Denied'))
+    throw refused(`the issuer did not issue the certificate (${ready.reason})`, ready.message ?? ready.reason)
   return ready?.status === 'True' && request.status?.certificate ? request : undefined
 }
 
@@ -45,15 +36,7 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
   if (!issuedKey.equals(csr.spki)) {
     throw new RegistrationError('ISSUANCE_FAILED', 'the issuer returned a certificate for another key')
   }
-  const caCertificatesPem = decodeBase64(request.status?.ca)
-  return {
-    certificatePem: chain,
-    caCertificatesPem,
-    serialNumber: leaf.serialNumber.toLowerCase(),
-    notBefore: new Date(leaf.validFrom),
-    // never later than the chain above it: a certificate is no use once its CA has expired
-    notAfter: usableUntil(chain, caCertificatesPem),
-  }
+  return issuedCredentials(leaf, chain, decodeBase64(request.status?.ca))
 }
 
 /**
@@ -63,23 +46,11 @@ function credentialsFrom(request: CertificateRequest, csr: VerifiedCsr): Credent
 export async function issueWithRequest(
   ctx: FlowContext,
   order: IssuanceOrder & { csr: VerifiedCsr },
-  validityHours: number,
   signal: AbortSignal,
 ): Promise<Credentials> {
   const { watchers, options } = ctx
   const name = certificateRequestName(order.identity, order.csr.der)
-  const csrPem = toPem(order.csr.der, 'CERTIFICATE REQUEST')
-  const usages = csrUsages(order.csr.der)
-  const body = certificateRequestFor(
-    name,
-    order.identity,
-    csrPem,
-    order.keyAlgorithm,
-    validityHours,
-    options.issuerRef,
-    options.namespace,
-    usages,
-  ) as never
+  const body = certificateRequestFor(name, order, options) as never
   ctx.inFlight.add(name)
   try {
     await ensureObject(ctx, 'certificaterequests', watchers.requests as never, body, signal)
@@ -100,5 +71,5 @@ export async function issueWithRequest(
 
 function scheduleDelete(ctx: FlowContext, name: string): void {
   if (ctx.options.requestRetention !== 'delete') return
-  ctx.cleanup((signal) => ctx.api.deleteCustom('certificaterequests', name, signal))
+  ctx.cleanup((signal) => ctx.api.delete('certificaterequests', name, signal))
 }

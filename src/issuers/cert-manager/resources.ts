@@ -1,10 +1,15 @@
+import type { X509Certificate } from 'node:crypto'
 import type { KubernetesObject, V1Secret } from '@kubernetes/client-node'
+import { toPem } from '../../pki/pem.js'
+import { usableUntil } from '../../pki/validity.js'
+import { RegistrationError } from '../../protocol/errors.js'
 import type { KeyAlgorithm } from '../../protocol/messages.js'
-import type { ExpandedTemplate } from '../template.js'
+import type { Credentials, IssuanceOrder, VerifiedCsr } from '../issuer.js'
+import type { CertificateTemplate, ExpandedTemplate } from '../template.js'
+import { csrUsages } from './csr-usages.js'
 import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
 import { objectMetadata, resourceName, secretName } from './names.js'
 
-/** Condition is a cert-manager status condition. */
 export interface Condition {
   readonly type: string
   readonly status: 'True' | 'False' | 'Unknown'
@@ -18,6 +23,15 @@ export interface IssuerRef {
   readonly name: string
   readonly kind: 'Issuer' | 'ClusterIssuer'
   readonly group: string
+}
+
+/** CertManagerOptions are the validated settings of the cert-manager issuer. */
+export interface CertManagerOptions {
+  readonly namespace: string
+  readonly issuerRef: IssuerRef
+  readonly secretRetention: 'delete' | 'keep'
+  readonly requestRetention: 'delete' | 'keep'
+  readonly template: CertificateTemplate
 }
 
 /** Certificate is the part of cert-manager's Certificate the bridge reads. */
@@ -37,14 +51,34 @@ export interface IssuerObject extends KubernetesObject {
   readonly status?: { conditions?: Condition[] }
 }
 
-/** Secret is a core Secret. */
 export type Secret = V1Secret
 
 /** decodeBase64 reads a base64 field of a Secret or a CertificateRequest status as UTF-8 text. */
 export const decodeBase64 = (value: string | undefined): string =>
   Buffer.from(value ?? '', 'base64').toString('utf8')
 
-/** conditionOf finds a condition by type. */
+/** issuedCredentials is the answer for what cert-manager issued: `chain` is the leaf first, then intermediates. */
+export function issuedCredentials(
+  leaf: X509Certificate,
+  chain: string,
+  caCertificatesPem: string,
+  privateKeyPem?: string,
+): Credentials {
+  return {
+    certificatePem: chain,
+    caCertificatesPem,
+    ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
+    serialNumber: leaf.serialNumber.toLowerCase(),
+    notBefore: new Date(leaf.validFrom),
+    // never later than the chain above it: a certificate is no use once its CA has expired
+    notAfter: usableUntil(chain, caCertificatesPem),
+  }
+}
+
+/** refused is ISSUANCE_FAILED; the condition's own message (the issuer's internals) is only the cause. */
+export const refused = (message: string, detail: string): RegistrationError =>
+  new RegistrationError('ISSUANCE_FAILED', message, { cause: new Error(detail) })
+
 export function conditionOf(
   object: { status?: { conditions?: Condition[] } },
   type: string,
@@ -101,24 +135,19 @@ export function certificateFor(
 /** certificateRequestFor is the CertificateRequest carrying a device's CSR. */
 export function certificateRequestFor(
   name: string,
-  identity: string,
-  csrPem: string,
-  algorithm: KeyAlgorithm,
-  validityHours: number,
-  issuerRef: IssuerRef,
-  namespace: string,
-  /** The CSR's own usages, when it declares any (cert-manager's webhook requires them to match). */
-  usages: string[] = usagesFor(algorithm),
+  order: IssuanceOrder & { csr: VerifiedCsr },
+  { issuerRef, namespace, template }: CertManagerOptions,
 ): object {
   return {
     apiVersion: API_VERSION,
     kind: 'CertificateRequest',
-    metadata: objectMetadata(name, namespace, identity),
+    metadata: objectMetadata(name, namespace, order.identity),
     spec: {
-      request: Buffer.from(csrPem).toString('base64'),
+      request: Buffer.from(toPem(order.csr.der, 'CERTIFICATE REQUEST')).toString('base64'),
       isCA: false,
-      usages,
-      duration: `${validityHours}h`,
+      // the CSR's own usages, when it declares any (cert-manager's webhook requires them to match)
+      usages: csrUsages(order.csr.der) ?? usagesFor(order.keyAlgorithm),
+      duration: `${template.validityHours}h`,
       issuerRef: { ...issuerRef },
     },
   }

@@ -1,9 +1,8 @@
 /** Check is what a waiter makes of an object: keep waiting (undefined), a result, or a thrown error. */
 export type Check<T, R> = (object: T | undefined) => R | undefined
 
-interface Waiter<T> {
-  evaluate(object: T | undefined): boolean
-}
+/** A waiter is offered each new state of its object; it answers true once it has settled. */
+type Waiter<T> = (object: T | undefined) => boolean
 
 /** Waiters are the registrations waiting on objects by name; each change of an object is offered to its waiters. */
 export class Waiters<T> {
@@ -11,7 +10,7 @@ export class Waiters<T> {
 
   /** notify offers the object's new state (undefined: deleted) to its waiters. */
   notify(name: string, object: T | undefined): void {
-    for (const waiter of this.#byName.get(name) ?? []) waiter.evaluate(object)
+    for (const waiter of this.#byName.get(name) ?? []) waiter(object)
   }
 
   /**
@@ -26,19 +25,17 @@ export class Waiters<T> {
         if (waiters.size === 0) this.#byName.delete(name)
         signal.removeEventListener('abort', onAbort)
       }
-      const waiter: Waiter<T> = {
-        evaluate: (object) => {
-          try {
-            const result = check(object)
-            if (result === undefined) return false
-            finish()
-            resolve(result)
-          } catch (err) {
-            finish()
-            reject(err)
-          }
-          return true
-        },
+      const waiter: Waiter<T> = (object) => {
+        try {
+          const result = check(object)
+          if (result === undefined) return false
+          finish()
+          resolve(result)
+        } catch (err) {
+          finish()
+          reject(err)
+        }
+        return true
       }
       const onAbort = (): void => {
         finish()
@@ -47,7 +44,7 @@ export class Waiters<T> {
       if (signal.aborted) return reject(signal.reason)
       waiters.add(waiter)
       this.#byName.set(name, waiters)
-      if (waiter.evaluate(current)) return
+      if (waiter(current)) return
       signal.addEventListener('abort', onAbort, { once: true })
     })
   }

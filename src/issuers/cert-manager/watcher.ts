@@ -1,14 +1,13 @@
-import { ApiException, type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node'
+import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { sleep } from '../../common/abortable.js'
 import { Backoff } from '../../common/backoff.js'
 import type { ApiThrottle } from './api-throttle.js'
+import { retryAfterMs } from './kube-api.js'
 import { type Check, Waiters } from './waiters.js'
 
 /** ListFn lists the watched objects; the watcher calls it to sync and to re-list after 410 Gone. */
-export type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
-
-export type { Check } from './waiters.js'
+type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
 
 /** WatchTuning is client-go's reflector schedule: 800 ms doubling to 30 s, reset after 2 min of a healthy watch. */
 export interface WatchTuning {
@@ -20,7 +19,6 @@ export interface WatchTuning {
   readonly timeoutSeconds: number
 }
 
-/** WATCH_TUNING is the default schedule. */
 export const WATCH_TUNING: WatchTuning = {
   initialMs: 800,
   maxMs: 30_000,
@@ -28,8 +26,7 @@ export const WATCH_TUNING: WatchTuning = {
   timeoutSeconds: 300,
 }
 
-/** ResourceWatcherOptions say what to watch and how. */
-export interface ResourceWatcherOptions<T> {
+interface ResourceWatcherOptions<T> {
   readonly kind: string
   readonly kc: KubeConfig
   /** The collection path, e.g. /api/v1/namespaces/x/secrets. */
@@ -47,12 +44,6 @@ export interface ResourceWatcherOptions<T> {
 
 const GONE = Symbol('gone')
 const SHORT_WATCH_MS = 1_000
-
-function retryAfterMs(err: unknown): number {
-  if (!(err instanceof ApiException)) return 0
-  const seconds = Number((err.headers as Record<string, string> | undefined)?.['retry-after'])
-  return Number.isFinite(seconds) ? seconds * 1000 : 0
-}
 
 /**
  * ResourceWatcher is one shared list-and-watch for one resource kind, built on client-node's public Watch,
@@ -83,11 +74,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.kind = options.kind
     this.#options = options
     this.#watch = new Watch(options.kc)
-    this.#backoff = new Backoff({
-      initialMs: options.tuning.initialMs,
-      maxMs: options.tuning.maxMs,
-      jitter: 0,
-    })
+    const { initialMs, maxMs } = options.tuning
+    this.#backoff = new Backoff({ initialMs, maxMs, jitter: 0 })
     this.#logger = options.logger.child({ watch: options.kind })
   }
 
@@ -213,12 +201,10 @@ export class ResourceWatcher<T extends KubernetesObject> {
     })
   }
 
-  /** get reads the cache. */
   get(name: string): T | undefined {
     return this.#cache.get(name)
   }
 
-  /** list is every cached object. */
   list(): T[] {
     return [...this.#cache.values()]
   }
@@ -241,7 +227,6 @@ export class ResourceWatcher<T extends KubernetesObject> {
     return this.#waiters.waitFor(name, this.get(name), check, signal)
   }
 
-  /** stop ends the watch. */
   async stop(): Promise<void> {
     this.#stop.abort()
     this.#abortWatch?.()

@@ -1,10 +1,10 @@
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { ApiThrottle } from './api-throttle.js'
-import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION } from './kube-api.js'
+import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, type KubeObserver } from './kube-api.js'
 import { LABEL_SELECTOR } from './names.js'
 import type { Certificate, CertificateRequest, IssuerObject, IssuerRef, Secret } from './resources.js'
-import { ResourceWatcher, type WatchTuning } from './watcher.js'
+import { ResourceWatcher, WATCH_TUNING, type WatchTuning } from './watcher.js'
 
 /** Watchers are the shared informers: one per resource kind the bridge writes, and one on its issuer. */
 export interface Watchers {
@@ -18,65 +18,52 @@ export interface Watchers {
 /** createWatchers makes the four watchers; every list and watch goes through the API throttle. */
 export function createWatchers(
   kc: KubeConfig,
-  namespace: string,
-  issuerRef: IssuerRef,
+  options: {
+    namespace: string
+    issuerRef: IssuerRef
+    watch?: WatchTuning
+    observer?: KubeObserver | undefined
+  },
   throttle: ApiThrottle,
-  tuning: WatchTuning,
   logger: Logger,
-  onRestart?: (kind: string) => void,
 ): Watchers {
   const custom = kc.makeApiClient(CustomObjectsApi)
   const core = kc.makeApiClient(CoreV1Api)
-  const base = `/apis/${CERT_MANAGER_GROUP}/${CERT_MANAGER_VERSION}`
-  const common = { kc, throttle, tuning, logger, onRestart }
-  const customWatcher = <T extends Certificate | CertificateRequest>(plural: string) =>
-    new ResourceWatcher<T>({
+  const { namespace, issuerRef, observer } = options
+  const onRestart = (kind: string) => observer?.watchRestarted(kind)
+  const common = { kc, throttle, tuning: options.watch ?? WATCH_TUNING, logger, onRestart }
+  /** customWatcher watches one cert-manager plural: in the namespace, or cluster-wide for clusterissuers. */
+  const customWatcher = <T extends KubernetesObject>(
+    plural: string,
+    selector: { labelSelector: string } | { fieldSelector: string },
+  ) => {
+    const query = { group: CERT_MANAGER_GROUP, version: CERT_MANAGER_VERSION, plural, ...selector }
+    const clusterWide = plural === 'clusterissuers'
+    const scope = clusterWide ? '' : `namespaces/${namespace}/`
+    return new ResourceWatcher<T>({
       ...common,
+      ...selector,
       kind: plural,
-      path: `${base}/namespaces/${namespace}/${plural}`,
-      labelSelector: LABEL_SELECTOR,
+      path: `/apis/${CERT_MANAGER_GROUP}/${CERT_MANAGER_VERSION}/${scope}${plural}`,
       list: () =>
-        custom.listNamespacedCustomObject({
-          group: CERT_MANAGER_GROUP,
-          version: CERT_MANAGER_VERSION,
-          namespace,
-          plural,
-          labelSelector: LABEL_SELECTOR,
-        }),
+        clusterWide
+          ? custom.listClusterCustomObject(query)
+          : custom.listNamespacedCustomObject({ ...query, namespace }),
     })
-  const fieldSelector = `metadata.name=${issuerRef.name}`
-  const cluster = issuerRef.kind === 'ClusterIssuer'
-  const issuerPlural = cluster ? 'clusterissuers' : 'issuers'
+  }
+  const own = { labelSelector: LABEL_SELECTOR }
   return {
-    certificates: customWatcher<Certificate>('certificates'),
-    requests: customWatcher<CertificateRequest>('certificaterequests'),
+    certificates: customWatcher<Certificate>('certificates', own),
+    requests: customWatcher<CertificateRequest>('certificaterequests', own),
     secrets: new ResourceWatcher<Secret>({
       ...common,
+      ...own,
       kind: 'secrets',
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      labelSelector: LABEL_SELECTOR,
-      list: () => core.listNamespacedSecret({ namespace, labelSelector: LABEL_SELECTOR }),
+      list: () => core.listNamespacedSecret({ namespace, ...own }),
     }),
-    issuer: new ResourceWatcher<IssuerObject>({
-      ...common,
-      kind: issuerPlural,
-      path: cluster ? `${base}/clusterissuers` : `${base}/namespaces/${namespace}/issuers`,
-      fieldSelector,
-      list: () =>
-        cluster
-          ? custom.listClusterCustomObject({
-              group: CERT_MANAGER_GROUP,
-              version: CERT_MANAGER_VERSION,
-              plural: issuerPlural,
-              fieldSelector,
-            })
-          : custom.listNamespacedCustomObject({
-              group: CERT_MANAGER_GROUP,
-              version: CERT_MANAGER_VERSION,
-              namespace,
-              plural: issuerPlural,
-              fieldSelector,
-            }),
+    issuer: customWatcher<IssuerObject>(issuerRef.kind === 'ClusterIssuer' ? 'clusterissuers' : 'issuers', {
+      fieldSelector: `metadata.name=${issuerRef.name}`,
     }),
   }
 }

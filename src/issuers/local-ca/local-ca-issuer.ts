@@ -16,7 +16,6 @@ function keyUsageFor(algorithm: KeyAlgorithm): KeyUsageName[] {
   return algorithm.startsWith('RSA') ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature']
 }
 
-/** LocalCaIssuerOptions configure the embedded CA. */
 export interface LocalCaIssuerOptions {
   readonly ca: LoadedCa
   /** PEM of intermediates to append after the device certificate (empty when the CA is a root). */
@@ -68,11 +67,9 @@ export class LocalCaIssuer implements Issuer {
     const now = Math.floor(Date.now() / 1000) * 1000 // certificate times have whole seconds
     const problem = validityProblem(chain, now)
     if (problem) throw new RegistrationError('ISSUER_UNAVAILABLE', problem)
-    let spki = order.csr?.spki
-    let privateKeyPem: string | undefined
-    if (!spki) {
-      ;({ spki, privateKeyPem } = await generateKeyMaterial(order.keyAlgorithm, signal))
-    }
+    const { spki, privateKeyPem } = order.csr
+      ? { spki: order.csr.spki, privateKeyPem: undefined }
+      : await generateKeyMaterial(order.keyAlgorithm, signal)
     signal.throwIfAborted()
     const expanded = expandTemplate(template, order.identity, order.registeredBy)
     const wanted = now + expanded.validityHours * 3600_000
