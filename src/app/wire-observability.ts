@@ -5,8 +5,8 @@ import type { CleanupStack } from '../common/cleanup-stack.js'
 import type { Config } from '../config/load.js'
 import { createHealthServer } from '../health.js'
 import type { Issuer } from '../issuers/issuer.js'
-import type { BridgeMetrics } from '../observability/bridge-metrics.js'
 import { DeviceCounts } from '../observability/device-counts.js'
+import type { BridgeMetrics } from '../observability/metrics.js'
 import {
   createMetrics,
   type MetricsSources,
