@@ -147,14 +147,18 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   registration.gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
   lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()
-  logger.info({ host: address.address, port: address.port, issuer: issuer.name }, 'bridge listening')
+  const healthAt = health && healthPort(health)
+  logger.info(
+    { host: address.address, port: address.port, healthPort: healthAt, issuer: issuer.name },
+    'bridge listening',
+  )
   const issuerStarted = issuer
     .start()
     .catch((err: unknown) => logger.error({ err }, 'issuer failed to start'))
   void issuerStarted.then(() => readiness.check()) // say "ready" as soon as the issuer is
   return {
     address,
-    healthPort: health ? healthPort(health) : undefined,
+    healthPort: healthAt,
     config,
     createdDevPki,
     issuerStarted: issuerStarted.then(() => undefined),

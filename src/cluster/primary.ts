@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { Backoff } from '../common/backoff.js'
+import { relayGroupMetrics } from './group-metrics.js'
 import { WORKER_SLOT_ENV } from './worker-slot.js'
 
 /** WorkerMessage is what a worker tells the primary: that it listens, on which port. */
@@ -39,6 +40,7 @@ export function runPrimary(count: number, write: (line: string) => void): Promis
     const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) })
     const entry = { slot, startedAt: Date.now(), listening: false }
     slots.set(worker, entry)
+    relayGroupMetrics(worker)
     worker.on('message', (message: Partial<WorkerMessage>) => {
       if (typeof message?.bridgeListening !== 'number') return
       entry.listening = true

@@ -9,6 +9,7 @@ import {
   Registry,
 } from 'prom-client'
 import type { TlsMaterialName } from '../broker/tls-reloader.js'
+import { groupExposition } from '../cluster/group-metrics.js'
 import type { MetricsExposition } from '../health.js'
 import type { DeviceCounts } from './device-counts.js'
 
@@ -123,6 +124,7 @@ export function createMetrics(sources: MetricsSources) {
       name: 'certificate_expiry_timestamp_seconds',
       help: "notAfter of the certificates the bridge serves with, as a Unix time: 'listener' and the embedded 'issuing_ca'.",
       labelNames: ['certificate'],
+      aggregator: 'min',
       collect() {
         const { listener, issuing_ca } = sources.certificates()
         this.set({ certificate: 'listener' }, listener.getTime() / 1000)
@@ -143,6 +145,7 @@ export function createMetrics(sources: MetricsSources) {
       name: 'devices',
       help: 'Identities in the registry by the state of their newest certificate: active, expiring (within 7 days), expired, revoked.',
       labelNames: ['state'],
+      aggregator: 'max', // every process counts the same shared registry
       async collect() {
         const states = await sources.devices?.current()
         for (const [state, n] of Object.entries(states ?? {})) this.set({ state }, n)
@@ -152,7 +155,8 @@ export function createMetrics(sources: MetricsSources) {
     devicesChanged: (): void => sources.devices?.changed(),
     ready: gauge({
       name: 'ready',
-      help: '1 while /readyz answers 200, else 0.',
+      help: '1 while /readyz answers 200, else 0 (with workers: 1 while every worker is ready).',
+      aggregator: 'min',
       collect() {
         this.set(sources.ready() ? 1 : 0)
       },
@@ -168,7 +172,6 @@ export function createMetrics(sources: MetricsSources) {
 /** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
 export const RELOADED_FILES = ['deny_list', 'gateway_policy'] as const
 
-/** metricsExposition renders the metrics for the health server's /metrics. */
-export const metricsExposition =
-  (metrics: BridgeMetrics): MetricsExposition =>
-  async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() })
+/** metricsExposition renders the metrics for the health server's /metrics (the whole group's, in a worker). */
+export const metricsExposition = (metrics: BridgeMetrics): MetricsExposition =>
+  groupExposition(metrics.registry)

@@ -209,6 +209,36 @@ describe('serve --workers 2 with state.redis.url', () => {
     await session.client.endAsync()
   })
 
+  it('/metrics shows the whole group, whichever worker the scrape reaches', async () => {
+    bridge = await startWorkers(['health.enabled=true', 'health.port=0', 'health.host=127.0.0.1'])
+    const b = bridge
+    await b.process.waitFor(new Occurrences('"msg":"bridge listening"', 2))
+    const healthPort = /"healthPort":(\d+)/.exec(b.process.output())?.[1]
+    const devices = await makeClusterDevices(pki, 'group-metrics', 6, 'csr')
+    const workers = new Set<number>()
+    for (const device of devices) {
+      const session = await openSession(b, device)
+      workers.add(await workerOf(b, session.clientId))
+      expect((await session.next(10_000))?.status).toBe('issued')
+      await session.client.endAsync()
+    }
+    expect(workers.size).toBe(2) // the registrations were answered by both workers
+    const issued = (body: string): number =>
+      [
+        ...body.matchAll(
+          /^mqtt_registration_bridge_registrations_total\{[^}]*outcome="issued"[^}]*\} (\d+)/gm,
+        ),
+      ]
+        .map((m) => Number(m[1]))
+        .reduce((a, n) => a + n, 0)
+    // a scrape reaches one worker at a time (node:cluster round robin): each sees all six
+    for (let i = 0; i < 4; i++) {
+      const body = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text()
+      expect(issued(body)).toBe(6)
+      expect(body).toMatch(/^mqtt_registration_bridge_ready 1$/m)
+    }
+  })
+
   it('SIGTERM stops every worker and the primary exits 0', async () => {
     bridge = await startWorkers()
     const b = bridge
