@@ -1,9 +1,8 @@
 import { EXPIRY_STATES, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
 import { openLifecycle } from './lifecycle-context.js'
-import { identity as checkIdentity, UsageError } from './usage-error.js'
+import { CONFIG_OPTIONS, identity as checkIdentity, type Flags, UsageError } from './usage-error.js'
 
-/** DEVICES_HELP documents `devices`. */
 export const DEVICES_HELP = `Usage: registration-bridge devices list [options]
        registration-bridge devices show IDENTITY [options]
        registration-bridge devices counts [--expiring 7d] [options]
@@ -28,17 +27,16 @@ Options:
 'reset' lets the identity register again with its factory certificate (lifecycle.reRegistration after-reset,
 and after a revocation), and records it in the audit log.`
 
-/** DevicesFlags are the parsed flags of `devices`. */
-export interface DevicesFlags {
-  readonly _?: readonly string[]
-  readonly 'state-dir'?: string | undefined
-  readonly registry?: string | undefined
-  readonly owner?: string | undefined
-  readonly json?: boolean | undefined
-  readonly expiring?: string | undefined
-  readonly config?: string | undefined
-  readonly set?: string[] | undefined
-}
+export const DEVICES_OPTIONS = {
+  ...CONFIG_OPTIONS,
+  registry: { type: 'string' },
+  owner: { type: 'string' },
+  json: { type: 'boolean' },
+  expiring: { type: 'string' },
+} as const
+
+/** DevicesFlags are the flags of `devices` and its positionals (`_`: the action and the identity). */
+type DevicesFlags = Flags<typeof DEVICES_OPTIONS> & { readonly _?: readonly string[] }
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
