@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { certificatesFromPem } from '../pki/pem.js'
 import { type Config, ConfigError } from './load.js'
 
 /** ConfiguredFiles are the contents of every file the configuration names, read once at start-up. */
@@ -52,15 +53,12 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
   return files
 }
 
-/** PEM_CERTIFICATE matches each certificate of a PEM bundle. */
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
-
 /** fingerprints are the SHA-256 fingerprints and subjects of a bundle's certificates (unparsable ones left out). */
 function fingerprints(pem: string): Map<string, string> {
   const found = new Map<string, string>()
-  for (const block of pem.match(PEM_CERTIFICATE) ?? []) {
+  for (const der of certificatesFromPem(pem)) {
     try {
-      const cert = new X509Certificate(block)
+      const cert = new X509Certificate(der)
       found.set(cert.fingerprint256, cert.subject.replace(/\n/g, ', '))
     } catch {
       // not a certificate: the listener's own loading reports it

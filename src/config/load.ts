@@ -48,17 +48,11 @@ export const ENV_PREFIX = 'MRB_'
 
 type Leaf = { readonly path: string[]; readonly kind: 'number' | 'boolean' | 'array' | 'string' }
 
+/** unwrap looks through defaults, optionals and pipes to the schema of the setting itself. */
 function unwrap(schema: z.ZodType): z.ZodType {
-  let s = schema
-  for (
-    let def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
-    ;
-    def = s.def as typeof def
-  ) {
-    const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined)
-    if (!inner) return s
-    s = inner
-  }
+  const def = schema.def as { type: string; innerType?: z.ZodType; in?: z.ZodType }
+  const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined)
+  return inner ? unwrap(inner) : schema
 }
 
 /** settingLeaves lists every setting path with its kind, walking the schema itself. */
@@ -115,12 +109,13 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
   const state = resolve(cwd, raw.stateDir)
   const pki = (name: string): string => resolve(state, 'pki', name)
   const file = (value: string | undefined, fallback: string): string => resolve(cwd, value ?? fallback)
+  /** optional resolves a path setting without a default: `{ [key]: path }`, or nothing when it is unset. */
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    (value === undefined ? {} : { [key]: resolve(cwd, value) }) as { [P in K]?: string }
   const { localCa, certManager } = raw.issuer
   const caSettings = raw.issuer.type === 'local-ca' ? [localCa.certFile, localCa.keyFile] : []
   const pkiSettings = [raw.tls.certFile, raw.tls.keyFile, raw.tls.clientCaFile, ...caSettings]
-  const usesDevPki = pkiSettings.every((v) => v === undefined)
-  const { chainFile } = raw.issuer.localCa
-  const { url, caFile } = raw.production
+  const { url } = raw.production
   return {
     ...raw,
     stateDir: state,
@@ -132,36 +127,26 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
     issuer: {
       type: raw.issuer.type,
       localCa: {
-        certFile: file(raw.issuer.localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
-        keyFile: file(raw.issuer.localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
-        ...(chainFile === undefined ? {} : { chainFile: resolve(cwd, chainFile) }),
+        certFile: file(localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
+        keyFile: file(localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
+        ...optional('chainFile', localCa.chainFile),
       },
       certManager: {
         ...certManager,
-        ...(certManager.kubeconfig === undefined ? {} : { kubeconfig: resolve(cwd, certManager.kubeconfig) }),
+        ...optional('kubeconfig', certManager.kubeconfig),
         // validated above: required when the type is cert-manager, unused otherwise
         issuerRef: { ...certManager.issuerRef, name: certManager.issuerRef.name ?? '' },
       },
     },
     auditLog: file(raw.auditLog, resolve(state, 'audit.log')),
-    production: {
-      ...(url === undefined ? {} : { url }),
-      ...(caFile === undefined ? {} : { caFile: resolve(cwd, caFile) }),
-    },
-    usesDevPki,
-    gateways: {
-      ...raw.gateways,
-      ...(raw.gateways.policyFile === undefined ? {} : { policyFile: resolve(cwd, raw.gateways.policyFile) }),
-    },
+    production: { ...(url === undefined ? {} : { url }), ...optional('caFile', raw.production.caFile) },
+    usesDevPki: pkiSettings.every((v) => v === undefined),
+    gateways: { ...raw.gateways, ...optional('policyFile', raw.gateways.policyFile) },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
     lifecycle: {
       ...raw.lifecycle,
-      ...(raw.lifecycle.operationalCaFile === undefined
-        ? {}
-        : { operationalCaFile: resolve(cwd, raw.lifecycle.operationalCaFile) }),
-      ...(raw.lifecycle.denyListFile === undefined
-        ? {}
-        : { denyListFile: resolve(cwd, raw.lifecycle.denyListFile) }),
+      ...optional('operationalCaFile', raw.lifecycle.operationalCaFile),
+      ...optional('denyListFile', raw.lifecycle.denyListFile),
       crl: { ...raw.lifecycle.crl, file: file(raw.lifecycle.crl.file, resolve(state, 'crl.pem')) },
     },
   }

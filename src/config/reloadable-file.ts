@@ -40,9 +40,7 @@ export class ReloadableFile<T> {
   #files: readonly string[] = []
   #watcher: FileWatcher | undefined
   #onResult: ((ok: boolean) => void) | undefined
-  readonly #onSighup = (): void => {
-    this.reload()
-  }
+  readonly #onSighup = (): boolean => this.reload()
 
   constructor(file: string | undefined, logger: Logger, options: ReloadableFileOptions<T>) {
     this.#file = file
