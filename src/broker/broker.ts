@@ -1,15 +1,10 @@
-import type { X509Certificate } from 'node:crypto'
 import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
-import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
-import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
-import type { Topics } from '../protocol/topics.js'
-import { createAccessControl } from './access-control.js'
+import { type AccessControlOptions, createAccessControl } from './access-control.js'
 import { boundedPersistence } from './bounded-persistence.js'
-import type { IdentitySource } from './identity.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import type { BrokerBackend } from './redis-backend.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
@@ -41,16 +36,12 @@ export const REFUSAL_REASONS: readonly string[] = [
 ]
 
 /** BootstrapBrokerOptions configure the embedded MQTT broker that devices register through. */
-export interface BootstrapBrokerOptions {
+export interface BootstrapBrokerOptions extends AccessControlOptions {
   readonly host: string
   readonly port: number
   readonly tls: Omit<TlsListenerOptions, 'handshakeTimeoutMs'>
-  readonly topics: Topics
-  readonly identitySource: IdentitySource
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
-  readonly maxClientIdLength: number
-  readonly maxConnectionsPerIdentity: number
   /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
   readonly maxQueuedRepliesPerIdentity: number
   /** Replies kept at once in all (registration.replyCacheMaxEntries). */
@@ -61,15 +52,9 @@ export interface BootstrapBrokerOptions {
   readonly maxSessionsPerIdentity: number
   /** How long a stored session outlives its last connection (limits.sessionExpirySeconds). */
   readonly sessionExpiryMs: number
-  readonly logger: Logger
-  readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
   readonly observer?: BrokerObserver
   /** Shared sessions and message passing (Redis) for workers and replicas; unset: bounded, in memory. */
   readonly backend?: BrokerBackend | undefined
-  /** The CAs of operational certificates (renewal); read per connection. */
-  readonly operationalCas?: () => readonly X509Certificate[]
-  /** Says why a verified identity is refused at CONNECT (the deny list), or undefined. */
-  readonly denied?: (identity: DeviceIdentity) => string | undefined | Promise<string | undefined>
 }
 
 /** ListenError says which listener could not bind, naming its setting. */
@@ -128,16 +113,7 @@ export class BootstrapBroker {
               o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
           },
         }),
-      ...createAccessControl({
-        topics: o.topics,
-        identitySource: o.identitySource,
-        maxClientIdLength: o.maxClientIdLength,
-        maxConnectionsPerIdentity: o.maxConnectionsPerIdentity,
-        logger: o.logger,
-        onRequest: o.onRequest,
-        operationalCas: o.operationalCas,
-        denied: o.denied,
-      }),
+      ...createAccessControl(o),
       connectTimeout: o.connectTimeoutMs,
     })
     aedes.on('client', (client) => o.logger.debug({ clientId: client.id }, 'client connected'))
@@ -220,12 +196,10 @@ export class BootstrapBroker {
   }
 
   /** stopAccepting closes the listener to new connections; connected devices keep their sessions. */
-  stopAccepting(): Promise<void> {
-    const server = this.#server
-    if (!server || !this.#listening) return Promise.resolve()
+  async stopAccepting(): Promise<void> {
+    if (!this.#listening) return
     this.#listening = false
-    server.close()
-    return Promise.resolve()
+    this.#server?.close()
   }
 
   /** stop closes the listener and every connection. */

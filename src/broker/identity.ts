@@ -33,9 +33,6 @@ export function identityFromUri(uri: string, prefix: string | undefined): string
   return isSafeIdentity(id) ? id : undefined
 }
 
-/** uriOfIdentity is the inverse of identityFromUri: the URI a device with this identity carries. */
-export const uriOfIdentity = (id: string, prefix: string): string => `${prefix}${id}`
-
 /** notADeviceCertificate says why a verified certificate is not a device certificate, or undefined. */
 function notADeviceCertificate(cert: X509Certificate): string | undefined {
   if (cert.ca) return 'client certificate is a CA certificate (basicConstraints CA:TRUE)'
@@ -81,14 +78,10 @@ function readIdentity(
   if (candidates.length !== 1)
     return refuse(`client certificate must carry exactly one ${source}, found ${candidates.length}`)
   const value = candidates[0] ?? ''
-  if (source === 'san-uri') {
-    const id = identityFromUri(value, settings.uriPrefix)
-    return id === undefined
-      ? refuse('the URI SAN is not identity.uriPrefix followed by an identity')
-      : { ok: true, identity: { id, credential: credentialOf(cert, operationalCas) } }
-  }
-  if (!isSafeIdentity(value)) return refuse('identity has characters that are not allowed in topics')
-  return { ok: true, identity: { id: value, credential: credentialOf(cert, operationalCas) } }
+  const id = source === 'san-uri' ? identityFromUri(value, settings.uriPrefix) : value
+  if (id === undefined) return refuse('the URI SAN is not identity.uriPrefix followed by an identity')
+  if (!isSafeIdentity(id)) return refuse('identity has characters that are not allowed in topics')
+  return { ok: true, identity: { id, credential: credentialOf(cert, operationalCas) } }
 }
 
 /**

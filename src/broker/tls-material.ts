@@ -14,23 +14,20 @@ export interface ListenerMaterial {
   readonly operationalCaPem?: string | undefined
 }
 
-/** listenerContextOptions are the secure-context options of the listener (TLS 1.2+ only). */
+/**
+ * listenerContextOptions are the secure-context options of the listener (TLS 1.2+ only); it verifies client
+ * certificates with the factory CAs, then the operational ones.
+ */
 export const listenerContextOptions = (m: ListenerMaterial): SecureContextOptions => ({
   cert: m.certPem,
   key: m.keyPem,
-  ca: trustedClientCas(m),
+  ca: m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem,
   minVersion: 'TLSv1.2',
 })
 
-/** trustedClientCas is the bundle the listener verifies client certificates with: factory CAs, then operational. */
-export const trustedClientCas = (m: ListenerMaterial): string =>
-  m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem
-
-/** parseCaBundle parses and checks every certificate of a CA bundle (operational CAs, to tell renewals apart). */
-export function parseCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
-  if (pem === '') return []
-  return checkCaBundle(pem, what, now)
-}
+/** parseCaBundle checks a CA bundle that may be empty (operational CAs, to tell renewals apart). */
+export const parseCaBundle = (pem: string, what: string, now = new Date()): X509Certificate[] =>
+  pem === '' ? [] : checkCaBundle(pem, what, now)
 
 const isoOf = (time: string): string => new Date(time).toISOString()
 
@@ -50,8 +47,9 @@ const subjectOf = (certificate: X509Certificate): string => certificate.subject.
  * date beside a valid one is kept: rotations stage the next CA early and leave the last one a while.
  */
 export function checkCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
-  checkBundle(pem, what)
-  const certificates = certificatesFromPem(pem).map((der) => new X509Certificate(der))
+  const ders = certificatesFromPem(pem)
+  if (ders.length === 0) throw new Error(`${what}: no CERTIFICATE block found`)
+  const certificates = ders.map((der) => new X509Certificate(der))
   const endEntity = certificates.find((c) => !c.ca)
   if (endEntity)
     throw new Error(
@@ -73,13 +71,6 @@ function firstCertificate(pem: string, what: string): X509Certificate {
   } catch (err) {
     throw new Error(`${what}: not a certificate (${(err as Error).message})`)
   }
-}
-
-/** bundle checks a PEM bundle holds at least one certificate and that all of them parse. */
-function checkBundle(pem: string, what: string): void {
-  const ders = certificatesFromPem(pem)
-  if (ders.length === 0) throw new Error(`${what}: no CERTIFICATE block found`)
-  for (const der of ders) new X509Certificate(der)
 }
 
 /**

@@ -196,9 +196,8 @@ export class TlsReloader {
     try {
       reload()
     } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code
-        ? `cannot read a file (${(err as NodeJS.ErrnoException).code})`
-        : (err as Error).message
+      const { code, message } = err as NodeJS.ErrnoException
+      const reason = code ? `cannot read a file (${code})` : message
       this.#deps.logger.error({ material, reason }, 'TLS material refused; keeping the current one')
       this.#deps.onResult?.(material, false)
       return
