@@ -4,7 +4,7 @@ import { Aedes } from 'aedes'
 import { LogBudget } from '../common/log-budget.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import { type AccessControlOptions, createAccessControl } from './access-control.js'
-import { boundedPersistence } from './bounded-persistence.js'
+import { boundedPersistence, type OfflineQueueOptions } from './bounded-persistence.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import type { BrokerBackend } from './redis-backend.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
@@ -36,22 +36,12 @@ export const REFUSAL_REASONS: readonly string[] = [
 ]
 
 /** BootstrapBrokerOptions configure the embedded MQTT broker that devices register through. */
-export interface BootstrapBrokerOptions extends AccessControlOptions {
+export interface BootstrapBrokerOptions extends AccessControlOptions, OfflineQueueOptions {
   readonly host: string
   readonly port: number
   readonly tls: Omit<TlsListenerOptions, 'handshakeTimeoutMs'>
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
-  /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
-  readonly maxQueuedRepliesPerIdentity: number
-  /** Replies kept at once in all (registration.replyCacheMaxEntries). */
-  readonly maxQueuedReplies: number
-  /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
-  readonly queuedReplyTtlMs: number
-  /** Persistent sessions stored for one identity (limits.maxSessionsPerIdentity); past it the oldest is dropped. */
-  readonly maxSessionsPerIdentity: number
-  /** How long a stored session outlives its last connection (limits.sessionExpirySeconds). */
-  readonly sessionExpiryMs: number
   readonly observer?: BrokerObserver
   /** Shared sessions and message passing (Redis) for workers and replicas; unset: bounded, in memory. */
   readonly backend?: BrokerBackend | undefined
@@ -92,27 +82,7 @@ export class BootstrapBroker {
     const budget = new LogBudget({ burst: 10, perMinute: 10 })
     const aedes = await Aedes.createBroker({
       ...(o.backend ? { mq: o.backend.mq } : {}),
-      persistence:
-        o.backend?.persistence ??
-        boundedPersistence({
-          maxPerIdentity: o.maxQueuedRepliesPerIdentity,
-          maxTotal: o.maxQueuedReplies,
-          ttlMs: o.queuedReplyTtlMs,
-          onOverflow: (identity) => {
-            const suppressed = budget.take(`queue:${identity}`)
-            if (suppressed !== undefined)
-              o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
-          },
-          onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
-          maxSessionsPerIdentity: o.maxSessionsPerIdentity,
-          sessionExpiryMs: o.sessionExpiryMs,
-          onSessionDropped: (identity, reason) => {
-            if (reason === 'expired') return o.logger.debug({ identity }, 'stored session expired')
-            const suppressed = budget.take(`sessions:${identity}`)
-            if (suppressed !== undefined)
-              o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
-          },
-        }),
+      persistence: o.backend?.persistence ?? boundedPersistence(o),
       ...createAccessControl(o),
       connectTimeout: o.connectTimeoutMs,
     })

@@ -4,18 +4,12 @@ import { certificateNames } from '../pki/names.js'
 import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
-/** IdentitySourceName says where in the client certificate the device identity is read. */
-export type IdentitySourceName = 'subject-cn' | 'san-dns' | 'san-uri'
-
-/** IdentitySettings are the `identity` settings: the source, and for URIs the prefix that maps them. */
-export interface IdentitySettings {
-  readonly source: IdentitySourceName
+/** IdentitySource is the `identity` settings: where in the client certificate the identity is read. */
+export interface IdentitySource {
+  readonly source: 'subject-cn' | 'san-dns' | 'san-uri'
   /** For `san-uri`: the URI is this prefix followed by the identity (e.g. `spiffe://example.org/device/`). */
   readonly uriPrefix?: string | undefined
 }
-
-/** IdentitySource is a source name, or the full identity settings. */
-export type IdentitySource = IdentitySourceName | IdentitySettings
 
 /** IdentityResult is an identity, or why a connection has none. */
 export type IdentityResult =
@@ -66,7 +60,7 @@ function credentialOf(
 
 function readIdentity(
   cert: X509Certificate,
-  settings: IdentitySettings,
+  settings: IdentitySource,
   operationalCas: readonly X509Certificate[],
 ): IdentityResult {
   const problem = notADeviceCertificate(cert)
@@ -93,10 +87,9 @@ function readIdentity(
  */
 export function identityOf(
   socket: TLSSocket,
-  source: IdentitySource,
+  settings: IdentitySource,
   operationalCas: readonly X509Certificate[] = [],
 ): IdentityResult {
-  const settings = typeof source === 'string' ? { source } : source
   try {
     if (!socket.authorized) return refuse('client certificate not verified')
     const cert = socket.getPeerX509Certificate()

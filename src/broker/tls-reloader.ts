@@ -82,12 +82,10 @@ export class TlsReloader {
     return this.#operationalCas
   }
 
-  /** listenerNotAfter is when the listener's current certificate expires. */
   get listenerNotAfter(): Date {
     return new Date(this.#listenerCertificate.validTo)
   }
 
-  /** listenerCertificate is the certificate the listener presents now. */
   get listenerCertificate(): X509Certificate {
     return this.#listenerCertificate
   }
@@ -107,7 +105,6 @@ export class TlsReloader {
     return this.#issuingCa
   }
 
-  /** start watches the files. */
   start(): void {
     const f = this.#files
     const ca = f.issuingCa
@@ -129,36 +126,28 @@ export class TlsReloader {
 
   #reload(changed: ReadonlySet<string>): void {
     const f = this.#files
-    const touches = (...paths: (string | undefined)[]): boolean =>
-      paths.some((p) => p !== undefined && changed.has(p))
     // the pair and the factory CAs come from different places (a cert-manager Secret, a ConfigMap): one that is
     // broken does not hold up the other
-    if (touches(f.certFile, f.keyFile)) {
-      this.#try('listener', [f.certFile, f.keyFile], () => {
-        const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
-        const certificate = checkListenerPair(material)
-        this.#applyListener(material)
-        this.#listenerCertificate = certificate
-      })
-    }
-    if (touches(f.clientCaFile)) {
-      this.#try('factory_ca', [f.clientCaFile], () => {
-        const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
-        const cas = checkFactoryCa(material)
-        this.#applyListener(material)
-        this.#factoryCas = cas
-      })
-    }
-    if (touches(f.productionCaFile)) {
-      this.#try('production_ca', [f.productionCaFile], () => {
-        const pem = readText(f.productionCaFile)
-        checkProductionCa(pem)
-        this.#productionCaPem = pem
-      })
-    }
+    this.#try('listener', changed, [f.certFile, f.keyFile], () => {
+      const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
+      const certificate = checkListenerPair(material)
+      this.#applyListener(material)
+      this.#listenerCertificate = certificate
+    })
+    this.#try('factory_ca', changed, [f.clientCaFile], () => {
+      const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
+      const cas = checkFactoryCa(material)
+      this.#applyListener(material)
+      this.#factoryCas = cas
+    })
+    this.#try('production_ca', changed, [f.productionCaFile], () => {
+      const pem = readText(f.productionCaFile)
+      checkProductionCa(pem)
+      this.#productionCaPem = pem
+    })
     // the embedded CA's own certificate (the default) follows the issuing_ca reload below
-    if (touches(f.operationalCaFile) && f.operationalCaFile !== f.issuingCa?.certFile) {
-      this.#try('operational_ca', [f.operationalCaFile], () => {
+    if (f.operationalCaFile !== f.issuingCa?.certFile) {
+      this.#try('operational_ca', changed, [f.operationalCaFile], () => {
         const material = { ...this.#listener, operationalCaPem: readText(f.operationalCaFile) }
         const cas = parseCaBundle(material.operationalCaPem, 'lifecycle.operationalCaFile')
         checkFactoryCa(material)
@@ -167,8 +156,8 @@ export class TlsReloader {
       })
     }
     const ca = f.issuingCa
-    if (ca && touches(ca.certFile, ca.keyFile, ca.chainFile)) {
-      this.#try('issuing_ca', [ca.certFile, ca.keyFile, ca.chainFile], () => {
+    if (ca) {
+      this.#try('issuing_ca', changed, [ca.certFile, ca.keyFile, ca.chainFile], () => {
         this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
         if (f.operationalCaFile === ca.certFile) this.#trustRotatedCa(this.#issuingCa.ca.certificate)
       })
@@ -192,7 +181,14 @@ export class TlsReloader {
     this.#listener = material
   }
 
-  #try(material: TlsMaterialName, files: (string | undefined)[], reload: () => void): void {
+  /** #try reloads `material` when one of its files changed, keeping the current one when the new one is refused. */
+  #try(
+    material: TlsMaterialName,
+    changed: ReadonlySet<string>,
+    files: (string | undefined)[],
+    reload: () => void,
+  ): void {
+    if (!files.some((p) => p !== undefined && changed.has(p))) return
     try {
       reload()
     } catch (err) {
@@ -206,7 +202,6 @@ export class TlsReloader {
     this.#deps.onResult?.(material, true)
   }
 
-  /** close stops watching. */
   close(): void {
     this.#watcher?.close()
   }
