@@ -47,5 +47,4 @@ export function createHealthServer(
   })
 }
 
-/** healthPort is the port the health server bound. */
 export const healthPort = (server: Server): number => (server.address() as AddressInfo).port

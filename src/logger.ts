@@ -6,7 +6,6 @@ import { type DestinationStream, type Logger, pino } from 'pino'
  */
 export const REDACTED_PATHS = ['privateKey', 'privateKeyPem', 'key', 'keyPem'].flatMap((k) => [k, `*.${k}`])
 
-/** createLogger makes the bridge's JSON logger. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {

@@ -144,14 +144,8 @@ export class BootstrapBroker {
   publishPayload(identity: string, payload: Buffer, queue = true): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
-    const packet = {
-      cmd: 'publish' as const,
-      topic: this.#options.topics.replyTopic(identity),
-      payload,
-      qos: queue ? (1 as const) : (0 as const),
-      retain: false,
-      dup: false,
-    }
+    const topic = this.#options.topics.replyTopic(identity)
+    const packet = { cmd: 'publish', topic, payload, qos: queue ? 1 : 0, retain: false, dup: false } as const
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
   }
 

@@ -90,7 +90,6 @@ export class TlsReloader {
     return this.#listenerCertificate
   }
 
-  /** factoryCas are the factory CAs devices are verified with now. */
   get factoryCas(): readonly X509Certificate[] {
     return this.#factoryCas
   }

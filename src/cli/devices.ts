@@ -40,14 +40,8 @@ type DevicesFlags = Flags<typeof DEVICES_OPTIONS> & { readonly _?: readonly stri
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
+  const padded = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')
+  return rows.map((r) => padded(r).trimEnd()).join('\n')
 }
 
 function listText(devices: readonly DeviceSummary[]): string {

@@ -10,7 +10,6 @@ Refuses to overwrite an existing PKI unless --force is given.`
 
 export const INIT_OPTIONS = { 'state-dir': { type: 'string' }, force: { type: 'boolean' } } as const
 
-/** init writes the development PKI. */
 export async function init(flags: Flags<typeof INIT_OPTIONS>): Promise<void> {
   const dir = join(resolve(flags['state-dir'] ?? '.registration-bridge'), 'pki')
   await createDevPki(dir, { force: flags.force === true })

@@ -76,7 +76,6 @@ export function brokerUrl(flag: string, value: string | undefined): string | und
   return value
 }
 
-/** oneOf checks an enumerated flag. */
 export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, not "${value}"`)

@@ -39,11 +39,8 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     productionCaPem: read('production.caFile', config.production.caFile),
     operationalCaPem: read('lifecycle.operationalCaFile', operationalCaFileOf(config)),
   }
-  const factoryCa =
-    config.lifecycle.operationalCaFile === undefined
-      ? undefined
-      : factoryCaIn(files.operationalCaPem, files.clientCaPem)
-  if (factoryCa !== undefined) {
+  const factoryCa = factoryCaIn(files.operationalCaPem, files.clientCaPem)
+  if (config.lifecycle.operationalCaFile !== undefined && factoryCa !== undefined) {
     problems.push(
       `lifecycle.operationalCaFile: ${config.lifecycle.operationalCaFile} holds ${factoryCa}, a factory CA of ` +
         'tls.clientCaFile; it must hold only the CA that signs operational certificates',
@@ -73,8 +70,7 @@ function fingerprints(pem: string): Map<string, string> {
  */
 function factoryCaIn(operational: string, clientCaPem: string): string | undefined {
   const factory = fingerprints(clientCaPem)
-  for (const [fingerprint, subject] of fingerprints(operational)) if (factory.has(fingerprint)) return subject
-  return undefined
+  return [...fingerprints(operational)].find(([fingerprint]) => factory.has(fingerprint))?.[1]
 }
 
 /**

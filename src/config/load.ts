@@ -43,9 +43,6 @@ export interface ConfigSources {
   readonly cwd?: string
 }
 
-/** ENV_PREFIX starts every environment variable the bridge reads, e.g. MRB_LISTEN_PORT. */
-export const ENV_PREFIX = 'MRB_'
-
 type Leaf = { readonly path: string[]; readonly kind: 'number' | 'boolean' | 'array' | 'string' }
 
 /** unwrap looks through defaults, optionals and pipes to the schema of the setting itself. */
@@ -69,7 +66,8 @@ export function settingLeaves(schema: z.ZodType = configSchema, path: string[] =
 
 /** envName is the environment variable of a setting: listen.port → MRB_LISTEN_PORT. */
 export function envName(path: readonly string[]): string {
-  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+  const words = path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+  return `MRB_${words.join('_')}`
 }
 
 function coerce(kind: Leaf['kind'], text: string): unknown {

@@ -55,7 +55,6 @@ export class ReloadableFile<T> {
     this.#files = [...read]
   }
 
-  /** current is the value in force. */
   get current(): T {
     return this.#value
   }
@@ -101,7 +100,6 @@ export class ReloadableFile<T> {
     this.#watcher = new FileWatcher(this.#files, () => this.reload())
   }
 
-  /** close stops watching. */
   close(): void {
     process.off('SIGHUP', this.#onSighup)
     this.#watcher?.close()

@@ -77,7 +77,6 @@ export class FileWatcher {
     if (changed.size > 0) this.#onChange(changed)
   }
 
-  /** close stops watching. */
   close(): void {
     clearTimeout(this.#timer)
     for (const watcher of this.#watchers.values()) watcher.close()
