@@ -68,16 +68,14 @@ export async function serve(flags: Flags<typeof SERVE_OPTIONS>): Promise<void> {
   }
   // signals that arrive while starting are held until the bridge is up, then stop it; a start or a stop that hangs
   // past the grace period and a margin is a failure: exit non-zero, never stay half-up
-  let stopping: (() => void) | undefined
   const requested = new Promise<void>((resolve) => {
-    stopping = resolve
+    const onSignal = (): void => {
+      setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
+      resolve()
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
   })
-  const onSignal = (): void => {
-    setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
-    stopping?.()
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
   const logger = createLogger(config.log.level)
   // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart; a start
   // that fails has closed what it opened and rejects: the CLI then exits non-zero at once

@@ -178,12 +178,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
   }
   const result = configSchema.safeParse(merged)
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path.join('.') || '(top level)'
-      problems.push(`${path}: ${issue.message}`)
-    }
-  }
+  for (const issue of result.error?.issues ?? [])
+    problems.push(`${issue.path.join('.') || '(top level)'}: ${issue.message}`)
   if (problems.length > 0 || !result.success) throw new ConfigError(problems)
   return deepFreeze(resolvePaths(result.data, cwd))
 }

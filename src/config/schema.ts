@@ -27,20 +27,17 @@ export const configSchema = z.strictObject({
   stateDir: z.string().min(1).default('.registration-bridge'),
   listen: section({ host: z.string().min(1).default('0.0.0.0'), port: port.default(8883) }),
   tls: section({ certFile: filePath, keyFile: filePath, clientCaFile: filePath }),
-  identity: z
-    .strictObject({
-      source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn'),
-      uriPrefix: z
-        .string()
-        .regex(/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*$/, 'must be a URI scheme and printable ASCII')
-        .optional(),
-    })
-    .refine((i) => i.source !== 'san-uri' || i.uriPrefix !== undefined, {
-      path: ['uriPrefix'],
-      message: 'is required when identity.source is san-uri',
-      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
-    })
-    .prefault({}),
+  identity: section({
+    source: z.enum(['subject-cn', 'san-dns', 'san-uri']).default('subject-cn'),
+    uriPrefix: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*$/, 'must be a URI scheme and printable ASCII')
+      .optional(),
+  }).refine((i) => i.source !== 'san-uri' || i.uriPrefix !== undefined, {
+    path: ['uriPrefix'],
+    message: 'is required when identity.source is san-uri',
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+  }),
   topics: section({
     request: topicName.default('registration/request'),
     replyPrefix: topicName.default('registration'),
@@ -57,27 +54,24 @@ export const configSchema = z.strictObject({
     maxSessionsPerIdentity: positiveInt.default(8),
     sessionExpirySeconds: positiveInt.default(86_400),
   }),
-  registration: z
-    .strictObject({
-      pendingAfterMs: positiveInt.default(2_000),
-      timeoutMs: positiveInt.default(30_000),
-      replyCacheSeconds: z.number().int().min(0).default(600),
-      replyCacheMaxEntries: z.number().int().min(0).default(10_000),
-      rateLimit: section({ burst: positiveInt.default(5), perMinute: z.number().positive().default(6) }),
-      allowedKeyAlgorithms: z
-        .array(keyAlgorithm)
-        .min(1)
-        .default([...KEY_ALGORITHMS]),
-      defaultKeyAlgorithm: keyAlgorithm.default('ECDSA-P256'),
-    })
-    .refine((r) => r.allowedKeyAlgorithms.includes(r.defaultKeyAlgorithm), {
-      path: ['defaultKeyAlgorithm'],
-      message: 'must be one of registration.allowedKeyAlgorithms',
-      // run even when other settings have problems, so that every problem is reported at once
-      when: (payload) =>
-        Array.isArray((payload.value as { allowedKeyAlgorithms?: unknown }).allowedKeyAlgorithms),
-    })
-    .prefault({}),
+  registration: section({
+    pendingAfterMs: positiveInt.default(2_000),
+    timeoutMs: positiveInt.default(30_000),
+    replyCacheSeconds: z.number().int().min(0).default(600),
+    replyCacheMaxEntries: z.number().int().min(0).default(10_000),
+    rateLimit: section({ burst: positiveInt.default(5), perMinute: z.number().positive().default(6) }),
+    allowedKeyAlgorithms: z
+      .array(keyAlgorithm)
+      .min(1)
+      .default([...KEY_ALGORITHMS]),
+    defaultKeyAlgorithm: keyAlgorithm.default('ECDSA-P256'),
+  }).refine((r) => r.allowedKeyAlgorithms.includes(r.defaultKeyAlgorithm), {
+    path: ['defaultKeyAlgorithm'],
+    message: 'must be one of registration.allowedKeyAlgorithms',
+    // run even when other settings have problems, so that every problem is reported at once
+    when: (payload) =>
+      Array.isArray((payload.value as { allowedKeyAlgorithms?: unknown }).allowedKeyAlgorithms),
+  }),
   certificate: section({
     validityHours: positiveInt.default(720),
     organization: z.string().min(1).optional(),
@@ -85,39 +79,36 @@ export const configSchema = z.strictObject({
     uris: z.array(z.string().min(1)).default([]),
     gatewayUris: z.array(z.string().min(1)).default([]),
   }),
-  issuer: z
-    .strictObject({
-      type: z.enum(['local-ca', 'cert-manager']).default('local-ca'),
-      localCa: section({ certFile: filePath, keyFile: filePath, chainFile: filePath }),
-      certManager: section({
-        namespace: dns1123Label.default('mqtt-registration-bridge'),
-        issuerRef: section({
-          name: z.string().min(1).optional(),
-          kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer'),
-          group: z.string().min(1).default('cert-manager.io'),
-        }),
-        /** Unset: in-cluster service account when running in a pod, else the default kubeconfig. */
-        kubeconfig: filePath,
-        secretRetention: z.enum(['delete', 'keep']).default('delete'),
-        requestRetention: z.enum(['delete', 'keep']).default('delete'),
-        apiRequestsPerSecond: z.number().positive().default(50),
-        apiBurst: positiveInt.default(100),
-        apiMaxConcurrent: positiveInt.default(32),
-        /** The reconciler's period: leftovers nobody waits on are removed on start and every resync. */
-        resyncSeconds: positiveInt.default(300),
-        /** Watches as client-go's reflector does them. */
-        watchBackoffInitialMs: positiveInt.default(800),
-        watchBackoffMaxMs: positiveInt.default(30_000),
-        watchBackoffResetSeconds: positiveInt.default(120),
-        watchTimeoutSeconds: positiveInt.default(300),
+  issuer: section({
+    type: z.enum(['local-ca', 'cert-manager']).default('local-ca'),
+    localCa: section({ certFile: filePath, keyFile: filePath, chainFile: filePath }),
+    certManager: section({
+      namespace: dns1123Label.default('mqtt-registration-bridge'),
+      issuerRef: section({
+        name: z.string().min(1).optional(),
+        kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer'),
+        group: z.string().min(1).default('cert-manager.io'),
       }),
-    })
-    .refine((i) => i.type !== 'cert-manager' || i.certManager?.issuerRef?.name !== undefined, {
-      path: ['certManager', 'issuerRef', 'name'],
-      message: 'is required when issuer.type is cert-manager',
-      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
-    })
-    .prefault({}),
+      /** Unset: in-cluster service account when running in a pod, else the default kubeconfig. */
+      kubeconfig: filePath,
+      secretRetention: z.enum(['delete', 'keep']).default('delete'),
+      requestRetention: z.enum(['delete', 'keep']).default('delete'),
+      apiRequestsPerSecond: z.number().positive().default(50),
+      apiBurst: positiveInt.default(100),
+      apiMaxConcurrent: positiveInt.default(32),
+      /** The reconciler's period: leftovers nobody waits on are removed on start and every resync. */
+      resyncSeconds: positiveInt.default(300),
+      /** Watches as client-go's reflector does them. */
+      watchBackoffInitialMs: positiveInt.default(800),
+      watchBackoffMaxMs: positiveInt.default(30_000),
+      watchBackoffResetSeconds: positiveInt.default(120),
+      watchTimeoutSeconds: positiveInt.default(300),
+    }),
+  }).refine((i) => i.type !== 'cert-manager' || i.certManager?.issuerRef?.name !== undefined, {
+    path: ['certManager', 'issuerRef', 'name'],
+    message: 'is required when issuer.type is cert-manager',
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+  }),
   health: section({
     enabled: z.boolean().default(true),
     host: z.string().min(1).default('0.0.0.0'),
@@ -144,34 +135,31 @@ export const configSchema = z.strictObject({
     /** Unset: registry.sqlite in stateDir. */
     file: filePath,
   }),
-  state: z
-    .strictObject({
-      /** Unset: one process, state in memory. Set: leases, answers, rate limits and MQTT sessions in Redis. */
-      redis: section({
-        url: z
-          .string()
-          .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
-          .optional(),
-        keyPrefix: z.string().min(1).default('mrb:'),
-        commandTimeoutMs: positiveInt.default(2_000),
-      }),
-      /** Unset: the registry is SQLite (registry.file). Set: PostgreSQL, shared by every replica. */
-      postgres: section({
-        url: z
-          .string()
-          .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL')
-          .optional(),
-      }),
-      leaseMs: positiveInt.min(100).default(10_000),
-      /** Bridge processes on the listener port; 0: one per core with state.redis.url, else 1. */
-      workers: z.number().int().min(0).max(256).default(0),
-    })
-    .refine((s) => s.workers <= 1 || s.redis.url !== undefined, {
-      path: ['workers'],
-      message: 'more than 1 worker needs state.redis.url (workers share state through Redis)',
-      when: (payload) => typeof payload.value === 'object' && payload.value !== null,
-    })
-    .prefault({}),
+  state: section({
+    /** Unset: one process, state in memory. Set: leases, answers, rate limits and MQTT sessions in Redis. */
+    redis: section({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+        .optional(),
+      keyPrefix: z.string().min(1).default('mrb:'),
+      commandTimeoutMs: positiveInt.default(2_000),
+    }),
+    /** Unset: the registry is SQLite (registry.file). Set: PostgreSQL, shared by every replica. */
+    postgres: section({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL')
+        .optional(),
+    }),
+    leaseMs: positiveInt.min(100).default(10_000),
+    /** Bridge processes on the listener port; 0: one per core with state.redis.url, else 1. */
+    workers: z.number().int().min(0).max(256).default(0),
+  }).refine((s) => s.workers <= 1 || s.redis.url !== undefined, {
+    path: ['workers'],
+    message: 'more than 1 worker needs state.redis.url (workers share state through Redis)',
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+  }),
   lifecycle: section({
     /** The listener also trusts the CA of operational certificates, so that devices renew with them. */
     trustOperationalCa: z.boolean().default(true),
