@@ -105,11 +105,6 @@ const checkSecureContext = (m: ListenerMaterial) =>
     (e) => `tls.keyFile: ${e}`,
   )
 
-/** checkProductionCa validates the production CA bundle devices get in replies (see checkCaBundle). */
-export function checkProductionCa(pem: string, now = new Date()): void {
-  checkCaBundle(pem, 'production.caFile', now)
-}
-
 /**
  * loadIssuingCa loads and checks the embedded CA's files: a CA certificate with its own key, valid now (not
  * expired, not before its notBefore), and intermediates that are CAs.

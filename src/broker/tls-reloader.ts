@@ -4,9 +4,9 @@ import type { Logger } from 'pino'
 import { FileWatcher } from '../config/watch-files.js'
 import type { IssuingCaMaterial } from '../pki/signer.js'
 import {
+  checkCaBundle,
   checkFactoryCa,
   checkListenerPair,
-  checkProductionCa,
   type ListenerMaterial,
   listenerContextOptions,
   loadIssuingCa,
@@ -39,10 +39,9 @@ export interface TlsReloaderDeps {
 
 /**
  * TlsReloader re-reads TLS material when its files change (cert-manager renewing the listener certificate, a
- * Secret mount swapped by the kubelet) and swaps each set in whole, after checking it (tls-material.ts): a
- * certificate and key that do not match, a certificate expired or not yet valid, a CA where an end-entity
- * certificate belongs or the reverse, an empty or unreadable file is refused with a log line and the current
- * material kept. It reads `productionCaPem` and `issuingCa` fresh for every registration.
+ * Secret mount swapped by the kubelet) and swaps each set in whole once tls-material.ts accepts it; a set that
+ * it refuses or that cannot be read is logged and the current one kept. Read `productionCaPem` and `issuingCa`
+ * fresh for every registration.
  */
 export class TlsReloader {
   readonly #files: TlsFiles
@@ -141,7 +140,7 @@ export class TlsReloader {
     })
     this.#try('production_ca', changed, [f.productionCaFile], () => {
       const pem = readText(f.productionCaFile)
-      checkProductionCa(pem)
+      checkCaBundle(pem, 'production.caFile')
       this.#productionCaPem = pem
     })
     // the embedded CA's own certificate (the default) follows the issuing_ca reload below

@@ -95,7 +95,7 @@ const recordJson = (d: DeviceRecord) => ({
   })),
 })
 
-/** devicesCommand lists the registry or shows one identity. */
+/** devicesCommand lists the registry, shows or resets one identity, or counts identities by state. */
 export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const [action, identity, ...extra] = flags._ ?? []
   const takesIdentity = action === 'show' || action === 'reset'
@@ -113,10 +113,18 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m, not "${flags.expiring}"`)
   if (identity !== undefined) checkIdentity(`devices ${action} IDENTITY`, identity)
   if (flags.owner !== undefined) checkIdentity('--owner', flags.owner)
-  if (action === 'reset') return resetCommand(identity ?? '', flags)
-  const context = await openLifecycle(flags, { readonly: true })
+  const context = await openLifecycle(flags, { readonly: action !== 'reset' })
   const { registry } = context
   try {
+    if (action === 'reset') {
+      // recorded in the registry and the audit log
+      const at = new Date()
+      if (!(await registry.reset(identity ?? '', at)))
+        throw new Error(`no identity "${identity}" in the registry`)
+      await context.audit([{ time: at.toISOString(), event: 'reset', identity: identity ?? '' }])
+      process.stdout.write(`reset ${identity}: it may register again with its factory certificate\n`)
+      return
+    }
     if (action === 'counts') {
       // one aggregate query: the registry is never read row by row into the process
       const counts = await registry.expiryCounts(new Date(), withinMs)
@@ -139,20 +147,6 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     if (!device) throw new Error(`no identity "${identity}" in the registry`)
     const json = () => JSON.stringify(recordJson(device), null, 2)
     process.stdout.write(`${flags.json ? json() : showText(device)}\n`)
-  } finally {
-    await context.close()
-  }
-}
-
-/** resetCommand records an operator reset of an identity in the registry and the audit log. */
-async function resetCommand(identity: string, flags: DevicesFlags): Promise<void> {
-  const context = await openLifecycle(flags)
-  try {
-    const at = new Date()
-    if (!(await context.registry.reset(identity, at)))
-      throw new Error(`no identity "${identity}" in the registry`)
-    await context.audit([{ time: at.toISOString(), event: 'reset', identity }])
-    process.stdout.write(`reset ${identity}: it may register again with its factory certificate\n`)
   } finally {
     await context.close()
   }
