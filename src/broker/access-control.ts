@@ -41,7 +41,6 @@ const NOT_AUTHORIZED = 5
 type Hooks = Required<
   Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>
 >
-type AuthenticateDone = Parameters<Hooks['authenticate']>[3]
 
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -124,7 +123,7 @@ export function createAccessControl(options: AccessControlOptions) {
     client: Client,
     result: IdentityResult,
     refusedBefore: AuthenticateError | undefined,
-    done: AuthenticateDone,
+    done: Parameters<Hooks['authenticate']>[3],
   ) {
     let refused = refusedBefore
     const sessionId = result.ok ? `${result.identity.id}:${client.id}` : ''

@@ -41,10 +41,7 @@ interface SessionCalls {
   cleanIncoming?: ((client: { id: string }) => Promise<unknown>) | undefined
 }
 
-interface Entry {
-  packet: Packet
-  readonly expiresAt: number
-}
+type Entry = { packet: Packet; readonly expiresAt: number }
 
 /** SWEEP_MS is how often expired messages are dropped even for sessions that never come back. */
 const SWEEP_MS = 10_000

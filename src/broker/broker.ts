@@ -171,10 +171,9 @@ export class BootstrapBroker {
     const server = this.#server
     const aedes = this.#aedes
     this.#server = undefined
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      await new Promise<void>((resolve) => (aedes ? aedes.close(() => resolve()) : resolve()))
-      await closed
-    }
+    if (!server || !aedes) return // never started, or stopped already
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await closed
   }
 }

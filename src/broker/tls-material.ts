@@ -62,11 +62,7 @@ export function checkCaBundle(pem: string, what: string, now = new Date()): X509
   return certificates
 }
 
-/**
- * checkListenerPair validates the listener's certificate and key: the certificate parses, is an end-entity
- * certificate (not a CA) and is valid now (not expired, not before its notBefore), and the key is the
- * certificate's. Returns the certificate.
- */
+/** checkListenerPair checks the listener's pair (an end-entity certificate valid now, and its key) and returns it. */
 export function checkListenerPair(m: ListenerMaterial, now = new Date()): X509Certificate {
   const der = certificatesFromPem(m.certPem)[0]
   if (!der) throw new Error('tls.certFile: no CERTIFICATE block found')
@@ -105,10 +101,7 @@ const checkSecureContext = (m: ListenerMaterial) =>
     (e) => `tls.keyFile: ${e}`,
   )
 
-/**
- * loadIssuingCa loads and checks the embedded CA's files: a CA certificate with its own key, valid now (not
- * expired, not before its notBefore), and intermediates that are CAs.
- */
+/** loadIssuingCa loads the embedded CA: a CA certificate valid now with its own key, and intermediates that are CAs. */
 export function loadIssuingCa(
   certPem: string,
   keyPem: string,

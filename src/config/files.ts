@@ -3,21 +3,11 @@ import { readFileSync } from 'node:fs'
 import { certificatesFromPem } from '../pki/pem.js'
 import { type Config, ConfigError } from './load.js'
 
-/** ConfiguredFiles are the contents of every file the configuration names, read once at start-up. */
-export interface ConfiguredFiles {
-  readonly serverCertPem: string
-  readonly serverKeyPem: string
-  readonly clientCaPem: string
-  readonly issuerCertPem: string
-  readonly issuerKeyPem: string
-  readonly issuerChainPem: string
-  readonly productionCaPem: string
-  /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
-  readonly operationalCaPem: string
-}
+/** ConfiguredFiles are the contents of every file the configuration names, read once at start-up ('' if unset). */
+export type ConfiguredFiles = Readonly<ReturnType<typeof readConfiguredFiles>>
 
 /** readConfiguredFiles reads every configured file, reporting all unreadable ones at once by setting name. */
-export function readConfiguredFiles(config: Config): ConfiguredFiles {
+export function readConfiguredFiles(config: Config) {
   const problems: string[] = []
   const read = (setting: string, path: string | undefined): string => {
     if (path === undefined) return ''
@@ -29,7 +19,7 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     }
   }
   const localCa = config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined
-  const files: ConfiguredFiles = {
+  const files = {
     serverCertPem: read('tls.certFile', config.tls.certFile),
     serverKeyPem: read('tls.keyFile', config.tls.keyFile),
     clientCaPem: read('tls.clientCaFile', config.tls.clientCaFile),
@@ -37,6 +27,7 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     issuerKeyPem: read('issuer.localCa.keyFile', localCa?.keyFile),
     issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
+    /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
     operationalCaPem: read('lifecycle.operationalCaFile', operationalCaFileOf(config)),
   }
   const factoryCa = factoryCaIn(files.operationalCaPem, files.clientCaPem)

@@ -16,23 +16,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** Config is the validated, frozen configuration with every file path resolved. */
-export type Config = Readonly<
-  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production' | 'registry' | 'lifecycle'> & {
-    tls: { certFile: string; keyFile: string; clientCaFile: string }
-    issuer: {
-      type: RawConfig['issuer']['type']
-      localCa: { certFile: string; keyFile: string; chainFile?: string }
-      certManager: RawConfig['issuer']['certManager'] & { issuerRef: { name: string } }
-    }
-    auditLog: string
-    production: { url?: string; caFile?: string }
-    registry: { file: string }
-    lifecycle: Omit<RawConfig['lifecycle'], 'crl'> & { crl: { file: string; validityHours: number } }
-    /** True when every PKI file is left at its default: the bridge may create a development PKI. */
-    usesDevPki: boolean
-  }
->
+/** Config is the validated, frozen configuration with every file path resolved (resolvePaths). */
+export type Config = Readonly<ReturnType<typeof resolvePaths>>
 
 /** ConfigSources are where settings come from, lowest precedence first: file, environment, flags. */
 export interface ConfigSources {
@@ -103,7 +88,7 @@ function readFileSource(file: string, problems: string[]): Record<string, unknow
   return {}
 }
 
-function resolvePaths(raw: RawConfig, cwd: string): Config {
+function resolvePaths(raw: RawConfig, cwd: string) {
   const state = resolve(cwd, raw.stateDir)
   const pki = (name: string): string => resolve(state, 'pki', name)
   const file = (value: string | undefined, fallback: string): string => resolve(cwd, value ?? fallback)
@@ -138,6 +123,7 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
     },
     auditLog: file(raw.auditLog, resolve(state, 'audit.log')),
     production: { ...(url === undefined ? {} : { url }), ...optional('caFile', raw.production.caFile) },
+    /** True when every PKI file is left at its default: the bridge may create a development PKI. */
     usesDevPki: pkiSettings.every((v) => v === undefined),
     gateways: { ...raw.gateways, ...optional('policyFile', raw.gateways.policyFile) },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
@@ -171,11 +157,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const assignment of sources.sets ?? []) {
     const [key = '', ...rest] = assignment.split('=')
     const leaf = leaves.find((l) => l.path.join('.') === key)
-    if (!leaf || rest.length === 0) {
-      problems.push(`--set ${assignment}: expected <setting>=<value> with a known setting`)
-      continue
-    }
-    setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
+    if (leaf && rest.length > 0) setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
+    else problems.push(`--set ${assignment}: expected <setting>=<value> with a known setting`)
   }
   const result = configSchema.safeParse(merged)
   for (const issue of result.error?.issues ?? [])
