@@ -12,10 +12,12 @@ const used = () => {
 }
 const before = used()
 const persistence = boundedPersistence({
-  maxPerIdentity: perIdentity,
-  maxTotal: identities * perIdentity,
-  ttlMs: 600_000,
-  onOverflow: () => {},
+  maxQueuedRepliesPerIdentity: perIdentity,
+  maxQueuedReplies: identities * perIdentity,
+  queuedReplyTtlMs: 600_000,
+  maxSessionsPerIdentity: perIdentity,
+  sessionExpiryMs: 86_400_000,
+  logger: { warn() {}, debug() {} }, // nothing overflows or expires here
 })
 let counter = 0
 for (let i = 0; i < identities; i++) {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { DEVICES_HELP, devicesCommand } from './cli/devices.js'
-import { INIT_HELP, init } from './cli/init.js'
-import { REGISTER_HELP, registerCommand } from './cli/register.js'
-import { REVOKE_HELP, revokeCommand } from './cli/revoke.js'
-import { SERVE_HELP, serve } from './cli/serve.js'
+import { DEVICES_HELP, DEVICES_OPTIONS, devicesCommand } from './cli/devices.js'
+import { INIT_HELP, INIT_OPTIONS, init } from './cli/init.js'
+import { REGISTER_HELP, REGISTER_OPTIONS, registerCommand } from './cli/register.js'
+import { REVOKE_HELP, REVOKE_OPTIONS, revokeCommand } from './cli/revoke.js'
+import { SERVE_HELP, SERVE_OPTIONS, serve } from './cli/serve.js'
 import { UsageError } from './cli/usage-error.js'
 import { RegistrationRejectedError } from './client/register.js'
 import { ConfigError } from './config/load.js'
@@ -20,73 +20,12 @@ Commands:
 
 Run 'registration-bridge <command> --help' for a command's options.`
 
-const str = { type: 'string' } as const
-const bool = { type: 'boolean' } as const
-
 const COMMANDS = {
-  serve: {
-    help: SERVE_HELP,
-    options: {
-      config: { ...str, short: 'c' },
-      set: { ...str, multiple: true },
-      host: str,
-      port: str,
-      'state-dir': str,
-      'log-level': str,
-      workers: str,
-    },
-    run: serve,
-  },
-  init: { help: INIT_HELP, options: { 'state-dir': str, force: bool }, run: init },
-  register: {
-    help: REGISTER_HELP,
-    options: {
-      url: str,
-      device: { ...str, multiple: true },
-      gateway: str,
-      devices: str,
-      'batch-size': str,
-      cert: str,
-      key: str,
-      ca: str,
-      'state-dir': str,
-      csr: bool,
-      'key-algorithm': str,
-      'request-id': str,
-      out: str,
-      verify: str,
-      timeout: str,
-      renew: bool,
-      'server-key': bool,
-    },
-    run: registerCommand,
-  },
-  devices: {
-    help: DEVICES_HELP,
-    options: {
-      'state-dir': str,
-      registry: str,
-      owner: str,
-      json: bool,
-      expiring: str,
-      config: { ...str, short: 'c' },
-      set: { ...str, multiple: true },
-    },
-    positionals: true,
-    run: devicesCommand,
-  },
-  revoke: {
-    help: REVOKE_HELP,
-    options: {
-      identity: str,
-      serial: str,
-      reason: str,
-      config: { ...str, short: 'c' },
-      set: { ...str, multiple: true },
-      'state-dir': str,
-    },
-    run: revokeCommand,
-  },
+  serve: { help: SERVE_HELP, options: SERVE_OPTIONS, run: serve },
+  init: { help: INIT_HELP, options: INIT_OPTIONS, run: init },
+  register: { help: REGISTER_HELP, options: REGISTER_OPTIONS, run: registerCommand },
+  devices: { help: DEVICES_HELP, options: DEVICES_OPTIONS, positionals: true, run: devicesCommand },
+  revoke: { help: REVOKE_HELP, options: REVOKE_OPTIONS, run: revokeCommand },
 } as const
 
 async function main(argv: string[]): Promise<number> {
@@ -105,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     const allowPositionals = 'positionals' in command
     const parsed = parseArgs({
       args: rest,
-      options: { ...command.options, help: { ...bool, short: 'h' } },
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
       allowPositionals,
     })
     values = allowPositionals ? { ...parsed.values, _: parsed.positionals } : parsed.values
@@ -134,10 +73,7 @@ main(argv).then(
     if (code !== 0) process.exitCode = code
   },
   (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`)
-      process.exitCode = 2
-    } else if (err instanceof UsageError) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`)
       process.exitCode = 2
     } else if (err instanceof RegistrationRejectedError) {

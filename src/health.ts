@@ -1,17 +1,11 @@
 import { readFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 /** MetricsExposition renders the metrics for a scrape, in Prometheus text format. */
 export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
 
-/** HealthExtras are more things the health server serves. */
-export interface HealthExtras {
-  /** The CRL file (PEM) served at /crl.pem, and as DER at /crl (application/pkix-crl); absent: 404. */
-  readonly crlFile?: string | undefined
-}
-
-function serveCrl(file: string, der: boolean, res: import('node:http').ServerResponse): void {
+function serveCrl(file: string, der: boolean, res: ServerResponse): void {
   readFile(file, 'utf8').then(
     (pem) => {
       if (!der) return res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(pem)
@@ -31,36 +25,26 @@ function serveCrl(file: string, der: boolean, res: import('node:http').ServerRes
 export function createHealthServer(
   readiness: () => boolean | readonly string[],
   metrics?: MetricsExposition,
-  extras: HealthExtras = {},
+  /** The CRL file (PEM) served at /crl.pem, and as DER at /crl (application/pkix-crl); absent: 404. */
+  extras: { readonly crlFile?: string | undefined } = {},
 ): Server {
-  const server = createServer((req, res) => {
+  return createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
-    if ((path === '/crl' || path === '/crl.pem') && extras.crlFile) {
-      serveCrl(extras.crlFile, path === '/crl', res)
-      return
-    }
-    if (path === '/metrics' && metrics) {
-      metrics().then(
+    if ((path === '/crl' || path === '/crl.pem') && extras.crlFile)
+      return serveCrl(extras.crlFile, path === '/crl', res)
+    if (path === '/metrics' && metrics)
+      return void metrics().then(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
         () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
       )
-      return
-    }
-    let ok = true
-    let reasons: readonly string[] = []
-    if (path === '/readyz') {
-      const state = readiness()
-      ok = typeof state === 'boolean' ? state : state.length === 0
-      reasons = typeof state === 'boolean' ? [] : state
-    } else if (path !== '/livez' && path !== '/healthz') {
-      res.writeHead(404).end('not found\n')
-      return
-    }
+    if (path !== '/readyz' && path !== '/livez' && path !== '/healthz')
+      return void res.writeHead(404).end('not found\n')
+    const state = path === '/readyz' ? readiness() : true
+    const reasons = typeof state === 'boolean' ? [] : state
+    const ok = typeof state === 'boolean' ? state : state.length === 0
     const body = ok ? 'ok\n' : ['not ready', ...reasons].map((line) => `${line}\n`).join('')
     res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(body)
   })
-  return server
 }
 
-/** healthPort is the port the health server bound. */
 export const healthPort = (server: Server): number => (server.address() as AddressInfo).port

@@ -1,22 +1,11 @@
 import { type DestinationStream, type Logger, pino } from 'pino'
 
 /**
- * REDACTED_PATHS are removed from every log line. The bridge never logs credentials on purpose; this is the
- * safety net should a reply or key object ever reach a log call.
+ * REDACTED_PATHS are removed from every log line: each key field, at the top level and one level down. The bridge
+ * never logs credentials on purpose; this is the safety net should a reply or key object ever reach a log call.
  */
-export const REDACTED_PATHS = [
-  'privateKey',
-  'privateKeyPem',
-  'key',
-  'keyPem',
-  '*.privateKey',
-  '*.privateKeyPem',
-  '*.key',
-  '*.keyPem',
-  'reply.privateKey',
-]
+export const REDACTED_PATHS = ['privateKey', 'privateKeyPem', 'key', 'keyPem'].flatMap((k) => [k, `*.${k}`])
 
-/** createLogger makes the bridge's JSON logger. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {

@@ -1,19 +1,12 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
-import type {
-  AedesPublishPacket,
-  AuthenticateError,
-  Client,
-  ConnectPacket,
-  PublishPacket,
-  Subscription,
-} from 'aedes'
+import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
 import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
 import { endConnection, guardHook } from './hook-guard.js'
-import { type IdentitySource, identityOf } from './identity.js'
+import { type IdentityResult, type IdentitySource, identityOf } from './identity.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
 export interface AccessControlOptions {
@@ -44,8 +37,10 @@ const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const NOT_AUTHORIZED = 5
 
-/** LOG_BUDGET bounds refusal log lines per identity: 10 at once, then 10 a minute, each with a count. */
-const LOG_BUDGET = { burst: 10, perMinute: 10 }
+/** Hooks are the Aedes hooks access control is made of, typed as Aedes calls them. */
+type Hooks = Required<
+  Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe'>
+>
 
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
@@ -62,7 +57,8 @@ export function createAccessControl(options: AccessControlOptions) {
   const identities = new WeakMap<Client, DeviceIdentity>()
   const refusals = new WeakMap<Client, AuthenticateError>()
   const live = new Map<string, Set<Client>>()
-  const budget = new LogBudget(LOG_BUDGET)
+  // refusal log lines per identity: 10 at once, then 10 a minute, each with a count of those suppressed
+  const budget = new LogBudget({ burst: 10, perMinute: 10 })
 
   /** info logs a refusal within the identity's log budget, with the count of lines suppressed before it. */
   function info(key: string | undefined, fields: Record<string, unknown>, msg: string): void {
@@ -71,7 +67,7 @@ export function createAccessControl(options: AccessControlOptions) {
     logger.info(suppressed > 0 ? { ...fields, suppressed } : fields, msg)
   }
 
-  function preConnect(client: Client, packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void) {
+  const preConnect: Hooks['preConnect'] = (client, packet, done) => {
     // [MQTT-3.1.3-8] an empty client id requires a clean session
     if (packet.clientId === '' && !packet.clean) {
       refusals.set(client, refusal(IDENTIFIER_REJECTED, 'empty client id requires cleanSession=1'))
@@ -85,66 +81,50 @@ export function createAccessControl(options: AccessControlOptions) {
 
   /** admit counts the connection against its identity's cap; a takeover of the same session is not extra. */
   function admit(client: Client, identity: string, sessionId: string): boolean {
-    let clients = live.get(identity)
-    if (!clients) {
-      clients = new Set()
-      live.set(identity, clients)
-    }
+    const clients = live.get(identity) ?? new Set<Client>()
     let others = 0
     for (const c of clients) if (c.id !== sessionId) others++
     if (others >= options.maxConnectionsPerIdentity) return false
-    const set = clients
-    set.add(client)
+    live.set(identity, clients)
+    clients.add(client)
     client.conn.once('close', () => {
-      set.delete(client)
-      if (set.size === 0 && live.get(identity) === set) live.delete(identity)
+      clients.delete(client)
+      if (clients.size === 0 && live.get(identity) === clients) live.delete(identity)
     })
     return true
   }
 
-  function authenticate(
-    client: Client,
-    _username: string | undefined,
-    _password: Buffer | undefined,
-    done: (err: AuthenticateError | null, ok: boolean | null) => void,
-  ): void {
+  const denial = (reason: string | undefined): AuthenticateError | undefined =>
+    reason === undefined ? undefined : refusal(NOT_AUTHORIZED, reason)
+
+  const authenticate: Hooks['authenticate'] = (client, _username, _password, done) => {
     const result = identityOf(
       client.conn as TLSSocket,
       options.identitySource,
       options.operationalCas?.() ?? [],
     )
-    let refused = refusals.get(client)
-    if (!refused && !result.ok) refused = refusal(NOT_AUTHORIZED, result.reason)
-    const denial = !refused && result.ok ? options.denied?.(result.identity) : undefined
-    if (denial instanceof Promise) {
-      denial.then(
-        (reason) => {
-          // the connection may have gone while the lookup ran: it must not be counted against its identity
-          if (client.conn.destroyed) return done(refusal(SERVER_UNAVAILABLE, 'connection closed'), false)
-          admitOrRefuse(
-            client,
-            result,
-            reason === undefined ? undefined : refusal(NOT_AUTHORIZED, reason),
-            done,
-          )
-        },
-        (err: unknown) => {
-          endConnection(client, 'authenticate', err, logger)
-          done(refusal(SERVER_UNAVAILABLE, 'the deny check failed'), false)
-        },
-      )
-      return
-    }
-    if (denial !== undefined) refused = refusal(NOT_AUTHORIZED, denial)
-    admitOrRefuse(client, result, refused, done)
+    const refused = refusals.get(client) ?? (result.ok ? undefined : refusal(NOT_AUTHORIZED, result.reason))
+    const denied = !refused && result.ok ? options.denied?.(result.identity) : undefined
+    if (!(denied instanceof Promise)) return admitOrRefuse(client, result, refused ?? denial(denied), done)
+    denied.then(
+      (reason) => {
+        // the connection may have gone while the lookup ran: it must not be counted against its identity
+        if (client.conn.destroyed) return done(refusal(SERVER_UNAVAILABLE, 'connection closed'), false)
+        admitOrRefuse(client, result, denial(reason), done)
+      },
+      (err: unknown) => {
+        endConnection(client, 'authenticate', err, logger)
+        done(refusal(SERVER_UNAVAILABLE, 'the deny check failed'), false)
+      },
+    )
   }
 
   function admitOrRefuse(
     client: Client,
-    result: ReturnType<typeof identityOf>,
+    result: IdentityResult,
     refusedBefore: AuthenticateError | undefined,
-    done: (err: AuthenticateError | null, ok: boolean | null) => void,
-  ): void {
+    done: Parameters<Hooks['authenticate']>[3],
+  ) {
     let refused = refusedBefore
     const sessionId = result.ok ? `${result.identity.id}:${client.id}` : ''
     if (!refused && result.ok && !admit(client, result.identity.id, sessionId)) {
@@ -154,13 +134,9 @@ export function createAccessControl(options: AccessControlOptions) {
       )
     }
     if (refused || !result.ok) {
-      info(
-        result.ok ? result.identity.id : '',
-        { clientId: client.id, reason: refused?.message },
-        'connection refused',
-      )
-      done(refused ?? null, false)
-      return
+      const identity = result.ok ? result.identity.id : undefined
+      info(identity, { clientId: client.id, reason: refused?.message }, 'connection refused')
+      return done(refused ?? null, false)
     }
     identities.set(client, result.identity)
     // Aedes keys live clients and stored sessions by client.id: giving each identity its own namespace means a
@@ -170,16 +146,11 @@ export function createAccessControl(options: AccessControlOptions) {
     done(null, true)
   }
 
-  function authorizePublish(
-    client: Client | null,
-    packet: PublishPacket,
-    done: (err?: Error | null) => void,
-  ) {
+  const authorizePublish: Hooks['authorizePublish'] = (client, packet, done) => {
     const identity = client ? identities.get(client) : undefined
     if (!client || !identity || packet.topic !== topics.request) {
       info(identity?.id, { identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
-      done(new Error('publish not authorized'))
-      return
+      return done(new Error('publish not authorized'))
     }
     // the identity's connections up when the request came (the asker, and any subscriber of its replies)
     const present = [...(live.get(identity.id) ?? [client])]
@@ -193,16 +164,11 @@ export function createAccessControl(options: AccessControlOptions) {
     done(null)
   }
 
-  function authorizeSubscribe(
-    client: Client,
-    sub: Subscription,
-    done: (err: Error | null, sub?: Subscription | null) => void,
-  ): void {
+  const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, done) => {
     const identity = identities.get(client)
     if (!identity || sub.topic !== topics.replyTopic(identity.id)) {
       info(identity?.id, { identity: identity?.id, topic: sub.topic }, 'subscription refused')
-      done(null, null) // SUBACK 0x80 for this filter; the connection stays up
-      return
+      return done(null, null) // SUBACK 0x80 for this filter; the connection stays up
     }
     // a QoS 2 subscription is granted as asked; replies are published at QoS 1, so they arrive at QoS 1
     done(null, sub)

@@ -1,29 +1,26 @@
 import { Readable } from 'node:stream'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
 import aedesPersistence, { type AedesMemoryPersistence } from 'aedes-persistence'
+import type { Logger } from 'pino'
+import { LogBudget } from '../common/log-budget.js'
 
 /** OfflineQueueOptions bound what the broker keeps for persistent sessions (cleanSession=0). */
 export interface OfflineQueueOptions {
-  /** Messages kept at once for all sessions of one identity; past it new ones are not kept. */
-  readonly maxPerIdentity: number
-  /** Messages kept at once in all; past it new ones are not kept. */
-  readonly maxTotal: number
-  /** A kept message is dropped after this long (registration.replyCacheSeconds: a key is never held longer). */
-  readonly ttlMs: number
-  /** Called when a message is not kept because the identity's queue is full. */
-  readonly onOverflow: (identity: string) => void
-  /** Called when expired messages are dropped. */
-  readonly onExpired?: (count: number) => void
+  /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
+  readonly maxQueuedRepliesPerIdentity: number
+  /** Replies kept at once in all (registration.replyCacheMaxEntries). */
+  readonly maxQueuedReplies: number
+  /** How long a kept reply may wait for its session (registration.replyCacheSeconds: a key is never held longer). */
+  readonly queuedReplyTtlMs: number
   /**
-   * Persistent sessions (stored subscriptions) kept for one identity; past it the one unused longest that is not
-   * connected is dropped. Undefined: no bound (tests of the queue alone).
+   * Persistent sessions (stored subscriptions) kept for one identity (limits.maxSessionsPerIdentity); past it the
+   * one unused longest that is not connected is dropped.
    */
-  readonly maxSessionsPerIdentity?: number
-  /** A stored session not connected for this long is dropped, with anything still queued for it. */
-  readonly sessionExpiryMs?: number
-  /** Called when a stored session is dropped: past the bound per identity, or expired. */
-  readonly onSessionDropped?: (identity: string, reason: 'limit' | 'expired') => void
-  readonly now?: () => number
+  readonly maxSessionsPerIdentity: number
+  /** How long a stored session outlives its last connection (limits.sessionExpirySeconds), with its replies. */
+  readonly sessionExpiryMs: number
+  /** Hears what is not kept or is dropped: warnings within a log budget per identity, expiry at debug. */
+  readonly logger: Logger
 }
 
 type Packet = Omit<AedesPublishPacket, 'messageId'> & {
@@ -44,10 +41,7 @@ interface SessionCalls {
   cleanIncoming?: ((client: { id: string }) => Promise<unknown>) | undefined
 }
 
-interface Entry {
-  packet: Packet
-  readonly expiresAt: number
-}
+type Entry = { packet: Packet; readonly expiresAt: number }
 
 /** SWEEP_MS is how often expired messages are dropped even for sessions that never come back. */
 const SWEEP_MS = 10_000
@@ -61,7 +55,9 @@ const identityOfSession = (clientId: string): string => clientId.slice(0, Math.m
  * Aedes documents, by one that is bounded per identity and expires its messages.
  */
 export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPersistence {
-  const now = options.now ?? Date.now
+  const { logger } = options
+  const now = Date.now
+  const budget = new LogBudget({ burst: 10, perMinute: 10 })
   const persistence = memory()
   const queues = new Map<string, Entry[]>()
   const perIdentity = new Map<string, number>()
@@ -83,29 +79,24 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
     return live
   }
   const enqueue = (clientId: string, packet: Packet): void => {
-    if (options.ttlMs <= 0 || options.maxPerIdentity <= 0) return // nothing is kept
+    if (options.queuedReplyTtlMs <= 0 || options.maxQueuedRepliesPerIdentity <= 0) return // nothing is kept
     const identity = identityOfSession(clientId)
     const full = (): boolean =>
-      (perIdentity.get(identity) ?? 0) >= options.maxPerIdentity || total >= options.maxTotal
+      (perIdentity.get(identity) ?? 0) >= options.maxQueuedRepliesPerIdentity ||
+      total >= options.maxQueuedReplies
     if (full()) {
       for (const id of [...queues.keys()]) prune(id)
       if (full()) {
-        options.onOverflow(identity)
+        const suppressed = budget.take(`queue:${identity}`)
+        if (suppressed !== undefined)
+          logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
         return
       }
     }
     const queue = queues.get(clientId) ?? []
-    queue.push({ packet: { ...packet }, expiresAt: now() + options.ttlMs })
+    queue.push({ packet: { ...packet }, expiresAt: now() + options.queuedReplyTtlMs })
     queues.set(clientId, queue)
     count(identity, 1)
-  }
-  const remove = (clientId: string, index: number): Packet | undefined => {
-    const queue = queues.get(clientId)
-    const [entry] = queue?.splice(index, 1) ?? []
-    if (!entry) return undefined
-    count(identityOfSession(clientId), -1)
-    if (queue?.length === 0) queues.delete(clientId)
-    return entry.packet
   }
 
   // stored sessions: per identity, client id ▶ when last connected (Map order: least recently used first)
@@ -120,17 +111,20 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
     mine?.delete(clientId)
     if (mine?.size === 0) sessions.delete(identity)
   }
-  const drop = (clientId: string, reason: 'limit' | 'expired'): void => {
+  const drop = (clientId: string, reason: 'limit' | 'expired') => {
+    const identity = identityOfSession(clientId)
     forget(clientId)
     const queued = queues.get(clientId)?.length ?? 0
-    if (queued > 0) count(identityOfSession(clientId), -queued)
+    if (queued > 0) count(identity, -queued)
     queues.delete(clientId)
     void cleanSubscriptions({ id: clientId }).catch(() => {})
     void cleanIncoming?.({ id: clientId }).catch(() => {})
-    options.onSessionDropped?.(identityOfSession(clientId), reason)
+    if (reason === 'expired') return logger.debug({ identity }, 'stored session expired')
+    const suppressed = budget.take(`sessions:${identity}`)
+    if (suppressed !== undefined)
+      logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
   }
   const touch = (clientId: string): void => {
-    if (options.maxSessionsPerIdentity === undefined) return
     const identity = identityOfSession(clientId)
     const mine = sessions.get(identity) ?? new Map<string, number>()
     mine.delete(clientId)
@@ -146,12 +140,12 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
     () => {
       let dropped = 0
       for (const [id, queue] of [...queues]) dropped += queue.length - prune(id).length
-      if (dropped > 0) options.onExpired?.(dropped)
-      const before = now() - (options.sessionExpiryMs ?? Number.POSITIVE_INFINITY)
+      if (dropped > 0) logger.debug({ count: dropped }, 'queued replies expired')
+      const before = now() - options.sessionExpiryMs
       for (const mine of [...sessions.values()])
         for (const [id, seen] of [...mine]) if (seen <= before && !connected.has(id)) drop(id, 'expired')
     },
-    Math.max(1000, Math.min(SWEEP_MS, options.ttlMs, options.sessionExpiryMs ?? SWEEP_MS)),
+    Math.max(1000, Math.min(SWEEP_MS, options.queuedReplyTtlMs, options.sessionExpiryMs)),
   )
   sweep.unref()
   const destroy = persistence.destroy.bind(persistence)
@@ -209,7 +203,11 @@ export function boundedPersistence(options: OfflineQueueOptions): AedesMemoryPer
     async outgoingClearMessageId(client: Client, packet: Packet) {
       const queue = queues.get(client.id) ?? []
       const at = queue.findIndex((e) => e.packet.messageId === packet.messageId)
-      return at < 0 ? undefined : remove(client.id, at)
+      if (at < 0) return undefined
+      const [entry] = queue.splice(at, 1)
+      count(identityOfSession(client.id), -1)
+      if (queue.length === 0) queues.delete(client.id)
+      return entry?.packet
     },
     outgoingStream(client: Client) {
       return Readable.from(prune(client.id).map((e) => e.packet))

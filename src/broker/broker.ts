@@ -1,15 +1,10 @@
-import type { X509Certificate } from 'node:crypto'
 import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
-import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
-import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
-import type { Topics } from '../protocol/topics.js'
-import { createAccessControl } from './access-control.js'
-import { boundedPersistence } from './bounded-persistence.js'
-import type { IdentitySource } from './identity.js'
+import { type AccessControlOptions, createAccessControl } from './access-control.js'
+import { boundedPersistence, type OfflineQueueOptions } from './bounded-persistence.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import type { BrokerBackend } from './redis-backend.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
@@ -41,35 +36,15 @@ export const REFUSAL_REASONS: readonly string[] = [
 ]
 
 /** BootstrapBrokerOptions configure the embedded MQTT broker that devices register through. */
-export interface BootstrapBrokerOptions {
+export interface BootstrapBrokerOptions extends AccessControlOptions, OfflineQueueOptions {
   readonly host: string
   readonly port: number
   readonly tls: Omit<TlsListenerOptions, 'handshakeTimeoutMs'>
-  readonly topics: Topics
-  readonly identitySource: IdentitySource
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
-  readonly maxClientIdLength: number
-  readonly maxConnectionsPerIdentity: number
-  /** Replies kept at once for one identity's persistent sessions while they are offline or unacknowledged. */
-  readonly maxQueuedRepliesPerIdentity: number
-  /** Replies kept at once in all (registration.replyCacheMaxEntries). */
-  readonly maxQueuedReplies: number
-  /** How long a kept reply may wait for its session (registration.replyCacheSeconds). */
-  readonly queuedReplyTtlMs: number
-  /** Persistent sessions stored for one identity (limits.maxSessionsPerIdentity); past it the oldest is dropped. */
-  readonly maxSessionsPerIdentity: number
-  /** How long a stored session outlives its last connection (limits.sessionExpirySeconds). */
-  readonly sessionExpiryMs: number
-  readonly logger: Logger
-  readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
   readonly observer?: BrokerObserver
   /** Shared sessions and message passing (Redis) for workers and replicas; unset: bounded, in memory. */
   readonly backend?: BrokerBackend | undefined
-  /** The CAs of operational certificates (renewal); read per connection. */
-  readonly operationalCas?: () => readonly X509Certificate[]
-  /** Says why a verified identity is refused at CONNECT (the deny list), or undefined. */
-  readonly denied?: (identity: DeviceIdentity) => string | undefined | Promise<string | undefined>
 }
 
 /** ListenError says which listener could not bind, naming its setting. */
@@ -107,37 +82,8 @@ export class BootstrapBroker {
     const budget = new LogBudget({ burst: 10, perMinute: 10 })
     const aedes = await Aedes.createBroker({
       ...(o.backend ? { mq: o.backend.mq } : {}),
-      persistence:
-        o.backend?.persistence ??
-        boundedPersistence({
-          maxPerIdentity: o.maxQueuedRepliesPerIdentity,
-          maxTotal: o.maxQueuedReplies,
-          ttlMs: o.queuedReplyTtlMs,
-          onOverflow: (identity) => {
-            const suppressed = budget.take(`queue:${identity}`)
-            if (suppressed !== undefined)
-              o.logger.warn({ identity, suppressed }, 'reply not kept: queued replies are at their bound')
-          },
-          onExpired: (count) => o.logger.debug({ count }, 'queued replies expired'),
-          maxSessionsPerIdentity: o.maxSessionsPerIdentity,
-          sessionExpiryMs: o.sessionExpiryMs,
-          onSessionDropped: (identity, reason) => {
-            if (reason === 'expired') return o.logger.debug({ identity }, 'stored session expired')
-            const suppressed = budget.take(`sessions:${identity}`)
-            if (suppressed !== undefined)
-              o.logger.warn({ identity, suppressed }, 'stored session dropped: the identity has too many')
-          },
-        }),
-      ...createAccessControl({
-        topics: o.topics,
-        identitySource: o.identitySource,
-        maxClientIdLength: o.maxClientIdLength,
-        maxConnectionsPerIdentity: o.maxConnectionsPerIdentity,
-        logger: o.logger,
-        onRequest: o.onRequest,
-        operationalCas: o.operationalCas,
-        denied: o.denied,
-      }),
+      persistence: o.backend?.persistence ?? boundedPersistence(o),
+      ...createAccessControl(o),
       connectTimeout: o.connectTimeoutMs,
     })
     aedes.on('client', (client) => o.logger.debug({ clientId: client.id }, 'client connected'))
@@ -198,14 +144,8 @@ export class BootstrapBroker {
   publishPayload(identity: string, payload: Buffer, queue = true): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
-    const packet = {
-      cmd: 'publish' as const,
-      topic: this.#options.topics.replyTopic(identity),
-      payload,
-      qos: queue ? (1 as const) : (0 as const),
-      retain: false,
-      dup: false,
-    }
+    const topic = this.#options.topics.replyTopic(identity)
+    const packet = { cmd: 'publish', topic, payload, qos: queue ? 1 : 0, retain: false, dup: false } as const
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
   }
 
@@ -220,12 +160,10 @@ export class BootstrapBroker {
   }
 
   /** stopAccepting closes the listener to new connections; connected devices keep their sessions. */
-  stopAccepting(): Promise<void> {
-    const server = this.#server
-    if (!server || !this.#listening) return Promise.resolve()
+  async stopAccepting(): Promise<void> {
+    if (!this.#listening) return
     this.#listening = false
-    server.close()
-    return Promise.resolve()
+    this.#server?.close()
   }
 
   /** stop closes the listener and every connection. */
@@ -233,10 +171,9 @@ export class BootstrapBroker {
     const server = this.#server
     const aedes = this.#aedes
     this.#server = undefined
-    if (server) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      await new Promise<void>((resolve) => (aedes ? aedes.close(() => resolve()) : resolve()))
-      await closed
-    }
+    if (!server || !aedes) return // never started, or stopped already
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await closed
   }
 }

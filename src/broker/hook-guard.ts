@@ -26,21 +26,18 @@ export function guardHook<C extends Client | null, A extends unknown[], D extend
   logger: Logger,
 ): (client: C, ...rest: [...A, D]) => void {
   return (client, ...rest) => {
-    const done = rest[rest.length - 1] as unknown as (err: Error, value: null) => void
+    const done = rest[rest.length - 1] as unknown as (...args: unknown[]) => void
     let answered = false
-    const once = ((...args: unknown[]) => {
+    const once = (...args: unknown[]): void => {
       if (answered) return
       answered = true
-      ;(done as unknown as (...a: unknown[]) => void)(...args)
-    }) as unknown as D
+      done(...args)
+    }
     try {
-      hook(client, ...([...rest.slice(0, -1), once] as [...A, D]))
+      hook(client, ...([...rest.slice(0, -1), once] as unknown as [...A, D]))
     } catch (err) {
       endConnection(client, name, err, logger)
-      if (!answered) {
-        answered = true
-        done(err instanceof Error ? err : new Error(String(err)), null)
-      }
+      once(err instanceof Error ? err : new Error(String(err)), null)
     }
   }
 }

@@ -4,18 +4,12 @@ import { certificateNames } from '../pki/names.js'
 import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
-/** IdentitySourceName says where in the client certificate the device identity is read. */
-export type IdentitySourceName = 'subject-cn' | 'san-dns' | 'san-uri'
-
-/** IdentitySettings are the `identity` settings: the source, and for URIs the prefix that maps them. */
-export interface IdentitySettings {
-  readonly source: IdentitySourceName
+/** IdentitySource is the `identity` settings: where in the client certificate the identity is read. */
+export interface IdentitySource {
+  readonly source: 'subject-cn' | 'san-dns' | 'san-uri'
   /** For `san-uri`: the URI is this prefix followed by the identity (e.g. `spiffe://example.org/device/`). */
   readonly uriPrefix?: string | undefined
 }
-
-/** IdentitySource is a source name, or the full identity settings. */
-export type IdentitySource = IdentitySourceName | IdentitySettings
 
 /** IdentityResult is an identity, or why a connection has none. */
 export type IdentityResult =
@@ -32,9 +26,6 @@ export function identityFromUri(uri: string, prefix: string | undefined): string
   const id = uri.slice(prefix.length)
   return isSafeIdentity(id) ? id : undefined
 }
-
-/** uriOfIdentity is the inverse of identityFromUri: the URI a device with this identity carries. */
-export const uriOfIdentity = (id: string, prefix: string): string => `${prefix}${id}`
 
 /** notADeviceCertificate says why a verified certificate is not a device certificate, or undefined. */
 function notADeviceCertificate(cert: X509Certificate): string | undefined {
@@ -69,7 +60,7 @@ function credentialOf(
 
 function readIdentity(
   cert: X509Certificate,
-  settings: IdentitySettings,
+  settings: IdentitySource,
   operationalCas: readonly X509Certificate[],
 ): IdentityResult {
   const problem = notADeviceCertificate(cert)
@@ -81,14 +72,10 @@ function readIdentity(
   if (candidates.length !== 1)
     return refuse(`client certificate must carry exactly one ${source}, found ${candidates.length}`)
   const value = candidates[0] ?? ''
-  if (source === 'san-uri') {
-    const id = identityFromUri(value, settings.uriPrefix)
-    return id === undefined
-      ? refuse('the URI SAN is not identity.uriPrefix followed by an identity')
-      : { ok: true, identity: { id, credential: credentialOf(cert, operationalCas) } }
-  }
-  if (!isSafeIdentity(value)) return refuse('identity has characters that are not allowed in topics')
-  return { ok: true, identity: { id: value, credential: credentialOf(cert, operationalCas) } }
+  const id = source === 'san-uri' ? identityFromUri(value, settings.uriPrefix) : value
+  if (id === undefined) return refuse('the URI SAN is not identity.uriPrefix followed by an identity')
+  if (!isSafeIdentity(id)) return refuse('identity has characters that are not allowed in topics')
+  return { ok: true, identity: { id, credential: credentialOf(cert, operationalCas) } }
 }
 
 /**
@@ -100,10 +87,9 @@ function readIdentity(
  */
 export function identityOf(
   socket: TLSSocket,
-  source: IdentitySource,
+  settings: IdentitySource,
   operationalCas: readonly X509Certificate[] = [],
 ): IdentityResult {
-  const settings = typeof source === 'string' ? { source } : source
   try {
     if (!socket.authorized) return refuse('client certificate not verified')
     const cert = socket.getPeerX509Certificate()

@@ -56,7 +56,12 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     conn,
     packetTTL: () => Math.max(1, Math.ceil(ttlMs / 1000)),
   })
-  streamsForAedes(persistence)
+  const methods = persistence as unknown as Record<string, (...args: unknown[]) => AsyncIterable<unknown>>
+  for (const name of STREAMS) {
+    const method = methods[name]
+    if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
+    methods[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
+  }
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],
@@ -70,7 +75,12 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
   }
 }
 
-/** STREAMS are the persistence methods Aedes 1.2 pipes (stream.pipe) but aedes-persistence-redis 11.2 returns as async iterables. */
+/**
+ * STREAMS are the persistence methods Aedes 1.2 pipes (stream.pipe) but aedes-persistence-redis 11.2 returns as
+ * async iterables; redisBackend makes each return a Readable (Readable.from takes an async iterable and a stream
+ * alike), as Aedes' own in-memory persistence does. test/integration/cluster.test.ts subscribes through it: a
+ * change in either package that breaks this fails there.
+ */
 const STREAMS = [
   'createRetainedStreamCombi',
   'createRetainedStream',
@@ -78,17 +88,3 @@ const STREAMS = [
   'streamWill',
   'getClientList',
 ]
-
-/**
- * streamsForAedes makes each of those methods return a Readable (Readable.from takes an async iterable and a
- * stream alike), as Aedes' own in-memory persistence does. test/integration/cluster.test.ts subscribes
- * through it: a change in either package that breaks this fails there.
- */
-function streamsForAedes(persistence: object): void {
-  const target = persistence as Record<string, (...args: unknown[]) => AsyncIterable<unknown>>
-  for (const name of STREAMS) {
-    const method = target[name]
-    if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
-    target[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
-  }
-}

@@ -1,14 +1,8 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls'
-import { trustedClientCas } from './tls-material.js'
+import { type ListenerMaterial, listenerContextOptions } from './tls-material.js'
 
-/** TlsListenerOptions configure the mutual-TLS listener. */
-export interface TlsListenerOptions {
-  readonly certPem: string
-  readonly keyPem: string
-  /** PEM bundle of the factory CAs whose device certificates may connect. */
-  readonly clientCaPem: string
-  /** PEM bundle of the operational CAs, trusted too so that devices renew (absent: factory CAs only). */
-  readonly operationalCaPem?: string | undefined
+/** TlsListenerOptions configure the mutual-TLS listener: its material, and the bounds on its connections. */
+export interface TlsListenerOptions extends ListenerMaterial {
   readonly maxConnections: number
   readonly handshakeTimeoutMs: number
   /** A connection that neither sends nor receives a byte for this long is closed. */
@@ -27,12 +21,9 @@ export function createTlsListener(
 ): Server {
   const server = createServer(
     {
-      key: options.keyPem,
-      cert: options.certPem,
-      ca: trustedClientCas(options),
+      ...listenerContextOptions(options),
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
       handshakeTimeout: options.handshakeTimeoutMs,
       // without it, small MQTT packets wait ~40 ms for Nagle's algorithm
       noDelay: true,

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { certificatesFromPem } from '../pki/pem.js'
-import { type IssuingCaMaterial, type LoadedCa, loadCa } from '../pki/signer.js'
+import { type IssuingCaMaterial, loadCa } from '../pki/signer.js'
 import { chainValidity, validityProblem } from '../pki/validity.js'
 
 /** ListenerMaterial is what the MQTT listener serves with: its certificate and key, and the factory CAs. */
@@ -14,23 +14,20 @@ export interface ListenerMaterial {
   readonly operationalCaPem?: string | undefined
 }
 
-/** listenerContextOptions are the secure-context options of the listener (TLS 1.2+ only). */
+/**
+ * listenerContextOptions are the secure-context options of the listener (TLS 1.2+ only); it verifies client
+ * certificates with the factory CAs, then the operational ones.
+ */
 export const listenerContextOptions = (m: ListenerMaterial): SecureContextOptions => ({
   cert: m.certPem,
   key: m.keyPem,
-  ca: trustedClientCas(m),
+  ca: m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem,
   minVersion: 'TLSv1.2',
 })
 
-/** trustedClientCas is the bundle the listener verifies client certificates with: factory CAs, then operational. */
-export const trustedClientCas = (m: ListenerMaterial): string =>
-  m.operationalCaPem ? `${m.clientCaPem.trimEnd()}\n${m.operationalCaPem}` : m.clientCaPem
-
-/** parseCaBundle parses and checks every certificate of a CA bundle (operational CAs, to tell renewals apart). */
-export function parseCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
-  if (pem === '') return []
-  return checkCaBundle(pem, what, now)
-}
+/** parseCaBundle checks a CA bundle that may be empty (operational CAs, to tell renewals apart). */
+export const parseCaBundle = (pem: string, what: string, now = new Date()): X509Certificate[] =>
+  pem === '' ? [] : checkCaBundle(pem, what, now)
 
 const isoOf = (time: string): string => new Date(time).toISOString()
 
@@ -50,8 +47,9 @@ const subjectOf = (certificate: X509Certificate): string => certificate.subject.
  * date beside a valid one is kept: rotations stage the next CA early and leave the last one a while.
  */
 export function checkCaBundle(pem: string, what: string, now = new Date()): X509Certificate[] {
-  checkBundle(pem, what)
-  const certificates = certificatesFromPem(pem).map((der) => new X509Certificate(der))
+  const ders = certificatesFromPem(pem)
+  if (ders.length === 0) throw new Error(`${what}: no CERTIFICATE block found`)
+  const certificates = ders.map((der) => new X509Certificate(der))
   const endEntity = certificates.find((c) => !c.ca)
   if (endEntity)
     throw new Error(
@@ -64,37 +62,29 @@ export function checkCaBundle(pem: string, what: string, now = new Date()): X509
   return certificates
 }
 
-/** firstCertificate parses the first certificate of a PEM bundle, or throws saying what is wrong. */
-function firstCertificate(pem: string, what: string): X509Certificate {
-  const der = certificatesFromPem(pem)[0]
-  if (!der) throw new Error(`${what}: no CERTIFICATE block found`)
-  try {
-    return new X509Certificate(der)
-  } catch (err) {
-    throw new Error(`${what}: not a certificate (${(err as Error).message})`)
-  }
-}
-
-/** bundle checks a PEM bundle holds at least one certificate and that all of them parse. */
-function checkBundle(pem: string, what: string): void {
-  const ders = certificatesFromPem(pem)
-  if (ders.length === 0) throw new Error(`${what}: no CERTIFICATE block found`)
-  for (const der of ders) new X509Certificate(der)
-}
-
-/**
- * checkListenerPair validates the listener's certificate and key: the certificate parses, is an end-entity
- * certificate (not a CA) and is valid now (not expired, not before its notBefore), and the key is the
- * certificate's. Returns the certificate.
- */
+/** checkListenerPair checks the listener's pair (an end-entity certificate valid now, and its key) and returns it. */
 export function checkListenerPair(m: ListenerMaterial, now = new Date()): X509Certificate {
-  const certificate = firstCertificate(m.certPem, 'tls.certFile')
+  const der = certificatesFromPem(m.certPem)[0]
+  if (!der) throw new Error('tls.certFile: no CERTIFICATE block found')
+  const certificate = explained(
+    () => new X509Certificate(der),
+    (e) => `tls.certFile: not a certificate (${e})`,
+  )
   if (certificate.ca)
     throw new Error(`tls.certFile: ${subjectOf(certificate)} is a CA certificate, not the listener's own`)
   const problem = validityProblemOf(certificate, now)
   if (problem) throw new Error(`tls.certFile: the certificate ${problem}`)
   checkSecureContext(m)
   return certificate
+}
+
+/** explained runs `run`, rethrowing what it throws with the message `explain` makes of its message. */
+function explained<T>(run: () => T, explain: (message: string) => string): T {
+  try {
+    return run()
+  } catch (err) {
+    throw new Error(explain((err as Error).message))
+  }
 }
 
 /** checkFactoryCa validates the factory CA bundle the listener verifies devices with (see checkCaBundle). */
@@ -104,35 +94,24 @@ export function checkFactoryCa(m: ListenerMaterial, now = new Date()): X509Certi
   return cas
 }
 
-function checkSecureContext(m: ListenerMaterial): void {
-  try {
-    createSecureContext(listenerContextOptions(m)) // throws when the key does not match the certificate
-  } catch (err) {
-    throw new Error(`tls.keyFile: ${(err as Error).message}`)
-  }
-}
+/** checkSecureContext throws when the key does not match the certificate. */
+const checkSecureContext = (m: ListenerMaterial) =>
+  explained(
+    () => createSecureContext(listenerContextOptions(m)),
+    (e) => `tls.keyFile: ${e}`,
+  )
 
-/** checkProductionCa validates the production CA bundle devices get in replies (see checkCaBundle). */
-export function checkProductionCa(pem: string, now = new Date()): void {
-  checkCaBundle(pem, 'production.caFile', now)
-}
-
-/**
- * loadIssuingCa loads and checks the embedded CA's files: a CA certificate with its own key, valid now (not
- * expired, not before its notBefore), and intermediates that are CAs.
- */
+/** loadIssuingCa loads the embedded CA: a CA certificate valid now with its own key, and intermediates that are CAs. */
 export function loadIssuingCa(
   certPem: string,
   keyPem: string,
   chainPem: string,
   now = new Date(),
 ): IssuingCaMaterial {
-  let ca: LoadedCa
-  try {
-    ca = loadCa(certPem, keyPem)
-  } catch (err) {
-    throw new Error(`issuer.localCa: ${(err as Error).message}`)
-  }
+  const ca = explained(
+    () => loadCa(certPem, keyPem),
+    (e) => `issuer.localCa: ${e}`,
+  )
   if (chainPem !== '') checkCaBundle(chainPem, 'issuer.localCa.chainFile', now)
   // the CA and its intermediates, as the issuer sees them (LocalCaIssuer refuses the same at start-up)
   const problem = validityProblem(chainValidity(ca.certificate, chainPem), now.getTime())

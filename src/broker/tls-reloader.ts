@@ -4,9 +4,9 @@ import type { Logger } from 'pino'
 import { FileWatcher } from '../config/watch-files.js'
 import type { IssuingCaMaterial } from '../pki/signer.js'
 import {
+  checkCaBundle,
   checkFactoryCa,
   checkListenerPair,
-  checkProductionCa,
   type ListenerMaterial,
   listenerContextOptions,
   loadIssuingCa,
@@ -39,10 +39,9 @@ export interface TlsReloaderDeps {
 
 /**
  * TlsReloader re-reads TLS material when its files change (cert-manager renewing the listener certificate, a
- * Secret mount swapped by the kubelet) and swaps each set in whole, after checking it (tls-material.ts): a
- * certificate and key that do not match, a certificate expired or not yet valid, a CA where an end-entity
- * certificate belongs or the reverse, an empty or unreadable file is refused with a log line and the current
- * material kept. It reads `productionCaPem` and `issuingCa` fresh for every registration.
+ * Secret mount swapped by the kubelet) and swaps each set in whole once tls-material.ts accepts it; a set that
+ * it refuses or that cannot be read is logged and the current one kept. Read `productionCaPem` and `issuingCa`
+ * fresh for every registration.
  */
 export class TlsReloader {
   readonly #files: TlsFiles
@@ -82,17 +81,14 @@ export class TlsReloader {
     return this.#operationalCas
   }
 
-  /** listenerNotAfter is when the listener's current certificate expires. */
   get listenerNotAfter(): Date {
     return new Date(this.#listenerCertificate.validTo)
   }
 
-  /** listenerCertificate is the certificate the listener presents now. */
   get listenerCertificate(): X509Certificate {
     return this.#listenerCertificate
   }
 
-  /** factoryCas are the factory CAs devices are verified with now. */
   get factoryCas(): readonly X509Certificate[] {
     return this.#factoryCas
   }
@@ -107,7 +103,6 @@ export class TlsReloader {
     return this.#issuingCa
   }
 
-  /** start watches the files. */
   start(): void {
     const f = this.#files
     const ca = f.issuingCa
@@ -129,36 +124,28 @@ export class TlsReloader {
 
   #reload(changed: ReadonlySet<string>): void {
     const f = this.#files
-    const touches = (...paths: (string | undefined)[]): boolean =>
-      paths.some((p) => p !== undefined && changed.has(p))
     // the pair and the factory CAs come from different places (a cert-manager Secret, a ConfigMap): one that is
     // broken does not hold up the other
-    if (touches(f.certFile, f.keyFile)) {
-      this.#try('listener', [f.certFile, f.keyFile], () => {
-        const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
-        const certificate = checkListenerPair(material)
-        this.#applyListener(material)
-        this.#listenerCertificate = certificate
-      })
-    }
-    if (touches(f.clientCaFile)) {
-      this.#try('factory_ca', [f.clientCaFile], () => {
-        const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
-        const cas = checkFactoryCa(material)
-        this.#applyListener(material)
-        this.#factoryCas = cas
-      })
-    }
-    if (touches(f.productionCaFile)) {
-      this.#try('production_ca', [f.productionCaFile], () => {
-        const pem = readText(f.productionCaFile)
-        checkProductionCa(pem)
-        this.#productionCaPem = pem
-      })
-    }
+    this.#try('listener', changed, [f.certFile, f.keyFile], () => {
+      const material = { ...this.#listener, certPem: readText(f.certFile), keyPem: readText(f.keyFile) }
+      const certificate = checkListenerPair(material)
+      this.#applyListener(material)
+      this.#listenerCertificate = certificate
+    })
+    this.#try('factory_ca', changed, [f.clientCaFile], () => {
+      const material = { ...this.#listener, clientCaPem: readText(f.clientCaFile) }
+      const cas = checkFactoryCa(material)
+      this.#applyListener(material)
+      this.#factoryCas = cas
+    })
+    this.#try('production_ca', changed, [f.productionCaFile], () => {
+      const pem = readText(f.productionCaFile)
+      checkCaBundle(pem, 'production.caFile')
+      this.#productionCaPem = pem
+    })
     // the embedded CA's own certificate (the default) follows the issuing_ca reload below
-    if (touches(f.operationalCaFile) && f.operationalCaFile !== f.issuingCa?.certFile) {
-      this.#try('operational_ca', [f.operationalCaFile], () => {
+    if (f.operationalCaFile !== f.issuingCa?.certFile) {
+      this.#try('operational_ca', changed, [f.operationalCaFile], () => {
         const material = { ...this.#listener, operationalCaPem: readText(f.operationalCaFile) }
         const cas = parseCaBundle(material.operationalCaPem, 'lifecycle.operationalCaFile')
         checkFactoryCa(material)
@@ -167,8 +154,8 @@ export class TlsReloader {
       })
     }
     const ca = f.issuingCa
-    if (ca && touches(ca.certFile, ca.keyFile, ca.chainFile)) {
-      this.#try('issuing_ca', [ca.certFile, ca.keyFile, ca.chainFile], () => {
+    if (ca) {
+      this.#try('issuing_ca', changed, [ca.certFile, ca.keyFile, ca.chainFile], () => {
         this.#issuingCa = loadIssuingCa(readText(ca.certFile), readText(ca.keyFile), readText(ca.chainFile))
         if (f.operationalCaFile === ca.certFile) this.#trustRotatedCa(this.#issuingCa.ca.certificate)
       })
@@ -192,13 +179,19 @@ export class TlsReloader {
     this.#listener = material
   }
 
-  #try(material: TlsMaterialName, files: (string | undefined)[], reload: () => void): void {
+  /** #try reloads `material` when one of its files changed, keeping the current one when the new one is refused. */
+  #try(
+    material: TlsMaterialName,
+    changed: ReadonlySet<string>,
+    files: (string | undefined)[],
+    reload: () => void,
+  ): void {
+    if (!files.some((p) => p !== undefined && changed.has(p))) return
     try {
       reload()
     } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code
-        ? `cannot read a file (${(err as NodeJS.ErrnoException).code})`
-        : (err as Error).message
+      const { code, message } = err as NodeJS.ErrnoException
+      const reason = code ? `cannot read a file (${code})` : message
       this.#deps.logger.error({ material, reason }, 'TLS material refused; keeping the current one')
       this.#deps.onResult?.(material, false)
       return
@@ -207,7 +200,6 @@ export class TlsReloader {
     this.#deps.onResult?.(material, true)
   }
 
-  /** close stops watching. */
   close(): void {
     this.#watcher?.close()
   }

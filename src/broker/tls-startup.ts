@@ -1,12 +1,6 @@
 import type { ConfiguredFiles } from '../config/files.js'
 import { ConfigError } from '../config/load.js'
-import {
-  checkCaBundle,
-  checkListenerPair,
-  checkProductionCa,
-  loadIssuingCa,
-  parseCaBundle,
-} from './tls-material.js'
+import { checkCaBundle, checkListenerPair, loadIssuingCa, parseCaBundle } from './tls-material.js'
 import type { TlsFiles } from './tls-reloader.js'
 
 /**
@@ -27,7 +21,8 @@ export function checkTlsMaterial(tls: TlsFiles, files: ConfiguredFiles, now = ne
   const pair = { certPem: files.serverCertPem, keyPem: files.serverKeyPem, clientCaPem: '' }
   check(() => checkListenerPair(pair, now))
   check(() => checkCaBundle(files.clientCaPem, 'tls.clientCaFile', now))
-  if (tls.productionCaFile !== undefined) check(() => checkProductionCa(files.productionCaPem, now))
+  if (tls.productionCaFile !== undefined)
+    check(() => checkCaBundle(files.productionCaPem, 'production.caFile', now))
   if (tls.issuingCa)
     check(() => loadIssuingCa(files.issuerCertPem, files.issuerKeyPem, files.issuerChainPem, now))
   const operational = tls.operationalCaFile

@@ -1,9 +1,8 @@
 import { EXPIRY_STATES, expiryStateOf, parseDuration } from '../registry/expiry.js'
 import type { DeviceRecord, DeviceSummary } from '../registry/registry.js'
 import { openLifecycle } from './lifecycle-context.js'
-import { identity as checkIdentity, UsageError } from './usage-error.js'
+import { CONFIG_OPTIONS, identity as checkIdentity, type Flags, UsageError } from './usage-error.js'
 
-/** DEVICES_HELP documents `devices`. */
 export const DEVICES_HELP = `Usage: registration-bridge devices list [options]
        registration-bridge devices show IDENTITY [options]
        registration-bridge devices counts [--expiring 7d] [options]
@@ -28,28 +27,21 @@ Options:
 'reset' lets the identity register again with its factory certificate (lifecycle.reRegistration after-reset,
 and after a revocation), and records it in the audit log.`
 
-/** DevicesFlags are the parsed flags of `devices`. */
-export interface DevicesFlags {
-  readonly _?: readonly string[]
-  readonly 'state-dir'?: string | undefined
-  readonly registry?: string | undefined
-  readonly owner?: string | undefined
-  readonly json?: boolean | undefined
-  readonly expiring?: string | undefined
-  readonly config?: string | undefined
-  readonly set?: string[] | undefined
-}
+export const DEVICES_OPTIONS = {
+  ...CONFIG_OPTIONS,
+  registry: { type: 'string' },
+  owner: { type: 'string' },
+  json: { type: 'boolean' },
+  expiring: { type: 'string' },
+} as const
+
+/** DevicesFlags are the flags of `devices` and its positionals (`_`: the action and the identity). */
+type DevicesFlags = Flags<typeof DEVICES_OPTIONS> & { readonly _?: readonly string[] }
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n')
+  const padded = (r: readonly string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')
+  return rows.map((r) => padded(r).trimEnd()).join('\n')
 }
 
 function listText(devices: readonly DeviceSummary[]): string {
@@ -103,7 +95,7 @@ const recordJson = (d: DeviceRecord) => ({
   })),
 })
 
-/** devicesCommand lists the registry or shows one identity. */
+/** devicesCommand lists the registry, shows or resets one identity, or counts identities by state. */
 export async function devicesCommand(flags: DevicesFlags): Promise<void> {
   const [action, identity, ...extra] = flags._ ?? []
   const takesIdentity = action === 'show' || action === 'reset'
@@ -121,10 +113,18 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     throw new UsageError(`--expiring must be a duration such as 7d, 12h or 30m, not "${flags.expiring}"`)
   if (identity !== undefined) checkIdentity(`devices ${action} IDENTITY`, identity)
   if (flags.owner !== undefined) checkIdentity('--owner', flags.owner)
-  if (action === 'reset') return resetCommand(identity ?? '', flags)
-  const context = await openLifecycle(flags, { readonly: true })
+  const context = await openLifecycle(flags, { readonly: action !== 'reset' })
   const { registry } = context
   try {
+    if (action === 'reset') {
+      // recorded in the registry and the audit log
+      const at = new Date()
+      if (!(await registry.reset(identity ?? '', at)))
+        throw new Error(`no identity "${identity}" in the registry`)
+      await context.audit([{ time: at.toISOString(), event: 'reset', identity: identity ?? '' }])
+      process.stdout.write(`reset ${identity}: it may register again with its factory certificate\n`)
+      return
+    }
     if (action === 'counts') {
       // one aggregate query: the registry is never read row by row into the process
       const counts = await registry.expiryCounts(new Date(), withinMs)
@@ -147,20 +147,6 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
     if (!device) throw new Error(`no identity "${identity}" in the registry`)
     const json = () => JSON.stringify(recordJson(device), null, 2)
     process.stdout.write(`${flags.json ? json() : showText(device)}\n`)
-  } finally {
-    await context.close()
-  }
-}
-
-/** resetCommand records an operator reset of an identity in the registry and the audit log. */
-async function resetCommand(identity: string, flags: DevicesFlags): Promise<void> {
-  const context = await openLifecycle(flags)
-  try {
-    const at = new Date()
-    if (!(await context.registry.reset(identity, at)))
-      throw new Error(`no identity "${identity}" in the registry`)
-    await context.audit([{ time: at.toISOString(), event: 'reset', identity }])
-    process.stdout.write(`reset ${identity}: it may register again with its factory certificate\n`)
   } finally {
     await context.close()
   }

@@ -1,18 +1,21 @@
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
   CREDENTIAL_FILES,
   commonNameOf,
+  type DownstreamDevice,
   register,
+  registerDevices,
   renew,
   verifyCredentials,
   writeCredentials,
 } from '../client/index.js'
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
-import { registerGateway } from './register-gateway.js'
+import { isSafeIdentity } from '../protocol/topics.js'
 import {
   brokerUrl,
+  type Flags,
   identity,
   oneOf,
   positiveInteger,
@@ -21,7 +24,6 @@ import {
   UsageError,
 } from './usage-error.js'
 
-/** REGISTER_HELP documents `register`. */
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
 
 The reference device client: connects with a factory certificate, registers, and writes
@@ -58,26 +60,27 @@ Exit status: 0 issued; 1 rejected (the wire code on stderr), malformed reply, re
 subscription, or timeout; 2 a usage error (a flag, device id or request id that cannot be used), before
 anything is read or sent.`
 
-/** RegisterFlags are the parsed flags of `register`. */
-export interface RegisterFlags {
-  readonly url?: string | undefined
-  readonly device?: readonly string[] | undefined
-  readonly gateway?: string | undefined
-  readonly devices?: string | undefined
-  readonly 'batch-size'?: string | undefined
-  readonly cert?: string | undefined
-  readonly key?: string | undefined
-  readonly ca?: string | undefined
-  readonly 'state-dir'?: string | undefined
-  readonly csr?: boolean | undefined
-  readonly 'key-algorithm'?: string | undefined
-  readonly 'request-id'?: string | undefined
-  readonly out?: string | undefined
-  readonly verify?: string | undefined
-  readonly timeout?: string | undefined
-  readonly renew?: boolean | undefined
-  readonly 'server-key'?: boolean | undefined
-}
+export const REGISTER_OPTIONS = {
+  url: { type: 'string' },
+  device: { type: 'string', multiple: true },
+  gateway: { type: 'string' },
+  devices: { type: 'string' },
+  'batch-size': { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  ca: { type: 'string' },
+  'state-dir': { type: 'string' },
+  csr: { type: 'boolean' },
+  'key-algorithm': { type: 'string' },
+  'request-id': { type: 'string' },
+  out: { type: 'string' },
+  verify: { type: 'string' },
+  timeout: { type: 'string' },
+  renew: { type: 'boolean' },
+  'server-key': { type: 'boolean' },
+} as const
+
+type RegisterFlags = Flags<typeof REGISTER_OPTIONS>
 
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
   return value === undefined ? undefined : oneOf('key-algorithm', value, KEY_ALGORITHMS)
@@ -127,6 +130,7 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   }
 }
 
+/** registerGatewayCommand registers a gateway's devices in batches and writes one credentials folder per device. */
 async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promise<void> {
   // every flag (and every --device id) is checked before a file is read or anything is sent
   const gateway = identity('--gateway', flags.gateway ?? '')
@@ -136,21 +140,70 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   requestId(flags['request-id']) // and with room for the batch number, once the devices are known
   const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
-  const certFile = flags.cert ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.crt`)
-  const keyFile = flags.key ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.key`)
-  await registerGateway({
-    url,
-    certFile,
-    keyFile,
-    caFile: flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert),
-    gateway,
-    deviceIds,
-    devicesFile: flags.devices === undefined ? undefined : resolve(flags.devices),
-    csr: flags.csr === true,
-    keyAlgorithm,
-    requestId: flags['request-id'],
-    batchSize,
-    out: flags.out,
-    timeoutMs: timeoutSeconds * 1000,
+  const keyed = (deviceId: string): DownstreamDevice => ({
+    deviceId,
+    ...(flags.csr ? { generateKey: true } : {}),
+    ...(keyAlgorithm ? { keyAlgorithm } : {}),
   })
+  const devices = [
+    ...deviceIds.map(keyed),
+    ...(flags.devices === undefined ? [] : await readDevicesFile(resolve(flags.devices), keyed)),
+  ]
+  if (devices.length === 0)
+    throw new UsageError('name the downstream devices: --device ID (repeatable) or --devices FILE')
+  // the batches' requestIds are `<request-id>-<n>`: each must stay within the protocol's 128 characters
+  const batches = Math.ceil(devices.length / (batchSize ?? 100))
+  requestId(flags['request-id'], 1 + String(batches).length)
+  const outcomes = await registerDevices({
+    url,
+    certPem: await readFile(flags.cert ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.crt`), 'utf8'),
+    keyPem: await readFile(flags.key ?? join(pki, DEV_PKI_FILES.devicesDir, `${gateway}.key`), 'utf8'),
+    caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
+    identity: gateway,
+    devices,
+    timeoutMs: timeoutSeconds * 1000,
+    ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
+    ...(batchSize ? { batchSize } : {}),
+  })
+  const root = resolve(flags.out ?? 'credentials')
+  let rejected = 0
+  for (const outcome of outcomes) {
+    if (outcome.status === 'rejected') {
+      rejected++
+      const reason = outcome.error.reason ? ` (${outcome.error.reason})` : ''
+      process.stderr.write(`${outcome.deviceId}: rejected ${outcome.error.message}${reason}\n`)
+      continue
+    }
+    const dir = join(root, outcome.deviceId)
+    const c = outcome.credentials
+    if (c.privateKeyPem !== undefined) await writeCredentials(dir, { ...c, privateKeyPem: c.privateKeyPem })
+    else {
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      await writeFile(join(dir, CREDENTIAL_FILES.certificate), c.certificatePem)
+      await writeFile(join(dir, CREDENTIAL_FILES.ca), c.caCertificatesPem)
+    }
+    process.stdout.write(
+      `${outcome.deviceId}: issued ${c.serialNumber}, valid until ${c.notAfter} → ${dir}\n`,
+    )
+  }
+  process.stdout.write(`${outcomes.length - rejected} issued, ${rejected} rejected\n`)
+  if (rejected > 0) process.exitCode = 1
+}
+
+/** readDevicesFile reads `--devices FILE`: lines of `ID` or `ID CSR-FILE` (the sensor's own CSR), `#` comments. */
+async function readDevicesFile(
+  file: string,
+  keyed: (id: string) => DownstreamDevice,
+): Promise<DownstreamDevice[]> {
+  const lines = (await readFile(file, 'utf8')).split('\n').map((l) => l.replace(/#.*/, '').trim())
+  const devices: DownstreamDevice[] = []
+  for (const line of lines.filter(Boolean)) {
+    const [id = '', csrFile, ...extra] = line.split(/\s+/)
+    if (!isSafeIdentity(id) || extra.length > 0)
+      throw new UsageError(`--devices ${file}: expected "ID" or "ID CSR-FILE", got "${line}"`)
+    devices.push(
+      csrFile ? { deviceId: id, csr: await readFile(resolve(file, '..', csrFile), 'utf8') } : keyed(id),
+    )
+  }
+  return devices
 }

@@ -1,9 +1,8 @@
 import { normalSerial } from '../registration/deny-list.js'
 import { REVOCATION_REASONS, type RevocationReason } from '../registry/registry.js'
-import { type LifecycleEventRecord, type LifecycleFlags, openLifecycle } from './lifecycle-context.js'
-import { identity, oneOf, serialNumber, UsageError } from './usage-error.js'
+import { type LifecycleEventRecord, openLifecycle } from './lifecycle-context.js'
+import { CONFIG_OPTIONS, type Flags, identity, oneOf, serialNumber, UsageError } from './usage-error.js'
 
-/** REVOKE_HELP documents `revoke`. */
 export const REVOKE_HELP = `Usage: registration-bridge revoke --identity ID | --serial SERIAL [--reason REASON] [options]
 
 Revokes operational certificates: the registry marks them revoked (they can no longer renew; a revoked
@@ -19,15 +18,15 @@ the CRL (lifecycle.crl.file, served at /crl) is written again at once, so a prod
   --state-dir DIR        the bridge's state directory (stateDir)
 Exit status: 0 revoked, 1 nothing to revoke or an error, 2 usage (e.g. a serial that is not hexadecimal).`
 
-/** RevokeFlags are the parsed flags of `revoke`. */
-export interface RevokeFlags extends LifecycleFlags {
-  readonly identity?: string | undefined
-  readonly serial?: string | undefined
-  readonly reason?: string | undefined
-}
+export const REVOKE_OPTIONS = {
+  ...CONFIG_OPTIONS,
+  identity: { type: 'string' },
+  serial: { type: 'string' },
+  reason: { type: 'string' },
+} as const
 
 /** revokeCommand revokes by identity or serial, records it, and rewrites the CRL. */
-export async function revokeCommand(flags: RevokeFlags): Promise<void> {
+export async function revokeCommand(flags: Flags<typeof REVOKE_OPTIONS>): Promise<void> {
   if ((flags.identity === undefined) === (flags.serial === undefined)) {
     throw new UsageError('give exactly one of --identity and --serial')
   }

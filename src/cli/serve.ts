@@ -5,8 +5,8 @@ import { WORKER_SLOT_ENV } from '../cluster/worker-slot.js'
 import { loadConfig } from '../config/load.js'
 import { createLogger } from '../logger.js'
 import { createDevPki, devPkiExists } from '../pki/dev-pki.js'
+import { CONFIG_OPTIONS, type Flags } from './usage-error.js'
 
-/** SERVE_HELP documents `serve`. */
 export const SERVE_HELP = `Usage: registration-bridge serve [options]
 
 Runs the bridge. With no configuration it uses the embedded CA and a development PKI,
@@ -24,25 +24,23 @@ Options:
 Environment: every setting also reads MRB_<SETTING>, e.g. MRB_LISTEN_PORT=8883 (see docs/configuration.md).`
 
 /** STOP_MARGIN_MS is how long past shutdown.gracePeriodMs a stop may take before the process exits 1 anyway. */
-export const STOP_MARGIN_MS = 10_000
+const STOP_MARGIN_MS = 10_000
 
-/** ServeFlags are the parsed flags of `serve`. */
-export interface ServeFlags {
-  readonly config?: string | undefined
-  readonly set?: string[] | undefined
-  readonly host?: string | undefined
-  readonly port?: string | undefined
-  readonly 'state-dir'?: string | undefined
-  readonly 'log-level'?: string | undefined
-  readonly workers?: string | undefined
-}
+/** SERVE_OPTIONS: a convenience flag sets the setting it names in SERVE_HELP. */
+export const SERVE_OPTIONS = {
+  ...CONFIG_OPTIONS,
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'log-level': { type: 'string' },
+  workers: { type: 'string' },
+} as const
 
 /**
  * serve starts the bridge and stops it cleanly on SIGINT or SIGTERM: no new connections, registrations in
  * flight answered within shutdown.gracePeriodMs, then exit 0 (1 if stopping failed). A start that fails, in
  * any process mode, exits non-zero with nothing left running (a worker's failure stops the primary too).
  */
-export async function serve(flags: ServeFlags): Promise<void> {
+export async function serve(flags: Flags<typeof SERVE_OPTIONS>): Promise<void> {
   const shortcuts: [string, string | undefined][] = [
     ['listen.host', flags.host],
     ['listen.port', flags.port],
@@ -70,30 +68,25 @@ export async function serve(flags: ServeFlags): Promise<void> {
   }
   // signals that arrive while starting are held until the bridge is up, then stop it; a start or a stop that hangs
   // past the grace period and a margin is a failure: exit non-zero, never stay half-up
-  let stopping: (() => void) | undefined
   const requested = new Promise<void>((resolve) => {
-    stopping = resolve
+    const onSignal = (): void => {
+      setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
+      resolve()
+    }
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
   })
-  const onSignal = (): void => {
-    setTimeout(() => process.exit(1), config.shutdown.gracePeriodMs + STOP_MARGIN_MS).unref()
-    stopping?.()
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart
-  const slot = process.env[WORKER_SLOT_ENV]
   const logger = createLogger(config.log.level)
-  // a start that fails has closed what it opened and rejects; the CLI then exits non-zero at once
-  const bridge = await startBridge(
-    config,
-    cluster.isWorker ? logger.child({ worker: Number(slot), pid: process.pid }) : logger,
-  )
-  requested.then(() => {
-    return bridge.stop().then(
+  // a worker's log lines name its slot, so that an operator (and a test) can tell the processes apart; a start
+  // that fails has closed what it opened and rejects: the CLI then exits non-zero at once
+  const worker = { worker: Number(process.env[WORKER_SLOT_ENV]), pid: process.pid }
+  const bridge = await startBridge(config, cluster.isWorker ? logger.child(worker) : logger)
+  void requested.then(() =>
+    bridge.stop().then(
       () => process.exit(0),
       () => process.exit(1),
-    )
-  })
+    ),
+  )
   if (cluster.isWorker) {
     process.send?.({ bridgeListening: bridge.address.port } satisfies WorkerMessage)
     return

@@ -1,4 +1,17 @@
+import type { parseArgs } from 'node:util'
 import { isSafeIdentity } from '../protocol/topics.js'
+
+type OptionsConfig = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>
+
+/** Flags are the values parseArgs reads for a command's options (cli.ts parses each command's own). */
+export type Flags<T extends OptionsConfig> = ReturnType<typeof parseArgs<{ options: T }>>['values']
+
+/** CONFIG_OPTIONS locate the bridge's configuration: every command that reads it takes them. */
+export const CONFIG_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  set: { type: 'string', multiple: true },
+  'state-dir': { type: 'string' },
+} as const
 
 /**
  * UsageError is a flag with a value the command cannot use; the CLI prints it with the command's help and exits
@@ -54,12 +67,7 @@ export function requestId(value: string | undefined, room = 0): string | undefin
 /** brokerUrl checks a URL flag (--url, --verify): mqtts:// or mqtt://, with a host. */
 export function brokerUrl(flag: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {
-    url = undefined
-  }
+  const url = URL.canParse(value) ? new URL(value) : undefined
   if (!url || !['mqtts:', 'mqtt:'].includes(url.protocol) || url.hostname === '') {
     throw new UsageError(
       `--${flag} must be an mqtts:// (or mqtt://) URL such as mqtts://localhost:8883, not "${value}"`,
@@ -68,7 +76,6 @@ export function brokerUrl(flag: string, value: string | undefined): string | und
   return value
 }
 
-/** oneOf checks an enumerated flag. */
 export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
     throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, not "${value}"`)

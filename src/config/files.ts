@@ -1,22 +1,13 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { certificatesFromPem } from '../pki/pem.js'
 import { type Config, ConfigError } from './load.js'
 
-/** ConfiguredFiles are the contents of every file the configuration names, read once at start-up. */
-export interface ConfiguredFiles {
-  readonly serverCertPem: string
-  readonly serverKeyPem: string
-  readonly clientCaPem: string
-  readonly issuerCertPem: string
-  readonly issuerKeyPem: string
-  readonly issuerChainPem: string
-  readonly productionCaPem: string
-  /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
-  readonly operationalCaPem: string
-}
+/** ConfiguredFiles are the contents of every file the configuration names, read once at start-up ('' if unset). */
+export type ConfiguredFiles = Readonly<ReturnType<typeof readConfiguredFiles>>
 
 /** readConfiguredFiles reads every configured file, reporting all unreadable ones at once by setting name. */
-export function readConfiguredFiles(config: Config): ConfiguredFiles {
+export function readConfiguredFiles(config: Config) {
   const problems: string[] = []
   const read = (setting: string, path: string | undefined): string => {
     if (path === undefined) return ''
@@ -28,7 +19,7 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     }
   }
   const localCa = config.issuer.type === 'local-ca' ? config.issuer.localCa : undefined
-  const files: ConfiguredFiles = {
+  const files = {
     serverCertPem: read('tls.certFile', config.tls.certFile),
     serverKeyPem: read('tls.keyFile', config.tls.keyFile),
     clientCaPem: read('tls.clientCaFile', config.tls.clientCaFile),
@@ -36,13 +27,11 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
     issuerKeyPem: read('issuer.localCa.keyFile', localCa?.keyFile),
     issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
+    /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
     operationalCaPem: read('lifecycle.operationalCaFile', operationalCaFileOf(config)),
   }
-  const factoryCa =
-    config.lifecycle.operationalCaFile === undefined
-      ? undefined
-      : factoryCaIn(files.operationalCaPem, files.clientCaPem)
-  if (factoryCa !== undefined) {
+  const factoryCa = factoryCaIn(files.operationalCaPem, files.clientCaPem)
+  if (config.lifecycle.operationalCaFile !== undefined && factoryCa !== undefined) {
     problems.push(
       `lifecycle.operationalCaFile: ${config.lifecycle.operationalCaFile} holds ${factoryCa}, a factory CA of ` +
         'tls.clientCaFile; it must hold only the CA that signs operational certificates',
@@ -52,15 +41,12 @@ export function readConfiguredFiles(config: Config): ConfiguredFiles {
   return files
 }
 
-/** PEM_CERTIFICATE matches each certificate of a PEM bundle. */
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
-
 /** fingerprints are the SHA-256 fingerprints and subjects of a bundle's certificates (unparsable ones left out). */
 function fingerprints(pem: string): Map<string, string> {
   const found = new Map<string, string>()
-  for (const block of pem.match(PEM_CERTIFICATE) ?? []) {
+  for (const der of certificatesFromPem(pem)) {
     try {
-      const cert = new X509Certificate(block)
+      const cert = new X509Certificate(der)
       found.set(cert.fingerprint256, cert.subject.replace(/\n/g, ', '))
     } catch {
       // not a certificate: the listener's own loading reports it
@@ -75,8 +61,7 @@ function fingerprints(pem: string): Map<string, string> {
  */
 function factoryCaIn(operational: string, clientCaPem: string): string | undefined {
   const factory = fingerprints(clientCaPem)
-  for (const [fingerprint, subject] of fingerprints(operational)) if (factory.has(fingerprint)) return subject
-  return undefined
+  return [...fingerprints(operational)].find(([fingerprint]) => factory.has(fingerprint))?.[1]
 }
 
 /**

@@ -16,23 +16,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** Config is the validated, frozen configuration with every file path resolved. */
-export type Config = Readonly<
-  Omit<RawConfig, 'tls' | 'issuer' | 'auditLog' | 'production' | 'registry' | 'lifecycle'> & {
-    tls: { certFile: string; keyFile: string; clientCaFile: string }
-    issuer: {
-      type: RawConfig['issuer']['type']
-      localCa: { certFile: string; keyFile: string; chainFile?: string }
-      certManager: RawConfig['issuer']['certManager'] & { issuerRef: { name: string } }
-    }
-    auditLog: string
-    production: { url?: string; caFile?: string }
-    registry: { file: string }
-    lifecycle: Omit<RawConfig['lifecycle'], 'crl'> & { crl: { file: string; validityHours: number } }
-    /** True when every PKI file is left at its default: the bridge may create a development PKI. */
-    usesDevPki: boolean
-  }
->
+/** Config is the validated, frozen configuration with every file path resolved (resolvePaths). */
+export type Config = Readonly<ReturnType<typeof resolvePaths>>
 
 /** ConfigSources are where settings come from, lowest precedence first: file, environment, flags. */
 export interface ConfigSources {
@@ -43,22 +28,13 @@ export interface ConfigSources {
   readonly cwd?: string
 }
 
-/** ENV_PREFIX starts every environment variable the bridge reads, e.g. MRB_LISTEN_PORT. */
-export const ENV_PREFIX = 'MRB_'
-
 type Leaf = { readonly path: string[]; readonly kind: 'number' | 'boolean' | 'array' | 'string' }
 
+/** unwrap looks through defaults, optionals and pipes to the schema of the setting itself. */
 function unwrap(schema: z.ZodType): z.ZodType {
-  let s = schema
-  for (
-    let def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
-    ;
-    def = s.def as typeof def
-  ) {
-    const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined)
-    if (!inner) return s
-    s = inner
-  }
+  const def = schema.def as { type: string; innerType?: z.ZodType; in?: z.ZodType }
+  const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined)
+  return inner ? unwrap(inner) : schema
 }
 
 /** settingLeaves lists every setting path with its kind, walking the schema itself. */
@@ -75,7 +51,8 @@ export function settingLeaves(schema: z.ZodType = configSchema, path: string[] =
 
 /** envName is the environment variable of a setting: listen.port → MRB_LISTEN_PORT. */
 export function envName(path: readonly string[]): string {
-  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_')
+  const words = path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+  return `MRB_${words.join('_')}`
 }
 
 function coerce(kind: Leaf['kind'], text: string): unknown {
@@ -111,16 +88,17 @@ function readFileSource(file: string, problems: string[]): Record<string, unknow
   return {}
 }
 
-function resolvePaths(raw: RawConfig, cwd: string): Config {
+function resolvePaths(raw: RawConfig, cwd: string) {
   const state = resolve(cwd, raw.stateDir)
   const pki = (name: string): string => resolve(state, 'pki', name)
   const file = (value: string | undefined, fallback: string): string => resolve(cwd, value ?? fallback)
+  /** optional resolves a path setting without a default: `{ [key]: path }`, or nothing when it is unset. */
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    (value === undefined ? {} : { [key]: resolve(cwd, value) }) as { [P in K]?: string }
   const { localCa, certManager } = raw.issuer
   const caSettings = raw.issuer.type === 'local-ca' ? [localCa.certFile, localCa.keyFile] : []
   const pkiSettings = [raw.tls.certFile, raw.tls.keyFile, raw.tls.clientCaFile, ...caSettings]
-  const usesDevPki = pkiSettings.every((v) => v === undefined)
-  const { chainFile } = raw.issuer.localCa
-  const { url, caFile } = raw.production
+  const { url } = raw.production
   return {
     ...raw,
     stateDir: state,
@@ -132,36 +110,27 @@ function resolvePaths(raw: RawConfig, cwd: string): Config {
     issuer: {
       type: raw.issuer.type,
       localCa: {
-        certFile: file(raw.issuer.localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
-        keyFile: file(raw.issuer.localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
-        ...(chainFile === undefined ? {} : { chainFile: resolve(cwd, chainFile) }),
+        certFile: file(localCa.certFile, pki(DEV_PKI_FILES.issuingCaCert)),
+        keyFile: file(localCa.keyFile, pki(DEV_PKI_FILES.issuingCaKey)),
+        ...optional('chainFile', localCa.chainFile),
       },
       certManager: {
         ...certManager,
-        ...(certManager.kubeconfig === undefined ? {} : { kubeconfig: resolve(cwd, certManager.kubeconfig) }),
+        ...optional('kubeconfig', certManager.kubeconfig),
         // validated above: required when the type is cert-manager, unused otherwise
         issuerRef: { ...certManager.issuerRef, name: certManager.issuerRef.name ?? '' },
       },
     },
     auditLog: file(raw.auditLog, resolve(state, 'audit.log')),
-    production: {
-      ...(url === undefined ? {} : { url }),
-      ...(caFile === undefined ? {} : { caFile: resolve(cwd, caFile) }),
-    },
-    usesDevPki,
-    gateways: {
-      ...raw.gateways,
-      ...(raw.gateways.policyFile === undefined ? {} : { policyFile: resolve(cwd, raw.gateways.policyFile) }),
-    },
+    production: { ...(url === undefined ? {} : { url }), ...optional('caFile', raw.production.caFile) },
+    /** True when every PKI file is left at its default: the bridge may create a development PKI. */
+    usesDevPki: pkiSettings.every((v) => v === undefined),
+    gateways: { ...raw.gateways, ...optional('policyFile', raw.gateways.policyFile) },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
     lifecycle: {
       ...raw.lifecycle,
-      ...(raw.lifecycle.operationalCaFile === undefined
-        ? {}
-        : { operationalCaFile: resolve(cwd, raw.lifecycle.operationalCaFile) }),
-      ...(raw.lifecycle.denyListFile === undefined
-        ? {}
-        : { denyListFile: resolve(cwd, raw.lifecycle.denyListFile) }),
+      ...optional('operationalCaFile', raw.lifecycle.operationalCaFile),
+      ...optional('denyListFile', raw.lifecycle.denyListFile),
       crl: { ...raw.lifecycle.crl, file: file(raw.lifecycle.crl.file, resolve(state, 'crl.pem')) },
     },
   }
@@ -188,19 +157,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const assignment of sources.sets ?? []) {
     const [key = '', ...rest] = assignment.split('=')
     const leaf = leaves.find((l) => l.path.join('.') === key)
-    if (!leaf || rest.length === 0) {
-      problems.push(`--set ${assignment}: expected <setting>=<value> with a known setting`)
-      continue
-    }
-    setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
+    if (leaf && rest.length > 0) setPath(merged, leaf.path, coerce(leaf.kind, rest.join('=')))
+    else problems.push(`--set ${assignment}: expected <setting>=<value> with a known setting`)
   }
   const result = configSchema.safeParse(merged)
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      const path = issue.path.join('.') || '(top level)'
-      problems.push(`${path}: ${issue.message}`)
-    }
-  }
+  for (const issue of result.error?.issues ?? [])
+    problems.push(`${issue.path.join('.') || '(top level)'}: ${issue.message}`)
   if (problems.length > 0 || !result.success) throw new ConfigError(problems)
   return deepFreeze(resolvePaths(result.data, cwd))
 }

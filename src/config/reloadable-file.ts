@@ -40,9 +40,7 @@ export class ReloadableFile<T> {
   #files: readonly string[] = []
   #watcher: FileWatcher | undefined
   #onResult: ((ok: boolean) => void) | undefined
-  readonly #onSighup = (): void => {
-    this.reload()
-  }
+  readonly #onSighup = (): boolean => this.reload()
 
   constructor(file: string | undefined, logger: Logger, options: ReloadableFileOptions<T>) {
     this.#file = file
@@ -57,7 +55,6 @@ export class ReloadableFile<T> {
     this.#files = [...read]
   }
 
-  /** current is the value in force. */
   get current(): T {
     return this.#value
   }
@@ -103,7 +100,6 @@ export class ReloadableFile<T> {
     this.#watcher = new FileWatcher(this.#files, () => this.reload())
   }
 
-  /** close stops watching. */
   close(): void {
     process.off('SIGHUP', this.#onSighup)
     this.#watcher?.close()

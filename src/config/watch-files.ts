@@ -46,14 +46,13 @@ export class FileWatcher {
     }
     for (const dir of dirs) {
       if (this.#watchers.has(dir)) continue
-      let watcher: FSWatcher
       try {
-        watcher = watch(dir, { persistent: false }, () => this.#schedule())
+        const watcher = watch(dir, { persistent: false }, () => this.#schedule())
+        watcher.on('error', () => {}) // a directory that goes away: the files read as unreadable from then on
+        this.#watchers.set(dir, watcher)
       } catch {
-        continue // no such directory (yet): its files read as unreadable; SIGHUP or a restart picks them up
+        // no such directory (yet): its files read as unreadable; SIGHUP or a restart picks them up
       }
-      watcher.on('error', () => {}) // a directory that goes away: the files read as unreadable from then on
-      this.#watchers.set(dir, watcher)
     }
   }
 
@@ -77,7 +76,6 @@ export class FileWatcher {
     if (changed.size > 0) this.#onChange(changed)
   }
 
-  /** close stops watching. */
   close(): void {
     clearTimeout(this.#timer)
     for (const watcher of this.#watchers.values()) watcher.close()
