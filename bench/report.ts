@@ -372,6 +372,11 @@ export function markdown(results: Results): string {
       ),
       '',
     )
+    if (c.apiServerCreateMs && c.apiServerLoopDelayMs)
+      out.push(
+        `The emulated API server answered the bridge's creates in ${c.apiServerCreateMs.p50} ms (p50), ${c.apiServerCreateMs.p99} ms (p99), from their arrival in its thread; that thread's event-loop delay (it runs the emulated cert-manager too) was ${c.apiServerLoopDelayMs.p50} ms p50, ${c.apiServerLoopDelayMs.p99} ms p99, ${c.apiServerLoopDelayMs.max} ms at most.`,
+        '',
+      )
   }
   if (results.sustained) {
     const s = results.sustained
