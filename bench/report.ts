@@ -144,11 +144,15 @@ export function goals(results: Results): Goal[] {
   }
   const c = results.certManager
   if (c) {
-    const perKind = Object.values(c.watchConnections)
+    const kinds = (watches: Record<string, number>) =>
+      Object.entries(watches)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+    const open = c.watchConnectionsOpen ?? {}
     out.push({
       goal: `cert-manager path: p99 added ≤ 50 ms at ${c.concurrent} concurrent`,
-      measured: `${c.added.p99} ms (p50 ${c.added.p50} ms)`,
-      met: c.added.p99 <= 50,
+      measured: `${c.added.p99} ms (p50 ${c.added.p50} ms)${c.registration ? `; registration p99 ${c.registration.p99} ms, of it cert-manager's ${c.certManager?.p99} ms` : ''}`,
+      met: c.added.p99 <= 50 && c.failures === 0,
     })
     out.push({
       goal: '≤ 3 API writes per registration',
@@ -157,10 +161,8 @@ export function goals(results: Results): Goal[] {
     })
     out.push({
       goal: 'one watch connection per resource kind',
-      measured: Object.entries(c.watchConnections)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', '),
-      met: perKind.length === 3 && perKind.every((v) => v === 1),
+      measured: `opened: ${kinds(c.watchConnections)}; open at the end: ${kinds(open)}`,
+      met: [...Object.values(c.watchConnections), ...Object.values(open)].every((v) => v === 1),
     })
   }
   const s = results.sustained
@@ -197,7 +199,7 @@ const NOTES = [
   '',
   '**Memory.** Per idle connection the bridge needed less than plain Aedes on the same Node.js TLS listener in this run (about 40 KiB against 57 KiB at 10,000 connections); we have not analysed where the difference comes from (the bridge stores sessions through its own bounded persistence). After everyone leaves, neither process gives memory back within seconds (V8 collects lazily and the allocator keeps freed pages), and further connect-everyone cycles grow both alike: shared with plain Aedes, not a property of the bridge, and worth a heap-snapshot investigation.',
   '',
-  "**cert-manager path.** Three parties share the two cores: the bridge, the load generator and the emulated API server with cert-manager (a worker thread), and the emulated controller is rate-limited like the real one (20 QPS, burst 50). This run does **not** measure the bridge fairly: the emulation spends one rate-limiter token per reconcile step (about 72 per registration, far more than the real controller's API writes), so at 100 concurrent it issues about one certificate every few seconds, registrations reach their timeout and are retried, and the write and watch counts above include those retries and the watch restarts that followed. The per-registration API calls are exact in the tests (3 writes, 0 reads in server-key mode; 2 in CSR mode; one watch per kind under 200 concurrent registrations with the controller unthrottled). Counting the emulation's tokens per API write is the fix, left open.",
+  "**cert-manager path.** Three parties share the two cores: the bridge, the load generator and the emulated API server with cert-manager (a worker thread). The emulated controller limits its API requests as client-go does with cert-manager's defaults (`--kube-api-qps 20`, `--kube-api-burst 50`): one token per request it sends (its Kubernetes and cert-manager clients each have their own bucket, as client-go gives each clientset), none for reads (they come from its informer cache), none for a reconcile with nothing to do. It sends about 8 requests per Certificate (5 to cert-manager.io, 3 for Secrets), so 100 at once take it about 23 s whatever the bridge does; the bench raises `registration.timeoutMs` to 120 s so that this is measured rather than timed out, and otherwise runs the bridge with its default API limits (50 QPS, burst 100), as the service account of deploy/ (its RBAC enforced). What the bridge adds is what the device waits beyond cert-manager's own Certificate-to-Ready time, in two halves measured on one clock across the threads: from the device's publish to the Certificate created at the API server (MQTT, the bridge's pipeline, its API client and the create's round trip), and from the Certificate Ready at the API server to the answer at the device (the watch events reaching the bridge, the reply, MQTT). API writes and watch connections are those the API server recorded for the bridge's service account.",
 ].join('\n')
 
 /** markdown renders docs/benchmarks.md from the results. */
@@ -322,18 +324,23 @@ export function markdown(results: Results): string {
     out.push(
       '## cert-manager path',
       '',
-      `${c.concurrent} registrations at once, ${c.rounds} rounds, through the Kubernetes API emulation and the emulated cert-manager, which issues ${c.issuanceDelayMs} ms after a request is approved. "Added" is the device's publish-to-answer time minus the time the emulated cert-manager took for that Certificate (created to Ready, the issuance delay included): the bridge's own work plus its API and watch round trips (goal: p99 ≤ 50 ms, ≤ 3 writes per registration, one watch per kind).`,
+      `${c.concurrent} registrations at once, ${c.rounds} rounds, through the Kubernetes API emulation and the emulated cert-manager (20 QPS, burst 50 per client, one token per API request), which signs ${c.issuanceDelayMs} ms after a request is approved. "Added" is the device's publish-to-answer time minus the time the emulated cert-manager took for that Certificate (created to Ready, its rate limit and the signing delay included): the bridge's own work plus its API and watch round trips (goal: p99 ≤ 50 ms, ≤ 3 writes per registration, one watch per kind).`,
       '',
     )
+    const verbs = c.bridgeRequestsPerRegistration ?? {}
     out.push(
       table(
         [
           'registrations/s',
           'added p50 ms',
           'added p99 ms',
-          'API writes / registration',
-          'API requests / registration',
-          'watch connections opened',
+          'registration p99 ms',
+          "cert-manager's p99 ms",
+          'publish → Certificate created p50 / p99 ms',
+          'Ready → answer p50 / p99 ms',
+          'bridge API writes / registration',
+          'bridge API requests / registration',
+          'cert-manager API requests / registration',
           'failures',
         ],
         [
@@ -341,17 +348,35 @@ export function markdown(results: Results): string {
             c.registrationsPerSecond,
             c.added.p50,
             c.added.p99,
+            c.registration?.p99 ?? '',
+            c.certManager?.p99 ?? '',
+            c.toCreated ? `${c.toCreated.p50} / ${c.toCreated.p99}` : '',
+            c.fromReady ? `${c.fromReady.p50} / ${c.fromReady.p99}` : '',
             c.writesPerRegistration,
-            c.requestsPerRegistration,
-            Object.entries(c.watchConnections)
-              .map(([k, v]) => `${k}: ${v}`)
+            Object.entries(verbs)
+              .map(([verb, n]) => `${verb} ${n}`)
               .join(', '),
+            c.controllerRequestsPerRegistration ?? '',
             c.failures,
           ],
         ],
       ),
       '',
+      table(
+        ['resource', 'bridge watch connections opened', 'open at the end'],
+        Object.entries(c.watchConnections).map(([kind, n]) => [
+          kind,
+          n,
+          c.watchConnectionsOpen?.[kind] ?? '',
+        ]),
+      ),
+      '',
     )
+    if (c.apiServerCreateMs && c.apiServerLoopDelayMs)
+      out.push(
+        `The emulated API server answered the bridge's creates in ${c.apiServerCreateMs.p50} ms (p50), ${c.apiServerCreateMs.p99} ms (p99), from their arrival in its thread; that thread's event-loop delay (it runs the emulated cert-manager too) was ${c.apiServerLoopDelayMs.p50} ms p50, ${c.apiServerLoopDelayMs.p99} ms p99, ${c.apiServerLoopDelayMs.max} ms at most.`,
+        '',
+      )
   }
   if (results.sustained) {
     const s = results.sustained

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
@@ -33,6 +34,8 @@ export interface KubeWorld {
   readonly certManager: EmulatedCertManager
   readonly pki: TestPki
   readonly kubeconfig: string
+  /** The bridge's issuer settings for this world (the Issuer `ca`, or in a `cluster` world the ClusterIssuer). */
+  readonly issuerSets: readonly string[]
   /** startBridge starts a bridge on the cert-manager issuer and waits for its informers to sync. */
   startBridge(sets?: readonly string[]): Promise<TestBridge>
   count(r: ResourceType): number
@@ -43,6 +46,12 @@ export interface KubeWorld {
 
 /** BRIDGE_TOKEN is the bearer token of the bridge's account in a `cluster` world (deploy/'s RBAC applies). */
 export const BRIDGE_TOKEN = 'bridge'
+/** deploy/role.yaml, from test/support/ or from its compiled copy in dist-bench/test/support/ (bench/). */
+const ROLE_YAML = ['../../deploy/role.yaml', '../../../deploy/role.yaml']
+  .map((p) => join(import.meta.dirname, p))
+  .find((p) => existsSync(p)) as string
+/** BRIDGE_USER is who the API server records for BRIDGE_TOKEN: the bridge's service account. */
+export const BRIDGE_USER = `system:serviceaccount:${NAMESPACE}:mqtt-registration-bridge`
 
 /**
  * startKubeWorld starts the API emulation (with cert-manager's webhook), the cert-manager emulation and the
@@ -91,8 +100,8 @@ export async function startKubeWorld(
       spec: { ca: { secretName: 'device-ca-key-pair' } },
     })
     api.grant(BRIDGE_TOKEN, {
-      user: `system:serviceaccount:${NAMESPACE}:mqtt-registration-bridge`,
-      roles: rolesFromYaml(join(import.meta.dirname, '../../deploy/role.yaml'), NAMESPACE),
+      user: BRIDGE_USER,
+      roles: rolesFromYaml(ROLE_YAML, NAMESPACE),
     })
     kubeconfig = await api.writeKubeconfig(pki.stateDir, NAMESPACE, BRIDGE_TOKEN)
     issuerSets.splice(
@@ -107,6 +116,7 @@ export async function startKubeWorld(
     certManager,
     pki,
     kubeconfig,
+    issuerSets,
     async startBridge(sets = []) {
       const bridge = await startTestBridge(
         [

@@ -26,6 +26,8 @@ export interface RequestRecord {
   readonly resource: string
   readonly name?: string
   readonly status: number
+  /** Milliseconds from the request's arrival to its answer (to the start of the stream, for a watch). */
+  readonly ms?: number
   /** True when a Fault answered, not the server. */
   readonly injected?: boolean
 }
@@ -122,6 +124,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
   const grants = new Map<string, Grant>()
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const arrived = performance.now()
     const url = new URL(req.url ?? '/', 'http://localhost')
     const doc = req.method === 'GET' ? discovery(url.pathname) : undefined
     if (doc) return send(res, 200, doc)
@@ -145,6 +148,7 @@ export async function startKubeApiServer(): Promise<KubeApiServer> {
         resource: r.resource.plural + (r.subresource ? `/${r.subresource}` : ''),
         ...(r.name ? { name: r.name } : {}),
         status,
+        ms: Math.round((performance.now() - arrived) * 100) / 100,
       })
     if (grant) {
       try {

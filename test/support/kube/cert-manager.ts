@@ -4,6 +4,7 @@ import { RateLimiter } from './rate-limiter.js'
 import { findResource, type ResourceType } from './resources.js'
 import { buildCsr, generatePrivateKey, signCsr } from './signer.js'
 import type { KubeObject, ObjectStore, WatchEvent } from './store.js'
+import { WorkQueue } from './workqueue.js'
 
 type Condition = {
   type: string
@@ -38,7 +39,10 @@ export interface EmulatedCertManagerOptions {
   fail: (request: KubeObject) => boolean
   /** The reason the issuer sets on a failed request (issuer-specific in real cert-manager). */
   failReason: string
-  /** The controller's client-side rate limit; default cert-manager's (20 QPS, burst 50). */
+  /**
+   * The controller's client-side rate limit, per client (the Kubernetes clientset and the cert-manager one each
+   * have their own token bucket, as client-go gives every clientset): default cert-manager's (20 QPS, burst 50).
+   */
   rateLimit: { qps: number; burst: number }
   /**
    * cert-manager's ServerSideApply feature gate: a successful issuance leaves `Issuing=False`, reason `Issued`
@@ -69,17 +73,45 @@ function hours(duration: string | undefined): number {
   return Number(m?.[1] ?? 0) + Number(m?.[2] ?? 0) / 60 + Number(m?.[3] ?? 0) / 3600 || 2160
 }
 
+/** The controller's two clients, each with its own token bucket: the core API (Secrets) and cert-manager.io. */
+export type ControllerClient = 'kube' | 'certManager'
+/** The requests the controller sends: it reads from its informer caches, so only writes. */
+export type ControllerVerb = 'create' | 'update' | 'delete'
+type Counts = Record<ControllerVerb, number>
+
+const ownerRef = (certificate: Obj) => ({
+  apiVersion: 'cert-manager.io/v1',
+  kind: 'Certificate',
+  name: certificate.metadata.name ?? '',
+  uid: certificate.metadata.uid ?? '',
+  controller: true,
+})
+
 /**
  * EmulatedCertManager plays cert-manager's controllers against the store, with the transitions the real ones
  * make (each its own MODIFIED event): CA Issuer readiness; CertificateRequest approval, then issuance or
  * Denied/Failed; Certificate issuing through a temporary key Secret and a `<name>-<revision>` request to the
  * TLS Secret with cert-manager's keys and annotations.
+ *
+ * As the real controllers: events queue keys (one work queue, one reconcile per key at a time); a reconcile reads
+ * the store directly, which stands for the informer cache and costs no API request; every write is one API
+ * request and first waits for a token of its client's bucket (client-go's 20 QPS, burst 50 by default). A
+ * reconcile with nothing to do sends nothing; one whose write fails (a conflict) is requeued with backoff.
  */
 export class EmulatedCertManager {
   readonly options: EmulatedCertManagerOptions
   readonly #store: ObjectStore
-  readonly #timers = new Set<NodeJS.Timeout>()
-  readonly #listener = (event: WatchEvent): void => this.#schedule(() => this.#react(event), 0)
+  readonly #queue = new WorkQueue()
+  readonly #limiters: Record<ControllerClient, RateLimiter> = {
+    kube: new RateLimiter(() => this.options.rateLimit),
+    certManager: new RateLimiter(() => this.options.rateLimit),
+  }
+  /** The API requests the controller sent, per client and verb (each spent one token). */
+  readonly requests: Record<ControllerClient, Counts> = {
+    kube: { create: 0, update: 0, delete: 0 },
+    certManager: { create: 0, update: 0, delete: 0 },
+  }
+  readonly #listener = (event: WatchEvent): void => this.#enqueue(event)
 
   constructor(store: ObjectStore, options: Partial<EmulatedCertManagerOptions> = {}) {
     this.#store = store
@@ -97,25 +129,34 @@ export class EmulatedCertManager {
 
   stop(): void {
     this.#store.off('event', this.#listener)
-    for (const t of this.#timers) clearTimeout(t)
+    this.#queue.stop()
   }
 
-  readonly #limiter = new RateLimiter(() => this.options.rateLimit)
-
-  /** writes counts the tokens the controller spent: one per reconcile step that may write (20 QPS / 50 burst). */
+  /** writes is the number of API requests the controller sent (every one a write; each spent one token). */
   get writes(): number {
-    return this.#limiter.writes
+    let total = 0
+    for (const counts of Object.values(this.requests)) for (const n of Object.values(counts)) total += n
+    return total
   }
 
-  #schedule(task: () => Promise<void> | void, delay: number): void {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      const wait = this.#limiter.wait()
-      if (wait > 0) return this.#schedule(task, wait)
-      // a conflicting write (thrown at once, or rejected) is retried on the next event, as controllers do
-      new Promise<void>((resolve) => resolve(task())).catch(() => {})
-    }, delay)
-    this.#timers.add(timer)
+  /** #request sends one API request through `client`: first a token (waiting for it), then the write. */
+  async #request<T>(client: ControllerClient, verb: ControllerVerb, send: () => T): Promise<T> {
+    await this.#queue.delay(this.#limiters[client].reserve())
+    if (this.#queue.stopped) throw new Error('the controller has stopped')
+    this.requests[client][verb]++
+    return send()
+  }
+
+  /**
+   * #create creates an object; one whose controlling owner is gone by then is deleted at once, as the garbage
+   * collector would (the API server's work, not a request of the controller).
+   */
+  async #create(client: ControllerClient, type: ResourceType, ns: string, body: KubeObject): Promise<void> {
+    const created = await this.#request(client, 'create', () => this.#store.create(type, ns, body))
+    const owner = created.metadata.ownerReferences?.find((o) => o.controller)
+    const current = owner && this.#get(CERTIFICATES, ns, owner.name)
+    if (owner && current?.metadata.uid !== owner.uid)
+      this.#store.delete(type, ns, created.metadata.name ?? '')
   }
 
   #get(type: ResourceType, ns: string, name: string): Obj | undefined {
@@ -126,42 +167,62 @@ export class EmulatedCertManager {
     }
   }
 
-  async #react(event: WatchEvent): Promise<void> {
+  #list(type: ResourceType, ns: string | undefined): Obj[] {
+    return this.#store.list(
+      type,
+      ns,
+      () => true,
+      () => true,
+    ) as Obj[]
+  }
+
+  /** #enqueue maps an event to the keys of the controllers that watch it, as their event handlers do. */
+  #enqueue(event: WatchEvent): void {
+    const ns = event.object.metadata.namespace ?? ''
+    const name = event.object.metadata.name ?? ''
+    const q = this.#queue
     if (event.type === 'DELETED') {
-      if (event.resource === SECRETS) this.#secretDeleted(event.object)
+      if (event.resource === SECRETS)
+        for (const c of this.#list(CERTIFICATES, ns))
+          if (c.spec.secretName === name) {
+            const cert = c.metadata.name ?? ''
+            q.add(`secret-deleted/${ns}/${cert}`, () => this.#secretDeleted(ns, cert, name))
+          }
       return
     }
-    const ns = event.object.metadata.namespace ?? ''
-    const current = this.#get(event.resource, ns, event.object.metadata.name ?? '')
-    if (!current) return
     if (event.resource === ISSUERS || event.resource === CLUSTER_ISSUERS) {
-      this.#reconcileIssuer(current)
+      const kind = event.resource === ISSUERS ? 'Issuer' : 'ClusterIssuer'
+      q.add(`issuers/${kind}/${ns}/${name}`, () => this.#reconcileIssuer(event.resource, ns, name))
       // a request waiting for its issuer is requeued when the issuer changes, as cert-manager does
-      for (const request of this.#store.list(
-        REQUESTS,
-        ns,
-        () => true,
-        () => true,
-      ))
-        await this.#reconcileRequest(request as Obj)
+      for (const request of this.#list(REQUESTS, kind === 'Issuer' ? ns : undefined)) {
+        const ref = request.spec.issuerRef ?? {}
+        if (ref.name !== name || (ref.kind ?? 'Issuer') !== kind) continue
+        this.#enqueueRequest(request.metadata.namespace ?? '', request.metadata.name ?? '')
+      }
     } else if (event.resource === SECRETS) {
-      for (const issuer of this.#store.list(
-        ISSUERS,
-        ns,
-        () => true,
-        () => true,
-      ))
-        this.#reconcileIssuer(issuer as Obj)
+      // the issuer controller: issuers whose CA Secret this is
+      const issuers = this.#list(ISSUERS, ns).map((i) => ({ type: ISSUERS, kind: 'Issuer', issuer: i }))
       if (ns === CLUSTER_RESOURCE_NAMESPACE)
-        for (const issuer of this.#store.list(
-          CLUSTER_ISSUERS,
-          undefined,
-          () => true,
-          () => true,
-        ))
-          this.#reconcileIssuer(issuer as Obj)
-    } else if (event.resource === REQUESTS) await this.#reconcileRequest(current)
-    else if (event.resource === CERTIFICATES) await this.#reconcileCertificate(current)
+        for (const i of this.#list(CLUSTER_ISSUERS, undefined))
+          issuers.push({ type: CLUSTER_ISSUERS, kind: 'ClusterIssuer', issuer: i })
+      for (const { type, kind, issuer } of issuers) {
+        if (issuer.spec?.ca?.secretName !== name) continue
+        const ins = issuer.metadata.namespace ?? ''
+        const iname = issuer.metadata.name ?? ''
+        q.add(`issuers/${kind}/${ins}/${iname}`, () => this.#reconcileIssuer(type, ins, iname))
+      }
+    } else if (event.resource === REQUESTS) {
+      this.#enqueueRequest(ns, name)
+      const certificate = event.object.metadata.annotations?.['cert-manager.io/certificate-name']
+      if (certificate) q.add(`issuing/${ns}/${certificate}`, () => this.#reconcileIssuing(ns, certificate))
+    } else if (event.resource === CERTIFICATES) {
+      q.add(`certificates/${ns}/${name}`, () => this.#reconcileCertificate(ns, name))
+      q.add(`issuing/${ns}/${name}`, () => this.#reconcileIssuing(ns, name))
+    }
+  }
+
+  #enqueueRequest(ns: string, name: string): void {
+    this.#queue.add(`certificaterequests/${ns}/${name}`, () => this.#reconcileRequest(ns, name))
   }
 
   #caSecret(issuer: Obj): Obj | undefined {
@@ -170,7 +231,9 @@ export class EmulatedCertManager {
     return this.#get(SECRETS, ns, issuer.spec?.ca?.secretName ?? '')
   }
 
-  #reconcileIssuer(issuer: Obj): void {
+  async #reconcileIssuer(type: ResourceType, ns: string, name: string): Promise<void> {
+    const issuer = this.#get(type, ns, name)
+    if (!issuer) return
     const secret = this.#caSecret(issuer)
     const ok = !!secret?.data && !!(secret.data as Record<string, string>)['tls.key']
     const ready = conditionOf(issuer, 'Ready')
@@ -183,32 +246,32 @@ export class EmulatedCertManager {
           reason: 'ErrGetKeyPair',
           message: `Error getting keypair for CA issuer: secrets "${issuer.spec?.ca?.secretName}" not found`,
         }
-    this.#store.update(
-      issuer.kind === 'ClusterIssuer' ? CLUSTER_ISSUERS : ISSUERS,
-      issuer.metadata.namespace ?? '',
-      issuer.metadata.name ?? '',
-      setCondition(issuer, { ...condition, observedGeneration: issuer.metadata.generation ?? 1 }),
-      'status',
+    await this.#request('certManager', 'update', () =>
+      this.#store.update(
+        type,
+        ns,
+        name,
+        setCondition(issuer, { ...condition, observedGeneration: issuer.metadata.generation ?? 1 }),
+        'status',
+      ),
     )
   }
 
-  async #reconcileRequest(request: Obj): Promise<void> {
-    const ns = request.metadata.namespace ?? ''
-    const name = request.metadata.name ?? ''
+  async #reconcileRequest(ns: string, name: string): Promise<void> {
+    const request = this.#get(REQUESTS, ns, name)
+    if (!request) return
     const ready = conditionOf(request, 'Ready')
     if (ready?.status === 'True' || ready?.reason === 'Failed' || ready?.reason === 'Denied') return
+    const updateStatus = (next: Obj) =>
+      this.#request('certManager', 'update', () => this.#store.update(REQUESTS, ns, name, next, 'status'))
     if (conditionOf(request, 'Denied')) {
-      this.#store.update(
-        REQUESTS,
-        ns,
-        name,
+      await updateStatus(
         setCondition(request, {
           type: 'Ready',
           status: 'False',
           reason: 'Denied',
           message: 'The CertificateRequest was denied by an approval controller',
         }),
-        'status',
       )
       return
     }
@@ -223,7 +286,8 @@ export class EmulatedCertManager {
             reason: 'cert-manager.io',
             message: 'Certificate request has been approved by cert-manager.io',
           }
-      this.#store.update(REQUESTS, ns, name, setCondition(request, condition), 'status')
+      // its MODIFIED event queues this request again, for the next step
+      await updateStatus(setCondition(request, condition))
       return
     }
     const cluster = request.spec.issuerRef?.kind === 'ClusterIssuer'
@@ -237,21 +301,20 @@ export class EmulatedCertManager {
       const message = issuer
         ? 'Referenced issuer does not have a Ready status condition'
         : `Referenced "Issuer" not found: issuer.cert-manager.io "${request.spec.issuerRef?.name}" not found`
-      this.#store.update(
-        REQUESTS,
-        ns,
-        name,
+      await updateStatus(
         setCondition(request, { type: 'Ready', status: 'False', reason: 'Pending', message }),
-        'status',
       )
       return
     }
-    this.#schedule(() => this.#sign(ns, name, issuer), this.options.issuanceDelayMs)
+    await this.#queue.delay(this.options.issuanceDelayMs)
+    await this.#sign(ns, name, issuer)
   }
 
   async #sign(ns: string, name: string, issuer: Obj): Promise<void> {
     const request = this.#get(REQUESTS, ns, name)
     if (!request || conditionOf(request, 'Ready')?.status === 'True' || request.status?.certificate) return
+    const updateStatus = (next: Obj) =>
+      this.#request('certManager', 'update', () => this.#store.update(REQUESTS, ns, name, next, 'status'))
     if (this.options.fail(request)) {
       const failed = setCondition(request, {
         type: 'Ready',
@@ -259,13 +322,7 @@ export class EmulatedCertManager {
         reason: this.options.failReason,
         message: 'Failed to sign certificate: injected failure',
       })
-      this.#store.update(
-        REQUESTS,
-        ns,
-        name,
-        { ...failed, status: { ...failed.status, failureTime: now() } },
-        'status',
-      )
+      await updateStatus({ ...failed, status: { ...failed.status, failureTime: now() } })
       return
     }
     const data = this.#caSecret(issuer)?.data as Record<string, string>
@@ -284,34 +341,24 @@ export class EmulatedCertManager {
       reason: 'Issued',
       message: 'Certificate fetched from issuer successfully',
     })
-    this.#store.update(
-      REQUESTS,
-      ns,
-      name,
-      {
-        ...issued,
-        status: {
-          ...issued.status,
-          certificate: b64(certPem),
-          ca: b64(caPem),
-        },
-      },
-      'status',
-    )
+    await updateStatus({ ...issued, status: { ...issued.status, certificate: b64(certPem), ca: b64(caPem) } })
   }
 
-  async #reconcileCertificate(certificate: Obj): Promise<void> {
-    const ns = certificate.metadata.namespace ?? ''
-    const name = certificate.metadata.name ?? ''
+  /**
+   * #reconcileCertificate is the trigger, key manager and request manager controllers: Issuing=True with the
+   * name of the next private key Secret; then that Secret (owned by the Certificate); then the request
+   * `<name>-<revision>`. Each step is taken only when the cache shows it not yet done.
+   */
+  async #reconcileCertificate(ns: string, name: string): Promise<void> {
+    const certificate = this.#get(CERTIFICATES, ns, name)
+    if (!certificate) return
     const generation = certificate.metadata.generation ?? 1
     const ready = conditionOf(certificate, 'Ready')
     if (ready?.status === 'True' && ready.observedGeneration === generation) return
     const issuing = conditionOf(certificate, 'Issuing')
     if (issuing?.status === 'False') return // failed: the real controller backs off for an hour
-    const revision = Number(certificate.status?.revision ?? 0) + 1
-    const requestName = `${name}-${revision}`
-    if (!issuing && this.#adopt(certificate)) return
     if (!issuing) {
+      if (await this.#adopt(certificate)) return
       const keySecret = `${name}-${randomBytes(3).toString('hex').slice(0, 5)}`
       const started = setCondition(certificate, {
         type: 'Issuing',
@@ -319,72 +366,72 @@ export class EmulatedCertManager {
         reason: 'DoesNotExist',
         message: 'Issuing certificate as Secret does not exist',
       })
-      this.#store.update(
-        CERTIFICATES,
-        ns,
-        name,
-        { ...started, status: { ...started.status, nextPrivateKeySecretName: keySecret } },
-        'status',
+      // its MODIFIED event queues this Certificate again, for the key and the request
+      await this.#request('certManager', 'update', () =>
+        this.#store.update(
+          CERTIFICATES,
+          ns,
+          name,
+          { ...started, status: { ...started.status, nextPrivateKeySecretName: keySecret } },
+          'status',
+        ),
       )
-      const keyPem = generatePrivateKey(certificate.spec.privateKey)
-      this.#store.create(SECRETS, ns, {
-        metadata: { name: keySecret, labels: { 'cert-manager.io/next-private-key': 'true' } },
-        data: { 'tls.key': b64(keyPem) },
-      })
-      const csr = await buildCsr(keyPem, certificate.spec)
-      this.#store.create(REQUESTS, ns, {
-        apiVersion: 'cert-manager.io/v1',
-        kind: 'CertificateRequest',
+      return
+    }
+    const keySecret = certificate.status?.nextPrivateKeySecretName as string | undefined
+    if (!keySecret) return
+    if (!this.#get(SECRETS, ns, keySecret))
+      await this.#create('kube', SECRETS, ns, {
         metadata: {
-          name: requestName,
-          annotations: {
-            'cert-manager.io/certificate-name': name,
-            'cert-manager.io/certificate-revision': String(revision),
-            'cert-manager.io/private-key-secret-name': keySecret,
-          },
-          ownerReferences: [
-            {
-              apiVersion: 'cert-manager.io/v1',
-              kind: 'Certificate',
-              name,
-              uid: certificate.metadata.uid ?? '',
-              controller: true,
-            },
-          ],
+          name: keySecret,
+          labels: { 'cert-manager.io/next-private-key': 'true' },
+          ownerReferences: [ownerRef(certificate)],
         },
-        spec: {
-          request: b64(csr),
-          usages: certificate.spec.usages,
-          duration: certificate.spec.duration,
-          issuerRef: certificate.spec.issuerRef,
-        },
+        data: { 'tls.key': b64(generatePrivateKey(certificate.spec.privateKey)) },
       })
-      this.#watchRequest(ns, name, requestName)
-    }
+    const keyPem = unb64(
+      (this.#get(SECRETS, ns, keySecret)?.data as Record<string, string> | undefined)?.['tls.key'],
+    )
+    const revision = Number(certificate.status?.revision ?? 0) + 1
+    const requestName = `${name}-${revision}`
+    if (!keyPem || this.#get(REQUESTS, ns, requestName)) return
+    const csr = await buildCsr(keyPem, certificate.spec)
+    await this.#create('certManager', REQUESTS, ns, {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'CertificateRequest',
+      metadata: {
+        name: requestName,
+        annotations: {
+          'cert-manager.io/certificate-name': name,
+          'cert-manager.io/certificate-revision': String(revision),
+          'cert-manager.io/private-key-secret-name': keySecret,
+        },
+        ownerReferences: [ownerRef(certificate)],
+      },
+      spec: {
+        request: b64(csr),
+        usages: certificate.spec.usages,
+        duration: certificate.spec.duration,
+        issuerRef: certificate.spec.issuerRef,
+      },
+    })
   }
 
-  #watchRequest(ns: string, certName: string, requestName: string): void {
-    const onEvent = (event: WatchEvent): void => {
-      if (
-        event.resource !== REQUESTS ||
-        event.object.metadata.name !== requestName ||
-        event.type === 'DELETED'
-      )
-        return
-      const request = event.object as Obj
-      const ready = conditionOf(request, 'Ready')
-      if (ready?.status === 'True') this.#schedule(() => this.#complete(ns, certName, request), 0)
-      else if (ready?.status === 'False' && ready.reason !== 'Pending' && ready.reason !== undefined)
-        this.#schedule(() => this.#failed(ns, certName, ready), 0)
-      else return
-      this.#store.off('event', onEvent)
-    }
-    this.#store.on('event', onEvent)
-  }
-
-  #complete(ns: string, name: string, request: Obj): void {
+  /** #reconcileIssuing is the issuing controller: a Certificate that is Issuing, once its request is final. */
+  async #reconcileIssuing(ns: string, name: string): Promise<void> {
     const certificate = this.#get(CERTIFICATES, ns, name)
-    if (!certificate) return
+    if (!certificate || conditionOf(certificate, 'Issuing')?.status !== 'True') return
+    const revision = Number(certificate.status?.revision ?? 0) + 1
+    const request = this.#get(REQUESTS, ns, `${name}-${revision}`)
+    const owned = request?.metadata.ownerReferences?.some((o) => o.uid === certificate.metadata.uid)
+    if (!request || !owned) return
+    const ready = conditionOf(request, 'Ready')
+    if (ready?.status === 'True') await this.#complete(ns, name, certificate, request)
+    else if (ready?.status === 'False' && ready.reason !== 'Pending' && ready.reason !== undefined)
+      await this.#failed(ns, name, certificate, ready)
+  }
+
+  async #complete(ns: string, name: string, certificate: Obj, request: Obj): Promise<void> {
     const keySecret = certificate.status?.nextPrivateKeySecretName as string
     const key = (this.#get(SECRETS, ns, keySecret)?.data as Record<string, string> | undefined)?.['tls.key']
     const spec = certificate.spec
@@ -409,13 +456,22 @@ export class EmulatedCertManager {
       data: { 'tls.crt': request.status?.certificate, 'tls.key': key, 'ca.crt': request.status?.ca },
     }
     const existing = this.#get(SECRETS, ns, spec.secretName)
-    if (existing)
-      this.#store.update(SECRETS, ns, spec.secretName, {
-        ...secret,
-        metadata: { ...secret.metadata, resourceVersion: existing.metadata.resourceVersion },
-      } as KubeObject)
-    else this.#store.create(SECRETS, ns, secret as KubeObject)
-    if (keySecret && this.#get(SECRETS, ns, keySecret)) this.#store.delete(SECRETS, ns, keySecret)
+    // a retried reconcile (a conflict below) finds the Secret written and the key Secret gone
+    const written =
+      (existing?.data as Record<string, string> | undefined)?.['tls.crt'] === request.status?.certificate
+    if (!written) {
+      if (!key) return
+      if (existing)
+        await this.#request('kube', 'update', () =>
+          this.#store.update(SECRETS, ns, spec.secretName, {
+            ...secret,
+            metadata: { ...secret.metadata, resourceVersion: existing.metadata.resourceVersion },
+          } as KubeObject),
+        )
+      else await this.#request('kube', 'create', () => this.#store.create(SECRETS, ns, secret as KubeObject))
+    }
+    if (keySecret && this.#get(SECRETS, ns, keySecret))
+      await this.#request('kube', 'delete', () => this.#store.delete(SECRETS, ns, keySecret))
     const leaf = new X509Certificate(unb64(request.status?.certificate))
     const revision = Number(certificate.status?.revision ?? 0) + 1
     const conditions = ((certificate.status?.conditions ?? []) as Condition[]).filter(
@@ -433,14 +489,15 @@ export class EmulatedCertManager {
       lastTransitionTime: now(),
       observedGeneration: certificate.metadata.generation ?? 1,
     }
+    const updateStatus = (next: Obj) =>
+      this.#request('certManager', 'update', () =>
+        this.#store.update(CERTIFICATES, ns, name, next, 'status'),
+      ) as Promise<Obj>
     if (!this.options.serverSideApply) {
-      this.#store.update(
-        CERTIFICATES,
-        ns,
-        name,
-        { ...certificate, status: { conditions: [...conditions, readyCondition], revision, ...validity } },
-        'status',
-      )
+      await updateStatus({
+        ...certificate,
+        status: { conditions: [...conditions, readyCondition], revision, ...validity },
+      })
       return
     }
     // the issuing controller applies Issuing=False/Issued with the revision; the readiness controller then
@@ -453,29 +510,19 @@ export class EmulatedCertManager {
       lastTransitionTime: now(),
       observedGeneration: certificate.metadata.generation ?? 1,
     }
-    const applied = this.#store.update(
-      CERTIFICATES,
-      ns,
-      name,
-      { ...certificate, status: { ...certificate.status, conditions: [...conditions, issued], revision } },
-      'status',
-    ) as Obj
-    this.#schedule(() => {
-      const current = this.#get(CERTIFICATES, ns, name) ?? applied
-      const others = ((current.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready')
-      this.#store.update(
-        CERTIFICATES,
-        ns,
-        name,
-        { ...current, status: { ...current.status, conditions: [...others, readyCondition], ...validity } },
-        'status',
-      )
-    }, 0)
+    const applied = await updateStatus({
+      ...certificate,
+      status: { ...certificate.status, conditions: [...conditions, issued], revision },
+    })
+    const current = this.#get(CERTIFICATES, ns, name) ?? applied
+    const others = ((current.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready')
+    await updateStatus({
+      ...current,
+      status: { ...current.status, conditions: [...others, readyCondition], ...validity },
+    })
   }
 
-  #failed(ns: string, name: string, ready: Condition): void {
-    const certificate = this.#get(CERTIFICATES, ns, name)
-    if (!certificate) return
+  async #failed(ns: string, name: string, certificate: Obj, ready: Condition): Promise<void> {
     // as cert-manager's issuing controller: the request's reason (Denied, Failed, InvalidRequest, an
     // issuer-specific one) becomes the Certificate's Issuing=False reason
     const failed = setCondition(certificate, {
@@ -484,12 +531,14 @@ export class EmulatedCertManager {
       reason: ready.reason,
       message: `The certificate request has failed to complete and will be retried: ${ready.message}`,
     })
-    this.#store.update(
-      CERTIFICATES,
-      ns,
-      name,
-      { ...failed, status: { ...failed.status, lastFailureTime: now(), failedIssuanceAttempts: 1 } },
-      'status',
+    await this.#request('certManager', 'update', () =>
+      this.#store.update(
+        CERTIFICATES,
+        ns,
+        name,
+        { ...failed, status: { ...failed.status, lastFailureTime: now(), failedIssuanceAttempts: 1 } },
+        'status',
+      ),
     )
   }
 
@@ -498,7 +547,7 @@ export class EmulatedCertManager {
    * commonName, same key algorithm, not expired): no new issuance; the Certificate becomes Ready from it,
    * without status.revision. Returns true when it adopted.
    */
-  #adopt(certificate: Obj): boolean {
+  async #adopt(certificate: Obj): Promise<boolean> {
     const ns = certificate.metadata.namespace ?? ''
     const secret = this.#get(SECRETS, ns, certificate.spec.secretName)
     const validity = adoptable(certificate.spec, secret?.data as Record<string, string> | undefined)
@@ -510,49 +559,44 @@ export class EmulatedCertManager {
       message: 'Certificate is up to date and has not expired',
       observedGeneration: certificate.metadata.generation ?? 1,
     })
-    this.#store.update(
-      CERTIFICATES,
-      ns,
-      certificate.metadata.name ?? '',
-      {
-        ...ready,
-        status: {
-          ...ready.status,
-          notBefore: validity.notBefore.toISOString().replace(/\.\d+Z$/, 'Z'),
-          notAfter: validity.notAfter.toISOString().replace(/\.\d+Z$/, 'Z'),
+    await this.#request('certManager', 'update', () =>
+      this.#store.update(
+        CERTIFICATES,
+        ns,
+        certificate.metadata.name ?? '',
+        {
+          ...ready,
+          status: {
+            ...ready.status,
+            notBefore: validity.notBefore.toISOString().replace(/\.\d+Z$/, 'Z'),
+            notAfter: validity.notAfter.toISOString().replace(/\.\d+Z$/, 'Z'),
+          },
         },
-      },
-      'status',
+        'status',
+      ),
     )
     return true
   }
 
-  /** #secretDeleted: a Ready Certificate whose Secret is deleted is re-issued (Issuing, reason DoesNotExist). */
-  #secretDeleted(secret: KubeObject): void {
-    const ns = secret.metadata.namespace ?? ''
-    for (const c of this.#store.list(
-      CERTIFICATES,
-      ns,
-      () => true,
-      () => true,
-    ) as Obj[]) {
-      if (c.spec.secretName !== secret.metadata.name) continue
-      const conditions = ((c.status?.conditions ?? []) as Condition[]).filter(
-        (x) => x.type !== 'Ready' && x.type !== 'Issuing',
-      )
-      this.#schedule(() => {
-        const notReady = setCondition(
-          { ...c, status: { ...c.status, conditions } },
-          {
-            type: 'Ready',
-            status: 'False',
-            reason: 'DoesNotExist',
-            message: 'Issuing certificate as Secret does not exist',
-            observedGeneration: c.metadata.generation ?? 1,
-          },
-        )
-        this.#store.update(CERTIFICATES, ns, c.metadata.name ?? '', notReady, 'status')
-      }, 0)
-    }
+  /** #secretDeleted: a Certificate whose Secret is deleted is re-issued (Ready=False, reason DoesNotExist). */
+  async #secretDeleted(ns: string, name: string, secretName: string): Promise<void> {
+    const c = this.#get(CERTIFICATES, ns, name)
+    if (!c || c.spec.secretName !== secretName || this.#get(SECRETS, ns, secretName)) return
+    const conditions = ((c.status?.conditions ?? []) as Condition[]).filter(
+      (x) => x.type !== 'Ready' && x.type !== 'Issuing',
+    )
+    const notReady = setCondition(
+      { ...c, status: { ...c.status, conditions } },
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'DoesNotExist',
+        message: 'Issuing certificate as Secret does not exist',
+        observedGeneration: c.metadata.generation ?? 1,
+      },
+    )
+    await this.#request('certManager', 'update', () =>
+      this.#store.update(CERTIFICATES, ns, name, notReady, 'status'),
+    )
   }
 }

@@ -1,29 +1,25 @@
 /**
- * RateLimiter is the emulated controller's client-side limit (client-go's token bucket: `qps`, `burst`); the
- * emulation does not import the bridge's own. `writes` counts the tokens spent.
+ * RateLimiter is one client-go client's client-side limit (its token bucket: `qps`, `burst`, full at the
+ * start); the emulation does not import the bridge's own. client-go's `Wait` reserves a token per API request
+ * and blocks the caller until the reservation is due (golang.org/x/time/rate), so callers are served in turn.
  */
 export class RateLimiter {
   readonly #limit: () => { qps: number; burst: number }
-  /** Full (burst) until first used: the limit is read lazily. */
+  /** Full (burst) until first used: the limit is read lazily. May go below zero: tokens reserved ahead. */
   #tokens: number | undefined
   #refilledAt = performance.now()
-  writes = 0
 
   constructor(limit: () => { qps: number; burst: number }) {
     this.#limit = limit
   }
 
-  /** wait spends a token and returns 0, or returns the milliseconds until one is available. */
-  wait(): number {
+  /** reserve takes a token for one request and returns the milliseconds until the request may be sent (0: now). */
+  reserve(): number {
     const now = performance.now()
     const { qps, burst } = this.#limit()
     this.#tokens = Math.min(burst, (this.#tokens ?? burst) + ((now - this.#refilledAt) * qps) / 1000)
     this.#refilledAt = now
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1
-      this.writes++
-      return 0
-    }
-    return Math.ceil(((1 - this.#tokens) * 1000) / qps)
+    this.#tokens -= 1
+    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens * 1000) / qps)
   }
 }
