@@ -52,7 +52,7 @@ export function wireBroker(
   const backend =
     state.redis.url === undefined
       ? undefined
-      : redisBackend(state.redis.url, r.replyCacheSeconds * 1000, (err) => {
+      : redisBackend(state.redis.url, r.replyCacheSeconds * 1000, config.topics.request, (err) => {
           const suppressed = redisErrors.take('redis')
           if (suppressed !== undefined)
             deps.logger.warn({ err: err.message, suppressed }, 'Redis (MQTT sessions) unavailable')

@@ -18,7 +18,12 @@ export interface BrokerBackend {
  * process or replica, and a reply published by one process reaches the device connected to another.
  * Queued messages expire after `ttlMs`. The bridge never queues a reply holding a private key (app/wire-registration.ts).
  */
-export function redisBackend(url: string, ttlMs: number, onError: (err: Error) => void): BrokerBackend {
+export function redisBackend(
+  url: string,
+  ttlMs: number,
+  requestTopic: string,
+  onError: (err: Error) => void,
+): BrokerBackend {
   const connection = (): Redis => {
     const redis = new Redis(url, { maxRetriesPerRequest: 2 })
     redis.on('error', () => {}) // commands report their own failures; ioredis keeps reconnecting
@@ -62,6 +67,11 @@ export function redisBackend(url: string, ttlMs: number, onError: (err: Error) =
     if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
     methods[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
   }
+  // a request is consumed where it arrives (access-control's authorizePublish) and no client may subscribe to its
+  // topic: it never crosses Redis (one PUBLISH, and its delivery to every process, saved per registration)
+  const emit = mq.emit.bind(mq) as (packet: { topic: string }, done?: () => void) => void
+  ;(mq as unknown as { emit: typeof emit }).emit = (packet, done) =>
+    packet.topic === requestTopic ? done?.() : emit(packet, done)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],

@@ -209,6 +209,26 @@ describe('serve --workers 2 with state.redis.url', () => {
     await session.client.endAsync()
   })
 
+  it('a request never crosses Redis; its reply does (to whichever process holds the device)', async () => {
+    bridge = await startWorkers()
+    const b = bridge
+    const watcher = new Redis(redis.url)
+    const channels: string[] = []
+    watcher.on('pmessage', (_pattern: string, channel: string) => channels.push(channel))
+    await watcher.psubscribe('*')
+    try {
+      for (const device of await makeClusterDevices(pki, 'no-request-in-redis', 2, 'csr')) {
+        const session = await openSession(b, device)
+        expect((await session.next(10_000))?.status).toBe('issued')
+        await session.client.endAsync()
+      }
+      expect(channels.filter((c) => c.endsWith('/reply'))).toHaveLength(2)
+      expect(channels).not.toContain('registration/request')
+    } finally {
+      watcher.disconnect()
+    }
+  })
+
   it('/metrics shows the whole group, whichever worker the scrape reaches', async () => {
     bridge = await startWorkers(['health.enabled=true', 'health.port=0', 'health.host=127.0.0.1'])
     const b = bridge
