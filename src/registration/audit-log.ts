@@ -3,8 +3,6 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { IssuanceEvent, NewIssuance } from '../registry/registry.js'
 
-export type { IssuanceEvent } from '../registry/registry.js'
-
 /** AuditRecord is one issuance: never a key, only what identifies the certificate. */
 export interface AuditRecord {
   readonly time: string

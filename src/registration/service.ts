@@ -11,14 +11,22 @@ import {
   rejectedReply,
 } from '../protocol/messages.js'
 import type { Payload } from '../protocol/payload.js'
-import type { Outcome, RegistrationObserver } from './observer.js'
-import { createPipeline } from './pipeline/create.js'
+import { MemoryState } from '../state/memory.js'
+import { InFlight } from './in-flight.js'
+import type { Outcome } from './observer.js'
 import { type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
-import type { Path, Pipeline, Registration } from './pipeline/registration.js'
-import { run, type Steps } from './pipeline/run.js'
+import type {
+  Path,
+  Pipeline,
+  Registration,
+  RegistrationServiceDeps,
+  RegistrationServiceOptions,
+  Steps,
+} from './pipeline/registration.js'
+import { run } from './pipeline/run.js'
 import { refuseDenied, STEPS } from './pipeline/steps.js'
 import { keepRejection, RejectionLog } from './rejections.js'
-import type { RegistrationServiceDeps, RegistrationServiceOptions } from './service-options.js'
+import { ReplyCache } from './reply-cache.js'
 
 /**
  * Answer is the service's final answer to one request, for the wiring to deliver on the identity's reply topic:
@@ -29,8 +37,7 @@ export interface Answer {
   readonly queue: boolean
 }
 
-export type { DownstreamContext } from './pipeline/paths.js'
-export type { RegistrationServiceDeps, RegistrationServiceOptions } from './service-options.js'
+export type { RegistrationServiceDeps, RegistrationServiceOptions } from './pipeline/registration.js'
 
 /** ALWAYS_OPEN is the connection of a request handed over without one (tests, tools). */
 const ALWAYS_OPEN: RequestConnection = { open: true }
@@ -41,9 +48,6 @@ const ALWAYS_OPEN: RequestConnection = { open: true }
  * the wiring (Deliveries) publishes the answer.
  */
 export class RegistrationService {
-  readonly #logger: Logger
-  readonly #observer: RegistrationObserver | undefined
-  readonly #options: RegistrationServiceOptions
   readonly #pipeline: Pipeline
   readonly #device: Path
   readonly #steps: Steps
@@ -52,12 +56,18 @@ export class RegistrationService {
   #closed = false
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
-    this.#logger = deps.logger
-    this.#observer = deps.observer
-    this.#options = options
+    const state = deps.state ?? new MemoryState()
+    this.#pipeline = {
+      ...deps,
+      settings: options,
+      state,
+      inFlight: new InFlight(state, options.leaseMs),
+      cache: new ReplyCache(options.replyCache),
+      retryWindowMs: options.replyCache.ttlSeconds * 1000,
+      closed: () => this.#closed,
+    }
     this.#steps = deps.steps ?? STEPS
-    this.#pipeline = createPipeline(deps, options, () => this.#closed)
-    this.#device = devicePath(this.#pipeline.state, options.rateLimit)
+    this.#device = devicePath(state, options.rateLimit)
   }
 
   /**
@@ -79,11 +89,12 @@ export class RegistrationService {
     credential: PresentedCredential | undefined,
     connection: RequestConnection,
   ): Promise<Answer | undefined> {
-    const log = this.#logger.child({ identity })
+    const { logger, observer, settings } = this.#pipeline
+    const log = logger.child({ identity })
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
     const observe = (outcome: Outcome, code?: ErrorCode): void =>
-      this.#observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
+      observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
     let requestId: string | undefined
     try {
       const request = await this.#decode(identity, payload)
@@ -96,7 +107,7 @@ export class RegistrationService {
         return undefined
       }
       observe(done.outcome)
-      const queue = this.#options.queueGeneratedKeys !== false || done.reply.privateKey === undefined
+      const queue = settings.queueGeneratedKeys !== false || done.reply.privateKey === undefined
       return { reply: done.reply, queue }
     } catch (err) {
       const error = toRegistrationError(err)
@@ -110,7 +121,7 @@ export class RegistrationService {
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
   async #decode(identity: string, payload: Buffer | Payload): Promise<RegistrationRequest> {
     try {
-      return decodeRequest(payload, this.#options.requestMaxBytes)
+      return decodeRequest(payload, this.#pipeline.settings.requestMaxBytes)
     } catch (err) {
       await this.#device.spend(identity)
       throw err
@@ -160,7 +171,7 @@ export class RegistrationService {
 
   /** checkDenied refuses (NOT_AUTHORIZED, DENY_LISTED) an identity or certificate the deny list in force names. */
   checkDenied(identity: string, credential?: PresentedCredential): void {
-    refuseDenied(this.#pipeline.replay.denied, identity, credential)
+    refuseDenied(this.#pipeline.settings.lifecycle?.denied, identity, credential)
   }
 
   /** cachedReplies is the number of replies held in the reply cache. */

@@ -2,13 +2,18 @@ import { RegistrationError } from '../../protocol/errors.js'
 import type { PresentedCredential } from '../../protocol/identity.js'
 import { GatewayDenied } from '../gateway-gate.js'
 import { idempotencyKey } from '../idempotency.js'
-import { LeaseLost } from '../in-flight.js'
-import { checkRevokedCredential } from '../lifecycle-policy.js'
+import {
+  checkRenewal,
+  checkReRegistration,
+  checkRevokedCredential,
+  type LifecycleOptions,
+  recordedIssuance,
+} from '../lifecycle-policy.js'
 import { authorize as authorizeOrder } from '../policy.js'
-import { checkNotDenied, type ReplaySettings, recordedAnswer } from '../replay.js'
-import { issuedReply } from '../replies.js'
+import { fingerprintOf, issuedReply, recordedAnswer } from '../replies.js'
 import { commit } from './commit.js'
 import { issue } from './issue.js'
+import { spendToken } from './paths.js'
 import type { Done, Step } from './registration.js'
 
 /** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
@@ -22,15 +27,15 @@ const open: Step = (p) => {
 
 /** denyList: the deny list in force refuses the identity, or the certificate it connected with, at every request. */
 const denyList: Step = (p, r) => {
-  refuseDenied(p.replay.denied, r.identity, r.credential)
+  refuseDenied(p.settings.lifecycle?.denied, r.identity, r.credential)
   return undefined
 }
 
 /** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
 export function refuseDenied(
-  denied: ReplaySettings['denied'],
+  denied: LifecycleOptions['denied'],
   identity: string,
-  credential: PresentedCredential | undefined,
+  credential: Pick<PresentedCredential, 'serialNumber' | 'sha256Fingerprint'> | undefined,
 ): void {
   const reason = denied?.({
     identity,
@@ -42,7 +47,7 @@ export function refuseDenied(
 
 /** renewal: a connection with an operational certificate renews it; a revoked one gets nothing, not even a replay. */
 const renewal: Step = async (p, r) => {
-  if (r.credential?.kind !== 'operational' || !p.lifecycle) return undefined
+  if (r.credential?.kind !== 'operational' || !p.settings.lifecycle) return undefined
   const record = await checkRevokedCredential(p.registry, r.credential, r.identity)
   r.renewing = { credential: r.credential, record }
   return undefined
@@ -99,15 +104,20 @@ const vet: Step = async (_p, r, path) => {
  * names is refused (NOT_AUTHORIZED), never issued again.
  */
 const replay: Step = (p, r) => {
-  const key = r.key as string
   const newest = r.device?.certificates[0]
-  const cached = p.cache.get(key)
+  const cached = p.cache.get(r.key as string)
   const earlier =
     cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
       ? cached
-      : recordedAnswer(r.device, key, r.request.requestId, p.replay)
-  if (earlier && checkNotDenied(r.identity, earlier, p.replay)) return { reply: earlier, outcome: 'replayed' }
-  return undefined
+      : recordedAnswer(p, r.device, r)
+  if (!earlier) return undefined
+  const denied = p.settings.lifecycle?.denied?.({
+    identity: r.identity,
+    serialNumber: earlier.serialNumber,
+    sha256Fingerprint: fingerprintOf(earlier.certificate),
+  })
+  if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
+  return { reply: earlier, outcome: 'replayed' }
 }
 
 /**
@@ -117,34 +127,42 @@ const replay: Step = (p, r) => {
 const rateLimit: Step = async (p, r, path) => {
   await path.spend(r.identity)
   const limit = p.settings.lifecycle?.renewalRateLimit
-  if (!r.renewing || !limit) return undefined
-  const retryAfterSeconds = await p.state.take(`renewal:${r.identity}`, limit)
-  if (retryAfterSeconds > 0)
-    throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds })
+  if (r.renewing && limit) await spendToken(p.state, `renewal:${r.identity}`, limit, 'too many renewals')
   return undefined
 }
 
-/** lifecycle: renewal and re-registration policies; what the new certificate supersedes and its audit event. */
+/**
+ * lifecycle: a renewal (checkRenewal) supersedes the certificate connected with; a registration passes the
+ * re-registration policy (a gateway renews the devices it owns, or takes one over where its policy says so). The
+ * registry's record of this very request within the retry window makes it a retry of that issuance (retryOf).
+ */
 const lifecycle: Step = (p, r, path) => {
-  if (!p.lifecycle || !r.order) return undefined
-  r.lifecycle = p.lifecycle.decide(r.order, {
-    key: r.key as string,
-    device: r.device,
-    renewing: r.renewing,
-    registeredBy: path.registeredBy,
+  const options = p.settings.lifecycle
+  if (!options || !r.order) return undefined
+  const { device, renewing } = r
+  const retryOf = recordedIssuance(device, r.key as string, p.retryWindowMs)?.serialNumber
+  if (renewing) {
+    r.lifecycle = {
+      event: 'renewed',
+      supersedes: checkRenewal(device, renewing, r.order, options.renewal, retryOf),
+    }
+    return undefined
+  }
+  const { registeredBy } = path
+  const known = checkReRegistration(device, options.reRegistration, {
+    retryOf,
+    registeredBy,
     takeOver: r.takeOver,
   })
+  const event = !known ? 'registered' : registeredBy === undefined ? 're-registered' : 'renewed'
+  r.lifecycle = { event, supersedes: retryOf }
   return undefined
 }
 
 /** answer: the committed certificate becomes the reply, kept in the reply cache for a retry of the request. */
 const answer: Step = (p, r) => {
   if (!r.credentials) throw new Error('answer before issue')
-  const reply = issuedReply(r.credentials, {
-    requestId: r.request.requestId,
-    extraTrustPem: p.replay.extraTrustPem,
-    productionUrl: p.replay.productionUrl,
-  })
+  const reply = issuedReply(r.credentials, r.request.requestId, p.settings)
   p.cache.set(r.key as string, reply)
   return { reply, outcome: 'issued' } satisfies Done
 }
@@ -169,8 +187,3 @@ export const STEPS = {
   commit,
   answer,
 } as const satisfies Record<string, Step>
-
-export type StepName = keyof typeof STEPS
-
-/** isLeaseLost: the registration was aborted because another process took its lease. */
-export const isLeaseLost = (err: unknown): boolean => err instanceof LeaseLost
