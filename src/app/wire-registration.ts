@@ -5,9 +5,8 @@ import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
 import type { Issuer } from '../issuers/issuer.js'
 import type { AuditTrail } from '../registration/audit-trail.js'
-import { Deliveries } from '../registration/deliveries.js'
 import { GatewayService } from '../registration/gateway-batch.js'
-import { GatewayPolicySource } from '../registration/gateway-policy-source.js'
+import { GatewayPolicySource } from '../registration/gateway-policy.js'
 import type { RegistrationObserver } from '../registration/observer.js'
 import { routeRequests } from '../registration/route.js'
 import { RegistrationService, type RegistrationServiceOptions } from '../registration/service.js'
@@ -43,11 +42,6 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
   }
   cleanup.defer(() => gatewayPolicy.close())
-  // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
-  const deliveries = new Deliveries(
-    (identity, reply, queue) => broker.publish(identity, reply, queue),
-    logger,
-  )
   const service = new RegistrationService(
     {
       issuer,
@@ -98,6 +92,12 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       concurrency: g.concurrency,
     },
   )
+  const routes = routeRequests(
+    service,
+    gateways,
+    (id, reply, queue) => broker.publish(id, reply, queue),
+    logger,
+  )
   return {
     gatewayPolicy,
     /** Replies in the service's reply cache (a metric). */
@@ -105,11 +105,11 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       return service.cachedReplies
     },
     /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
-    handle: routeRequests(service, gateways, deliveries),
+    handle: routes.handle,
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
-      await deliveries.settled()
+      await routes.settled()
     },
   }
 }

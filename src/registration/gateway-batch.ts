@@ -17,11 +17,10 @@ import { peekRequestId } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
-import { type Admission, GatewayGate } from './gateway-gate.js'
-import type { GatewayRule } from './gateway-policy.js'
-import type { GatewayPolicySource } from './gateway-policy-source.js'
-import { checkSender, gatewayRejection, reasonOf } from './gateway-sender.js'
+import { type Admission, checkSender, GatewayGate, gatewayRejection, reasonOf } from './gateway-gate.js'
+import type { GatewayPolicySource, GatewayRule } from './gateway-policy.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
+import { spendToken } from './pipeline/paths.js'
 import { errorFields } from './rejections.js'
 import type { RegistrationService } from './service.js'
 
@@ -45,9 +44,6 @@ export interface GatewayServiceOptions {
   /** Downstream issuances of one batch in flight at once. */
   readonly concurrency: number
 }
-
-/** ALWAYS_OPEN is the connection of a batch handed over without one (tests, tools). */
-const ALWAYS_OPEN: RequestConnection = { open: true }
 
 /**
  * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (deny list ▶ the service's per-device
@@ -75,8 +71,8 @@ export class GatewayService {
   handle(
     gateway: string,
     payload: Buffer | Payload,
-    credential?: PresentedCredential,
-    connection: RequestConnection = ALWAYS_OPEN,
+    credential: PresentedCredential | undefined,
+    connection: RequestConnection,
   ): void {
     const handler = this.#handle(gateway, payload, credential, connection).finally(() =>
       this.#handlers.delete(handler),
@@ -91,7 +87,10 @@ export class GatewayService {
     connection: RequestConnection,
   ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
-    const batchKey = hash([gateway, Payload.of(payload).bytes.toString('base64')])
+    const batchKey = createHash('sha256')
+      .update(`${gateway}\n`)
+      .update(Payload.of(payload).bytes)
+      .digest('base64')
     let requestId: string | undefined
     try {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
@@ -183,11 +182,10 @@ export class GatewayService {
     try {
       if (device.refused) throw device.refused
       let outcome: Outcome = 'issued'
-      const release = { done: (): void => {} }
+      let admission: Admission | undefined
       const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {
         const policy = this.#deps.policy.current
-        const admission = await this.#gate.admit(gateway, policy, rule, order, held, device.csr === undefined)
-        release.done = admission.release
+        admission = await this.#gate.admit(gateway, policy, rule, order, held, device.csr === undefined)
         return admission
       }
       try {
@@ -196,13 +194,8 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
-          spend: async () => {
-            const retryAfterSeconds = await this.#deps.state.take(`gateway:${gateway}`, rule.quota)
-            if (retryAfterSeconds > 0)
-              throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
-                retryAfterSeconds,
-              })
-          },
+          spend: () =>
+            spendToken(this.#deps.state, `gateway:${gateway}`, rule.quota, 'gateway quota rate exceeded'),
           replayed: () => {
             outcome = 'replayed'
           },
@@ -211,7 +204,7 @@ export class GatewayService {
         const { requestId: _, ...issued } = reply
         return { ...issued, deviceId }
       } finally {
-        release.done()
+        admission?.release()
       }
     } catch (err) {
       const error = toRegistrationError(err)
@@ -241,8 +234,4 @@ export class GatewayService {
     this.#closed = true
     await Promise.allSettled([...this.#handlers])
   }
-}
-
-function hash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('base64')
 }

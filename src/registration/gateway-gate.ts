@@ -1,7 +1,17 @@
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
+import type { DeviceRejection } from '../protocol/gateway.js'
+import type { PresentedCredential } from '../protocol/identity.js'
+import { type RejectedReply, rejectedReply } from '../protocol/messages.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
-import { type DeviceDenial, type GatewayPolicy, type GatewayRule, mayRegister } from './gateway-policy.js'
+import {
+  type DeviceDenial,
+  type GatewayPolicy,
+  type GatewayRule,
+  mayRegister,
+  ruleFor,
+} from './gateway-policy.js'
+import { checkRevokedCredential } from './lifecycle-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
 export const GATEWAY_REASONS = [
@@ -30,6 +40,55 @@ export class GatewayDenied extends RegistrationError {
     super('NOT_AUTHORIZED', message)
     this.reason = reason
   }
+}
+
+/** reasonOf is the gateway policy's reason for a refusal (`error.reason` on the wire), if it has one. */
+export const reasonOf = (error: RegistrationError): GatewayReason | undefined =>
+  error instanceof GatewayDenied ? error.reason : undefined
+
+/** gatewayRejection is a rejection as a gateway reply carries it: no requestId of its own, with the reason. */
+export function gatewayRejection(
+  error: RegistrationError,
+): Omit<RejectedReply, 'requestId' | 'error'> & { readonly error: DeviceRejection } {
+  const { requestId: _, ...reply } = rejectedReply(error, undefined)
+  const reason = reasonOf(error)
+  return reason === undefined ? reply : { ...reply, error: { ...reply.error, reason } }
+}
+
+/**
+ * checkSender says who may send a batch, and returns its rule: an identity the policy makes a gateway, that no
+ * other gateway registered (it would be that gateway's device: its credentials came through the other gateway,
+ * which may hold its key), connected with its current certificate (active, as for renewal), not on the deny list.
+ */
+export async function checkSender(
+  policy: GatewayPolicy,
+  registry: Registry,
+  checkDenied: (identity: string, credential?: PresentedCredential) => void,
+  gateway: string,
+  credential: PresentedCredential | undefined,
+): Promise<GatewayRule> {
+  const rule = ruleFor(policy, gateway)
+  if (!rule)
+    throw new GatewayDenied(
+      'NOT_A_GATEWAY',
+      'this identity is not a gateway; the gateway extension is refused',
+    )
+  const owner = await registry.ownerOf(gateway)
+  if (owner !== undefined) {
+    throw new GatewayDenied(
+      'NOT_A_GATEWAY',
+      `gateway ${owner} registered this identity as its device; a gateway registers itself with its own factory certificate`,
+    )
+  }
+  if (credential?.kind === 'operational') {
+    const current = await checkRevokedCredential(registry, credential, gateway)
+    if (current.state !== 'active') {
+      const message = 'this certificate has been superseded; connect with the newest certificate'
+      throw new RegistrationError('NOT_AUTHORIZED', message)
+    }
+  }
+  checkDenied(gateway, credential)
+  return rule
 }
 
 const MESSAGES: Record<DeviceDenial, string> = {

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path'
+import type { Logger } from 'pino'
 import YAML from 'yaml'
 import { z } from 'zod'
-import type { ReadText } from '../config/reloadable-file.js'
+import { type ReadText, ReloadableFile } from '../config/reloadable-file.js'
 import { readReloadedText } from '../config/reloaded-text.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
@@ -121,8 +122,21 @@ export function loadGatewayPolicy(file: string, read: ReadText = readReloadedTex
   return { rules }
 }
 
-/** EMPTY_POLICY names no gateway: every gateway request is refused. */
-export const EMPTY_POLICY: GatewayPolicy = { rules: [] }
+/**
+ * GatewayPolicySource holds the current gateway policy and replaces it atomically when the file or an allow-list
+ * it names changes (file watch) or on SIGHUP. A file that does not load is refused and the policy in force stays;
+ * one that does not load at start-up stops the bridge (the constructor throws). No file: no gateways.
+ */
+export class GatewayPolicySource extends ReloadableFile<GatewayPolicy> {
+  constructor(file: string | undefined, logger: Logger) {
+    super(file, logger, {
+      what: 'gateway policy',
+      load: loadGatewayPolicy,
+      empty: { rules: [] },
+      describe: (policy) => ({ rules: policy.rules.length }),
+    })
+  }
+}
 
 /** ruleFor returns the rule that makes `identity` a gateway, or undefined for a plain device. */
 export function ruleFor(policy: GatewayPolicy, identity: string): GatewayRule | undefined {

@@ -73,23 +73,6 @@ export async function checkRevokedCredential(
   return record
 }
 
-/**
- * checkCurrentCredential refuses a connection's operational certificate unless it is the identity's current one
- * (active: neither revoked nor superseded), as a renewal requires; a gateway batch sent with an operational
- * certificate passes it too. A factory certificate (or none) is not checked here.
- */
-export async function checkCurrentCredential(
-  registry: Registry | undefined,
-  credential: PresentedCredential | undefined,
-  identity: string,
-): Promise<void> {
-  if (credential?.kind !== 'operational') return
-  const current = await checkRevokedCredential(registry, credential, identity)
-  if (current.state !== 'active') {
-    throw refuse('this certificate has been superseded; connect with the newest certificate')
-  }
-}
-
 /** RenewedCertificate is the operational certificate a connection renews, with its record (not revoked). */
 export interface RenewedCertificate {
   readonly credential: PresentedCredential

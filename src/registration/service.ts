@@ -45,7 +45,7 @@ const ALWAYS_OPEN: RequestConnection = { open: true }
 /**
  * RegistrationService answers registration requests: a device's payload is decoded, then every request (a
  * device's registration or renewal, each device of a gateway batch) runs the one pipeline (pipeline/steps.ts);
- * the wiring (Deliveries) publishes the answer.
+ * routeRequests (route.ts) publishes the answer.
  */
 export class RegistrationService {
   readonly #pipeline: Pipeline
