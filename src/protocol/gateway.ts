@@ -1,9 +1,11 @@
 import { RegistrationError } from './errors.js'
 import {
+  checkVersion,
   type IssuedReply,
   KEY_ALGORITHMS,
   type KeyAlgorithm,
   PROTOCOL_VERSION,
+  REQUEST_ID_PATTERN,
   type RegistrationRequest,
   type RejectedReply,
 } from './messages.js'
@@ -34,7 +36,6 @@ export interface GatewayLimits {
 
 const BATCH_FIELDS = new Set(['version', 'extension', 'requestId', 'devices'])
 const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm'])
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
 const malformed = (message: string): RegistrationError => new RegistrationError('MALFORMED_REQUEST', message)
 
 /**
@@ -95,12 +96,11 @@ export function openGatewayBatch(payload: Buffer | Payload, limits: GatewayLimit
   }
   const fields = opened.object()
   const { version, extension } = fields
-  // a wrong type is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is another version
-  if (version !== undefined && typeof version !== 'number') throw malformed('version must be a number')
-  if (typeof extension !== 'string') throw malformed('extension must be a string')
-  if (version !== undefined && version !== PROTOCOL_VERSION) {
-    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
-  }
+  // a wrong type (version's first) is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is
+  // another version
+  const versionTyped = version === undefined || typeof version === 'number'
+  if (versionTyped && typeof extension !== 'string') throw malformed('extension must be a string')
+  checkVersion(version)
   if (extension !== GATEWAY_EXTENSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `extension must be "${GATEWAY_EXTENSION}"`)
   }

@@ -26,7 +26,18 @@ export interface RegistrationRequest {
 }
 
 const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm'])
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+/** REQUEST_ID_PATTERN is a requestId: 1-128 printable ASCII characters. */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+
+/** checkVersion refuses a `version` of the wrong type (MALFORMED_REQUEST) or another one (UNSUPPORTED_VERSION). */
+export function checkVersion(version: unknown): void {
+  if (version !== undefined && typeof version !== 'number') {
+    throw new RegistrationError('MALFORMED_REQUEST', 'version must be a number')
+  }
+  if (version !== undefined && version !== PROTOCOL_VERSION) {
+    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
+  }
+}
 
 /** decodeRequest validates a request payload; every failure is a RegistrationError with a wire code. */
 export function decodeRequest(payload: Buffer | Payload, maxBytes: number): RegistrationRequest {
@@ -39,12 +50,7 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
     if (!REQUEST_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
   }
   const { version, requestId, csr, keyAlgorithm } = fields
-  if (version !== undefined && typeof version !== 'number') {
-    throw new RegistrationError('MALFORMED_REQUEST', 'version must be a number')
-  }
-  if (version !== undefined && version !== PROTOCOL_VERSION) {
-    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
-  }
+  checkVersion(version)
   if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
     throw new RegistrationError('MALFORMED_REQUEST', 'requestId must be 1-128 printable ASCII characters')
   }

@@ -27,23 +27,10 @@ export interface LifecycleOptions {
 
 const refuse = (message: string): RegistrationError => new RegistrationError('NOT_AUTHORIZED', message)
 
-/** isValid says whether a certificate is one a device can still use: active (not superseded or revoked), unexpired. */
-const isValid = (c: IssuanceRecord | undefined, now: Date): boolean =>
-  c !== undefined && c.state === 'active' && c.notAfter > now
-
-/** revokedSinceReset says whether the identity's newest certificate was revoked after its last operator reset. */
-function revokedSinceReset(device: DeviceRecord): boolean {
-  const newest = device.certificates[0]
-  if (newest?.state !== 'revoked') return false
-  return device.resetAt === undefined || (newest.revokedAt ?? newest.issuedAt) > device.resetAt
-}
-
 /**
  * recordedIssuance is the registry's record of this very request, whose answer may have been lost: the identity's
- * newest certificate carries the same request hash (identity, requestId, content after defaults, gateway or
- * renewal scope: see idempotency.ts) and was issued within the retry window (`replyCacheSeconds`). It is proven
- * from the durable record, never assumed: a request that only shares a requestId, or comes after the window, is
- * judged afresh by the policy.
+ * newest certificate carries its request hash (idempotency.ts) and was issued within the retry window. Proven from
+ * the durable record, never assumed: a request that only shares a requestId, or comes later, is judged afresh.
  */
 export function recordedIssuance(
   device: DeviceRecord | undefined,
@@ -80,21 +67,19 @@ export interface RenewedCertificate {
 }
 
 /**
- * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
- * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
- * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to
- * this very request (same request hash) issued: a certificate superseded by exactly that one is a retry whose
- * answer was lost, and is renewed again. `device` is the identity's registry record with (at least) its newest
- * certificate. It returns the serial the new certificate supersedes.
+ * checkRenewal lets the connection's operational certificate be renewed for `order` when it is the identity's
+ * newest, active certificate, the renewal window is open and the key rules hold; it returns the serial the new
+ * certificate supersedes. One superseded by exactly `retryOf` (the issuance of this very request) is a retry whose
+ * answer was lost, and is renewed again.
  */
 export function checkRenewal(
   device: DeviceRecord | undefined,
   renewing: RenewedCertificate,
   order: IssuanceOrder,
   options: RenewalOptions,
-  retryOf?: string,
-  now = new Date(),
+  retryOf: string | undefined,
 ): string {
+  const now = new Date()
   const { credential, record: current } = renewing
   const newest = device?.certificates[0]
   const retry =
@@ -131,15 +116,10 @@ export function checkRenewal(
 }
 
 /**
- * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
- * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
- * to this very request (same request hash, recorded in the registry) issued, so a retry is never a
- * re-registration (recordedIssuance); any other request, one that only shares
- * a requestId among them, is judged afresh.
- * `registeredBy` is the gateway asking for a downstream device, which may renew a device it owns; `takeOver` says
- * the gateway policy let that gateway take the device from its owner or from the device itself (`transfer`,
- * `adopt`), which the re-registration policy does not then refuse again. A revoked identity is refused until an
- * operator resets it, whatever the policy.
+ * checkReRegistration applies the re-registration policy to a factory-certificate registration and returns whether
+ * the identity was known (the registration then supersedes). A retry of this very request (`retryOf`) is never a
+ * re-registration; a gateway (`registeredBy`) renews a device it owns, or one its policy let it take over
+ * (`takeOver`: transfer, adopt); a revoked identity is refused until an operator resets it, whatever the policy.
  */
 export function checkReRegistration(
   device: DeviceRecord | undefined,
@@ -149,14 +129,17 @@ export function checkReRegistration(
     registeredBy?: string | undefined
     takeOver?: boolean | undefined
   },
-  now = new Date(),
 ): boolean {
   if (!device) return false
-  if (revokedSinceReset(device)) {
+  const newest = device.certificates[0]
+  const resetSince =
+    device.resetAt !== undefined && device.resetAt >= (newest?.revokedAt ?? newest?.issuedAt ?? 0)
+  if (newest?.state === 'revoked' && !resetSince) {
     throw refuse('this identity is revoked; an operator must reset it (registration-bridge devices reset)')
   }
-  const newest = device.certificates[0]
-  if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
+  // a certificate the device can still use: active (not superseded nor revoked), unexpired
+  const valid = newest?.state === 'active' && newest.notAfter > new Date()
+  if (!valid || newest.serialNumber === context.retryOf) return true
   if (context.registeredBy !== undefined && (device.owner === context.registeredBy || context.takeOver))
     return true
   if (policy === 'allow') return true

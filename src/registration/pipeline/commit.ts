@@ -46,7 +46,6 @@ export const commit: Step = async (p, r, path) => {
     { requestId: entry.requestId, serialNumber: entry.serialNumber },
     entry.event === 'renewed' ? 'certificate renewed' : 'certificate issued',
   )
-  return undefined
 }
 
 /**

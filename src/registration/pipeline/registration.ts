@@ -117,7 +117,7 @@ export interface Pipeline extends Omit<RegistrationServiceDeps, 'state' | 'steps
   readonly closed: () => boolean
 }
 
-/** Step is one named step: it adds what it found to the registration, or ends it. */
+/** Step is one named step: it adds what it found to the registration, or ends it (returns Done). */
 export type Step = (p: Pipeline, r: Registration, path: Path) => Promise<Done | undefined> | Done | undefined
 
 /** Steps are named steps in the order they run (STEPS in steps.ts; a test may run another list). */

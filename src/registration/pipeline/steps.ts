@@ -22,13 +22,11 @@ const NEWEST = { certificates: 1 } as const
 /** open: a closing bridge takes no new request (ISSUER_UNAVAILABLE: retry, elsewhere or later). */
 const open: Step = (p) => {
   if (p.closed()) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
-  return undefined
 }
 
 /** denyList: the deny list in force refuses the identity, or the certificate it connected with, at every request. */
 const denyList: Step = (p, r) => {
   refuseDenied(p.settings.lifecycle?.denied, r.identity, r.credential)
-  return undefined
 }
 
 /** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
@@ -47,10 +45,9 @@ export function refuseDenied(
 
 /** renewal: a connection with an operational certificate renews it; a revoked one gets nothing, not even a replay. */
 const renewal: Step = async (p, r) => {
-  if (r.credential?.kind !== 'operational' || !p.settings.lifecycle) return undefined
+  if (r.credential?.kind !== 'operational' || !p.settings.lifecycle) return
   const record = await checkRevokedCredential(p.registry, r.credential, r.identity)
   r.renewing = { credential: r.credential, record }
-  return undefined
 }
 
 /** requestHash: the request's identity, requestId and content after defaults, with its gateway or renewal. */
@@ -61,7 +58,6 @@ const requestHash: Step = (p, r, path) => {
       ? {}
       : { registeredBy: path.registeredBy }
   r.key = idempotencyKey(r.identity, r.request, p.settings.policy.defaultKeyAlgorithm, scope)
-  return undefined
 }
 
 /**
@@ -74,13 +70,11 @@ const lease: Step = async (p, r) => {
   const held = await p.inFlight.hold(r.identity, r.key as string, r.controller)
   if (!held) return { silent: 'the same request is in flight' }
   r.lease = held
-  return undefined
 }
 
 /** record: the identity's registry record with its newest certificate, read once for every decision below. */
 const record: Step = async (p, r) => {
   r.device = await p.registry.device(r.identity, NEWEST)
-  return undefined
 }
 
 /** authorize: the device policy (names, key algorithms, CSR) makes the order. */
@@ -88,14 +82,12 @@ const authorize: Step = (p, r, path) => {
   const order = authorizeOrder(r.identity, r.request, p.settings.policy, path.registeredBy)
   // a gateway's device: the template names the gateway (gatewayUris)
   r.order = path.registeredBy === undefined ? order : { ...order, registeredBy: path.registeredBy }
-  return undefined
 }
 
 /** vet: the gateway policy, for a gateway's device (who may hold it; quotas). */
 const vet: Step = async (_p, r, path) => {
-  if (!path.vet || !r.order) return undefined
+  if (!path.vet || !r.order) return
   r.takeOver = (await path.vet(r.order, r.device)).takeOver
-  return undefined
 }
 
 /**
@@ -110,7 +102,7 @@ const replay: Step = (p, r) => {
     cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
       ? cached
       : recordedAnswer(p, r.device, r)
-  if (!earlier) return undefined
+  if (!earlier) return
   const denied = p.settings.lifecycle?.denied?.({
     identity: r.identity,
     serialNumber: earlier.serialNumber,
@@ -128,7 +120,6 @@ const rateLimit: Step = async (p, r, path) => {
   await path.spend(r.identity)
   const limit = p.settings.lifecycle?.renewalRateLimit
   if (r.renewing && limit) await spendToken(p.state, `renewal:${r.identity}`, limit, 'too many renewals')
-  return undefined
 }
 
 /**
@@ -138,7 +129,7 @@ const rateLimit: Step = async (p, r, path) => {
  */
 const lifecycle: Step = (p, r, path) => {
   const options = p.settings.lifecycle
-  if (!options || !r.order) return undefined
+  if (!options || !r.order) return
   const { device, renewing } = r
   const retryOf = recordedIssuance(device, r.key as string, p.retryWindowMs)?.serialNumber
   if (renewing) {
@@ -146,7 +137,7 @@ const lifecycle: Step = (p, r, path) => {
       event: 'renewed',
       supersedes: checkRenewal(device, renewing, r.order, options.renewal, retryOf),
     }
-    return undefined
+    return
   }
   const { registeredBy } = path
   const known = checkReRegistration(device, options.reRegistration, {
@@ -156,7 +147,6 @@ const lifecycle: Step = (p, r, path) => {
   })
   const event = !known ? 'registered' : registeredBy === undefined ? 're-registered' : 'renewed'
   r.lifecycle = { event, supersedes: retryOf }
-  return undefined
 }
 
 /** answer: the committed certificate becomes the reply, kept in the reply cache for a retry of the request. */
