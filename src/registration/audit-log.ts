@@ -13,27 +13,27 @@ export interface AuditRecord {
   readonly issuer: string
   readonly keySource: 'device' | 'bridge'
   /** The gateway that registered this downstream device; absent when the device registered itself. */
-  readonly registeredBy?: string
+  readonly registeredBy?: string | undefined
   /** The request's requestId, when it had one. */
-  readonly requestId?: string
+  readonly requestId?: string | undefined
   /** SHA-256 (hex) of the idempotency key: identity and request content. */
-  readonly requestHash?: string
-  /** Server-key mode: the serial of the certificate this one replaces for a retried request (its key is gone). */
-  readonly supersedes?: string
+  readonly requestHash?: string | undefined
+  /** The serial of the certificate this one replaces (renewal, re-registration, a retry whose key is gone). */
+  readonly supersedes?: string | undefined
   /** The lifecycle step (absent in records written before lifecycle events existed). */
-  readonly event?: IssuanceEvent
+  readonly event?: IssuanceEvent | undefined
 }
 
-/** auditRecordOf is the audit line of a committed issuance (never a key: what identifies the certificate). */
+/** auditRecordOf is the audit line of a committed issuance (undefined fields are left out of the JSON line). */
 export function auditRecordOf(i: NewIssuance): AuditRecord {
   return {
     time: i.issuedAt.toISOString(),
     identity: i.identity,
-    ...(i.registeredBy === undefined ? {} : { registeredBy: i.registeredBy }),
-    ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
-    ...(i.requestHash === undefined ? {} : { requestHash: i.requestHash }),
-    ...(i.supersedes === undefined ? {} : { supersedes: i.supersedes }),
-    ...(i.event === undefined ? {} : { event: i.event }),
+    registeredBy: i.registeredBy,
+    requestId: i.requestId,
+    requestHash: i.requestHash,
+    supersedes: i.supersedes,
+    event: i.event,
     serialNumber: i.serialNumber,
     notAfter: i.notAfter.toISOString(),
     sha256Fingerprint: i.sha256Fingerprint,

@@ -5,6 +5,7 @@ import type { PresentedCredential } from '../protocol/identity.js'
 import { type RejectedReply, rejectedReply } from '../protocol/messages.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import {
+  DEVICE_DENIALS,
   type DeviceDenial,
   type GatewayPolicy,
   type GatewayRule,
@@ -91,13 +92,6 @@ export async function checkSender(
   return rule
 }
 
-const MESSAGES: Record<DeviceDenial, string> = {
-  DEVICE_NOT_ALLOWED: 'the gateway policy does not name this device for this gateway',
-  DEVICE_IS_A_GATEWAY: 'the gateway policy makes this identity a gateway; no gateway may register it',
-  SERVER_KEY_NOT_ALLOWED: 'the gateway policy does not allow server-side keys for this gateway',
-  KEY_ALGORITHM_NOT_ALLOWED: 'the gateway policy does not allow this key algorithm for this gateway',
-}
-
 /** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
 export interface Admission {
   /**
@@ -141,7 +135,7 @@ export class GatewayGate {
       serverKey,
       algorithm: order.keyAlgorithm,
     })
-    if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
+    if (denial) throw new GatewayDenied(denial, DEVICE_DENIALS[denial])
     // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
     // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
     const owner = device?.owner

@@ -59,12 +59,15 @@ export interface GatewayPolicy {
   readonly rules: readonly GatewayRule[]
 }
 
-/** DeviceDenial is why a gateway may not register a device: the `reason` in a per-device NOT_AUTHORIZED result. */
-export type DeviceDenial =
-  | 'DEVICE_NOT_ALLOWED'
-  | 'DEVICE_IS_A_GATEWAY'
-  | 'SERVER_KEY_NOT_ALLOWED'
-  | 'KEY_ALGORITHM_NOT_ALLOWED'
+/** DEVICE_DENIALS are why the policy lets a gateway not register a device (a per-device `reason`), with the message. */
+export const DEVICE_DENIALS = {
+  DEVICE_NOT_ALLOWED: 'the gateway policy does not name this device for this gateway',
+  DEVICE_IS_A_GATEWAY: 'the gateway policy makes this identity a gateway; no gateway may register it',
+  SERVER_KEY_NOT_ALLOWED: 'the gateway policy does not allow server-side keys for this gateway',
+  KEY_ALGORITHM_NOT_ALLOWED: 'the gateway policy does not allow this key algorithm for this gateway',
+} as const
+
+export type DeviceDenial = keyof typeof DEVICE_DENIALS
 
 function globToRegExp(pattern: string): RegExp {
   const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino'
+import { LRUCache } from 'lru-cache'
 import { sleep } from '../common/abortable.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
@@ -26,7 +26,6 @@ import type {
 import { run } from './pipeline/run.js'
 import { refuseDenied, STEPS } from './pipeline/steps.js'
 import { keepRejection, RejectionLog } from './rejections.js'
-import { ReplyCache } from './reply-cache.js'
 
 /**
  * Answer is the service's final answer to one request, for the wiring to deliver on the identity's reply topic:
@@ -57,13 +56,17 @@ export class RegistrationService {
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
     const state = deps.state ?? new MemoryState()
+    const { ttlSeconds, maxEntries } = options.replyCache
     this.#pipeline = {
       ...deps,
       settings: options,
       state,
       inFlight: new InFlight(state, options.leaseMs),
-      cache: new ReplyCache(options.replyCache),
-      retryWindowMs: options.replyCache.ttlSeconds * 1000,
+      cache:
+        ttlSeconds > 0 && maxEntries > 0
+          ? new LRUCache({ max: maxEntries, ttl: ttlSeconds * 1000, ttlAutopurge: false })
+          : undefined,
+      retryWindowMs: ttlSeconds * 1000,
       closed: () => this.#closed,
     }
     this.#steps = deps.steps ?? STEPS
@@ -100,7 +103,8 @@ export class RegistrationService {
       const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
-      const registration = this.#registration(identity, request, log, connection, credential)
+      const controller = new AbortController()
+      const registration: Registration = { identity, request, credential, connection, log, controller }
       const done = await run(this.#pipeline, registration, this.#device, this.#steps)
       if ('silent' in done) {
         observe('coalesced')
@@ -132,35 +136,24 @@ export class RegistrationService {
    * issueFor runs the pipeline for a downstream identity a gateway asks for, on the gateway's path: its entry in the
    * batch under the batch's requestId, the gateway policy as the vet step, the gateway's quota rate.
    */
-  issueFor(identity: string, request: RegistrationRequest, context: DownstreamContext): Promise<IssuedReply> {
-    return this.#track(this.#issueFor(identity, request, context))
-  }
-
-  async #issueFor(
+  async issueFor(
     identity: string,
     request: RegistrationRequest,
     context: DownstreamContext,
   ): Promise<IssuedReply> {
     const entry = { ...request, requestId: context.requestId }
-    const done = await run(
-      this.#pipeline,
-      this.#registration(identity, entry, context.log),
-      gatewayPath(context),
-      this.#steps,
-    )
+    const { log } = context
+    const registration = {
+      identity,
+      request: entry,
+      connection: ALWAYS_OPEN,
+      log,
+      controller: new AbortController(),
+    }
+    const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()
     return done.reply
-  }
-
-  #registration(
-    identity: string,
-    request: RegistrationRequest,
-    log: Logger,
-    connection: RequestConnection = ALWAYS_OPEN,
-    credential?: PresentedCredential,
-  ): Registration {
-    return { identity, request, credential, connection, log, controller: new AbortController() }
   }
 
   #track<T>(handler: Promise<T>): Promise<T> {
@@ -176,7 +169,7 @@ export class RegistrationService {
 
   /** cachedReplies is the number of replies held in the reply cache. */
   get cachedReplies(): number {
-    return this.#pipeline.cache.size
+    return this.#pipeline.cache?.size ?? 0
   }
 
   /**
@@ -197,6 +190,6 @@ export class RegistrationService {
       new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down'),
     )
     await Promise.allSettled([...this.#handlers])
-    this.#pipeline.cache.clear()
+    this.#pipeline.cache?.clear()
   }
 }

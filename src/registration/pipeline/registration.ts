@@ -1,3 +1,4 @@
+import type { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { RateLimitOptions } from '../../common/rate-limiter.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../../issuers/issuer.js'
@@ -11,7 +12,6 @@ import type { InFlight } from '../in-flight.js'
 import type { LifecycleOptions, RenewedCertificate } from '../lifecycle-policy.js'
 import type { RegistrationObserver } from '../observer.js'
 import type { PolicyOptions } from '../policy.js'
-import type { ReplyCache, ReplyCacheOptions } from '../reply-cache.js'
 
 /** RegistrationServiceOptions are the validated settings the service needs (getters may change at run time). */
 export interface RegistrationServiceOptions {
@@ -20,7 +20,8 @@ export interface RegistrationServiceOptions {
   readonly pendingAfterMs: number
   readonly issuanceTimeoutMs: number
   readonly rateLimit: RateLimitOptions
-  readonly replyCache: ReplyCacheOptions
+  /** How long and how many issued replies are kept in memory (never on disk); 0: none. */
+  readonly replyCache: { readonly ttlSeconds: number; readonly maxEntries: number }
   /** PEM appended to the issuer's CA certificates in every reply, e.g. the production broker's server CA. */
   readonly extraTrustPem: string
   readonly productionUrl: string | undefined
@@ -110,7 +111,11 @@ export interface Pipeline extends Omit<RegistrationServiceDeps, 'state' | 'steps
   readonly settings: RegistrationServiceOptions
   readonly state: SharedState
   readonly inFlight: InFlight
-  readonly cache: ReplyCache
+  /**
+   * Issued replies, so that a repeated request gets the same answer without a second issuance. They may hold a
+   * generated private key: in this process's memory only, expiring and bounded (absent when either bound is 0).
+   */
+  readonly cache: LRUCache<string, IssuedReply> | undefined
   /** How long after an issuance a retry of its request is still that request's retry (replyCacheSeconds). */
   readonly retryWindowMs: number
   /** Whether the bridge is closing: a new request is refused. */

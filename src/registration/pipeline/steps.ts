@@ -97,7 +97,7 @@ const vet: Step = async (_p, r, path) => {
  */
 const replay: Step = (p, r) => {
   const newest = r.device?.certificates[0]
-  const cached = p.cache.get(r.key as string)
+  const cached = p.cache?.get(r.key as string)
   const earlier =
     cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
       ? cached
@@ -153,7 +153,7 @@ const lifecycle: Step = (p, r, path) => {
 const answer: Step = (p, r) => {
   if (!r.credentials) throw new Error('answer before issue')
   const reply = issuedReply(r.credentials, r.request.requestId, p.settings)
-  p.cache.set(r.key as string, reply)
+  p.cache?.set(r.key as string, reply)
   return { reply, outcome: 'issued' } satisfies Done
 }
 
