@@ -17,8 +17,9 @@ import { peekRequestId } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
-import { type Admission, checkSender, GatewayGate, gatewayRejection, reasonOf } from './gateway-gate.js'
-import type { GatewayPolicySource, GatewayRule } from './gateway-policy.js'
+import { checkSender, GatewayDenied, gatewayRejection, reasonOf } from './gateway-gate.js'
+import { DEVICE_DENIALS, type GatewayPolicySource, type GatewayRule, mayRegister } from './gateway-policy.js'
+import type { LifecycleOptions } from './lifecycle-policy.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
 import { spendToken } from './pipeline/paths.js'
 import { errorFields } from './rejections.js'
@@ -29,6 +30,8 @@ export interface GatewayServiceDeps {
   readonly service: RegistrationService
   readonly registry: Registry
   readonly policy: GatewayPolicySource
+  /** The deny list in force: a denied gateway's batch is refused whole. */
+  readonly denied: LifecycleOptions['denied']
   /** Where the gateways' quota rates live (shared across processes with Redis), as the identities' limits. */
   readonly state: SharedState
   /** Delivers an encoded reply on the gateway's own reply topic, to a connected gateway only (never kept, never retained). */
@@ -45,23 +48,30 @@ export interface GatewayServiceOptions {
   readonly concurrency: number
 }
 
+/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
+interface Admission {
+  /** The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so. */
+  readonly takeOver: boolean
+  /** release frees the quota reservation when the issuance ends. */
+  readonly release: () => void
+}
+
 /**
- * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (deny list ▶ the service's per-device
- * path: policy ▶ the gateway policy as its vet step ▶ replay? ▶ the gateway's quota rate ▶ lifecycle ▶ issue) ▶
- * one reply per device ▶ `complete`.
+ * GatewayService answers gateway batches: decode ▶ is a gateway ▶ each device through the one pipeline on the
+ * gateway's path (its policy as the vet step, its quota rate) ▶ one reply per device ▶ `complete`.
  */
 export class GatewayService {
   readonly #deps: GatewayServiceDeps
   readonly #options: GatewayServiceOptions
-  readonly #gate: GatewayGate
   readonly #batchesInFlight = new Set<string>()
   readonly #handlers = new Set<Promise<void>>()
+  /** Per gateway, its new devices being issued right now (they count against its quota of devices). */
+  readonly #reserved = new Map<string, number>()
   #closed = false
 
   constructor(deps: GatewayServiceDeps, options: GatewayServiceOptions) {
     this.#deps = deps
     this.#options = options
-    this.#gate = new GatewayGate(deps.registry)
   }
 
   /**
@@ -96,14 +106,8 @@ export class GatewayService {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
       // the extension and version first: another version is UNSUPPORTED_VERSION for anyone, then the gateway
       const fields = openGatewayBatch(payload, this.#options.limits)
-      const { policy, registry, service } = this.#deps
-      const rule = await checkSender(
-        policy.current,
-        registry,
-        (...a) => service.checkDenied(...a),
-        gateway,
-        credential,
-      )
+      const { policy, registry, denied } = this.#deps
+      const rule = await checkSender(policy.current, registry, denied, gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -184,8 +188,7 @@ export class GatewayService {
       let outcome: Outcome = 'issued'
       let admission: Admission | undefined
       const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {
-        const policy = this.#deps.policy.current
-        admission = await this.#gate.admit(gateway, policy, rule, order, held, device.csr === undefined)
+        admission = await this.#admit(gateway, rule, order, held, device.csr === undefined)
         return admission
       }
       try {
@@ -216,6 +219,55 @@ export class GatewayService {
       )
       return { ...gatewayRejection(error), deviceId }
     }
+  }
+
+  /**
+   * #admit decides whether a gateway may register one downstream device now: the policy (never an identity the
+   * policy makes a gateway), who holds the device (one another gateway owns needs `transfer`, one that registered
+   * itself with its factory certificate needs `adopt`), and its quota of devices. `device` is the identity's
+   * record, as the record step read it. It throws GatewayDenied.
+   */
+  async #admit(
+    gateway: string,
+    rule: GatewayRule,
+    order: IssuanceOrder,
+    device: DeviceRecord | undefined,
+    serverKey: boolean,
+  ): Promise<Admission> {
+    const algorithm = order.keyAlgorithm
+    const denial = mayRegister(this.#deps.policy.current, rule, gateway, order.identity, {
+      serverKey,
+      algorithm,
+    })
+    if (denial) throw new GatewayDenied(denial, DEVICE_DENIALS[denial])
+    // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
+    // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
+    const owner = device?.owner
+    if (device !== undefined && owner === undefined && !rule.adopt) {
+      throw new GatewayDenied(
+        'DEVICE_REGISTERS_ITSELF',
+        'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
+      )
+    }
+    if (owner === gateway) return { takeOver: false, release: () => {} }
+    if (owner !== undefined && !rule.transfer) {
+      throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
+    }
+    const owned = await this.#deps.registry.countOwned(gateway)
+    const reserved = this.#reserved.get(gateway) ?? 0
+    if (owned + reserved >= rule.quota.maxDevices) {
+      throw new GatewayDenied(
+        'QUOTA_EXCEEDED',
+        `the gateway owns its quota of ${rule.quota.maxDevices} devices`,
+      )
+    }
+    this.#reserved.set(gateway, reserved + 1)
+    const release = (): void => {
+      const left = (this.#reserved.get(gateway) ?? 1) - 1
+      if (left <= 0) this.#reserved.delete(gateway)
+      else this.#reserved.set(gateway, left)
+    }
+    return { takeOver: device !== undefined, release }
   }
 
   async #send(

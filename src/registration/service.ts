@@ -24,7 +24,7 @@ import type {
   Steps,
 } from './pipeline/registration.js'
 import { run } from './pipeline/run.js'
-import { refuseDenied, STEPS } from './pipeline/steps.js'
+import { STEPS } from './pipeline/steps.js'
 import { keepRejection, RejectionLog } from './rejections.js'
 
 /**
@@ -160,11 +160,6 @@ export class RegistrationService {
     const tracked = handler.finally(() => this.#handlers.delete(tracked))
     this.#handlers.add(tracked)
     return tracked
-  }
-
-  /** checkDenied refuses (NOT_AUTHORIZED, DENY_LISTED) an identity or certificate the deny list in force names. */
-  checkDenied(identity: string, credential?: PresentedCredential): void {
-    refuseDenied(this.#pipeline.settings.lifecycle?.denied, identity, credential)
   }
 
   /** cachedReplies is the number of replies held in the reply cache. */

@@ -1,12 +1,10 @@
 import { RegistrationError } from '../../protocol/errors.js'
-import type { PresentedCredential } from '../../protocol/identity.js'
-import { GatewayDenied } from '../gateway-gate.js'
+import { refuseDenied } from '../gateway-gate.js'
 import { idempotencyKey } from '../idempotency.js'
 import {
   checkRenewal,
   checkReRegistration,
   checkRevokedCredential,
-  type LifecycleOptions,
   recordedIssuance,
 } from '../lifecycle-policy.js'
 import { authorize as authorizeOrder } from '../policy.js'
@@ -27,20 +25,6 @@ const open: Step = (p) => {
 /** denyList: the deny list in force refuses the identity, or the certificate it connected with, at every request. */
 const denyList: Step = (p, r) => {
   refuseDenied(p.settings.lifecycle?.denied, r.identity, r.credential)
-}
-
-/** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
-export function refuseDenied(
-  denied: LifecycleOptions['denied'],
-  identity: string,
-  credential: Pick<PresentedCredential, 'serialNumber' | 'sha256Fingerprint'> | undefined,
-): void {
-  const reason = denied?.({
-    identity,
-    serialNumber: credential?.serialNumber ?? '',
-    sha256Fingerprint: credential?.sha256Fingerprint ?? '',
-  })
-  if (reason !== undefined) throw new GatewayDenied('DENY_LISTED', reason)
 }
 
 /** renewal: a connection with an operational certificate renews it; a revoked one gets nothing, not even a replay. */
