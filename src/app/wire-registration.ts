@@ -80,6 +80,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       registry,
       state: deps.state,
       policy: gatewayPolicy,
+      denied: deps.lifecycle?.denied,
       // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
       // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a
       // gateway that lost its connection retries the batch and gets the same answers

@@ -43,10 +43,8 @@ export function auditRecordOf(i: NewIssuance): AuditRecord {
 }
 
 /**
- * AuditLog appends JSON lines (audit records by default; the CLI's lifecycle events too) to a file, by default opened
- * with O_DSYNC so that an append resolves only once it is on disk. Appends that arrive while a
- * write is under way are committed together in the next write (group commit), so the cost of fsync is
- * shared under load.
+ * AuditLog appends JSON lines (audit records by default; the CLI's lifecycle events too) to a file. Appends that
+ * arrive while a write is under way go together in the next write (group commit): a sync's cost is shared.
  */
 export class AuditLog<T = AuditRecord> {
   readonly #path: string
@@ -66,7 +64,7 @@ export class AuditLog<T = AuditRecord> {
     this.#durable = options.durable ?? true
   }
 
-  /** append resolves once the record is durably on disk. */
+  /** append resolves once the record is written (on disk, when durable). */
   append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
@@ -82,7 +80,7 @@ export class AuditLog<T = AuditRecord> {
         try {
           this.#file ??= this.#open()
           const file = await this.#file
-          // opened with O_DSYNC: the write returns once the data is on disk, in one thread-pool round trip
+          // with O_DSYNC the write returns once the data is on disk, in one thread-pool round trip
           await file.appendFile(batch.map((b) => b.line).join(''))
           for (const b of batch) b.resolve()
         } catch (err) {

@@ -222,10 +222,8 @@ export class GatewayService {
   }
 
   /**
-   * #admit decides whether a gateway may register one downstream device now: the policy (never an identity the
-   * policy makes a gateway), who holds the device (one another gateway owns needs `transfer`, one that registered
-   * itself with its factory certificate needs `adopt`), and its quota of devices. `device` is the identity's
-   * record, as the record step read it. It throws GatewayDenied.
+   * #admit (the vet step) lets a gateway register one downstream device now, or throws GatewayDenied: the policy,
+   * who holds the device (another gateway: `transfer`; itself, with its factory certificate: `adopt`), the quota.
    */
   async #admit(
     gateway: string,

@@ -46,7 +46,7 @@ export interface GatewayRule {
   readonly patterns: readonly string[]
   readonly allowList: ReadonlySet<string>
   readonly quota: { readonly maxDevices: number; readonly perMinute: number; readonly burst: number }
-  readonly keyAlgorithms?: readonly KeyAlgorithm[]
+  readonly keyAlgorithms?: readonly KeyAlgorithm[] | undefined
   readonly serverKeys: boolean
   /** The gateway may take a device another gateway owns. */
   readonly transfer: boolean
@@ -69,14 +69,10 @@ export const DEVICE_DENIALS = {
 
 export type DeviceDenial = keyof typeof DEVICE_DENIALS
 
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
-  return new RegExp(`^${escaped}$`)
-}
-
 /** matchesPattern tells whether an identity fits a pattern (`*` any run of identity characters). */
 export function matchesPattern(identity: string, pattern: string): boolean {
-  return globToRegExp(pattern).test(identity)
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
+  return new RegExp(`^${escaped}$`).test(identity)
 }
 
 function readAllowList(file: string, read: ReadText): Set<string> {
@@ -107,20 +103,11 @@ export function loadGatewayPolicy(file: string, read: ReadText = readReloadedTex
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
     throw new Error(`gateway policy ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
   }
-  const rules = result.data.gateways.map((r): GatewayRule => {
-    const allowList = r.devices.allowListFile
-      ? readAllowList(resolve(dirname(file), r.devices.allowListFile), read)
+  const rules = result.data.gateways.map(({ devices, ...rule }): GatewayRule => {
+    const allowList = devices.allowListFile
+      ? readAllowList(resolve(dirname(file), devices.allowListFile), read)
       : new Set<string>()
-    return {
-      match: r.match,
-      patterns: r.devices.patterns,
-      allowList,
-      quota: r.quota,
-      ...(r.keyAlgorithms ? { keyAlgorithms: r.keyAlgorithms } : {}),
-      serverKeys: r.serverKeys,
-      transfer: r.transfer,
-      adopt: r.adopt,
-    }
+    return { ...rule, patterns: devices.patterns, allowList }
   })
   return { rules }
 }

@@ -4,23 +4,19 @@ import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.j
 import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 
-/** ReRegistrationPolicy is what a factory-certificate registration of an identity that holds a valid one gets. */
-export type ReRegistrationPolicy = 'refuse' | 'allow' | 'after-reset'
-
-/** RenewalOptions say when and how an operational certificate may be renewed. */
-export interface RenewalOptions {
-  /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
-  readonly windowFraction: number
-  /** A CSR must certify a key other than the current certificate's. */
-  readonly requireNewKey: boolean
-  /** A device may renew by asking the bridge for a key (server-key mode). */
-  readonly allowServerKey: boolean
-}
-
 /** LifecycleOptions are the lifecycle settings the service applies. */
 export interface LifecycleOptions {
-  readonly reRegistration: ReRegistrationPolicy
-  readonly renewal: RenewalOptions
+  /** What a factory-certificate registration of an identity that holds a valid certificate gets. */
+  readonly reRegistration: 'refuse' | 'allow' | 'after-reset'
+  /** When and how an operational certificate may be renewed. */
+  readonly renewal: {
+    /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
+    readonly windowFraction: number
+    /** A CSR must certify a key other than the current certificate's. */
+    readonly requireNewKey: boolean
+    /** A device may renew by asking the bridge for a key (server-key mode). */
+    readonly allowServerKey: boolean
+  }
   /** Why the deny list in force refuses an identity (and the certificate it presents) now, or undefined. */
   readonly denied?: ((cert: PresentedCertificate) => string | undefined) | undefined
 }
@@ -76,7 +72,7 @@ export function checkRenewal(
   device: DeviceRecord | undefined,
   renewing: RenewedCertificate,
   order: IssuanceOrder,
-  options: RenewalOptions,
+  options: LifecycleOptions['renewal'],
   retryOf: string | undefined,
 ): string {
   const now = new Date()
@@ -123,7 +119,7 @@ export function checkRenewal(
  */
 export function checkReRegistration(
   device: DeviceRecord | undefined,
-  policy: ReRegistrationPolicy,
+  policy: LifecycleOptions['reRegistration'],
   context: {
     retryOf?: string | undefined
     registeredBy?: string | undefined

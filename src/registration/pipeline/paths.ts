@@ -16,12 +16,10 @@ export const devicePath = (state: SharedState, rateLimit: RateLimit): Path => ({
 })
 
 /** DownstreamContext is a gateway's request for one downstream device: its path (vet, the quota rate), batch and log. */
-export interface DownstreamContext extends Required<Pick<Path, 'vet'>> {
+export interface DownstreamContext extends Required<Pick<Path, 'vet' | 'spend'>> {
   readonly registeredBy: string
   readonly requestId: string
   readonly log: Logger
-  /** spend takes one of the gateway's quota tokens (a new issuance only), throwing RATE_LIMITED when none is left. */
-  readonly spend: () => Promise<void>
   /** replayed is told when the answer is an earlier one, not a new issuance (for metrics). */
   readonly replayed?: (() => void) | undefined
 }
