@@ -93,12 +93,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       concurrency: g.concurrency,
     },
   )
-  const routes = routeRequests(
-    service,
-    gateways,
-    (id, reply, queue) => broker.publish(id, reply, queue),
-    logger,
-  )
+  const routes = routeRequests(service, gateways, broker, logger)
   return {
     gatewayPolicy,
     /** Replies in the service's reply cache (a metric). */

@@ -268,15 +268,9 @@ export class GatewayService {
     return { takeOver: device !== undefined, release }
   }
 
-  async #send(
-    gateway: string,
-    requestId: string | undefined,
-    reply: GatewayReply,
-    log: Logger,
-  ): Promise<void> {
-    await this.#deps
-      .publish(gateway, encodeGatewayReply(requestId, reply))
-      .catch((err: unknown) => log.warn({ requestId, err }, 'gateway reply could not be published'))
+  #send(gateway: string, requestId: string | undefined, reply: GatewayReply, log: Logger): Promise<void> {
+    const warn = (err: unknown): void => log.warn({ requestId, err }, 'gateway reply could not be published')
+    return this.#deps.publish(gateway, encodeGatewayReply(requestId, reply)).catch(warn)
   }
 
   /** close refuses new batches and waits for those in flight (the service's close aborts their issuances). */

@@ -8,13 +8,13 @@ import type { RegistrationService } from './service.js'
 
 /**
  * routeRequests sends a gateway batch (the extension) to the gateway service and any other request to the
- * registration service, whose answer it publishes (the broker's publish): the broker never needs the service, nor
+ * registration service, whose answer it publishes through the broker: the broker never needs the service, nor
  * the service the broker. The payload is parsed once for both; `settled` waits for the deliveries under way.
  */
 export function routeRequests(
   service: RegistrationService,
   gateways: GatewayService,
-  publish: (identity: string, reply: Reply, queue: boolean) => Promise<void>,
+  broker: { publish(identity: string, reply: Reply, queue: boolean): Promise<void> },
   logger: Logger,
 ) {
   const pending = new Set<Promise<void>>()
@@ -28,7 +28,7 @@ export function routeRequests(
       }
       const delivery = service
         .handle(id, payload, credential, connection)
-        .then((a) => (a ? publish(id, a.reply, a.queue) : undefined))
+        .then((a) => (a ? broker.publish(id, a.reply, a.queue) : undefined))
         .catch((err: unknown) => logger.warn({ identity: id, err }, 'reply could not be published'))
         .finally(() => pending.delete(delivery))
       pending.add(delivery)

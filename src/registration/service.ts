@@ -141,15 +141,10 @@ export class RegistrationService {
     request: RegistrationRequest,
     context: DownstreamContext,
   ): Promise<IssuedReply> {
-    const entry = { ...request, requestId: context.requestId }
-    const { log } = context
-    const registration = {
-      identity,
-      request: entry,
-      connection: ALWAYS_OPEN,
-      log,
-      controller: new AbortController(),
-    }
+    const { log, requestId } = context
+    const controller = new AbortController()
+    const entry = { ...request, requestId }
+    const registration = { identity, request: entry, connection: ALWAYS_OPEN, log, controller }
     const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()

@@ -14,9 +14,6 @@ import { issue } from './issue.js'
 import { spendToken } from './paths.js'
 import type { Done, Step } from './registration.js'
 
-/** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
-const NEWEST = { certificates: 1 } as const
-
 /** open: a closing bridge takes no new request (ISSUER_UNAVAILABLE: retry, elsewhere or later). */
 const open: Step = (p) => {
   if (p.closed()) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
@@ -56,9 +53,12 @@ const lease: Step = async (p, r) => {
   r.lease = held
 }
 
-/** record: the identity's registry record with its newest certificate, read once for every decision below. */
+/**
+ * record: the identity's registry record with its newest certificate, read once for every decision below (the
+ * newest only: a registration's cost does not grow with the history).
+ */
 const record: Step = async (p, r) => {
-  r.device = await p.registry.device(r.identity, NEWEST)
+  r.device = await p.registry.device(r.identity, { certificates: 1 })
 }
 
 /** authorize: the device policy (names, key algorithms, CSR) makes the order. */
