@@ -93,13 +93,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
       readiness.check() // an expired CA replaced: say so now
     },
   })
-  const issuer = await createIssuer(
-    issuerOf(config),
-    files,
-    logger,
-    () => tls.issuingCa,
-    metrics && kubeMetrics(metrics),
-  )
+  const kube = metrics && kubeMetrics(metrics)
+  const issuer = await createIssuer(issuerOf(config), files, logger, () => tls.issuingCa, kube)
   cleanup.defer(() => issuer.close())
   // the registry is the record of every issuance; the audit log follows it, completed at start from what this
   // state directory (and worker slot: a replacement finishes what it left, never a live worker's lines)

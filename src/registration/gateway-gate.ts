@@ -5,7 +5,7 @@ import { type RejectedReply, rejectedReply } from '../protocol/messages.js'
 import type { Registry } from '../registry/registry.js'
 import type { DeviceDenial, GatewayPolicy, GatewayRule } from './gateway-policy.js'
 import { ruleFor } from './gateway-policy.js'
-import { checkRevokedCredential, type LifecycleOptions } from './lifecycle-policy.js'
+import { checkRevokedCredential, denialOf, type LifecycleOptions } from './lifecycle-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
 export const GATEWAY_REASONS = [
@@ -42,11 +42,7 @@ export function refuseDenied(
   identity: string,
   credential: PresentedCredential | undefined,
 ): void {
-  const reason = denied?.({
-    identity,
-    serialNumber: credential?.serialNumber ?? '',
-    sha256Fingerprint: credential?.sha256Fingerprint ?? '',
-  })
+  const reason = denialOf(denied, identity, credential)
   if (reason !== undefined) throw new GatewayDenied('DENY_LISTED', reason)
 }
 

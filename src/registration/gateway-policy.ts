@@ -33,25 +33,19 @@ const ruleSchema = z.strictObject({
     .prefault({}),
   keyAlgorithms: z.array(z.enum(KEY_ALGORITHMS)).min(1).optional(),
   serverKeys: z.boolean().default(true),
+  /** The gateway may take a device another gateway owns. */
   transfer: z.boolean().default(false),
+  /** The gateway may take a device that registered itself with its own factory certificate. */
   adopt: z.boolean().default(false),
 })
 
 /** gatewayPolicySchema is the shape of the gateway policy file (docs/configuration.md, "Gateway policy"). */
 export const gatewayPolicySchema = z.strictObject({ gateways: z.array(ruleSchema).default([]) })
 
-/** GatewayRule is one validated rule, with its allow-list read. */
-export interface GatewayRule {
-  readonly match: string
+/** GatewayRule is one validated rule, with its device patterns and its allow-list read. */
+export type GatewayRule = Readonly<Omit<z.output<typeof ruleSchema>, 'devices'>> & {
   readonly patterns: readonly string[]
   readonly allowList: ReadonlySet<string>
-  readonly quota: { readonly maxDevices: number; readonly perMinute: number; readonly burst: number }
-  readonly keyAlgorithms?: readonly KeyAlgorithm[] | undefined
-  readonly serverKeys: boolean
-  /** The gateway may take a device another gateway owns. */
-  readonly transfer: boolean
-  /** The gateway may take a device that registered itself with its own factory certificate. */
-  readonly adopt: boolean
 }
 
 /** GatewayPolicy is the whole policy: rules in file order; the first rule whose `match` fits a gateway applies. */

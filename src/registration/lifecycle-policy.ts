@@ -23,6 +23,20 @@ export interface LifecycleOptions {
 
 const refuse = (message: string): RegistrationError => new RegistrationError('NOT_AUTHORIZED', message)
 
+/** denialOf is why the deny list in force refuses an identity, or the certificate it presents, now. */
+export function denialOf(
+  denied: LifecycleOptions['denied'],
+  identity: string,
+  cert: Pick<PresentedCredential, 'serialNumber' | 'sha256Fingerprint'> | undefined,
+): string | undefined {
+  // the fields by name: spreading a credential would export its key (a getter)
+  return denied?.({
+    identity,
+    serialNumber: cert?.serialNumber ?? '',
+    sha256Fingerprint: cert?.sha256Fingerprint ?? '',
+  })
+}
+
 /**
  * recordedIssuance is the registry's record of this very request, whose answer may have been lost: the identity's
  * newest certificate carries its request hash (idempotency.ts) and was issued within the retry window. Proven from
@@ -160,12 +174,7 @@ export function connectDenial(
 ): string | undefined | Promise<string | undefined> {
   const c = identity.credential
   if (!c) return undefined
-  // the fields by name: spreading the credential would export its key (a getter), on every CONNECT
-  const listed = denied({
-    identity: identity.id,
-    serialNumber: c.serialNumber,
-    sha256Fingerprint: c.sha256Fingerprint,
-  })
+  const listed = denialOf(denied, identity.id, c)
   if (listed !== undefined || c.kind !== 'operational') return listed
   // an operational certificate is the identity it was issued to, whatever else its names say: with
   // identity.source san-dns or san-uri, a certificate issued to one identity can carry names that read as

@@ -5,6 +5,7 @@ import {
   checkRenewal,
   checkReRegistration,
   checkRevokedCredential,
+  denialOf,
   recordedIssuance,
 } from '../lifecycle-policy.js'
 import { authorize as authorizeOrder } from '../policy.js'
@@ -87,11 +88,8 @@ const replay: Step = (p, r) => {
       ? cached
       : recordedAnswer(p, r.device, r)
   if (!earlier) return
-  const denied = p.settings.lifecycle?.denied?.({
-    identity: r.identity,
-    serialNumber: earlier.serialNumber,
-    sha256Fingerprint: fingerprintOf(earlier.certificate),
-  })
+  const cert = { serialNumber: earlier.serialNumber, sha256Fingerprint: fingerprintOf(earlier.certificate) }
+  const denied = denialOf(p.settings.lifecycle?.denied, r.identity, cert)
   if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
   return { reply: earlier, outcome: 'replayed' }
 }
