@@ -1,25 +1,22 @@
-import type { Logger } from 'pino'
 import type { BootstrapBroker } from '../broker/broker.js'
 import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
-import type { Issuer } from '../issuers/issuer.js'
-import type { AuditTrail } from '../registration/audit-trail.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
-import type { RegistrationObserver } from '../registration/observer.js'
 import { routeRequests } from '../registration/route.js'
-import { RegistrationService, type RegistrationServiceOptions } from '../registration/service.js'
-import type { Registry } from '../registry/registry.js'
+import {
+  RegistrationService,
+  type RegistrationServiceDeps,
+  type RegistrationServiceOptions,
+} from '../registration/service.js'
 import type { SharedState } from '../state/shared-state.js'
 
 // The one file that makes the registration service and the gateway path: their options, their collaborators.
 
 /** RegistrationDeps are the registration pipeline's collaborators. */
-export interface RegistrationDeps {
-  readonly issuer: Issuer
-  readonly registry: Registry
-  readonly audit: AuditTrail
+export interface RegistrationDeps
+  extends Pick<RegistrationServiceDeps, 'issuer' | 'registry' | 'audit' | 'logger' | 'observer'> {
   readonly state: SharedState
   readonly lifecycle: RegistrationServiceOptions['lifecycle']
   readonly broker: Pick<BootstrapBroker, 'publish' | 'publishPayload'>
@@ -27,8 +24,6 @@ export interface RegistrationDeps {
   readonly sharedSessions: boolean
   /** The TLS material in force: its production CA bundle goes with every reply. */
   readonly tls: Pick<TlsReloader, 'productionCaPem'>
-  readonly logger: Logger
-  readonly observer?: RegistrationObserver | undefined
 }
 
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
