@@ -12,7 +12,6 @@ import {
   mayRegister,
   ruleFor,
 } from '../../../src/registration/gateway-policy.js'
-
 import { writePolicy } from '../../support/gateway.js'
 
 const key = { serverKey: false, algorithm: 'ECDSA-P256' } as const
