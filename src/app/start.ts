@@ -78,39 +78,23 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   // the CRL publisher and the issuer read the current CA through the TLS reloader (tls, below)
   const lifecycle = wireLifecycle(config, { registry, issuingCa: () => tls.issuingCa?.ca, logger })
   cleanup.defer(() => lifecycle.close())
-  const {
-    metrics,
-    reloaded,
-    start: startCounting,
-  } = wireMetrics(
-    config,
-    { registry, logger, cleanup },
-    {
-      replyCacheEntries: () => registration.cachedReplies,
-      ready: () => readiness.isReady(),
-      certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
-    },
-  )
-  const tls = wireTls(
-    tlsFiles,
-    files,
-    {
-      logger,
-      applyListener: (options) => broker.setSecureContext(options),
-      onResult: (material, ok) => {
-        metrics?.tlsReloads.inc({ material, result: ok ? 'ok' : 'refused' })
-        readiness.check() // an expired CA replaced: say so now
-      },
-    },
-    cleanup,
-  )
-  const issuer = await createIssuer(
-    issuerOf(config),
-    files,
+  const sources = {
+    replyCacheEntries: () => registration.cachedReplies,
+    ready: () => readiness.isReady(),
+    certificates: () => ({ listener: tls.listenerNotAfter, issuing_ca: tls.issuingCa?.ca.certificate }),
+  }
+  const counts = wireMetrics(config, { registry, logger, cleanup }, sources)
+  const { metrics, reloaded } = counts
+  const tls = wireTls(tlsFiles, files, cleanup, {
     logger,
-    () => tls.issuingCa,
-    metrics && kubeMetrics(metrics),
-  )
+    applyListener: (options) => broker.setSecureContext(options),
+    onResult: (material, ok) => {
+      metrics?.tlsReloads.inc({ material, result: ok ? 'ok' : 'refused' })
+      readiness.check() // an expired CA replaced: say so now
+    },
+  })
+  const kube = metrics && kubeMetrics(metrics)
+  const issuer = await createIssuer(issuerOf(config), files, logger, () => tls.issuingCa, kube)
   cleanup.defer(() => issuer.close())
   // the registry is the record of every issuance; the audit log follows it, completed at start from what this
   // state directory (and worker slot: a replacement finishes what it left, never a live worker's lines)
@@ -122,18 +106,13 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   // shared state for workers and replicas (Redis), else this process's memory; unreachable Redis stops the start
   const state = await openSharedState(config)
   cleanup.defer(() => state.close())
-  const { broker, sharedSessions } = wireBroker(
-    config,
-    files,
-    {
-      logger,
-      onRequest: (identity, payload, connection) => registration.handle(identity, payload, connection),
-      operationalCas: () => tls.operationalCas,
-      denied: (identity) => lifecycle.denied(identity),
-      ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
-    },
-    cleanup,
-  )
+  const { broker, sharedSessions } = wireBroker(config, files, cleanup, {
+    logger,
+    onRequest: (identity, payload, connection) => registration.handle(identity, payload, connection),
+    operationalCas: () => tls.operationalCas,
+    denied: (identity) => lifecycle.denied(identity),
+    ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
+  })
   const observer = metrics && registrationMetrics(metrics, issuer.name)
   const parts = { issuer, registry, audit, state, broker, sharedSessions, tls, logger, observer }
   const registration = wireRegistration(config, { ...parts, lifecycle: lifecycle.options }, cleanup)
@@ -143,7 +122,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   if (health) await listen(health, config.health.port, config.health.host, 'health.port')
   const readiness = readinessOf({ broker, issuer, tls, state, registry }, logger)
   tls.start()
-  startCounting()
+  counts.start()
   registration.gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
   lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()

@@ -21,8 +21,8 @@ const listenerOf = (f: ConfiguredFiles): ListenerMaterial => ({
 export function wireTls(
   tlsFiles: TlsFiles,
   files: ConfiguredFiles,
-  deps: TlsReloaderDeps,
   cleanup: CleanupStack,
+  deps: TlsReloaderDeps,
 ): TlsReloader {
   const issuingCa = tlsFiles.issuingCa && {
     ca: loadCa(files.issuerCertPem, files.issuerKeyPem),
@@ -44,8 +44,8 @@ export function wireTls(
 export function wireBroker(
   config: Config,
   files: ConfiguredFiles,
-  deps: Pick<BootstrapBrokerOptions, 'logger' | 'onRequest' | 'operationalCas' | 'denied' | 'observer'>,
   cleanup: CleanupStack,
+  deps: Pick<BootstrapBrokerOptions, 'logger' | 'onRequest' | 'operationalCas' | 'denied' | 'observer'>,
 ): { broker: BootstrapBroker; sharedSessions: boolean } {
   const { registration: r, limits, state } = config
   const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })

@@ -1,26 +1,22 @@
-import type { Logger } from 'pino'
 import type { BootstrapBroker } from '../broker/broker.js'
 import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
-import type { Issuer } from '../issuers/issuer.js'
-import type { AuditTrail } from '../registration/audit-trail.js'
-import { Deliveries } from '../registration/deliveries.js'
 import { GatewayService } from '../registration/gateway-batch.js'
-import { GatewayPolicySource } from '../registration/gateway-policy-source.js'
-import type { RegistrationObserver } from '../registration/observer.js'
+import { GatewayPolicySource } from '../registration/gateway-policy.js'
 import { routeRequests } from '../registration/route.js'
-import { RegistrationService, type RegistrationServiceOptions } from '../registration/service.js'
-import type { Registry } from '../registry/registry.js'
+import {
+  RegistrationService,
+  type RegistrationServiceDeps,
+  type RegistrationServiceOptions,
+} from '../registration/service.js'
 import type { SharedState } from '../state/shared-state.js'
 
 // The one file that makes the registration service and the gateway path: their options, their collaborators.
 
 /** RegistrationDeps are the registration pipeline's collaborators. */
-export interface RegistrationDeps {
-  readonly issuer: Issuer
-  readonly registry: Registry
-  readonly audit: AuditTrail
+export interface RegistrationDeps
+  extends Pick<RegistrationServiceDeps, 'issuer' | 'registry' | 'audit' | 'logger' | 'observer'> {
   readonly state: SharedState
   readonly lifecycle: RegistrationServiceOptions['lifecycle']
   readonly broker: Pick<BootstrapBroker, 'publish' | 'publishPayload'>
@@ -28,8 +24,6 @@ export interface RegistrationDeps {
   readonly sharedSessions: boolean
   /** The TLS material in force: its production CA bundle goes with every reply. */
   readonly tls: Pick<TlsReloader, 'productionCaPem'>
-  readonly logger: Logger
-  readonly observer?: RegistrationObserver | undefined
 }
 
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
@@ -43,11 +37,6 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
   }
   cleanup.defer(() => gatewayPolicy.close())
-  // the service answers; the wiring delivers: the broker never needs the service, nor the service the broker
-  const deliveries = new Deliveries(
-    (identity, reply, queue) => broker.publish(identity, reply, queue),
-    logger,
-  )
   const service = new RegistrationService(
     {
       issuer,
@@ -86,6 +75,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       registry,
       state: deps.state,
       policy: gatewayPolicy,
+      denied: deps.lifecycle?.denied,
       // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
       // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a
       // gateway that lost its connection retries the batch and gets the same answers
@@ -98,6 +88,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       concurrency: g.concurrency,
     },
   )
+  const routes = routeRequests(service, gateways, broker, logger)
   return {
     gatewayPolicy,
     /** Replies in the service's reply cache (a metric). */
@@ -105,11 +96,11 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       return service.cachedReplies
     },
     /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
-    handle: routeRequests(service, gateways, deliveries),
+    handle: routes.handle,
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
-      await deliveries.settled()
+      await routes.settled()
     },
   }
 }

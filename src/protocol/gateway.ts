@@ -1,11 +1,15 @@
 import { RegistrationError } from './errors.js'
 import {
+  checkFields,
+  checkVersion,
   type IssuedReply,
-  KEY_ALGORITHMS,
   type KeyAlgorithm,
+  malformed,
   PROTOCOL_VERSION,
+  REQUEST_ID_PATTERN,
   type RegistrationRequest,
   type RejectedReply,
+  unknownKeyAlgorithm,
 } from './messages.js'
 import { Payload } from './payload.js'
 import { isSafeIdentity } from './topics.js'
@@ -34,8 +38,6 @@ export interface GatewayLimits {
 
 const BATCH_FIELDS = new Set(['version', 'extension', 'requestId', 'devices'])
 const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm'])
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
-const malformed = (message: string): RegistrationError => new RegistrationError('MALFORMED_REQUEST', message)
 
 /**
  * isGatewayPayload tells cheaply whether a request payload uses the extension: it has a top-level `extension`
@@ -51,28 +53,20 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
     throw malformed(`${at} must be an object`)
   const fields = entry as Record<string, unknown>
-  for (const key of Object.keys(fields)) {
-    if (!DEVICE_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${at}.${key}"`)
-  }
+  checkFields(fields, DEVICE_FIELDS, `${at}.`)
   const { deviceId, csr, keyAlgorithm } = fields
   if (typeof deviceId !== 'string' || !isSafeIdentity(deviceId)) {
     throw malformed(`${at}.deviceId must be 1-128 of A-Z a-z 0-9 . _ - starting alphanumeric`)
   }
-  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0)) {
+  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0))
     throw malformed(`${at}.csr must be a non-empty string`)
-  }
   if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
     throw malformed(`${at}.keyAlgorithm must be a string`)
   if (csr !== undefined && keyAlgorithm !== undefined)
     throw malformed(`${at}: csr and keyAlgorithm are exclusive`)
   // the key is the device's business: an unknown one refuses this device, not the batch
-  if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
-    const refused = new RegistrationError(
-      'KEY_NOT_ALLOWED',
-      `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`,
-    )
-    return { deviceId, refused }
-  }
+  const refused = unknownKeyAlgorithm(keyAlgorithm)
+  if (refused) return { deviceId, refused }
   return {
     deviceId,
     ...(csr === undefined ? {} : { csr: csr as string }),
@@ -95,12 +89,11 @@ export function openGatewayBatch(payload: Buffer | Payload, limits: GatewayLimit
   }
   const fields = opened.object()
   const { version, extension } = fields
-  // a wrong type is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is another version
-  if (version !== undefined && typeof version !== 'number') throw malformed('version must be a number')
-  if (typeof extension !== 'string') throw malformed('extension must be a string')
-  if (version !== undefined && version !== PROTOCOL_VERSION) {
-    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
-  }
+  // a wrong type (version's first) is MALFORMED_REQUEST, as in a v1 request; only a well-typed other value is
+  // another version
+  const versionTyped = version === undefined || typeof version === 'number'
+  if (versionTyped && typeof extension !== 'string') throw malformed('extension must be a string')
+  checkVersion(version)
   if (extension !== GATEWAY_EXTENSION) {
     throw new RegistrationError('UNSUPPORTED_VERSION', `extension must be "${GATEWAY_EXTENSION}"`)
   }
@@ -109,9 +102,7 @@ export function openGatewayBatch(payload: Buffer | Payload, limits: GatewayLimit
 
 /** readGatewayBatch validates an opened batch; any structural problem refuses the whole batch (nothing is issued). */
 export function readGatewayBatch(fields: Record<string, unknown>, limits: GatewayLimits): GatewayBatch {
-  for (const key of Object.keys(fields)) {
-    if (!BATCH_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
-  }
+  checkFields(fields, BATCH_FIELDS)
   const { requestId, devices } = fields
   if (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId)) {
     throw malformed('requestId is required: 1-128 printable ASCII characters')

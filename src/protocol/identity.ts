@@ -1,12 +1,10 @@
 // Who a connection is: the shared identity types, below both broker/ (which reads them from the peer certificate)
 // and registration/ (which decides on them), so that neither imports the other.
 
-/** CredentialKind says which certificate a connection presented: a factory one, or an operational one (renewal). */
-export type CredentialKind = 'factory' | 'operational'
-
 /** PresentedCredential is the verified client certificate a connection presented, as the lifecycle needs it. */
 export interface PresentedCredential {
-  readonly kind: CredentialKind
+  /** A factory certificate, or an operational one (a renewal). */
+  readonly kind: 'factory' | 'operational'
   /** Serial number, lower-case hex. */
   readonly serialNumber: string
   /** SHA-256 of the certificate DER, lower-case hex. */

@@ -26,7 +26,32 @@ export interface RegistrationRequest {
 }
 
 const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm'])
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+/** REQUEST_ID_PATTERN is a requestId: 1-128 printable ASCII characters. */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+
+/** malformed is MALFORMED_REQUEST: the payload is not of the documented shape. */
+export const malformed = (message: string): RegistrationError =>
+  new RegistrationError('MALFORMED_REQUEST', message)
+
+/** checkVersion refuses a `version` of the wrong type (MALFORMED_REQUEST) or another one (UNSUPPORTED_VERSION). */
+export function checkVersion(version: unknown): void {
+  if (version !== undefined && typeof version !== 'number') throw malformed('version must be a number')
+  if (version !== undefined && version !== PROTOCOL_VERSION) {
+    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
+  }
+}
+
+/** checkFields refuses a field the protocol does not define (UNKNOWN_FIELD); `at` says where, in a batch. */
+export function checkFields(fields: Record<string, unknown>, known: ReadonlySet<string>, at = ''): void {
+  const unknown = Object.keys(fields).find((key) => !known.has(key))
+  if (unknown !== undefined) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${at}${unknown}"`)
+}
+
+/** unknownKeyAlgorithm is the refusal (KEY_NOT_ALLOWED) of a keyAlgorithm the protocol does not name. */
+export const unknownKeyAlgorithm = (keyAlgorithm: unknown): RegistrationError | undefined =>
+  keyAlgorithm === undefined || (KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)
+    ? undefined
+    : new RegistrationError('KEY_NOT_ALLOWED', `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
 
 /** decodeRequest validates a request payload; every failure is a RegistrationError with a wire code. */
 export function decodeRequest(payload: Buffer | Payload, maxBytes: number): RegistrationRequest {
@@ -35,31 +60,19 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
     throw new RegistrationError('REQUEST_TOO_LARGE', `request is ${size} bytes; the limit is ${maxBytes}`)
   }
   const fields = Payload.of(payload).object()
-  for (const key of Object.keys(fields)) {
-    if (!REQUEST_FIELDS.has(key)) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${key}"`)
-  }
+  checkFields(fields, REQUEST_FIELDS)
   const { version, requestId, csr, keyAlgorithm } = fields
-  if (version !== undefined && typeof version !== 'number') {
-    throw new RegistrationError('MALFORMED_REQUEST', 'version must be a number')
-  }
-  if (version !== undefined && version !== PROTOCOL_VERSION) {
-    throw new RegistrationError('UNSUPPORTED_VERSION', `version must be ${PROTOCOL_VERSION}`)
-  }
-  if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
-    throw new RegistrationError('MALFORMED_REQUEST', 'requestId must be 1-128 printable ASCII characters')
-  }
-  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0)) {
-    throw new RegistrationError('MALFORMED_REQUEST', 'csr must be a non-empty string')
-  }
-  if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string') {
-    throw new RegistrationError('MALFORMED_REQUEST', 'keyAlgorithm must be a string')
-  }
-  if (keyAlgorithm !== undefined && !(KEY_ALGORITHMS as readonly unknown[]).includes(keyAlgorithm)) {
-    throw new RegistrationError('KEY_NOT_ALLOWED', `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
-  }
-  if (csr !== undefined && keyAlgorithm !== undefined) {
-    throw new RegistrationError('MALFORMED_REQUEST', 'csr and keyAlgorithm are mutually exclusive')
-  }
+  checkVersion(version)
+  if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId)))
+    throw malformed('requestId must be 1-128 printable ASCII characters')
+  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0))
+    throw malformed('csr must be a non-empty string')
+  if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
+    throw malformed('keyAlgorithm must be a string')
+  const refused = unknownKeyAlgorithm(keyAlgorithm)
+  if (refused) throw refused
+  if (csr !== undefined && keyAlgorithm !== undefined)
+    throw malformed('csr and keyAlgorithm are mutually exclusive')
   return {
     ...(requestId === undefined ? {} : { requestId: requestId as string }),
     ...(csr === undefined ? {} : { csr: csr as string }),

@@ -3,8 +3,6 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { IssuanceEvent, NewIssuance } from '../registry/registry.js'
 
-export type { IssuanceEvent } from '../registry/registry.js'
-
 /** AuditRecord is one issuance: never a key, only what identifies the certificate. */
 export interface AuditRecord {
   readonly time: string
@@ -15,27 +13,27 @@ export interface AuditRecord {
   readonly issuer: string
   readonly keySource: 'device' | 'bridge'
   /** The gateway that registered this downstream device; absent when the device registered itself. */
-  readonly registeredBy?: string
+  readonly registeredBy?: string | undefined
   /** The request's requestId, when it had one. */
-  readonly requestId?: string
+  readonly requestId?: string | undefined
   /** SHA-256 (hex) of the idempotency key: identity and request content. */
-  readonly requestHash?: string
-  /** Server-key mode: the serial of the certificate this one replaces for a retried request (its key is gone). */
-  readonly supersedes?: string
+  readonly requestHash?: string | undefined
+  /** The serial of the certificate this one replaces (renewal, re-registration, a retry whose key is gone). */
+  readonly supersedes?: string | undefined
   /** The lifecycle step (absent in records written before lifecycle events existed). */
-  readonly event?: IssuanceEvent
+  readonly event?: IssuanceEvent | undefined
 }
 
-/** auditRecordOf is the audit line of a committed issuance (never a key: what identifies the certificate). */
+/** auditRecordOf is the audit line of a committed issuance (undefined fields are left out of the JSON line). */
 export function auditRecordOf(i: NewIssuance): AuditRecord {
   return {
     time: i.issuedAt.toISOString(),
     identity: i.identity,
-    ...(i.registeredBy === undefined ? {} : { registeredBy: i.registeredBy }),
-    ...(i.requestId === undefined ? {} : { requestId: i.requestId }),
-    ...(i.requestHash === undefined ? {} : { requestHash: i.requestHash }),
-    ...(i.supersedes === undefined ? {} : { supersedes: i.supersedes }),
-    ...(i.event === undefined ? {} : { event: i.event }),
+    registeredBy: i.registeredBy,
+    requestId: i.requestId,
+    requestHash: i.requestHash,
+    supersedes: i.supersedes,
+    event: i.event,
     serialNumber: i.serialNumber,
     notAfter: i.notAfter.toISOString(),
     sha256Fingerprint: i.sha256Fingerprint,
@@ -45,10 +43,8 @@ export function auditRecordOf(i: NewIssuance): AuditRecord {
 }
 
 /**
- * AuditLog appends JSON lines (audit records by default; the CLI's lifecycle events too) to a file, by default opened
- * with O_DSYNC so that an append resolves only once it is on disk. Appends that arrive while a
- * write is under way are committed together in the next write (group commit), so the cost of fsync is
- * shared under load.
+ * AuditLog appends JSON lines (audit records by default; the CLI's lifecycle events too) to a file. Appends that
+ * arrive while a write is under way go together in the next write (group commit): a sync's cost is shared.
  */
 export class AuditLog<T = AuditRecord> {
   readonly #path: string
@@ -68,7 +64,7 @@ export class AuditLog<T = AuditRecord> {
     this.#durable = options.durable ?? true
   }
 
-  /** append resolves once the record is durably on disk. */
+  /** append resolves once the record is written (on disk, when durable). */
   append(record: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ line: `${JSON.stringify(record)}\n`, resolve, reject })
@@ -84,7 +80,7 @@ export class AuditLog<T = AuditRecord> {
         try {
           this.#file ??= this.#open()
           const file = await this.#file
-          // opened with O_DSYNC: the write returns once the data is on disk, in one thread-pool round trip
+          // with O_DSYNC the write returns once the data is on disk, in one thread-pool round trip
           await file.appendFile(batch.map((b) => b.line).join(''))
           for (const b of batch) b.resolve()
         } catch (err) {

@@ -90,10 +90,12 @@ async function tailRecords(path: string): Promise<AuditRecord[]> {
     const buffer = Buffer.alloc(length)
     await file.read(buffer, 0, length, size - length)
     const records: AuditRecord[] = []
-    for (const line of buffer
+    // a tail that starts mid-file starts mid-line: its first line is cut
+    const lines = buffer
       .toString('utf8')
       .split('\n')
-      .slice(size > length ? 1 : 0)) {
+      .slice(size > length ? 1 : 0)
+    for (const line of lines) {
       if (!line) continue
       try {
         const record = JSON.parse(line) as AuditRecord

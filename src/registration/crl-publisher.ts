@@ -49,10 +49,11 @@ export async function writeCrl(
  */
 export class CrlPublisher {
   readonly #timer: NodeJS.Timeout
-  readonly #publish: () => Promise<void>
+  /** publish writes the CRL now (a failure is logged). */
+  readonly publish: () => Promise<void>
 
   constructor(registry: Registry, ca: () => LoadedCa | undefined, settings: CrlSettings, logger: Logger) {
-    this.#publish = async () => {
+    this.publish = async () => {
       const current = ca()
       if (!current) return
       try {
@@ -62,13 +63,8 @@ export class CrlPublisher {
         logger.error({ file: settings.file, err: (err as Error).message }, 'cannot write the CRL')
       }
     }
-    this.#timer = setInterval(() => void this.#publish(), (settings.validityHours * 3_600_000) / 2)
+    this.#timer = setInterval(() => void this.publish(), (settings.validityHours * 3_600_000) / 2)
     this.#timer.unref()
-  }
-
-  /** publish writes the CRL now. */
-  publish(): Promise<void> {
-    return this.#publish()
   }
 
   /** close stops refreshing. */

@@ -20,13 +20,6 @@ export interface DenyList {
   readonly fingerprints: ReadonlySet<string>
 }
 
-/** EMPTY_DENY_LIST denies nothing. */
-export const EMPTY_DENY_LIST: DenyList = {
-  identities: new Set(),
-  serials: new Set(),
-  fingerprints: new Set(),
-}
-
 const HEX = /^[0-9A-Fa-f]+(?::[0-9A-Fa-f]+)*$/
 const hexList = z.array(z.string().regex(HEX, 'must be hex (colons allowed)')).default([])
 const fileSchema = z.strictObject({
@@ -85,7 +78,7 @@ export class DenyListSource extends ReloadableFile<DenyList> {
     super(file, logger, {
       what: 'deny list',
       load: loadDenyList,
-      empty: EMPTY_DENY_LIST,
+      empty: { identities: new Set(), serials: new Set(), fingerprints: new Set() },
       describe: (l) => ({
         identities: l.identities.size,
         serials: l.serials.size,

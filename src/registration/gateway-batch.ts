@@ -17,11 +17,11 @@ import { peekRequestId } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
-import { type Admission, GatewayGate } from './gateway-gate.js'
-import type { GatewayRule } from './gateway-policy.js'
-import type { GatewayPolicySource } from './gateway-policy-source.js'
-import { checkSender, gatewayRejection, reasonOf } from './gateway-sender.js'
+import { checkSender, GatewayDenied, gatewayRejection, reasonOf } from './gateway-gate.js'
+import { DEVICE_DENIALS, type GatewayPolicySource, type GatewayRule, mayRegister } from './gateway-policy.js'
+import type { LifecycleOptions } from './lifecycle-policy.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
+import { spendToken } from './pipeline/paths.js'
 import { errorFields } from './rejections.js'
 import type { RegistrationService } from './service.js'
 
@@ -30,6 +30,8 @@ export interface GatewayServiceDeps {
   readonly service: RegistrationService
   readonly registry: Registry
   readonly policy: GatewayPolicySource
+  /** The deny list in force: a denied gateway's batch is refused whole. */
+  readonly denied: LifecycleOptions['denied']
   /** Where the gateways' quota rates live (shared across processes with Redis), as the identities' limits. */
   readonly state: SharedState
   /** Delivers an encoded reply on the gateway's own reply topic, to a connected gateway only (never kept, never retained). */
@@ -46,26 +48,30 @@ export interface GatewayServiceOptions {
   readonly concurrency: number
 }
 
-/** ALWAYS_OPEN is the connection of a batch handed over without one (tests, tools). */
-const ALWAYS_OPEN: RequestConnection = { open: true }
+/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
+interface Admission {
+  /** The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so. */
+  readonly takeOver: boolean
+  /** release frees the quota reservation when the issuance ends. */
+  readonly release: () => void
+}
 
 /**
- * GatewayService answers gateway batches: decode ▶ is a gateway ▶ per device (deny list ▶ the service's per-device
- * path: policy ▶ the gateway policy as its vet step ▶ replay? ▶ the gateway's quota rate ▶ lifecycle ▶ issue) ▶
- * one reply per device ▶ `complete`.
+ * GatewayService answers gateway batches: decode ▶ is a gateway ▶ each device through the one pipeline on the
+ * gateway's path (its policy as the vet step, its quota rate) ▶ one reply per device ▶ `complete`.
  */
 export class GatewayService {
   readonly #deps: GatewayServiceDeps
   readonly #options: GatewayServiceOptions
-  readonly #gate: GatewayGate
   readonly #batchesInFlight = new Set<string>()
   readonly #handlers = new Set<Promise<void>>()
+  /** Per gateway, its new devices being issued right now (they count against its quota of devices). */
+  readonly #reserved = new Map<string, number>()
   #closed = false
 
   constructor(deps: GatewayServiceDeps, options: GatewayServiceOptions) {
     this.#deps = deps
     this.#options = options
-    this.#gate = new GatewayGate(deps.registry)
   }
 
   /**
@@ -75,8 +81,8 @@ export class GatewayService {
   handle(
     gateway: string,
     payload: Buffer | Payload,
-    credential?: PresentedCredential,
-    connection: RequestConnection = ALWAYS_OPEN,
+    credential: PresentedCredential | undefined,
+    connection: RequestConnection,
   ): void {
     const handler = this.#handle(gateway, payload, credential, connection).finally(() =>
       this.#handlers.delete(handler),
@@ -91,20 +97,17 @@ export class GatewayService {
     connection: RequestConnection,
   ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
-    const batchKey = hash([gateway, Payload.of(payload).bytes.toString('base64')])
+    const batchKey = createHash('sha256')
+      .update(`${gateway}\n`)
+      .update(Payload.of(payload).bytes)
+      .digest('base64')
     let requestId: string | undefined
     try {
       if (this.#closed) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
       // the extension and version first: another version is UNSUPPORTED_VERSION for anyone, then the gateway
       const fields = openGatewayBatch(payload, this.#options.limits)
-      const { policy, registry, service } = this.#deps
-      const rule = await checkSender(
-        policy.current,
-        registry,
-        (...a) => service.checkDenied(...a),
-        gateway,
-        credential,
-      )
+      const { policy, registry, denied } = this.#deps
+      const rule = await checkSender(policy.current, registry, denied, gateway, credential)
       const batch = readGatewayBatch(fields, this.#options.limits)
       requestId = batch.requestId
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
@@ -183,11 +186,9 @@ export class GatewayService {
     try {
       if (device.refused) throw device.refused
       let outcome: Outcome = 'issued'
-      const release = { done: (): void => {} }
+      let admission: Admission | undefined
       const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {
-        const policy = this.#deps.policy.current
-        const admission = await this.#gate.admit(gateway, policy, rule, order, held, device.csr === undefined)
-        release.done = admission.release
+        admission = await this.#admit(gateway, rule, order, held, device.csr === undefined)
         return admission
       }
       try {
@@ -196,13 +197,8 @@ export class GatewayService {
           requestId,
           log: log.child({ identity: deviceId }),
           vet,
-          spend: async () => {
-            const retryAfterSeconds = await this.#deps.state.take(`gateway:${gateway}`, rule.quota)
-            if (retryAfterSeconds > 0)
-              throw new RegistrationError('RATE_LIMITED', 'gateway quota rate exceeded', {
-                retryAfterSeconds,
-              })
-          },
+          spend: () =>
+            spendToken(this.#deps.state, `gateway:${gateway}`, rule.quota, 'gateway quota rate exceeded'),
           replayed: () => {
             outcome = 'replayed'
           },
@@ -211,7 +207,7 @@ export class GatewayService {
         const { requestId: _, ...issued } = reply
         return { ...issued, deviceId }
       } finally {
-        release.done()
+        admission?.release()
       }
     } catch (err) {
       const error = toRegistrationError(err)
@@ -225,15 +221,56 @@ export class GatewayService {
     }
   }
 
-  async #send(
+  /**
+   * #admit (the vet step) lets a gateway register one downstream device now, or throws GatewayDenied: the policy,
+   * who holds the device (another gateway: `transfer`; itself, with its factory certificate: `adopt`), the quota.
+   */
+  async #admit(
     gateway: string,
-    requestId: string | undefined,
-    reply: GatewayReply,
-    log: Logger,
-  ): Promise<void> {
-    await this.#deps
-      .publish(gateway, encodeGatewayReply(requestId, reply))
-      .catch((err: unknown) => log.warn({ requestId, err }, 'gateway reply could not be published'))
+    rule: GatewayRule,
+    order: IssuanceOrder,
+    device: DeviceRecord | undefined,
+    serverKey: boolean,
+  ): Promise<Admission> {
+    const algorithm = order.keyAlgorithm
+    const denial = mayRegister(this.#deps.policy.current, rule, gateway, order.identity, {
+      serverKey,
+      algorithm,
+    })
+    if (denial) throw new GatewayDenied(denial, DEVICE_DENIALS[denial])
+    // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
+    // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
+    const owner = device?.owner
+    if (device !== undefined && owner === undefined && !rule.adopt) {
+      throw new GatewayDenied(
+        'DEVICE_REGISTERS_ITSELF',
+        'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
+      )
+    }
+    if (owner === gateway) return { takeOver: false, release: () => {} }
+    if (owner !== undefined && !rule.transfer) {
+      throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
+    }
+    const owned = await this.#deps.registry.countOwned(gateway)
+    const reserved = this.#reserved.get(gateway) ?? 0
+    if (owned + reserved >= rule.quota.maxDevices) {
+      throw new GatewayDenied(
+        'QUOTA_EXCEEDED',
+        `the gateway owns its quota of ${rule.quota.maxDevices} devices`,
+      )
+    }
+    this.#reserved.set(gateway, reserved + 1)
+    const release = (): void => {
+      const left = (this.#reserved.get(gateway) ?? 1) - 1
+      if (left <= 0) this.#reserved.delete(gateway)
+      else this.#reserved.set(gateway, left)
+    }
+    return { takeOver: device !== undefined, release }
+  }
+
+  #send(gateway: string, requestId: string | undefined, reply: GatewayReply, log: Logger): Promise<void> {
+    const warn = (err: unknown): void => log.warn({ requestId, err }, 'gateway reply could not be published')
+    return this.#deps.publish(gateway, encodeGatewayReply(requestId, reply)).catch(warn)
   }
 
   /** close refuses new batches and waits for those in flight (the service's close aborts their issuances). */
@@ -241,8 +278,4 @@ export class GatewayService {
     this.#closed = true
     await Promise.allSettled([...this.#handlers])
   }
-}
-
-function hash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('base64')
 }

@@ -1,7 +1,11 @@
-import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
-import type { DeviceRecord, Registry } from '../registry/registry.js'
-import { type DeviceDenial, type GatewayPolicy, type GatewayRule, mayRegister } from './gateway-policy.js'
+import type { DeviceRejection } from '../protocol/gateway.js'
+import type { PresentedCredential } from '../protocol/identity.js'
+import { type RejectedReply, rejectedReply } from '../protocol/messages.js'
+import type { Registry } from '../registry/registry.js'
+import type { DeviceDenial, GatewayPolicy, GatewayRule } from './gateway-policy.js'
+import { ruleFor } from './gateway-policy.js'
+import { checkRevokedCredential, denialOf, type LifecycleOptions } from './lifecycle-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
 export const GATEWAY_REASONS = [
@@ -32,84 +36,61 @@ export class GatewayDenied extends RegistrationError {
   }
 }
 
-const MESSAGES: Record<DeviceDenial, string> = {
-  DEVICE_NOT_ALLOWED: 'the gateway policy does not name this device for this gateway',
-  DEVICE_IS_A_GATEWAY: 'the gateway policy makes this identity a gateway; no gateway may register it',
-  SERVER_KEY_NOT_ALLOWED: 'the gateway policy does not allow server-side keys for this gateway',
-  KEY_ALGORITHM_NOT_ALLOWED: 'the gateway policy does not allow this key algorithm for this gateway',
+/** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
+export function refuseDenied(
+  denied: LifecycleOptions['denied'],
+  identity: string,
+  credential: PresentedCredential | undefined,
+): void {
+  const reason = denialOf(denied, identity, credential)
+  if (reason !== undefined) throw new GatewayDenied('DENY_LISTED', reason)
 }
 
-/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
-export interface Admission {
-  /**
-   * The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so, and the
-   * re-registration policy does not refuse it again.
-   */
-  readonly takeOver: boolean
-  /** release frees the quota reservation when the issuance ends. */
-  readonly release: () => void
-}
+/** reasonOf is the gateway policy's reason for a refusal (`error.reason` on the wire), if it has one. */
+export const reasonOf = (error: RegistrationError): GatewayReason | undefined =>
+  error instanceof GatewayDenied ? error.reason : undefined
 
-const NOTHING_RESERVED = (): void => {}
+/** gatewayRejection is a rejection as a gateway reply carries it: no requestId of its own, with the reason. */
+export function gatewayRejection(
+  error: RegistrationError,
+): Omit<RejectedReply, 'requestId' | 'error'> & { readonly error: DeviceRejection } {
+  const { requestId: _, ...reply } = rejectedReply(error, undefined)
+  const reason = reasonOf(error)
+  return reason === undefined ? reply : { ...reply, error: { ...reply.error, reason } }
+}
 
 /**
- * GatewayGate decides whether a gateway may register one downstream device now: the policy (never an identity the
- * policy makes a gateway), who holds the device (one another gateway owns needs `transfer`, one that registered
- * itself with its factory certificate needs `adopt`), and its quota of devices, counting the new devices of this
- * gateway that are being issued right now.
+ * checkSender says who may send a batch, and returns its rule: an identity the policy makes a gateway, that no
+ * other gateway registered (it would be that gateway's device: its credentials came through the other gateway,
+ * which may hold its key), connected with its current certificate (active, as for renewal), not on the deny list.
  */
-export class GatewayGate {
-  readonly #registry: Registry
-  readonly #reserved = new Map<string, number>()
-
-  constructor(registry: Registry) {
-    this.#registry = registry
+export async function checkSender(
+  policy: GatewayPolicy,
+  registry: Registry,
+  denied: LifecycleOptions['denied'],
+  gateway: string,
+  credential: PresentedCredential | undefined,
+): Promise<GatewayRule> {
+  const rule = ruleFor(policy, gateway)
+  if (!rule)
+    throw new GatewayDenied(
+      'NOT_A_GATEWAY',
+      'this identity is not a gateway; the gateway extension is refused',
+    )
+  const owner = await registry.ownerOf(gateway)
+  if (owner !== undefined) {
+    throw new GatewayDenied(
+      'NOT_A_GATEWAY',
+      `gateway ${owner} registered this identity as its device; a gateway registers itself with its own factory certificate`,
+    )
   }
-
-  /**
-   * admit throws GatewayDenied, or returns the admission (release it when the issuance ends). `device` is the
-   * identity's registry record (its owner), as the service read it for this request.
-   */
-  async admit(
-    gateway: string,
-    policy: GatewayPolicy,
-    rule: GatewayRule,
-    order: IssuanceOrder,
-    device: DeviceRecord | undefined,
-    serverKey: boolean,
-  ): Promise<Admission> {
-    const denial = mayRegister(policy, rule, gateway, order.identity, {
-      serverKey,
-      algorithm: order.keyAlgorithm,
-    })
-    if (denial) throw new GatewayDenied(denial, MESSAGES[denial])
-    // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
-    // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
-    const owner = device?.owner
-    if (device !== undefined && owner === undefined && !rule.adopt) {
-      throw new GatewayDenied(
-        'DEVICE_REGISTERS_ITSELF',
-        'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
-      )
+  if (credential?.kind === 'operational') {
+    const current = await checkRevokedCredential(registry, credential, gateway)
+    if (current.state !== 'active') {
+      const message = 'this certificate has been superseded; connect with the newest certificate'
+      throw new RegistrationError('NOT_AUTHORIZED', message)
     }
-    if (owner === gateway) return { takeOver: false, release: NOTHING_RESERVED }
-    if (owner !== undefined && !rule.transfer) {
-      throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
-    }
-    const owned = await this.#registry.countOwned(gateway)
-    const reserved = this.#reserved.get(gateway) ?? 0
-    if (owned + reserved >= rule.quota.maxDevices) {
-      throw new GatewayDenied(
-        'QUOTA_EXCEEDED',
-        `the gateway owns its quota of ${rule.quota.maxDevices} devices`,
-      )
-    }
-    this.#reserved.set(gateway, reserved + 1)
-    const release = (): void => {
-      const left = (this.#reserved.get(gateway) ?? 1) - 1
-      if (left <= 0) this.#reserved.delete(gateway)
-      else this.#reserved.set(gateway, left)
-    }
-    return { takeOver: device !== undefined, release }
   }
+  refuseDenied(denied, gateway, credential)
+  return rule
 }

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path'
+import type { Logger } from 'pino'
 import YAML from 'yaml'
 import { z } from 'zod'
-import type { ReadText } from '../config/reloadable-file.js'
+import { type ReadText, ReloadableFile } from '../config/reloadable-file.js'
 import { readReloadedText } from '../config/reloaded-text.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
@@ -32,25 +33,19 @@ const ruleSchema = z.strictObject({
     .prefault({}),
   keyAlgorithms: z.array(z.enum(KEY_ALGORITHMS)).min(1).optional(),
   serverKeys: z.boolean().default(true),
+  /** The gateway may take a device another gateway owns. */
   transfer: z.boolean().default(false),
+  /** The gateway may take a device that registered itself with its own factory certificate. */
   adopt: z.boolean().default(false),
 })
 
 /** gatewayPolicySchema is the shape of the gateway policy file (docs/configuration.md, "Gateway policy"). */
 export const gatewayPolicySchema = z.strictObject({ gateways: z.array(ruleSchema).default([]) })
 
-/** GatewayRule is one validated rule, with its allow-list read. */
-export interface GatewayRule {
-  readonly match: string
+/** GatewayRule is one validated rule, with its device patterns and its allow-list read. */
+export type GatewayRule = Readonly<Omit<z.output<typeof ruleSchema>, 'devices'>> & {
   readonly patterns: readonly string[]
   readonly allowList: ReadonlySet<string>
-  readonly quota: { readonly maxDevices: number; readonly perMinute: number; readonly burst: number }
-  readonly keyAlgorithms?: readonly KeyAlgorithm[]
-  readonly serverKeys: boolean
-  /** The gateway may take a device another gateway owns. */
-  readonly transfer: boolean
-  /** The gateway may take a device that registered itself with its own factory certificate. */
-  readonly adopt: boolean
 }
 
 /** GatewayPolicy is the whole policy: rules in file order; the first rule whose `match` fits a gateway applies. */
@@ -58,21 +53,20 @@ export interface GatewayPolicy {
   readonly rules: readonly GatewayRule[]
 }
 
-/** DeviceDenial is why a gateway may not register a device: the `reason` in a per-device NOT_AUTHORIZED result. */
-export type DeviceDenial =
-  | 'DEVICE_NOT_ALLOWED'
-  | 'DEVICE_IS_A_GATEWAY'
-  | 'SERVER_KEY_NOT_ALLOWED'
-  | 'KEY_ALGORITHM_NOT_ALLOWED'
+/** DEVICE_DENIALS are why the policy lets a gateway not register a device (a per-device `reason`), with the message. */
+export const DEVICE_DENIALS = {
+  DEVICE_NOT_ALLOWED: 'the gateway policy does not name this device for this gateway',
+  DEVICE_IS_A_GATEWAY: 'the gateway policy makes this identity a gateway; no gateway may register it',
+  SERVER_KEY_NOT_ALLOWED: 'the gateway policy does not allow server-side keys for this gateway',
+  KEY_ALGORITHM_NOT_ALLOWED: 'the gateway policy does not allow this key algorithm for this gateway',
+} as const
 
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
-  return new RegExp(`^${escaped}$`)
-}
+export type DeviceDenial = keyof typeof DEVICE_DENIALS
 
 /** matchesPattern tells whether an identity fits a pattern (`*` any run of identity characters). */
 export function matchesPattern(identity: string, pattern: string): boolean {
-  return globToRegExp(pattern).test(identity)
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '[A-Za-z0-9._-]*' : `\\${c}`))
+  return new RegExp(`^${escaped}$`).test(identity)
 }
 
 function readAllowList(file: string, read: ReadText): Set<string> {
@@ -103,26 +97,30 @@ export function loadGatewayPolicy(file: string, read: ReadText = readReloadedTex
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`)
     throw new Error(`gateway policy ${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
   }
-  const rules = result.data.gateways.map((r): GatewayRule => {
-    const allowList = r.devices.allowListFile
-      ? readAllowList(resolve(dirname(file), r.devices.allowListFile), read)
+  const rules = result.data.gateways.map(({ devices, ...rule }): GatewayRule => {
+    const allowList = devices.allowListFile
+      ? readAllowList(resolve(dirname(file), devices.allowListFile), read)
       : new Set<string>()
-    return {
-      match: r.match,
-      patterns: r.devices.patterns,
-      allowList,
-      quota: r.quota,
-      ...(r.keyAlgorithms ? { keyAlgorithms: r.keyAlgorithms } : {}),
-      serverKeys: r.serverKeys,
-      transfer: r.transfer,
-      adopt: r.adopt,
-    }
+    return { ...rule, patterns: devices.patterns, allowList }
   })
   return { rules }
 }
 
-/** EMPTY_POLICY names no gateway: every gateway request is refused. */
-export const EMPTY_POLICY: GatewayPolicy = { rules: [] }
+/**
+ * GatewayPolicySource holds the current gateway policy and replaces it atomically when the file or an allow-list
+ * it names changes (file watch) or on SIGHUP. A file that does not load is refused and the policy in force stays;
+ * one that does not load at start-up stops the bridge (the constructor throws). No file: no gateways.
+ */
+export class GatewayPolicySource extends ReloadableFile<GatewayPolicy> {
+  constructor(file: string | undefined, logger: Logger) {
+    super(file, logger, {
+      what: 'gateway policy',
+      load: loadGatewayPolicy,
+      empty: { rules: [] },
+      describe: (policy) => ({ rules: policy.rules.length }),
+    })
+  }
+}
 
 /** ruleFor returns the rule that makes `identity` a gateway, or undefined for a plain device. */
 export function ruleFor(policy: GatewayPolicy, identity: string): GatewayRule | undefined {

@@ -19,10 +19,9 @@ function canonicalCsr(csr: string): string {
 }
 
 /**
- * idempotencyKey is the request hash: the same identity sending the same request (same requestId and the same
- * content once defaults are applied, through the same gateway or renewing with the same certificate) is the same
- * registration, and nothing else is. `{"requestId":"r"}` and `{"requestId":"r","keyAlgorithm":<the default>}`
- * are one request.
+ * idempotencyKey is the request hash: the same identity sending the same requestId and content after defaults
+ * (`{"requestId":"r"}` is `{"requestId":"r","keyAlgorithm":<the default>}`), through the same gateway or renewing
+ * the same certificate, is the same registration, and nothing else is.
  */
 export function idempotencyKey(
   identity: string,

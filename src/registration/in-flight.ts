@@ -1,15 +1,10 @@
 import { RegistrationError } from '../protocol/errors.js'
-import { keepLease } from '../state/lease-keeper.js'
+import { keepLease, type LeaseKeeper } from '../state/lease-keeper.js'
 import { isLease, type SharedState } from '../state/shared-state.js'
 
-const LEASE_MS = 10_000
-
-/** InFlightLease is one registration held in flight: `release` ends it (and gives its shared lease up). */
-export interface InFlightLease {
-  /** held is true while the lease is known to be this holder's (see LeaseKeeper.held): only then may it commit. */
-  held(): boolean
-  release(): Promise<void>
-}
+/** inProgress refuses a request while another request of the identity is in flight (retry when it is answered). */
+export const inProgress = (): RegistrationError =>
+  new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
 
 /**
  * LeaseLost aborts a registration whose lease expired and was taken by another process (this one was paused or
@@ -30,23 +25,21 @@ export class InFlight {
   readonly #leaseMs: number
   readonly #held = new Map<string, { readonly key: string; readonly controller: AbortController }>()
 
-  constructor(state: SharedState, leaseMs = LEASE_MS) {
+  constructor(state: SharedState, leaseMs = 10_000) {
     this.#state = state
     this.#leaseMs = leaseMs
   }
 
   /**
    * hold takes `identity` for the request `key`: undefined when the same request is in flight (that one
-   * answers), REGISTRATION_IN_PROGRESS when another is.
+   * answers), REGISTRATION_IN_PROGRESS when another is. Its `release` ends the registration here too.
    */
-  async hold(identity: string, key: string, controller: AbortController): Promise<InFlightLease | undefined> {
+  async hold(identity: string, key: string, controller: AbortController): Promise<LeaseKeeper | undefined> {
     const current = this.#held.get(identity)
-    if (current?.key === key) return undefined
-    if (current) throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
-    const lease = await this.#state.acquire(identity, key, this.#leaseMs)
+    const lease = current ? { heldFor: current.key } : await this.#state.acquire(identity, key, this.#leaseMs)
     if (!isLease(lease)) {
       if (lease.heldFor === key) return undefined
-      throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'another registration is in flight')
+      throw inProgress()
     }
     this.#held.set(identity, { key, controller })
     const keeper = keepLease(this.#state, lease, this.#leaseMs, (cause, taken) =>
@@ -63,11 +56,6 @@ export class InFlight {
         await keeper.release()
       },
     }
-  }
-
-  /** has is true while `identity` has a registration in flight in this process. */
-  has(identity: string): boolean {
-    return this.#held.has(identity)
   }
 
   /** abortAll aborts every registration in flight (at shutdown) with `reason`. */

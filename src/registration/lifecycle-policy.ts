@@ -4,46 +4,43 @@ import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.j
 import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 
-/** ReRegistrationPolicy is what a factory-certificate registration of an identity that holds a valid one gets. */
-export type ReRegistrationPolicy = 'refuse' | 'allow' | 'after-reset'
-
-/** RenewalOptions say when and how an operational certificate may be renewed. */
-export interface RenewalOptions {
-  /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
-  readonly windowFraction: number
-  /** A CSR must certify a key other than the current certificate's. */
-  readonly requireNewKey: boolean
-  /** A device may renew by asking the bridge for a key (server-key mode). */
-  readonly allowServerKey: boolean
-}
-
 /** LifecycleOptions are the lifecycle settings the service applies. */
 export interface LifecycleOptions {
-  readonly reRegistration: ReRegistrationPolicy
-  readonly renewal: RenewalOptions
+  /** What a factory-certificate registration of an identity that holds a valid certificate gets. */
+  readonly reRegistration: 'refuse' | 'allow' | 'after-reset'
+  /** When and how an operational certificate may be renewed. */
+  readonly renewal: {
+    /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
+    readonly windowFraction: number
+    /** A CSR must certify a key other than the current certificate's. */
+    readonly requireNewKey: boolean
+    /** A device may renew by asking the bridge for a key (server-key mode). */
+    readonly allowServerKey: boolean
+  }
   /** Why the deny list in force refuses an identity (and the certificate it presents) now, or undefined. */
   readonly denied?: ((cert: PresentedCertificate) => string | undefined) | undefined
 }
 
 const refuse = (message: string): RegistrationError => new RegistrationError('NOT_AUTHORIZED', message)
 
-/** isValid says whether a certificate is one a device can still use: active (not superseded or revoked), unexpired. */
-const isValid = (c: IssuanceRecord | undefined, now: Date): boolean =>
-  c !== undefined && c.state === 'active' && c.notAfter > now
-
-/** revokedSinceReset says whether the identity's newest certificate was revoked after its last operator reset. */
-function revokedSinceReset(device: DeviceRecord): boolean {
-  const newest = device.certificates[0]
-  if (newest?.state !== 'revoked') return false
-  return device.resetAt === undefined || (newest.revokedAt ?? newest.issuedAt) > device.resetAt
+/** denialOf is why the deny list in force refuses an identity, or the certificate it presents, now. */
+export function denialOf(
+  denied: LifecycleOptions['denied'],
+  identity: string,
+  cert: Pick<PresentedCredential, 'serialNumber' | 'sha256Fingerprint'> | undefined,
+): string | undefined {
+  // the fields by name: spreading a credential would export its key (a getter)
+  return denied?.({
+    identity,
+    serialNumber: cert?.serialNumber ?? '',
+    sha256Fingerprint: cert?.sha256Fingerprint ?? '',
+  })
 }
 
 /**
  * recordedIssuance is the registry's record of this very request, whose answer may have been lost: the identity's
- * newest certificate carries the same request hash (identity, requestId, content after defaults, gateway or
- * renewal scope: see idempotency.ts) and was issued within the retry window (`replyCacheSeconds`). It is proven
- * from the durable record, never assumed: a request that only shares a requestId, or comes after the window, is
- * judged afresh by the policy.
+ * newest certificate carries its request hash (idempotency.ts) and was issued within the retry window. Proven from
+ * the durable record, never assumed: a request that only shares a requestId, or comes later, is judged afresh.
  */
 export function recordedIssuance(
   device: DeviceRecord | undefined,
@@ -73,23 +70,6 @@ export async function checkRevokedCredential(
   return record
 }
 
-/**
- * checkCurrentCredential refuses a connection's operational certificate unless it is the identity's current one
- * (active: neither revoked nor superseded), as a renewal requires; a gateway batch sent with an operational
- * certificate passes it too. A factory certificate (or none) is not checked here.
- */
-export async function checkCurrentCredential(
-  registry: Registry | undefined,
-  credential: PresentedCredential | undefined,
-  identity: string,
-): Promise<void> {
-  if (credential?.kind !== 'operational') return
-  const current = await checkRevokedCredential(registry, credential, identity)
-  if (current.state !== 'active') {
-    throw refuse('this certificate has been superseded; connect with the newest certificate')
-  }
-}
-
 /** RenewedCertificate is the operational certificate a connection renews, with its record (not revoked). */
 export interface RenewedCertificate {
   readonly credential: PresentedCredential
@@ -97,21 +77,19 @@ export interface RenewedCertificate {
 }
 
 /**
- * checkRenewal decides whether the connection's operational certificate may be renewed for `order`: it must be
- * the identity's newest certificate and active (a superseded one is refused), inside the renewal window, and, per
- * options, the new key must differ and server-key mode be allowed. `retryOf` is the serial an earlier answer to
- * this very request (same request hash) issued: a certificate superseded by exactly that one is a retry whose
- * answer was lost, and is renewed again. `device` is the identity's registry record with (at least) its newest
- * certificate. It returns the serial the new certificate supersedes.
+ * checkRenewal lets the connection's operational certificate be renewed for `order` when it is the identity's
+ * newest, active certificate, the renewal window is open and the key rules hold; it returns the serial the new
+ * certificate supersedes. One superseded by exactly `retryOf` (the issuance of this very request) is a retry whose
+ * answer was lost, and is renewed again.
  */
 export function checkRenewal(
   device: DeviceRecord | undefined,
   renewing: RenewedCertificate,
   order: IssuanceOrder,
-  options: RenewalOptions,
-  retryOf?: string,
-  now = new Date(),
+  options: LifecycleOptions['renewal'],
+  retryOf: string | undefined,
 ): string {
+  const now = new Date()
   const { credential, record: current } = renewing
   const newest = device?.certificates[0]
   const retry =
@@ -148,32 +126,30 @@ export function checkRenewal(
 }
 
 /**
- * checkReRegistration applies the re-registration policy to a factory-certificate registration. It returns
- * whether the identity was known (the registration then supersedes). `retryOf` is the serial an earlier answer
- * to this very request (same request hash, recorded in the registry) issued, so a retry is never a
- * re-registration (recordedIssuance); any other request, one that only shares
- * a requestId among them, is judged afresh.
- * `registeredBy` is the gateway asking for a downstream device, which may renew a device it owns; `takeOver` says
- * the gateway policy let that gateway take the device from its owner or from the device itself (`transfer`,
- * `adopt`), which the re-registration policy does not then refuse again. A revoked identity is refused until an
- * operator resets it, whatever the policy.
+ * checkReRegistration applies the re-registration policy to a factory-certificate registration and returns whether
+ * the identity was known (the registration then supersedes). A retry of this very request (`retryOf`) is never a
+ * re-registration; a gateway (`registeredBy`) renews a device it owns, or one its policy let it take over
+ * (`takeOver`: transfer, adopt); a revoked identity is refused until an operator resets it, whatever the policy.
  */
 export function checkReRegistration(
   device: DeviceRecord | undefined,
-  policy: ReRegistrationPolicy,
+  policy: LifecycleOptions['reRegistration'],
   context: {
     retryOf?: string | undefined
     registeredBy?: string | undefined
     takeOver?: boolean | undefined
   },
-  now = new Date(),
 ): boolean {
   if (!device) return false
-  if (revokedSinceReset(device)) {
+  const newest = device.certificates[0]
+  const resetSince =
+    device.resetAt !== undefined && device.resetAt >= (newest?.revokedAt ?? newest?.issuedAt ?? 0)
+  if (newest?.state === 'revoked' && !resetSince) {
     throw refuse('this identity is revoked; an operator must reset it (registration-bridge devices reset)')
   }
-  const newest = device.certificates[0]
-  if (!isValid(newest, now) || newest?.serialNumber === context.retryOf) return true
+  // a certificate the device can still use: active (not superseded nor revoked), unexpired
+  const valid = newest?.state === 'active' && newest.notAfter > new Date()
+  if (!valid || newest.serialNumber === context.retryOf) return true
   if (context.registeredBy !== undefined && (device.owner === context.registeredBy || context.takeOver))
     return true
   if (policy === 'allow') return true
@@ -198,12 +174,7 @@ export function connectDenial(
 ): string | undefined | Promise<string | undefined> {
   const c = identity.credential
   if (!c) return undefined
-  // the fields by name: spreading the credential would export its key (a getter), on every CONNECT
-  const listed = denied({
-    identity: identity.id,
-    serialNumber: c.serialNumber,
-    sha256Fingerprint: c.sha256Fingerprint,
-  })
+  const listed = denialOf(denied, identity.id, c)
   if (listed !== undefined || c.kind !== 'operational') return listed
   // an operational certificate is the identity it was issued to, whatever else its names say: with
   // identity.source san-dns or san-uri, a certificate issued to one identity can carry names that read as

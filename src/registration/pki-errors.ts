@@ -12,17 +12,12 @@ export const PKI_WIRE_CODES: Record<PkiReason, ErrorCode> = {
   KEY_INVALID: 'KEY_NOT_ALLOWED',
 }
 
-/** wirePkiError turns a PkiError into the RegistrationError with its wire code; other errors pass through. */
-export function wirePkiError(err: unknown): unknown {
-  if (!(err instanceof PkiError)) return err
-  return new RegistrationError(PKI_WIRE_CODES[err.reason], err.message, { cause: err })
-}
-
-/** withWireCodes runs a PKI call and rethrows its refusals with their wire codes. */
+/** withWireCodes runs a PKI call and rethrows its refusals with their wire codes; other errors pass through. */
 export function withWireCodes<T>(fn: () => T): T {
   try {
     return fn()
   } catch (err) {
-    throw wirePkiError(err)
+    if (!(err instanceof PkiError)) throw err
+    throw new RegistrationError(PKI_WIRE_CODES[err.reason], err.message, { cause: err })
   }
 }

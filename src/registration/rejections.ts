@@ -28,12 +28,10 @@ function causeText(cause: unknown): string {
   return parts.join(': ')
 }
 
-/** LOG_BUDGET bounds rejection log lines per identity: 10 at once, then 10 a minute, each with a count. */
-const LOG_BUDGET = { burst: 10, perMinute: 10 }
-
 /** RejectionLog logs rejections within each identity's log budget; unexpected failures are always logged. */
 export class RejectionLog {
-  readonly #budget = new LogBudget(LOG_BUDGET)
+  /** Per identity: 10 lines at once, then 10 a minute, each with the count of those left out. */
+  readonly #budget = new LogBudget({ burst: 10, perMinute: 10 })
 
   /** log writes one "registration rejected" line, or none when the identity's budget is spent. */
   log(

@@ -1,39 +1,63 @@
+import { createHash } from 'node:crypto'
 import type { Credentials } from '../issuers/issuer.js'
 import { certificatesFromPem, toPem } from '../pki/pem.js'
 import type { IssuedReply } from '../protocol/messages.js'
+import type { DeviceRecord } from '../registry/registry.js'
+import { recordedIssuance } from './lifecycle-policy.js'
+import type { Pipeline, Registration } from './pipeline/registration.js'
 
 /** mergeTrustBundles joins PEM bundles, keeping each certificate once and in first-seen order. */
-export function mergeTrustBundles(...bundles: string[]): string {
-  const seen = new Set<string>()
-  let out = ''
-  for (const der of bundles.flatMap(certificatesFromPem)) {
-    const key = der.toString('base64')
-    if (seen.has(key)) continue
-    seen.add(key)
-    out += toPem(der, 'CERTIFICATE')
-  }
-  return out
+function mergeTrustBundles(...bundles: string[]): string {
+  const unique = new Set(bundles.flatMap(certificatesFromPem).map((der) => der.toString('base64')))
+  return [...unique].map((b64) => toPem(Buffer.from(b64, 'base64'), 'CERTIFICATE')).join('')
 }
 
-/** IssuedReplyContext is what the reply adds to the credentials: trust anchors and where to connect. */
-export interface IssuedReplyContext {
-  readonly requestId: string | undefined
-  /** PEM appended to the issuer's CA certificates, e.g. the production broker's server CA. */
-  readonly extraTrustPem: string
-  readonly productionUrl: string | undefined
+/** fingerprintOf is the SHA-256 of a certificate's DER (the first of a PEM chain), hex. */
+export function fingerprintOf(certificatePem: string): string {
+  const der = certificatesFromPem(certificatePem)[0] ?? Buffer.alloc(0)
+  return createHash('sha256').update(der).digest('hex')
 }
 
-/** issuedReply builds the wire reply for issued credentials. */
-export function issuedReply(credentials: Credentials, context: IssuedReplyContext): IssuedReply {
+/**
+ * issuedReply builds the wire reply for issued credentials, with the trust anchors (`extraTrustPem`, read now: a
+ * re-read production CA file applies at once) and where to connect.
+ */
+export function issuedReply(
+  credentials: Credentials,
+  requestId: string | undefined,
+  settings: Pipeline['settings'],
+): IssuedReply {
   return {
     status: 'issued',
-    ...(context.requestId === undefined ? {} : { requestId: context.requestId }),
+    ...(requestId === undefined ? {} : { requestId }),
     certificate: credentials.certificatePem,
-    caCertificates: mergeTrustBundles(credentials.caCertificatesPem, context.extraTrustPem),
+    caCertificates: mergeTrustBundles(credentials.caCertificatesPem, settings.extraTrustPem),
     ...(credentials.privateKeyPem === undefined ? {} : { privateKey: credentials.privateKeyPem }),
     serialNumber: credentials.serialNumber,
     notBefore: credentials.notBefore.toISOString(),
     notAfter: credentials.notAfter.toISOString(),
-    ...(context.productionUrl === undefined ? {} : { endpoint: { url: context.productionUrl } }),
+    ...(settings.productionUrl === undefined ? {} : { endpoint: { url: settings.productionUrl } }),
   }
+}
+
+/**
+ * recordedAnswer is the answer the registry holds for this very request: the identity's newest certificate carries
+ * its request hash, was issued within the retry window, and is still active — rebuilt from the recorded chain when
+ * the device made the key (CSR mode). A server-key answer is not rebuilt: its key was never recorded, and the
+ * retry gets a new certificate that supersedes it (the lifecycle step finds it as the retry's earlier issuance).
+ */
+export function recordedAnswer(
+  p: Pipeline,
+  device: DeviceRecord | undefined,
+  r: Pick<Registration, 'key' | 'request'>,
+): IssuedReply | undefined {
+  const newest = recordedIssuance(device, r.key as string, p.retryWindowMs)
+  if (newest?.state !== 'active' || newest.keySource !== 'device' || newest.certificatePem === undefined)
+    return undefined
+  const caCertificatesPem = newest.caCertificatesPem ?? ''
+  return issuedReply(
+    { ...newest, certificatePem: newest.certificatePem, caCertificatesPem },
+    r.request.requestId,
+    p.settings,
+  )
 }

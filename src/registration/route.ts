@@ -1,25 +1,38 @@
+import type { Logger } from 'pino'
 import { isGatewayPayload } from '../protocol/gateway.js'
 import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
+import type { Reply } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
-import type { Deliveries } from './deliveries.js'
 import type { GatewayService } from './gateway-batch.js'
 import type { RegistrationService } from './service.js'
 
-/** RequestHandler takes what a device published on the bootstrap topic. */
-export type RequestHandler = (identity: DeviceIdentity, bytes: Buffer, connection: RequestConnection) => void
-
 /**
  * routeRequests sends a gateway batch (the extension) to the gateway service and any other request to the
- * registration service, whose answer `deliveries` publishes; the payload is parsed once for both.
+ * registration service, whose answer it publishes through the broker: the broker never needs the service, nor
+ * the service the broker. The payload is parsed once for both; `settled` waits for the deliveries under way.
  */
 export function routeRequests(
   service: RegistrationService,
   gateways: GatewayService,
-  deliveries: Deliveries,
-): RequestHandler {
-  return (identity, bytes, connection) => {
-    const payload = new Payload(bytes)
-    if (isGatewayPayload(payload)) gateways.handle(identity.id, payload, identity.credential, connection)
-    else deliveries.track(identity.id, service.handle(identity.id, payload, identity.credential, connection))
+  broker: { publish(identity: string, reply: Reply, queue: boolean): Promise<void> },
+  logger: Logger,
+) {
+  const pending = new Set<Promise<void>>()
+  return {
+    handle(identity: DeviceIdentity, bytes: Buffer, connection: RequestConnection): void {
+      const { id, credential } = identity
+      const payload = new Payload(bytes)
+      if (isGatewayPayload(payload)) {
+        gateways.handle(id, payload, credential, connection)
+        return
+      }
+      const delivery = service
+        .handle(id, payload, credential, connection)
+        .then((a) => (a ? broker.publish(id, a.reply, a.queue) : undefined))
+        .catch((err: unknown) => logger.warn({ identity: id, err }, 'reply could not be published'))
+        .finally(() => pending.delete(delivery))
+      pending.add(delivery)
+    },
+    settled: () => Promise.allSettled([...pending]),
   }
 }

@@ -1,4 +1,4 @@
-import type { Logger } from 'pino'
+import { LRUCache } from 'lru-cache'
 import { sleep } from '../common/abortable.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
@@ -11,14 +11,21 @@ import {
   rejectedReply,
 } from '../protocol/messages.js'
 import type { Payload } from '../protocol/payload.js'
-import type { Outcome, RegistrationObserver } from './observer.js'
-import { createPipeline } from './pipeline/create.js'
+import { MemoryState } from '../state/memory.js'
+import { InFlight } from './in-flight.js'
+import type { Outcome } from './observer.js'
 import { type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
-import type { Path, Pipeline, Registration } from './pipeline/registration.js'
-import { run, type Steps } from './pipeline/run.js'
-import { refuseDenied, STEPS } from './pipeline/steps.js'
+import type {
+  Path,
+  Pipeline,
+  Registration,
+  RegistrationServiceDeps,
+  RegistrationServiceOptions,
+  Steps,
+} from './pipeline/registration.js'
+import { run } from './pipeline/run.js'
+import { STEPS } from './pipeline/steps.js'
 import { keepRejection, RejectionLog } from './rejections.js'
-import type { RegistrationServiceDeps, RegistrationServiceOptions } from './service-options.js'
 
 /**
  * Answer is the service's final answer to one request, for the wiring to deliver on the identity's reply topic:
@@ -29,8 +36,7 @@ export interface Answer {
   readonly queue: boolean
 }
 
-export type { DownstreamContext } from './pipeline/paths.js'
-export type { RegistrationServiceDeps, RegistrationServiceOptions } from './service-options.js'
+export type { RegistrationServiceDeps, RegistrationServiceOptions } from './pipeline/registration.js'
 
 /** ALWAYS_OPEN is the connection of a request handed over without one (tests, tools). */
 const ALWAYS_OPEN: RequestConnection = { open: true }
@@ -38,12 +44,9 @@ const ALWAYS_OPEN: RequestConnection = { open: true }
 /**
  * RegistrationService answers registration requests: a device's payload is decoded, then every request (a
  * device's registration or renewal, each device of a gateway batch) runs the one pipeline (pipeline/steps.ts);
- * the wiring (Deliveries) publishes the answer.
+ * routeRequests (route.ts) publishes the answer.
  */
 export class RegistrationService {
-  readonly #logger: Logger
-  readonly #observer: RegistrationObserver | undefined
-  readonly #options: RegistrationServiceOptions
   readonly #pipeline: Pipeline
   readonly #device: Path
   readonly #steps: Steps
@@ -52,12 +55,22 @@ export class RegistrationService {
   #closed = false
 
   constructor(deps: RegistrationServiceDeps, options: RegistrationServiceOptions) {
-    this.#logger = deps.logger
-    this.#observer = deps.observer
-    this.#options = options
+    const state = deps.state ?? new MemoryState()
+    const { ttlSeconds, maxEntries } = options.replyCache
+    this.#pipeline = {
+      ...deps,
+      settings: options,
+      state,
+      inFlight: new InFlight(state, options.leaseMs),
+      cache:
+        ttlSeconds > 0 && maxEntries > 0
+          ? new LRUCache({ max: maxEntries, ttl: ttlSeconds * 1000, ttlAutopurge: false })
+          : undefined,
+      retryWindowMs: ttlSeconds * 1000,
+      closed: () => this.#closed,
+    }
     this.#steps = deps.steps ?? STEPS
-    this.#pipeline = createPipeline(deps, options, () => this.#closed)
-    this.#device = devicePath(this.#pipeline.state, options.rateLimit)
+    this.#device = devicePath(state, options.rateLimit)
   }
 
   /**
@@ -79,24 +92,26 @@ export class RegistrationService {
     credential: PresentedCredential | undefined,
     connection: RequestConnection,
   ): Promise<Answer | undefined> {
-    const log = this.#logger.child({ identity })
+    const { logger, observer, settings } = this.#pipeline
+    const log = logger.child({ identity })
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
     const observe = (outcome: Outcome, code?: ErrorCode): void =>
-      this.#observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
+      observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
     let requestId: string | undefined
     try {
       const request = await this.#decode(identity, payload)
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
-      const registration = this.#registration(identity, request, log, connection, credential)
+      const controller = new AbortController()
+      const registration: Registration = { identity, request, credential, connection, log, controller }
       const done = await run(this.#pipeline, registration, this.#device, this.#steps)
       if ('silent' in done) {
         observe('coalesced')
         return undefined
       }
       observe(done.outcome)
-      const queue = this.#options.queueGeneratedKeys !== false || done.reply.privateKey === undefined
+      const queue = settings.queueGeneratedKeys !== false || done.reply.privateKey === undefined
       return { reply: done.reply, queue }
     } catch (err) {
       const error = toRegistrationError(err)
@@ -110,7 +125,7 @@ export class RegistrationService {
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
   async #decode(identity: string, payload: Buffer | Payload): Promise<RegistrationRequest> {
     try {
-      return decodeRequest(payload, this.#options.requestMaxBytes)
+      return decodeRequest(payload, this.#pipeline.settings.requestMaxBytes)
     } catch (err) {
       await this.#device.spend(identity)
       throw err
@@ -121,35 +136,19 @@ export class RegistrationService {
    * issueFor runs the pipeline for a downstream identity a gateway asks for, on the gateway's path: its entry in the
    * batch under the batch's requestId, the gateway policy as the vet step, the gateway's quota rate.
    */
-  issueFor(identity: string, request: RegistrationRequest, context: DownstreamContext): Promise<IssuedReply> {
-    return this.#track(this.#issueFor(identity, request, context))
-  }
-
-  async #issueFor(
+  async issueFor(
     identity: string,
     request: RegistrationRequest,
     context: DownstreamContext,
   ): Promise<IssuedReply> {
-    const entry = { ...request, requestId: context.requestId }
-    const done = await run(
-      this.#pipeline,
-      this.#registration(identity, entry, context.log),
-      gatewayPath(context),
-      this.#steps,
-    )
+    const { log, requestId } = context
+    const controller = new AbortController()
+    const entry = { ...request, requestId }
+    const registration = { identity, request: entry, connection: ALWAYS_OPEN, log, controller }
+    const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()
     return done.reply
-  }
-
-  #registration(
-    identity: string,
-    request: RegistrationRequest,
-    log: Logger,
-    connection: RequestConnection = ALWAYS_OPEN,
-    credential?: PresentedCredential,
-  ): Registration {
-    return { identity, request, credential, connection, log, controller: new AbortController() }
   }
 
   #track<T>(handler: Promise<T>): Promise<T> {
@@ -158,14 +157,9 @@ export class RegistrationService {
     return tracked
   }
 
-  /** checkDenied refuses (NOT_AUTHORIZED, DENY_LISTED) an identity or certificate the deny list in force names. */
-  checkDenied(identity: string, credential?: PresentedCredential): void {
-    refuseDenied(this.#pipeline.replay.denied, identity, credential)
-  }
-
   /** cachedReplies is the number of replies held in the reply cache. */
   get cachedReplies(): number {
-    return this.#pipeline.cache.size
+    return this.#pipeline.cache?.size ?? 0
   }
 
   /**
@@ -186,6 +180,6 @@ export class RegistrationService {
       new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down'),
     )
     await Promise.allSettled([...this.#handlers])
-    this.#pipeline.cache.clear()
+    this.#pipeline.cache?.clear()
   }
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { StateUnavailableError } from '../protocol/errors.js'
-import { ACQUIRE, RELEASE, RENEW, TAKE } from './redis-scripts.js'
 import type { Lease, LeaseRefusal, RateLimit, SharedState } from './shared-state.js'
 
 /** RedisStateOptions: where Redis is, the prefix of every key, and how long one command may take. */
@@ -11,23 +10,47 @@ export interface RedisStateOptions {
   readonly commandTimeoutMs: number
 }
 
+/**
+ * SCRIPTS run atomically in Redis, one key each. A lease's value is `<token> <key>`; a rate-limit bucket is a hash
+ * of `tokens` (fractional) and `at` (Redis' own clock, ms), the rule of src/common/token-bucket.ts.
+ */
+const SCRIPTS = {
+  /** lease; token, key, ttlMs → nil when acquired, else the value held */
+  mrbAcquire: `
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
+return false`,
+  /** lease; value, ttlMs → 1 when still held by this value */
+  mrbRenew: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`,
+  /** lease; value → deletes it only when held by this value */
+  mrbRelease: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`,
+  /** bucket; burst, tokens per ms → 0 when a token was spent, else ms until one is there */
+  mrbTake: `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local burst = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+return wait`,
+}
+
 interface Scripts {
   mrbAcquire(lease: string, token: string, key: string, ttlMs: number): Promise<string | null>
   mrbRenew(lease: string, value: string, ttlMs: number): Promise<number>
   mrbRelease(lease: string, value: string): Promise<number>
   mrbTake(bucket: string, burst: number, perMs: number): Promise<number>
-}
-
-/** redisClient makes an ioredis client that fails commands at once while disconnected (never queues them). */
-export function redisClient(url: string, commandTimeoutMs: number): Redis {
-  return new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: commandTimeoutMs,
-    connectTimeout: commandTimeoutMs,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-  })
 }
 
 /**
@@ -40,17 +63,22 @@ export class RedisState implements SharedState {
   readonly #prefix: string
 
   private constructor(redis: Redis, prefix: string) {
-    redis.defineCommand('mrbAcquire', { numberOfKeys: 1, lua: ACQUIRE })
-    redis.defineCommand('mrbRenew', { numberOfKeys: 1, lua: RENEW })
-    redis.defineCommand('mrbRelease', { numberOfKeys: 1, lua: RELEASE })
-    redis.defineCommand('mrbTake', { numberOfKeys: 1, lua: TAKE })
+    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 1, lua })
     this.#redis = redis as Redis & Scripts
     this.#prefix = prefix
   }
 
   /** connect reaches Redis once (a bridge that cannot reach it at start does not start), then reconnects as needed. */
   static async connect(options: RedisStateOptions): Promise<RedisState> {
-    const redis = redisClient(options.url, options.commandTimeoutMs)
+    // commands fail at once while disconnected (never queued)
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.commandTimeoutMs,
+      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    })
     redis.on('error', () => {}) // each command reports its own failure; ioredis keeps reconnecting
     try {
       await redis.connect()

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto'
-import { certificatesFromPem } from '../../pki/pem.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import { type NewIssuance, RecordConflict } from '../../registry/registry.js'
 import { recordedIssuance } from '../lifecycle-policy.js'
-import { recordedAnswer } from '../replay.js'
+import { fingerprintOf, recordedAnswer } from '../replies.js'
 import type { Done, Pipeline, Registration, Step } from './registration.js'
 
 /**
@@ -48,7 +46,6 @@ export const commit: Step = async (p, r, path) => {
     { requestId: entry.requestId, serialNumber: entry.serialNumber },
     entry.event === 'renewed' ? 'certificate renewed' : 'certificate issued',
   )
-  return undefined
 }
 
 /**
@@ -58,19 +55,12 @@ export const commit: Step = async (p, r, path) => {
  */
 async function conflicted(p: Pipeline, r: Registration): Promise<Done> {
   const device = await p.registry.device(r.identity, { certificates: 1 })
-  const key = r.key as string
-  const recorded = recordedAnswer(device, key, r.request.requestId, p.replay)
+  const recorded = recordedAnswer(p, device, r)
   if (recorded) return { reply: recorded, outcome: 'replayed' }
-  if (recordedIssuance(device, key, p.replay.retryWindowMs))
+  if (recordedIssuance(device, r.key as string, p.retryWindowMs))
     return { silent: 'another process committed this request' }
   throw new RegistrationError(
     'REGISTRATION_IN_PROGRESS',
     'another registration of this identity was committed meanwhile; retry',
   )
-}
-
-/** fingerprintOf is the SHA-256 of a certificate's DER (the first of a PEM chain), hex. */
-function fingerprintOf(certificatePem: string): string {
-  const der = certificatesFromPem(certificatePem)[0] ?? Buffer.alloc(0)
-  return createHash('sha256').update(der).digest('hex')
 }

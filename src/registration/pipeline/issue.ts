@@ -25,7 +25,6 @@ export const issue: Step = async (p, r, path) => {
   try {
     r.credentials = await untilAborted(p.issuer.issue(order, r.controller.signal), r.controller.signal)
     ok = true
-    return undefined
   } finally {
     p.observer?.issuanceEnded((performance.now() - started) / 1000, ok)
     clearTimeout(pending)

@@ -1,18 +1,57 @@
+import type { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { RateLimitOptions } from '../../common/rate-limiter.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../../issuers/issuer.js'
 import type { PresentedCredential, RequestConnection } from '../../protocol/identity.js'
 import type { IssuedReply, PendingReply, RegistrationRequest } from '../../protocol/messages.js'
-import type { DeviceRecord, Registry } from '../../registry/registry.js'
+import type { DeviceRecord, IssuanceEvent, Registry } from '../../registry/registry.js'
+import type { LeaseKeeper } from '../../state/lease-keeper.js'
 import type { SharedState } from '../../state/shared-state.js'
 import type { AuditTrail } from '../audit-trail.js'
-import type { InFlight, InFlightLease } from '../in-flight.js'
-import type { RenewedCertificate } from '../lifecycle-policy.js'
-import type { IssuanceObserver } from '../observer.js'
+import type { InFlight } from '../in-flight.js'
+import type { LifecycleOptions, RenewedCertificate } from '../lifecycle-policy.js'
+import type { RegistrationObserver } from '../observer.js'
 import type { PolicyOptions } from '../policy.js'
-import type { LifecycleGate, LifecycleStep } from '../renewal.js'
-import type { ReplaySettings } from '../replay.js'
-import type { ReplyCache } from '../reply-cache.js'
+
+/** RegistrationServiceOptions are the validated settings the service needs (getters may change at run time). */
+export interface RegistrationServiceOptions {
+  readonly policy: PolicyOptions
+  readonly requestMaxBytes: number
+  readonly pendingAfterMs: number
+  readonly issuanceTimeoutMs: number
+  readonly rateLimit: RateLimitOptions
+  /** How long and how many issued replies are kept in memory (never on disk); 0: none. */
+  readonly replyCache: { readonly ttlSeconds: number; readonly maxEntries: number }
+  /** PEM appended to the issuer's CA certificates in every reply, e.g. the production broker's server CA. */
+  readonly extraTrustPem: string
+  readonly productionUrl: string | undefined
+  /** How long an in-flight lease lives unless renewed (it is renewed while its holder lives); default 10 s. */
+  readonly leaseMs?: number | undefined
+  /**
+   * Whether an answer with a generated private key may be kept for an offline session: not where sessions live in
+   * shared state (Redis), which must never hold a key; default true.
+   */
+  readonly queueGeneratedKeys?: boolean | undefined
+  /** Renewal and re-registration; absent: every registration is allowed (and supersedes), as before. */
+  readonly lifecycle?: (LifecycleOptions & { renewalRateLimit: RateLimitOptions }) | undefined
+}
+
+/** RegistrationServiceDeps are the collaborators the service calls, never back. */
+export interface RegistrationServiceDeps {
+  readonly issuer: Issuer
+  /** The one durable record of every issuance: a retry is recognised from it, across restarts and processes. */
+  readonly registry: Registry
+  /** The audit log, written from committed records. */
+  readonly audit: AuditTrail
+  /** Sends a progress notice (`pending`) to a connected device; it is never kept for a later session. */
+  readonly notify: (identity: string, notice: PendingReply) => void
+  readonly logger: Logger
+  readonly observer?: RegistrationObserver | undefined
+  /** In-flight leases and rate limits; one process's memory unless replicas share Redis. */
+  readonly state?: SharedState | undefined
+  /** The pipeline's steps (STEPS; a test runs others, e.g. with a crash between two of them). */
+  readonly steps?: Steps | undefined
+}
 
 /**
  * Registration is one request for one identity on its way through the pipeline: what came in, then what each
@@ -34,7 +73,7 @@ export interface Registration {
   /** requestHash: the request hash (idempotency.ts), the key of its answer everywhere. */
   key?: string
   /** lease: the identity held in flight, by this process, for this request. */
-  lease?: InFlightLease
+  lease?: LeaseKeeper
   /** record: the identity's registry record with its newest certificate (read once, used by every decision). */
   device?: DeviceRecord | undefined
   /** authorize: what to issue. */
@@ -42,7 +81,7 @@ export interface Registration {
   /** vet: the gateway policy lets this gateway take the device over. */
   takeOver?: boolean
   /** lifecycle: the event and what the new certificate supersedes. */
-  lifecycle?: LifecycleStep
+  lifecycle?: { readonly event: IssuanceEvent; readonly supersedes?: string | undefined }
   /** issue: what the issuer returned (a generated key too: it lives in memory only, until the reply). */
   credentials?: Credentials
 }
@@ -67,32 +106,24 @@ export interface Path {
   quiet?(reason: string): Done
 }
 
-/** PipelineSettings are the validated settings the steps read (getters may change them at run time). */
-export interface PipelineSettings {
-  readonly policy: PolicyOptions
-  readonly pendingAfterMs: number
-  readonly issuanceTimeoutMs: number
-  readonly rateLimit: RateLimitOptions
-  readonly lifecycle?: { readonly renewalRateLimit: RateLimitOptions } | undefined
-}
-
-/** Pipeline is what the steps work with: the collaborators and the service's own state. */
-export interface Pipeline {
-  readonly settings: PipelineSettings
-  readonly issuer: Issuer
-  readonly registry: Registry
-  readonly audit: AuditTrail
+/** Pipeline is what the steps work with: the service's collaborators, its settings and its own state. */
+export interface Pipeline extends Omit<RegistrationServiceDeps, 'state' | 'steps'> {
+  readonly settings: RegistrationServiceOptions
   readonly state: SharedState
   readonly inFlight: InFlight
-  readonly cache: ReplyCache
-  readonly replay: ReplaySettings
-  readonly lifecycle: LifecycleGate | undefined
-  /** Sends a progress notice (`pending`) to a connected device; never kept for a later session. */
-  readonly notify: (identity: string, notice: PendingReply) => void
-  readonly observer?: IssuanceObserver | undefined
+  /**
+   * Issued replies, so that a repeated request gets the same answer without a second issuance. They may hold a
+   * generated private key: in this process's memory only, expiring and bounded (absent when either bound is 0).
+   */
+  readonly cache: LRUCache<string, IssuedReply> | undefined
+  /** How long after an issuance a retry of its request is still that request's retry (replyCacheSeconds). */
+  readonly retryWindowMs: number
   /** Whether the bridge is closing: a new request is refused. */
   readonly closed: () => boolean
 }
 
-/** Step is one named step: it adds what it found to the registration, or ends it. */
+/** Step is one named step: it adds what it found to the registration, or ends it (returns Done). */
 export type Step = (p: Pipeline, r: Registration, path: Path) => Promise<Done | undefined> | Done | undefined
+
+/** Steps are named steps in the order they run (STEPS in steps.ts; a test may run another list). */
+export type Steps = Readonly<Record<string, Step>>

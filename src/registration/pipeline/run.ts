@@ -1,8 +1,5 @@
 import { LeaseLost } from '../in-flight.js'
-import type { Done, Path, Pipeline, Registration, Step } from './registration.js'
-
-/** Steps are named steps in the order they run (STEPS in steps.ts; a test may run another list). */
-export type Steps = Readonly<Record<string, Step>>
+import type { Done, Path, Pipeline, Registration, Steps } from './registration.js'
 
 /**
  * run takes a registration through the steps until one ends it, then gives its lease up. A registration whose

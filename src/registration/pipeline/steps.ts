@@ -1,51 +1,35 @@
 import { RegistrationError } from '../../protocol/errors.js'
-import type { PresentedCredential } from '../../protocol/identity.js'
-import { GatewayDenied } from '../gateway-gate.js'
+import { refuseDenied } from '../gateway-gate.js'
 import { idempotencyKey } from '../idempotency.js'
-import { LeaseLost } from '../in-flight.js'
-import { checkRevokedCredential } from '../lifecycle-policy.js'
+import {
+  checkRenewal,
+  checkReRegistration,
+  checkRevokedCredential,
+  denialOf,
+  recordedIssuance,
+} from '../lifecycle-policy.js'
 import { authorize as authorizeOrder } from '../policy.js'
-import { checkNotDenied, type ReplaySettings, recordedAnswer } from '../replay.js'
-import { issuedReply } from '../replies.js'
+import { fingerprintOf, issuedReply, recordedAnswer } from '../replies.js'
 import { commit } from './commit.js'
 import { issue } from './issue.js'
+import { spendToken } from './paths.js'
 import type { Done, Step } from './registration.js'
-
-/** A registration reads the identity's newest certificate only: its cost does not grow with the history. */
-const NEWEST = { certificates: 1 } as const
 
 /** open: a closing bridge takes no new request (ISSUER_UNAVAILABLE: retry, elsewhere or later). */
 const open: Step = (p) => {
   if (p.closed()) throw new RegistrationError('ISSUER_UNAVAILABLE', 'the bridge is shutting down')
-  return undefined
 }
 
 /** denyList: the deny list in force refuses the identity, or the certificate it connected with, at every request. */
 const denyList: Step = (p, r) => {
-  refuseDenied(p.replay.denied, r.identity, r.credential)
-  return undefined
-}
-
-/** refuseDenied throws NOT_AUTHORIZED (reason DENY_LISTED) for an identity or certificate the deny list names. */
-export function refuseDenied(
-  denied: ReplaySettings['denied'],
-  identity: string,
-  credential: PresentedCredential | undefined,
-): void {
-  const reason = denied?.({
-    identity,
-    serialNumber: credential?.serialNumber ?? '',
-    sha256Fingerprint: credential?.sha256Fingerprint ?? '',
-  })
-  if (reason !== undefined) throw new GatewayDenied('DENY_LISTED', reason)
+  refuseDenied(p.settings.lifecycle?.denied, r.identity, r.credential)
 }
 
 /** renewal: a connection with an operational certificate renews it; a revoked one gets nothing, not even a replay. */
 const renewal: Step = async (p, r) => {
-  if (r.credential?.kind !== 'operational' || !p.lifecycle) return undefined
+  if (r.credential?.kind !== 'operational' || !p.settings.lifecycle) return
   const record = await checkRevokedCredential(p.registry, r.credential, r.identity)
   r.renewing = { credential: r.credential, record }
-  return undefined
 }
 
 /** requestHash: the request's identity, requestId and content after defaults, with its gateway or renewal. */
@@ -56,7 +40,6 @@ const requestHash: Step = (p, r, path) => {
       ? {}
       : { registeredBy: path.registeredBy }
   r.key = idempotencyKey(r.identity, r.request, p.settings.policy.defaultKeyAlgorithm, scope)
-  return undefined
 }
 
 /**
@@ -69,13 +52,14 @@ const lease: Step = async (p, r) => {
   const held = await p.inFlight.hold(r.identity, r.key as string, r.controller)
   if (!held) return { silent: 'the same request is in flight' }
   r.lease = held
-  return undefined
 }
 
-/** record: the identity's registry record with its newest certificate, read once for every decision below. */
+/**
+ * record: the identity's registry record with its newest certificate, read once for every decision below (the
+ * newest only: a registration's cost does not grow with the history).
+ */
 const record: Step = async (p, r) => {
-  r.device = await p.registry.device(r.identity, NEWEST)
-  return undefined
+  r.device = await p.registry.device(r.identity, { certificates: 1 })
 }
 
 /** authorize: the device policy (names, key algorithms, CSR) makes the order. */
@@ -83,14 +67,12 @@ const authorize: Step = (p, r, path) => {
   const order = authorizeOrder(r.identity, r.request, p.settings.policy, path.registeredBy)
   // a gateway's device: the template names the gateway (gatewayUris)
   r.order = path.registeredBy === undefined ? order : { ...order, registeredBy: path.registeredBy }
-  return undefined
 }
 
 /** vet: the gateway policy, for a gateway's device (who may hold it; quotas). */
 const vet: Step = async (_p, r, path) => {
-  if (!path.vet || !r.order) return undefined
+  if (!path.vet || !r.order) return
   r.takeOver = (await path.vet(r.order, r.device)).takeOver
-  return undefined
 }
 
 /**
@@ -99,15 +81,17 @@ const vet: Step = async (_p, r, path) => {
  * names is refused (NOT_AUTHORIZED), never issued again.
  */
 const replay: Step = (p, r) => {
-  const key = r.key as string
   const newest = r.device?.certificates[0]
-  const cached = p.cache.get(key)
+  const cached = p.cache?.get(r.key as string)
   const earlier =
     cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
       ? cached
-      : recordedAnswer(r.device, key, r.request.requestId, p.replay)
-  if (earlier && checkNotDenied(r.identity, earlier, p.replay)) return { reply: earlier, outcome: 'replayed' }
-  return undefined
+      : recordedAnswer(p, r.device, r)
+  if (!earlier) return
+  const cert = { serialNumber: earlier.serialNumber, sha256Fingerprint: fingerprintOf(earlier.certificate) }
+  const denied = denialOf(p.settings.lifecycle?.denied, r.identity, cert)
+  if (denied !== undefined) throw new RegistrationError('NOT_AUTHORIZED', denied)
+  return { reply: earlier, outcome: 'replayed' }
 }
 
 /**
@@ -117,35 +101,41 @@ const replay: Step = (p, r) => {
 const rateLimit: Step = async (p, r, path) => {
   await path.spend(r.identity)
   const limit = p.settings.lifecycle?.renewalRateLimit
-  if (!r.renewing || !limit) return undefined
-  const retryAfterSeconds = await p.state.take(`renewal:${r.identity}`, limit)
-  if (retryAfterSeconds > 0)
-    throw new RegistrationError('RATE_LIMITED', 'too many renewals', { retryAfterSeconds })
-  return undefined
+  if (r.renewing && limit) await spendToken(p.state, `renewal:${r.identity}`, limit, 'too many renewals')
 }
 
-/** lifecycle: renewal and re-registration policies; what the new certificate supersedes and its audit event. */
+/**
+ * lifecycle: a renewal (checkRenewal) supersedes the certificate connected with; a registration passes the
+ * re-registration policy (a gateway renews the devices it owns, or takes one over where its policy says so). The
+ * registry's record of this very request within the retry window makes it a retry of that issuance (retryOf).
+ */
 const lifecycle: Step = (p, r, path) => {
-  if (!p.lifecycle || !r.order) return undefined
-  r.lifecycle = p.lifecycle.decide(r.order, {
-    key: r.key as string,
-    device: r.device,
-    renewing: r.renewing,
-    registeredBy: path.registeredBy,
+  const options = p.settings.lifecycle
+  if (!options || !r.order) return
+  const { device, renewing } = r
+  const retryOf = recordedIssuance(device, r.key as string, p.retryWindowMs)?.serialNumber
+  if (renewing) {
+    r.lifecycle = {
+      event: 'renewed',
+      supersedes: checkRenewal(device, renewing, r.order, options.renewal, retryOf),
+    }
+    return
+  }
+  const { registeredBy } = path
+  const known = checkReRegistration(device, options.reRegistration, {
+    retryOf,
+    registeredBy,
     takeOver: r.takeOver,
   })
-  return undefined
+  const event = !known ? 'registered' : registeredBy === undefined ? 're-registered' : 'renewed'
+  r.lifecycle = { event, supersedes: retryOf }
 }
 
 /** answer: the committed certificate becomes the reply, kept in the reply cache for a retry of the request. */
 const answer: Step = (p, r) => {
   if (!r.credentials) throw new Error('answer before issue')
-  const reply = issuedReply(r.credentials, {
-    requestId: r.request.requestId,
-    extraTrustPem: p.replay.extraTrustPem,
-    productionUrl: p.replay.productionUrl,
-  })
-  p.cache.set(r.key as string, reply)
+  const reply = issuedReply(r.credentials, r.request.requestId, p.settings)
+  p.cache?.set(r.key as string, reply)
   return { reply, outcome: 'issued' } satisfies Done
 }
 
@@ -169,8 +159,3 @@ export const STEPS = {
   commit,
   answer,
 } as const satisfies Record<string, Step>
-
-export type StepName = keyof typeof STEPS
-
-/** isLeaseLost: the registration was aborted because another process took its lease. */
-export const isLeaseLost = (err: unknown): boolean => err instanceof LeaseLost

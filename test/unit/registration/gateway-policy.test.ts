@@ -6,12 +6,12 @@ import { Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { createLogger } from '../../../src/logger.js'
 import {
+  GatewayPolicySource,
   loadGatewayPolicy,
   matchesPattern,
   mayRegister,
   ruleFor,
 } from '../../../src/registration/gateway-policy.js'
-import { GatewayPolicySource } from '../../../src/registration/gateway-policy-source.js'
 import { writePolicy } from '../../support/gateway.js'
 
 const key = { serverKey: false, algorithm: 'ECDSA-P256' } as const
