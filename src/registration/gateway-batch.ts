@@ -17,8 +17,8 @@ import { peekRequestId } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import type { DeviceRecord, Registry } from '../registry/registry.js'
 import type { SharedState } from '../state/shared-state.js'
-import { checkSender, GatewayDenied, gatewayRejection, reasonOf } from './gateway-gate.js'
-import { DEVICE_DENIALS, type GatewayPolicySource, type GatewayRule, mayRegister } from './gateway-policy.js'
+import { type Admission, admitDevice, checkSender, gatewayRejection, reasonOf } from './gateway-gate.js'
+import type { GatewayPolicySource, GatewayRule } from './gateway-policy.js'
 import type { LifecycleOptions } from './lifecycle-policy.js'
 import type { Outcome, RegistrationObserver } from './observer.js'
 import { spendToken } from './pipeline/paths.js'
@@ -46,14 +46,6 @@ export interface GatewayServiceOptions {
   readonly limits: GatewayLimits
   /** Downstream issuances of one batch in flight at once. */
   readonly concurrency: number
-}
-
-/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
-interface Admission {
-  /** The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so. */
-  readonly takeOver: boolean
-  /** release frees the quota reservation when the issuance ends. */
-  readonly release: () => void
 }
 
 /**
@@ -188,7 +180,13 @@ export class GatewayService {
       let outcome: Outcome = 'issued'
       let admission: Admission | undefined
       const vet = async (order: IssuanceOrder, held: DeviceRecord | undefined): Promise<Admission> => {
-        admission = await this.#admit(gateway, rule, order, held, device.csr === undefined)
+        admission = await admitDevice(this.#deps, this.#reserved, {
+          gateway,
+          rule,
+          order,
+          device: held,
+          serverKey: device.csr === undefined,
+        })
         return admission
       }
       try {
@@ -219,53 +217,6 @@ export class GatewayService {
       )
       return { ...gatewayRejection(error), deviceId }
     }
-  }
-
-  /**
-   * #admit (the vet step) lets a gateway register one downstream device now, or throws GatewayDenied: the policy,
-   * who holds the device (another gateway: `transfer`; itself, with its factory certificate: `adopt`), the quota.
-   */
-  async #admit(
-    gateway: string,
-    rule: GatewayRule,
-    order: IssuanceOrder,
-    device: DeviceRecord | undefined,
-    serverKey: boolean,
-  ): Promise<Admission> {
-    const algorithm = order.keyAlgorithm
-    const denial = mayRegister(this.#deps.policy.current, rule, gateway, order.identity, {
-      serverKey,
-      algorithm,
-    })
-    if (denial) throw new GatewayDenied(denial, DEVICE_DENIALS[denial])
-    // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
-    // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
-    const owner = device?.owner
-    if (device !== undefined && owner === undefined && !rule.adopt) {
-      throw new GatewayDenied(
-        'DEVICE_REGISTERS_ITSELF',
-        'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
-      )
-    }
-    if (owner === gateway) return { takeOver: false, release: () => {} }
-    if (owner !== undefined && !rule.transfer) {
-      throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
-    }
-    const owned = await this.#deps.registry.countOwned(gateway)
-    const reserved = this.#reserved.get(gateway) ?? 0
-    if (owned + reserved >= rule.quota.maxDevices) {
-      throw new GatewayDenied(
-        'QUOTA_EXCEEDED',
-        `the gateway owns its quota of ${rule.quota.maxDevices} devices`,
-      )
-    }
-    this.#reserved.set(gateway, reserved + 1)
-    const release = (): void => {
-      const left = (this.#reserved.get(gateway) ?? 1) - 1
-      if (left <= 0) this.#reserved.delete(gateway)
-      else this.#reserved.set(gateway, left)
-    }
-    return { takeOver: device !== undefined, release }
   }
 
   #send(gateway: string, requestId: string | undefined, reply: GatewayReply, log: Logger): Promise<void> {

@@ -1,10 +1,17 @@
+import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { DeviceRejection } from '../protocol/gateway.js'
 import type { PresentedCredential } from '../protocol/identity.js'
 import { type RejectedReply, rejectedReply } from '../protocol/messages.js'
-import type { Registry } from '../registry/registry.js'
-import type { DeviceDenial, GatewayPolicy, GatewayRule } from './gateway-policy.js'
-import { ruleFor } from './gateway-policy.js'
+import type { DeviceRecord, Registry } from '../registry/registry.js'
+import {
+  DEVICE_DENIALS,
+  type DeviceDenial,
+  type GatewayPolicy,
+  type GatewayRule,
+  mayRegister,
+  ruleFor,
+} from './gateway-policy.js'
 import { checkRevokedCredential, denialOf, type LifecycleOptions } from './lifecycle-policy.js'
 
 /** GATEWAY_REASONS are the `reason`s of NOT_AUTHORIZED gateway results: stable, documented in docs/protocol.md. */
@@ -93,4 +100,66 @@ export async function checkSender(
   }
   refuseDenied(denied, gateway, credential)
   return rule
+}
+
+/** Admission is a gateway's leave to register one device: whether it takes the device over, and the quota release. */
+export interface Admission {
+  /** The device is taken from another gateway (`transfer`) or from itself (`adopt`): the policy said so. */
+  readonly takeOver: boolean
+  /** release frees the quota reservation when the issuance ends. */
+  readonly release: () => void
+}
+
+/**
+ * admitDevice (the gateway path's vet step) lets a gateway register one downstream device now, or throws
+ * GatewayDenied: the policy, who holds the device (another gateway: `transfer`; itself, with its factory
+ * certificate: `adopt`), the quota of devices (those it owns in the registry, and its new ones being issued now in
+ * this process: `reserved`, until the admission is released).
+ */
+export async function admitDevice(
+  deps: { readonly policy: { readonly current: GatewayPolicy }; readonly registry: Registry },
+  reserved: Map<string, number>,
+  request: {
+    gateway: string
+    rule: GatewayRule
+    order: IssuanceOrder
+    device: DeviceRecord | undefined
+    serverKey: boolean
+  },
+): Promise<Admission> {
+  const { gateway, rule, order, device, serverKey } = request
+  const algorithm = order.keyAlgorithm
+  const denial = mayRegister(deps.policy.current, rule, gateway, order.identity, {
+    serverKey,
+    algorithm,
+  })
+  if (denial) throw new GatewayDenied(denial, DEVICE_DENIALS[denial])
+  // the owner is the gateway that registered the device last, kept through the device's own renewals; a known
+  // device without one registered itself with its factory certificate, and a gateway needs `adopt` for it
+  const owner = device?.owner
+  if (device !== undefined && owner === undefined && !rule.adopt) {
+    throw new GatewayDenied(
+      'DEVICE_REGISTERS_ITSELF',
+      'this device registered itself with its factory certificate; the gateway policy does not let this gateway adopt it',
+    )
+  }
+  if (owner === gateway) return { takeOver: false, release: () => {} }
+  if (owner !== undefined && !rule.transfer) {
+    throw new GatewayDenied('OWNED_BY_ANOTHER_GATEWAY', 'another gateway owns this device')
+  }
+  const owned = await deps.registry.countOwned(gateway)
+  const inFlight = reserved.get(gateway) ?? 0
+  if (owned + inFlight >= rule.quota.maxDevices) {
+    throw new GatewayDenied(
+      'QUOTA_EXCEEDED',
+      `the gateway owns its quota of ${rule.quota.maxDevices} devices`,
+    )
+  }
+  reserved.set(gateway, inFlight + 1)
+  const release = (): void => {
+    const left = (reserved.get(gateway) ?? 1) - 1
+    if (left <= 0) reserved.delete(gateway)
+    else reserved.set(gateway, left)
+  }
+  return { takeOver: device !== undefined, release }
 }
