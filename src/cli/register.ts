@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import {
   CREDENTIAL_FILES,
@@ -176,12 +176,7 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
     }
     const dir = join(root, outcome.deviceId)
     const c = outcome.credentials
-    if (c.privateKeyPem !== undefined) await writeCredentials(dir, { ...c, privateKeyPem: c.privateKeyPem })
-    else {
-      await mkdir(dir, { recursive: true, mode: 0o700 })
-      await writeFile(join(dir, CREDENTIAL_FILES.certificate), c.certificatePem)
-      await writeFile(join(dir, CREDENTIAL_FILES.ca), c.caCertificatesPem)
-    }
+    await writeCredentials(dir, c)
     process.stdout.write(
       `${outcome.deviceId}: issued ${c.serialNumber}, valid until ${c.notAfter} → ${dir}\n`,
     )

@@ -1,4 +1,5 @@
 import type { parseArgs } from 'node:util'
+import { REQUEST_ID_PATTERN } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
 type OptionsConfig = NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>
@@ -50,13 +51,10 @@ export function identity(flag: string, value: string): string {
   return value
 }
 
-/** REQUEST_ID is the requestId grammar of docs/protocol.md: 1-128 printable ASCII characters, no spaces. */
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/
-
 /** requestId checks --request-id; `room` characters are kept for a suffix the client adds (a batch number). */
 export function requestId(value: string | undefined, room = 0): string | undefined {
   if (value === undefined) return undefined
-  if (!REQUEST_ID.test(value) || value.length > 128 - room) {
+  if (!REQUEST_ID_PATTERN.test(value) || value.length > 128 - room) {
     throw new UsageError(
       `--request-id must be 1-${128 - room} printable ASCII characters without spaces, not "${value}"`,
     )

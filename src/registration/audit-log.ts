@@ -1,28 +1,25 @@
 import { constants, mkdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { IssuanceEvent, NewIssuance } from '../registry/registry.js'
+import type { NewIssuance } from '../registry/registry.js'
 
-/** AuditRecord is one issuance: never a key, only what identifies the certificate. */
-export interface AuditRecord {
-  readonly time: string
-  readonly identity: string
-  readonly serialNumber: string
-  readonly notAfter: string
-  readonly sha256Fingerprint: string
-  readonly issuer: string
-  readonly keySource: 'device' | 'bridge'
-  /** The gateway that registered this downstream device; absent when the device registered itself. */
-  readonly registeredBy?: string | undefined
-  /** The request's requestId, when it had one. */
-  readonly requestId?: string | undefined
-  /** SHA-256 (hex) of the idempotency key: identity and request content. */
-  readonly requestHash?: string | undefined
-  /** The serial of the certificate this one replaces (renewal, re-registration, a retry whose key is gone). */
-  readonly supersedes?: string | undefined
-  /** The lifecycle step (absent in records written before lifecycle events existed). */
-  readonly event?: IssuanceEvent | undefined
-}
+/**
+ * AuditRecord is one issuance's audit line: never a key, only what identifies the certificate, with its dates as
+ * ISO text (`event` is absent in lines written before lifecycle events existed).
+ */
+export type AuditRecord = Pick<
+  NewIssuance,
+  | 'identity'
+  | 'serialNumber'
+  | 'sha256Fingerprint'
+  | 'issuer'
+  | 'keySource'
+  | 'registeredBy'
+  | 'requestId'
+  | 'requestHash'
+  | 'supersedes'
+  | 'event'
+> & { readonly time: string; readonly notAfter: string }
 
 /** auditRecordOf is the audit line of a committed issuance (undefined fields are left out of the JSON line). */
 export function auditRecordOf(i: NewIssuance): AuditRecord {
