@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs'
-import { loadConfig } from '../config/load.js'
 import { loadCa } from '../pki/signer.js'
 import { AuditLog } from '../registration/audit-log.js'
 import { writeCrl } from '../registration/crl-publisher.js'
 import { openConfiguredRegistry } from '../registry/open.js'
-import type { CONFIG_OPTIONS, Flags } from './usage-error.js'
+import { type CONFIG_OPTIONS, configOf, type Flags } from './usage-error.js'
 
 /** LifecycleEventRecord is an operator's lifecycle step in the audit log (never a key). */
 export interface LifecycleEventRecord {
@@ -24,12 +23,7 @@ export async function openLifecycle(
   flags: Flags<typeof CONFIG_OPTIONS> & { readonly registry?: string },
   options: { readonly readonly?: boolean } = {},
 ) {
-  const sets = [
-    ...(flags['state-dir'] === undefined ? [] : [`stateDir=${flags['state-dir']}`]),
-    ...(flags.registry === undefined ? [] : [`registry.file=${flags.registry}`]),
-    ...(flags.set ?? []),
-  ]
-  const config = loadConfig({ file: flags.config, env: process.env, sets })
+  const config = configOf(flags, { 'registry.file': flags.registry })
   const registry = await openConfiguredRegistry(config, {
     mustExist: true,
     readonly: options.readonly === true,

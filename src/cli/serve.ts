@@ -2,10 +2,9 @@ import cluster from 'node:cluster'
 import { DEV_PKI_WARNING, devPkiDir, startBridge } from '../app/start.js'
 import { runPrimary, type WorkerMessage, workerCount } from '../cluster/primary.js'
 import { WORKER_SLOT_ENV } from '../cluster/worker-slot.js'
-import { loadConfig } from '../config/load.js'
 import { createLogger } from '../logger.js'
 import { createDevPki, devPkiExists } from '../pki/dev-pki.js'
-import { CONFIG_OPTIONS, type Flags } from './usage-error.js'
+import { CONFIG_OPTIONS, configOf, type Flags } from './usage-error.js'
 
 export const SERVE_HELP = `Usage: registration-bridge serve [options]
 
@@ -41,18 +40,12 @@ export const SERVE_OPTIONS = {
  * any process mode, exits non-zero with nothing left running (a worker's failure stops the primary too).
  */
 export async function serve(flags: Flags<typeof SERVE_OPTIONS>): Promise<void> {
-  const shortcuts: [string, string | undefined][] = [
-    ['listen.host', flags.host],
-    ['listen.port', flags.port],
-    ['stateDir', flags['state-dir']],
-    ['log.level', flags['log-level']],
-    ['state.workers', flags.workers],
-  ]
-  const sets = [
-    ...shortcuts.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`),
-    ...(flags.set ?? []),
-  ]
-  const config = loadConfig({ file: flags.config, env: process.env, sets })
+  const config = configOf(flags, {
+    'listen.host': flags.host,
+    'listen.port': flags.port,
+    'log.level': flags['log-level'],
+    'state.workers': flags.workers,
+  })
   const workers = workerCount(config.state)
   if (cluster.isPrimary && workers > 1) {
     // made once, before the workers start, so that they never race to create it

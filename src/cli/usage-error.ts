@@ -1,4 +1,5 @@
 import type { parseArgs } from 'node:util'
+import { type Config, loadConfig } from '../config/load.js'
 import { REQUEST_ID_PATTERN } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
@@ -13,6 +14,17 @@ export const CONFIG_OPTIONS = {
   set: { type: 'string', multiple: true },
   'state-dir': { type: 'string' },
 } as const
+
+/** configOf loads the configuration: -c, environment, the shortcut flags (`{ setting: value }`), then --set. */
+export function configOf(
+  flags: Flags<typeof CONFIG_OPTIONS>,
+  shortcuts: Record<string, unknown> = {},
+): Config {
+  const sets = Object.entries({ stateDir: flags['state-dir'], ...shortcuts })
+    .filter(([, value]) => value !== undefined)
+    .map(([setting, value]) => `${setting}=${value}`)
+  return loadConfig({ file: flags.config, env: process.env, sets: [...sets, ...(flags.set ?? [])] })
+}
 
 /**
  * UsageError is a flag with a value the command cannot use; the CLI prints it with the command's help and exits
