@@ -1,8 +1,7 @@
 import type { Logger } from 'pino'
 import YAML from 'yaml'
 import { z } from 'zod'
-import { type ReadText, ReloadableFile } from '../config/reloadable-file.js'
-import { readReloadedText } from '../config/reloaded-text.js'
+import { type ReadText, ReloadableFile, readReloadedText } from '../config/reloadable-file.js'
 
 /** PresentedCertificate is what a connection's client certificate says: identity, serial and fingerprint. */
 export interface PresentedCertificate {
@@ -73,7 +72,6 @@ export function deniedReason(list: DenyList, cert: PresentedCertificate): string
 
 /** DenyListSource is the deny list in force, reloaded without a restart (file watch, SIGHUP). */
 export class DenyListSource extends ReloadableFile<DenyList> {
-  /** DenyListSource loads the file now and throws if it is bad: a bad deny list at start-up stops the bridge. */
   constructor(file: string | undefined, logger: Logger) {
     super(file, logger, {
       what: 'deny list',

@@ -2,8 +2,7 @@ import { dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import YAML from 'yaml'
 import { z } from 'zod'
-import { type ReadText, ReloadableFile } from '../config/reloadable-file.js'
-import { readReloadedText } from '../config/reloaded-text.js'
+import { type ReadText, ReloadableFile, readReloadedText } from '../config/reloadable-file.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
@@ -106,11 +105,7 @@ export function loadGatewayPolicy(file: string, read: ReadText = readReloadedTex
   return { rules }
 }
 
-/**
- * GatewayPolicySource holds the current gateway policy and replaces it atomically when the file or an allow-list
- * it names changes (file watch) or on SIGHUP. A file that does not load is refused and the policy in force stays;
- * one that does not load at start-up stops the bridge (the constructor throws). No file: no gateways.
- */
+/** GatewayPolicySource is the gateway policy in force, reloaded without a restart (no file: no gateways). */
 export class GatewayPolicySource extends ReloadableFile<GatewayPolicy> {
   constructor(file: string | undefined, logger: Logger) {
     super(file, logger, {
