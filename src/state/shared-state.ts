@@ -1,3 +1,5 @@
+import type { RateLimitOptions } from '../common/rate-limiter.js'
+
 /** Lease is an in-flight hold on one identity, for one request (its idempotency key). */
 export interface Lease {
   readonly identity: string
@@ -11,11 +13,8 @@ export interface LeaseRefusal {
   readonly heldFor: string
 }
 
-/** RateLimit: `burst` requests at once per identity, refilled at `perMinute` (the token-bucket rule). */
-export interface RateLimit {
-  readonly burst: number
-  readonly perMinute: number
-}
+/** RateLimit is the per-identity token bucket of common/rate-limiter.ts, shared by every process. */
+export type RateLimit = RateLimitOptions
 
 /**
  * SharedState is what every bridge process must agree on to answer each request exactly once: the in-flight
