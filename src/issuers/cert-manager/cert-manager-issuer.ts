@@ -19,11 +19,11 @@ export interface CertManagerIssuerOptions extends CertManagerOptions {
   readonly throttle: ApiThrottleOptions
   readonly logger: Logger
   readonly observer?: KubeObserver | undefined
-  readonly watch?: WatchTuning
+  readonly watch: WatchTuning
   /** Leftovers older than this (the registration timeout) that nobody waits on are removed. */
-  readonly leftoverAgeMs?: number
+  readonly leftoverAgeMs: number
   /** How often the reconciler looks for leftovers (the informers' resync period). */
-  readonly resyncMs?: number
+  readonly resyncMs: number
 }
 
 /** CERT_MANAGER_COMMON_NAME_MAX is the webhook's limit on spec.commonName (bytes). */
@@ -75,8 +75,7 @@ export class CertManagerIssuer implements Issuer {
     })
     await Promise.all(Object.values(this.#context.watchers).map((w) => w.start()))
     await this.reconcile()
-    const every = this.#options.resyncMs ?? 300_000
-    this.#resyncTimer = setInterval(() => void this.reconcile(), every)
+    this.#resyncTimer = setInterval(() => void this.reconcile(), this.#options.resyncMs)
     this.#resyncTimer.unref()
   }
 
@@ -84,7 +83,7 @@ export class CertManagerIssuer implements Issuer {
   reconcile(): Promise<ReconcileResult> {
     this.#reconciling ??= reconcileLeftovers(
       this.#context,
-      this.#options.leftoverAgeMs ?? 30_000,
+      this.#options.leftoverAgeMs,
       this.#logger,
       this.#cleanupController.signal,
     ).finally(() => {

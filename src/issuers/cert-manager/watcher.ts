@@ -1,7 +1,7 @@
 import { type KubeConfig, type KubernetesObject, Watch } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { sleep } from '../../common/abortable.js'
-import { Backoff } from '../../common/backoff.js'
+import { Backoff, type BackoffOptions } from '../../common/backoff.js'
 import type { ApiThrottle } from './api-throttle.js'
 import { retryAfterMs } from './kube-api.js'
 import { type Check, Waiters } from './waiters.js'
@@ -9,21 +9,12 @@ import { type Check, Waiters } from './waiters.js'
 /** ListFn lists the watched objects; the watcher calls it to sync and to re-list after 410 Gone. */
 type ListFn<T> = () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>
 
-/** WatchTuning is client-go's reflector schedule: 800 ms doubling to 30 s, reset after 2 min of a healthy watch. */
-export interface WatchTuning {
-  readonly initialMs: number
-  readonly maxMs: number
+/** WatchTuning is client-go's reflector schedule (issuer.certManager.watch*): a backoff without jitter. */
+export interface WatchTuning extends Pick<BackoffOptions, 'initialMs' | 'maxMs'> {
   /** A watch that stayed up this long resets the backoff (client-go: 2 min); a success alone does not. */
   readonly resetAfterMs: number
   /** The server ends each watch after this long (client-go: 5–10 min); the watcher then re-watches at once. */
   readonly timeoutSeconds: number
-}
-
-export const WATCH_TUNING: WatchTuning = {
-  initialMs: 800,
-  maxMs: 30_000,
-  resetAfterMs: 120_000,
-  timeoutSeconds: 300,
 }
 
 interface ResourceWatcherOptions<T> {
@@ -74,8 +65,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.kind = options.kind
     this.#options = options
     this.#watch = new Watch(options.kc)
-    const { initialMs, maxMs } = options.tuning
-    this.#backoff = new Backoff({ initialMs, maxMs, jitter: 0 })
+    this.#backoff = new Backoff({ ...options.tuning, jitter: 0 })
     this.#logger = options.logger.child({ watch: options.kind })
   }
 

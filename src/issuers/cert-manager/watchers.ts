@@ -4,7 +4,7 @@ import type { ApiThrottle } from './api-throttle.js'
 import { CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, type KubeObserver } from './kube-api.js'
 import { LABEL_SELECTOR } from './names.js'
 import type { Certificate, CertificateRequest, IssuerObject, IssuerRef, Secret } from './resources.js'
-import { ResourceWatcher, WATCH_TUNING, type WatchTuning } from './watcher.js'
+import { ResourceWatcher, type WatchTuning } from './watcher.js'
 
 /** Watchers are the shared informers: one per resource kind the bridge writes, and one on its issuer. */
 export interface Watchers {
@@ -21,7 +21,7 @@ export function createWatchers(
   options: {
     namespace: string
     issuerRef: IssuerRef
-    watch?: WatchTuning
+    watch: WatchTuning
     observer?: KubeObserver | undefined
   },
   throttle: ApiThrottle,
@@ -31,7 +31,7 @@ export function createWatchers(
   const core = kc.makeApiClient(CoreV1Api)
   const { namespace, issuerRef, observer } = options
   const onRestart = (kind: string) => observer?.watchRestarted(kind)
-  const common = { kc, throttle, tuning: options.watch ?? WATCH_TUNING, logger, onRestart }
+  const common = { kc, throttle, tuning: options.watch, logger, onRestart }
   /** customWatcher watches one cert-manager plural: in the namespace, or cluster-wide for clusterissuers. */
   const customWatcher = <T extends KubernetesObject>(
     plural: string,
