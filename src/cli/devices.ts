@@ -77,23 +77,8 @@ function showText(d: DeviceRecord): string {
   )
 }
 
-/** summaryJson is a `devices list --json` row: every field, `owner: null` for a device that registers itself. */
-const summaryJson = (d: DeviceSummary) => ({ ...d, owner: d.owner ?? null })
-
-/** recordJson is `devices show --json`: every field, null where there is no value. */
-const recordJson = (d: DeviceRecord) => ({
-  ...d,
-  owner: d.owner ?? null,
-  resetAt: d.resetAt ?? null,
-  certificates: d.certificates.map((c) => ({
-    ...c,
-    registeredBy: c.registeredBy ?? null,
-    requestId: c.requestId ?? null,
-    supersededBy: c.supersededBy ?? null,
-    revokedAt: c.revokedAt ?? null,
-    revocationReason: c.revocationReason ?? null,
-  })),
-})
+/** asJson prints `--json`: every field, null where there is none (e.g. a self-registered device's owner). */
+const asJson = (value: unknown): string => JSON.stringify(value, (_, v: unknown) => v ?? null, 2)
 
 /** devicesCommand lists the registry, shows or resets one identity, or counts identities by state. */
 export async function devicesCommand(flags: DevicesFlags): Promise<void> {
@@ -129,7 +114,7 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
       // one aggregate query: the registry is never read row by row into the process
       const counts = await registry.expiryCounts(new Date(), withinMs)
       const text = table([['STATE', 'IDENTITIES'], ...EXPIRY_STATES.map((s) => [s, String(counts[s])])])
-      process.stdout.write(`${flags.json ? JSON.stringify(counts, null, 2) : text}\n`)
+      process.stdout.write(`${flags.json ? asJson(counts) : text}\n`)
       return
     }
     if (action === 'list') {
@@ -139,14 +124,12 @@ export async function devicesCommand(flags: DevicesFlags): Promise<void> {
         flags.expiring === undefined
           ? all
           : all.filter((d) => ['expiring', 'expired'].includes(expiryStateOf(d, now, withinMs)))
-      const json = () => JSON.stringify(devices.map(summaryJson), null, 2)
-      process.stdout.write(`${flags.json ? json() : listText(devices)}\n`)
+      process.stdout.write(`${flags.json ? asJson(devices) : listText(devices)}\n`)
       return
     }
     const device = await registry.device(identity ?? '')
     if (!device) throw new Error(`no identity "${identity}" in the registry`)
-    const json = () => JSON.stringify(recordJson(device), null, 2)
-    process.stdout.write(`${flags.json ? json() : showText(device)}\n`)
+    process.stdout.write(`${flags.json ? asJson(device) : showText(device)}\n`)
   } finally {
     await context.close()
   }

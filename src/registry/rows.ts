@@ -149,7 +149,7 @@ export const optional = <T>(value: T | null | undefined): T | undefined => value
 
 const date = (ms: Ms): Date => new Date(Number(ms))
 
-/** toIssuance maps a certificates row to its record. */
+/** toIssuance maps a certificates row to its record: every field, undefined where the row has NULL. */
 export function toIssuance(row: CertificateRow): IssuanceRecord {
   return {
     identity: row.identity,
@@ -162,16 +162,16 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     issuedAt: date(row.issued_at),
     registeredBy: optional(row.registered_by),
     requestId: optional(row.request_id),
-    ...(row.request_hash == null ? {} : { requestHash: row.request_hash }),
-    ...(row.event == null ? {} : { event: row.event as IssuanceEvent }),
-    ...(row.certificate_pem == null ? {} : { certificatePem: row.certificate_pem }),
-    ...(row.ca_pem == null ? {} : { caCertificatesPem: row.ca_pem }),
-    ...(row.writer == null ? {} : { writer: row.writer }),
-    ...(row.supersedes == null ? {} : { supersedes: row.supersedes }),
+    requestHash: optional(row.request_hash),
+    event: optional(row.event) as IssuanceEvent | undefined,
+    certificatePem: optional(row.certificate_pem),
+    caCertificatesPem: optional(row.ca_pem),
+    writer: optional(row.writer),
+    supersedes: optional(row.supersedes),
     state: row.state,
     supersededBy: optional(row.superseded_by),
-    ...(row.revoked_at == null ? {} : { revokedAt: date(row.revoked_at) }),
-    ...(row.revocation_reason == null ? {} : { revocationReason: row.revocation_reason as RevocationReason }),
+    revokedAt: row.revoked_at == null ? undefined : date(row.revoked_at),
+    revocationReason: optional(row.revocation_reason) as RevocationReason | undefined,
   }
 }
 
@@ -181,7 +181,7 @@ export const toDevice = (row: DeviceRow, certificates: CertificateRow[]): Device
   owner: optional(row.owner),
   firstIssuedAt: date(row.first_issued_at),
   lastIssuedAt: date(row.last_issued_at),
-  ...(row.reset_at == null ? {} : { resetAt: date(row.reset_at) }),
+  resetAt: row.reset_at == null ? undefined : date(row.reset_at),
   certificates: certificates.map(toIssuance),
 })
 
