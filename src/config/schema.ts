@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DNS_NAME } from '../pki/names.js'
 import { KEY_ALGORITHMS } from '../protocol/messages.js'
 import { isValidTopicName } from '../protocol/topics.js'
 
@@ -6,11 +7,9 @@ const port = z.number().int().min(0).max(65535)
 const positiveInt = z.number().int().positive()
 const topicName = z.string().refine(isValidTopicName, 'must be a topic name without wildcards')
 const keyAlgorithm = z.enum(KEY_ALGORITHMS)
-const DNS_PATTERN =
-  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 const dnsNamePattern = z
   .string()
-  .refine((p) => DNS_PATTERN.test(p.replaceAll('{deviceId}', 'device-001')), 'is not a DNS name pattern')
+  .refine((p) => DNS_NAME.test(p.replaceAll('{deviceId}', 'device-001')), 'is not a DNS name pattern')
 const dns1123Label = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label (lower case, digits, -)')

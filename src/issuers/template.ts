@@ -1,3 +1,5 @@
+import { DNS_NAME } from '../pki/names.js'
+
 /** CertificateTemplate is the operator's description of an operational certificate, shared by every issuer. */
 export interface CertificateTemplate {
   readonly organization?: string | undefined
@@ -20,13 +22,6 @@ export interface ExpandedTemplate {
 }
 
 const expand = (pattern: string, identity: string): string => pattern.replaceAll('{deviceId}', identity)
-
-/**
- * DNS_NAME is the preferred name syntax of RFC 1123 that RFC 5280 (4.2.1.6) asks of DNS SANs: dot-separated
- * labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no empty label, no trailing dot.
- */
-const DNS_NAME =
-  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
 /**
  * dnsNameProblem says why `identity` may not hold the template's DNS names, or undefined when it may. Identities

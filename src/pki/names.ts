@@ -17,6 +17,13 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/
 
 /**
+ * DNS_NAME is the preferred name syntax of RFC 1123 that RFC 5280 (4.2.1.6) asks of DNS SANs: dot-separated
+ * labels of 1-63 letters, digits and inner hyphens, at most 253 characters, no empty label, no trailing dot.
+ */
+export const DNS_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+/**
  * decodeDirectoryString decodes the string types a name attribute may use (X.520 DirectoryString, plus
  * IA5String): invalid UTF-8, characters outside PrintableString or IA5String, odd BMPString lengths and any
  * other type are MALFORMED.
