@@ -1,3 +1,4 @@
+import type { CertificateProfile } from '../pki/certificate.js'
 import { DNS_NAME } from '../pki/names.js'
 
 /** CertificateTemplate is the operator's description of an operational certificate, shared by every issuer. */
@@ -12,14 +13,10 @@ export interface CertificateTemplate {
   readonly gatewayUris?: readonly string[]
 }
 
-/** ExpandedTemplate is a template applied to one identity. */
-export interface ExpandedTemplate {
-  readonly commonName: string
-  readonly organization?: string
-  readonly dnsNames: readonly string[]
-  readonly uris: readonly string[]
-  readonly validityHours: number
-}
+/** ExpandedTemplate is a template applied to one identity: the certificate's names, and its validity. */
+export type ExpandedTemplate = Required<Pick<CertificateProfile, 'commonName' | 'dnsNames' | 'uris'>> &
+  Pick<CertificateProfile, 'organization'> &
+  Pick<CertificateTemplate, 'validityHours'>
 
 const expand = (pattern: string, identity: string): string => pattern.replaceAll('{deviceId}', identity)
 
