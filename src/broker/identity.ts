@@ -1,15 +1,12 @@
 import type { X509Certificate } from 'node:crypto'
 import type { TLSSocket } from 'node:tls'
+import type { Config } from '../config/load.js'
 import { certificateNames } from '../pki/names.js'
 import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 
 /** IdentitySource is the `identity` settings: where in the client certificate the identity is read. */
-export interface IdentitySource {
-  readonly source: 'subject-cn' | 'san-dns' | 'san-uri'
-  /** For `san-uri`: the URI is this prefix followed by the identity (e.g. `spiffe://example.org/device/`). */
-  readonly uriPrefix?: string | undefined
-}
+export type IdentitySource = Config['identity']
 
 /** IdentityResult is an identity, or why a connection has none. */
 export type IdentityResult =
