@@ -1,16 +1,13 @@
 import type { Logger } from 'pino'
 import { replaceFile } from '../common/replace-file.js'
+import type { Config } from '../config/load.js'
 import { buildCrl } from '../pki/crl.js'
 import { toPem } from '../pki/pem.js'
 import type { LoadedCa } from '../pki/signer.js'
 import { REVOCATION_REASONS, type Registry } from '../registry/registry.js'
 
-/** CrlSettings say where the CRL goes and how long each one is valid. */
-export interface CrlSettings {
-  /** The PEM file written (atomically, by rename); mosquitto's `crlfile` points here. */
-  readonly file: string
-  readonly validityHours: number
-}
+/** CrlSettings say where the CRL goes (mosquitto's `crlfile` points there) and how long each one is valid. */
+type CrlSettings = Config['lifecycle']['crl']
 
 /**
  * writeCrl builds the CRL of every revoked certificate in the registry, signed by the issuing CA, and writes it

@@ -1,22 +1,16 @@
+import type { Config } from '../config/load.js'
 import type { IssuanceOrder } from '../issuers/issuer.js'
 import { RegistrationError } from '../protocol/errors.js'
 import type { DeviceIdentity, PresentedCredential } from '../protocol/identity.js'
 import type { DeviceRecord, IssuanceRecord, Registry } from '../registry/registry.js'
 import type { PresentedCertificate } from './deny-list.js'
 
-/** LifecycleOptions are the lifecycle settings the service applies. */
-export interface LifecycleOptions {
-  /** What a factory-certificate registration of an identity that holds a valid certificate gets. */
-  readonly reRegistration: 'refuse' | 'allow' | 'after-reset'
-  /** When and how an operational certificate may be renewed. */
-  readonly renewal: {
-    /** Renewal opens when this fraction of the lifetime is left (1: at any time). */
-    readonly windowFraction: number
-    /** A CSR must certify a key other than the current certificate's. */
-    readonly requireNewKey: boolean
-    /** A device may renew by asking the bridge for a key (server-key mode). */
-    readonly allowServerKey: boolean
-  }
+/** LifecycleOptions are the lifecycle settings the service applies (docs/configuration.md), with the deny list. */
+export type LifecycleOptions = Pick<Config['lifecycle'], 'reRegistration'> & {
+  readonly renewal: Pick<
+    Config['lifecycle']['renewal'],
+    'windowFraction' | 'requireNewKey' | 'allowServerKey'
+  >
   /** Why the deny list in force refuses an identity (and the certificate it presents) now, or undefined. */
   readonly denied?: ((cert: PresentedCertificate) => string | undefined) | undefined
 }
