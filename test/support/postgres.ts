@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { chmod, chown, mkdtemp } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
 import { freePort } from './ports.js'
 import { run } from './tools.js'
 
@@ -52,6 +53,23 @@ export async function startPostgres(settings: readonly string[] = []): Promise<T
     logFile: join(dir, 'log'),
     async stop() {
       await as('pg_ctl', ['-D', data, '-m', 'immediate', 'stop'])
+    },
+  }
+}
+
+/** postgresForSuite starts one PostgreSQL for the test file that calls it (beforeAll) and stops it (afterAll). */
+export function postgresForSuite(): { readonly url: string } {
+  let server: TestPostgres | undefined
+  beforeAll(async () => {
+    server = await startPostgres()
+  }, 60_000)
+  afterAll(async () => {
+    await server?.stop()
+  })
+  return {
+    get url(): string {
+      if (!server) throw new Error('PostgreSQL is not started yet (use it inside a test)')
+      return server.url
     },
   }
 }

@@ -1,21 +1,15 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { expiryCounts } from '../../../src/registry/expiry.js'
 import { PostgresRegistry } from '../../../src/registry/postgres-registry.js'
 import type { NewIssuance, Registry } from '../../../src/registry/registry.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
 import { issuance } from '../../support/issuance.js'
-import { startPostgres, type TestPostgres } from '../../support/postgres.js'
+import { postgresForSuite } from '../../support/postgres.js'
 
-let postgres: TestPostgres
-beforeAll(async () => {
-  postgres = await startPostgres()
-}, 60_000)
-afterAll(async () => {
-  await postgres?.stop()
-})
+const postgres = postgresForSuite()
 
 const DAY = 86_400_000
 const NOW = 100 * DAY

@@ -1,20 +1,14 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PostgresRegistry } from '../../../src/registry/postgres-registry.js'
 import type { Registry } from '../../../src/registry/registry.js'
 import { SqliteRegistry } from '../../../src/registry/sqlite-registry.js'
 import { issuance } from '../../support/issuance.js'
-import { startPostgres, type TestPostgres } from '../../support/postgres.js'
+import { postgresForSuite } from '../../support/postgres.js'
 
-let postgres: TestPostgres
-beforeAll(async () => {
-  postgres = await startPostgres()
-}, 60_000)
-afterAll(async () => {
-  await postgres?.stop()
-})
+const postgres = postgresForSuite()
 
 /** everything reads back all a registry can tell, for comparing two implementations. */
 async function everything(r: Registry) {
