@@ -46,12 +46,15 @@ export class SqliteRegistry extends SqlRegistry implements Registry {
       }
       for (const [sql, values] of recordSteps(i)) this.#prepared(sql).run(values)
     })
+    const recordAll = db.transaction((all: readonly Recording[]) => {
+      for (const r of all) recordOne(r)
+    })
     this.#commits = new GroupCommit({
-      // a conflict or an error in one record rolls the batch back; GroupCommit then commits them one by one
-      commitAll: db.transaction((all: readonly Recording[]) => {
-        for (const r of all) recordOne(r)
-      }),
-      commitOne: recordOne,
+      // BEGIN IMMEDIATE: the write lock first (waiting for another worker's commit), then the precondition's
+      // read; a deferred transaction that read first could not take the lock once another process wrote (BUSY).
+      // A conflict or an error in one record rolls the batch back; GroupCommit then commits them one by one
+      commitAll: (all) => recordAll.immediate(all),
+      commitOne: (one) => recordOne.immediate(one),
       // synchronous=NORMAL writes the log without fsync; fdatasync in the thread pool makes it durable
       sync: async () => {
         this.#wal ??= open(`${file}-wal`, 'r+')

@@ -40,11 +40,12 @@ export function openSqlite(file: string, readonly: boolean): Database.Database {
     db.close()
     throw new Error(`registry ${file} has schema version ${version}; this bridge knows ${SCHEMA_VERSION}`)
   }
+  // IMMEDIATE: workers opening a new registry at once take turns (a deferred transaction fails with BUSY)
   db.transaction(() => {
     const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'devices'").get()
     if (exists && version > 0) for (const step of MIGRATIONS.slice(version)) db.exec(step)
     db.exec(SCHEMA)
     db.pragma(`user_version = ${SCHEMA_VERSION}`)
-  })()
+  }).immediate()
   return db
 }
