@@ -27,7 +27,7 @@ export function routeRequests(
         return
       }
       const delivery = service
-        .handle(id, payload, credential, connection)
+        .handle(id, payload, credential)
         .then((a) => (a ? broker.publish(id, a.reply, a.queue) : undefined))
         .catch((err: unknown) => logger.warn({ identity: id, err }, 'reply could not be published'))
         .finally(() => pending.delete(delivery))

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { sleep } from '../common/abortable.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
-import type { PresentedCredential, RequestConnection } from '../protocol/identity.js'
+import type { PresentedCredential } from '../protocol/identity.js'
 import {
   decodeRequest,
   type IssuedReply,
@@ -37,9 +37,6 @@ export interface Answer {
 }
 
 export type { RegistrationServiceDeps, RegistrationServiceOptions } from './pipeline/registration.js'
-
-/** ALWAYS_OPEN is the connection of a request handed over without one (tests, tools). */
-const ALWAYS_OPEN: RequestConnection = { open: true }
 
 /**
  * RegistrationService answers registration requests: a device's payload is decoded, then every request (a
@@ -81,16 +78,14 @@ export class RegistrationService {
     identity: string,
     payload: Buffer | Payload,
     credential?: PresentedCredential,
-    connection: RequestConnection = ALWAYS_OPEN,
   ): Promise<Answer | undefined> {
-    return this.#track(this.#handle(identity, payload, credential, connection))
+    return this.#track(this.#handle(identity, payload, credential))
   }
 
   async #handle(
     identity: string,
     payload: Buffer | Payload,
     credential: PresentedCredential | undefined,
-    connection: RequestConnection,
   ): Promise<Answer | undefined> {
     const { logger, observer, settings } = this.#pipeline
     const log = logger.child({ identity })
@@ -104,7 +99,7 @@ export class RegistrationService {
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
       const controller = new AbortController()
-      const registration: Registration = { identity, request, credential, connection, log, controller }
+      const registration: Registration = { identity, request, credential, log, controller }
       const done = await run(this.#pipeline, registration, this.#device, this.#steps)
       if ('silent' in done) {
         observe('coalesced')
@@ -144,7 +139,7 @@ export class RegistrationService {
     const { log, requestId } = context
     const controller = new AbortController()
     const entry = { ...request, requestId }
-    const registration = { identity, request: entry, connection: ALWAYS_OPEN, log, controller }
+    const registration = { identity, request: entry, log, controller }
     const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()

@@ -2,7 +2,7 @@ import type { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { RateLimitOptions } from '../../common/rate-limiter.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../../issuers/issuer.js'
-import type { PresentedCredential, RequestConnection } from '../../protocol/identity.js'
+import type { PresentedCredential } from '../../protocol/identity.js'
 import type { IssuedReply, PendingReply, RegistrationRequest } from '../../protocol/messages.js'
 import type { DeviceRecord, IssuanceEvent, Registry } from '../../registry/registry.js'
 import type { LeaseKeeper } from '../../state/lease-keeper.js'
@@ -63,8 +63,6 @@ export interface Registration {
   readonly request: RegistrationRequest
   /** The certificate the identity connected with (a device's own request); absent for a gateway's device. */
   readonly credential?: PresentedCredential | undefined
-  /** Whether a connection that can hear the answer is still up (a request from a stalled process is dropped). */
-  readonly connection: RequestConnection
   readonly log: Logger
   /** Aborts the issuance: timeout, shutdown, or a lost lease. */
   readonly controller: AbortController

@@ -44,11 +44,9 @@ const requestHash: Step = (p, r, path) => {
 
 /**
  * lease: the identity is held in flight for this request, across processes. The same request held elsewhere is
- * answered by its holder (silence here); another request gets REGISTRATION_IN_PROGRESS. A request whose device
- * is no longer connected is not started (it was read by a process that stalled: the device has retried).
+ * answered by its holder (silence here); another request gets REGISTRATION_IN_PROGRESS.
  */
 const lease: Step = async (p, r) => {
-  if (!r.connection.open) return { silent: 'the requesting connection is gone' }
   const held = await p.inFlight.hold(r.identity, r.key as string, r.controller)
   if (!held) return { silent: 'the same request is in flight' }
   r.lease = held
