@@ -22,6 +22,12 @@ done
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
 fi
+# Python modules for independent checks, read by Debian's own python3 (a pyenv or venv python3 may come first on
+# PATH): CBOR payloads (cbor2) and PKCS#12 bundles (cryptography)
+declare -A modules=([cbor2]=python3-cbor2 [cryptography]=python3-cryptography)
+for module in "${!modules[@]}"; do
+  [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${modules[$module]}")
+done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 mapfile -t wanted < <(printf '%s\n' "${missing[@]}" | sort -u)
 
