@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Reply } from '../../src/protocol/messages.js'
 import { PostgresRegistry } from '../../src/registry/postgres-registry.js'
 import { type CliBridge, startCliBridge } from '../support/cli-bridge.js'
 import {
@@ -14,6 +15,7 @@ import {
   registerWithRetries,
   workerOf,
 } from '../support/cluster.js'
+import { writePolicy } from '../support/gateway.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { startPostgres, type TestPostgres } from '../support/postgres.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
@@ -123,6 +125,43 @@ describe('serve --workers 2 with state.redis.url', () => {
       await session.client.endAsync()
     }
     expect(workers.size).toBe(2) // the requests went to both workers
+    expect(outcomes).toEqual(['issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
+  })
+
+  it("a gateway's quota rate holds across the workers", async () => {
+    const [gateway] = await makeClusterDevices(pki, 'quota-gw', 1, 'server-key')
+    if (!gateway) throw new Error('no gateway')
+    const policy = await writePolicy(
+      `${[
+        'gateways:',
+        `  - match: ${gateway.id}`,
+        '    devices:',
+        `      patterns: ["${gateway.id}-s-*"]`,
+        '    quota:',
+        '      perMinute: 1',
+        '      burst: 2',
+      ].join('\n')}\n`,
+    )
+    bridge = await startWorkers([`gateways.policyFile=${policy}`])
+    const b = bridge
+    const workers = new Set<number>()
+    const outcomes: string[] = []
+    // one device per batch, each batch on a new connection: node:cluster hands them to both workers in turn
+    for (let i = 0; i < 4; i++) {
+      const batch = {
+        version: 1,
+        extension: 'gateway/1',
+        requestId: `quota-${i}`,
+        devices: [{ deviceId: `${gateway.id}-s-${i}` }],
+      }
+      const session = await openSession(b, { ...gateway, payload: JSON.stringify(batch) })
+      workers.add(await workerOf(b, session.clientId))
+      const reply = (await session.next(10_000)) as (Reply & { deviceId?: string }) | undefined
+      expect(reply?.deviceId).toBe(`${gateway.id}-s-${i}`)
+      outcomes.push(reply?.status === 'rejected' ? reply.error.code : (reply?.status ?? 'none'))
+      await session.client.endAsync()
+    }
+    expect(workers.size).toBe(2)
     expect(outcomes).toEqual(['issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
   })
 
