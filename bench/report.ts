@@ -4,7 +4,7 @@ import type { IssuanceRow } from './issuance.js'
 import type { CsrReaderRow } from './lib/csr-readers.js'
 import type { MemoryResult } from './memory.js'
 import type { RegistrationResult } from './registration.js'
-import { type ScaleResult, scaleMarkdown } from './scale.js'
+import { type ScaleResult, scaleGoals, scaleMarkdown } from './scale.js'
 import type { SustainedResult } from './sustained.js'
 
 /** Results is everything one `npm run bench` measured. */
@@ -165,6 +165,7 @@ export function goals(results: Results): Goal[] {
       met: [...Object.values(c.watchConnections), ...Object.values(open)].every((v) => v === 1),
     })
   }
+  out.push(...scaleGoals(results.scale))
   const s = results.sustained
   if (s) {
     // the first window holds the warm-up (JIT, first TLS contexts); a window with a handful of stragglers says nothing

@@ -89,6 +89,7 @@ if (bench && wanted('gateway'))
 if (bench && wanted('scale'))
   mutable.scale = await scaleBenchmark(bench, {
     concurrency: smoke ? 4 : 64,
+    lowConcurrency: smoke ? 2 : 16,
     durationMs: duration,
     // --syncs=off runs the bridge without strace (which counts its syncs), to measure what strace costs
     countSyncs: flag('syncs') !== 'off',

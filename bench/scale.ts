@@ -43,6 +43,8 @@ export interface ScaleResult {
   readonly cores: number
   readonly rows: ScaleRow[]
   readonly sharedStateP50Ms: number
+  /** What shared state adds to the median at `lowConcurrency`: Redis alone, and Redis with PostgreSQL. */
+  readonly sharedStateLow?: { concurrency: number; redisP50Ms: number; postgresP50Ms: number }
   /** Whether the bridge ran under strace, counting its sync calls (strace installed). */
   readonly syncsCounted?: boolean
 }
@@ -68,7 +70,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  */
 export async function scaleBenchmark(
   bench: BenchPki,
-  options: { concurrency: number; durationMs: number; workers?: number; countSyncs?: boolean },
+  options: {
+    concurrency: number
+    /** A lower concurrency at which the latency shared state adds is measured too (memory, Redis, PostgreSQL). */
+    lowConcurrency?: number
+    durationMs: number
+    workers?: number
+    countSyncs?: boolean
+  },
 ): Promise<ScaleResult> {
   const devices: Device[] = await Promise.all(
     bench.devices.map(async (d) => {
@@ -88,6 +97,7 @@ export async function scaleBenchmark(
       traced ? { syncTrace: join(traces, `bridge-${++bridges}.strace`) } : {},
     )
   const workers = options.workers ?? availableParallelism()
+  const low = options.lowConcurrency
   const rows: ScaleRow[] = []
   const redisProbe = (): Probe => {
     let before: Counts = {}
@@ -160,6 +170,10 @@ export async function scaleBenchmark(
     await measure('bridge (Redis)', 1, await bridge([...shared, 'state.workers=1']), undefined, [
       redisProbe(),
     ])
+    if (low !== undefined) {
+      await measure('bridge (memory)', 1, await bridge(), low)
+      await measure('bridge (Redis)', 1, await bridge([...shared, 'state.workers=1']), low)
+    }
     await measure(
       `bridge (Redis, ${workers} workers)`,
       workers,
@@ -213,17 +227,32 @@ export async function scaleBenchmark(
       } finally {
         await stats.close()
       }
+      if (low !== undefined) {
+        const sets = [...shared, 'state.workers=1', `state.postgres.url=${postgres.url}`]
+        await measure('bridge (Redis + PostgreSQL)', 1, await bridge(sets), low)
+      }
     } finally {
       await postgres.stop()
     }
   }
 
-  const p50 = (server: string) =>
-    rows.find((r) => r.server === server && r.concurrency === options.concurrency)?.p50 ?? Number.NaN
+  const p50 = (server: string, concurrency = options.concurrency) =>
+    rows.find((r) => r.server === server && r.concurrency === concurrency)?.p50 ?? Number.NaN
+  const added = (server: string, concurrency?: number) =>
+    round(p50(server, concurrency) - p50('bridge (memory)', concurrency))
   return {
     cores: availableParallelism(),
     rows,
-    sharedStateP50Ms: round(p50('bridge (Redis)') - p50('bridge (memory)')),
+    sharedStateP50Ms: added('bridge (Redis)'),
+    ...(low === undefined
+      ? {}
+      : {
+          sharedStateLow: {
+            concurrency: low,
+            redisP50Ms: added('bridge (Redis)', low),
+            postgresP50Ms: added('bridge (Redis + PostgreSQL)', low),
+          },
+        }),
     syncsCounted: traced,
   }
 }
@@ -303,9 +332,42 @@ export function scaleMarkdown(
     `What crosses the wire and what is made durable, per registration, counted over the measured phase and divided by its registrations. ${syncs} *Redis commands* are every command Redis executed (INFO commandstats: leases, answers, rate limits, and Aedes' sessions and pub/sub for the MQTT side), from all the bridge's connections. *PostgreSQL statements* are every statement the registry ran (pg_stat_statements, BEGIN and COMMIT included); with the pg driver each is one round trip. *Commits* are the transactions PostgreSQL committed in the database (pg_stat_database.xact_commit: an autocommit statement counts one, a BEGIN … COMMIT block one; the counting connection's own few queries and autovacuum's are in it).`,
     '',
     ...(details.length ? ['The most frequent, per registration:', '', ...details, ''] : []),
-    `Shared state (Redis on loopback) adds ${s.sharedStateP50Ms} ms to the median registration of one process.`,
+    `Shared state (Redis on loopback) adds ${s.sharedStateP50Ms} ms to the median registration of one process at ${concurrency} concurrent${s.sharedStateLow ? `; at ${s.sharedStateLow.concurrency} concurrent, Redis adds ${s.sharedStateLow.redisP50Ms} ms and Redis with the registry in PostgreSQL ${s.sharedStateLow.postgresP50Ms} ms` : ''}.`,
     '',
     `On paper, from CPU time alone: one core serves about ${perCore(bridge)} registrations/s through the bridge on Redis (${perCore(aedes)}/s through plain Aedes), so with workers the rate grows with the cores given to the bridge until Redis, the issuer or the network saturates; the table's measured rates are lower because the load generator takes its share of the same cores.`,
     '',
   ]
+}
+
+/** scaleGoals checks the scale-out goals: CPU per registration against one process in memory, and added latency. */
+export function scaleGoals(s: ScaleResult | undefined): { goal: string; measured: string; met: boolean }[] {
+  if (!s) return []
+  const main = Math.max(...s.rows.map((r) => r.concurrency))
+  const memory = s.rows.find((r) => r.server === 'bridge (memory)' && r.concurrency === main)
+  const ratio = (server: string) => {
+    const row = s.rows.find((r) => r.server.startsWith(server) && r.concurrency === main)
+    return row && memory
+      ? { row, x: round(row.cpuMsPerRegistration / memory.cpuMsPerRegistration) }
+      : undefined
+  }
+  const out: { goal: string; measured: string; met: boolean }[] = []
+  const cpu = (server: string, label: string, limit: number) => {
+    const r = ratio(server)
+    if (r && memory)
+      out.push({
+        goal: `CPU per registration, ${label} ≤ ${limit} × one process in memory`,
+        measured: `${r.x} × (${r.row.cpuMsPerRegistration} against ${memory.cpuMsPerRegistration} ms, ${memory.concurrency} concurrent)`,
+        met: r.x <= limit,
+      })
+  }
+  cpu('bridge (Redis + PostgreSQL)', 'Redis + PostgreSQL', 1.2)
+  cpu('bridge (Redis, ', 'two workers on Redis', 1.25)
+  const low = s.sharedStateLow
+  if (low)
+    out.push({
+      goal: `median latency added by shared state ≤ 10 ms at ${low.concurrency} concurrent`,
+      measured: `Redis ${low.redisP50Ms} ms, Redis + PostgreSQL ${low.postgresP50Ms} ms`,
+      met: Math.max(low.redisP50Ms, low.postgresP50Ms) <= 10,
+    })
+  return out
 }
