@@ -43,6 +43,12 @@ export interface CertManagerResult {
   readonly apiServerCreateMs?: { p50: number; p99: number; max: number }
   readonly apiServerLoopDelayMs?: { p50: number; p99: number; max: number }
   readonly failures: number
+  /** How the measured rounds' publishes arrived: spread evenly over `arrivalMs` (0: all at once). */
+  readonly arrivalMs?: number
+  /** The same added time in one round whose devices all publish at once, after the measured rounds. */
+  readonly burst?: { readonly added: Summary; readonly toCreated: Summary }
+  /** The added time in the first round (connections to the API server opened, code not yet optimised); not counted. */
+  readonly warmUp?: Summary
 }
 
 type WorldMessage =
@@ -89,6 +95,8 @@ function startWorld(issuanceDelayMs: number) {
   return { worker, added, ready, took, next }
 }
 
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 const perRegistration = (n: number, registrations: number): number =>
   Math.round((n / registrations) * 100) / 100
 
@@ -104,6 +112,8 @@ export async function certManagerBenchmark(options: {
   concurrent: number
   rounds: number
   issuanceDelayMs: number
+  /** The measured rounds' publishes spread evenly over this long (cert-manager takes tens of seconds for them). */
+  arrivalMs: number
 }): Promise<CertManagerResult> {
   const world = startWorld(options.issuanceDelayMs)
   const { kubeconfig, stateDir, issuerSets } = await world.next('ready')
@@ -123,42 +133,63 @@ export async function certManagerBenchmark(options: {
     const before: number[] = []
     const after: number[] = []
     let failures = 0
-    const started = performance.now()
-    for (let round = 0; round < options.rounds; round++) {
+    let measuredSeconds = 0
+    /** round registers every device once, their publishes spread over `arrivalMs`; what it measured. */
+    const round = async (label: string, arrivalMs: number) => {
       world.took.clear()
       world.ready.clear()
       // connect everyone first: what is measured is the issuance path, not a burst of TLS handshakes
       const open = await Promise.all(devices.map((d) => openDevice(target, d)))
+      const started = performance.now()
       const outcomes = await Promise.all(
-        open.map((d) =>
-          d
-            .register()
+        open.map((d, i) =>
+          wait((arrivalMs * i) / open.length)
+            .then(() => d.register())
             .then((o) => ({ ...o, at: performance.timeOrigin + performance.now() }))
             .catch(() => undefined),
         ),
       )
+      const seconds = (performance.now() - started) / 1000
       for (const d of open) d.end()
+      const m = { added: [] as number[], registration: [] as number[], certManager: [] as number[] }
+      const halves = { before: [] as number[], after: [] as number[] }
+      let failed = 0
       outcomes.forEach((o, i) => {
         const name = `dev-${devices[i]?.id}`
         const took = world.took.get(name)
         if (o?.status === 'issued' && took !== undefined) {
-          added.push(o.replyMs - took)
-          registration.push(o.replyMs)
-          certManager.push(took)
+          m.added.push(o.replyMs - took)
+          m.registration.push(o.replyMs)
+          m.certManager.push(took)
           // the same clock in both threads (time origin + monotonic time): the two halves of what was added
-          before.push((world.added.get(name) ?? 0) - (o.at - o.replyMs))
-          after.push(o.at - (world.ready.get(name) ?? 0))
-        } else failures++
+          halves.before.push((world.added.get(name) ?? 0) - (o.at - o.replyMs))
+          halves.after.push(o.at - (world.ready.get(name) ?? 0))
+        } else failed++
       })
-      const r = (xs: number[]) => summarize(xs.slice(-open.length), 1)
+      const r = (xs: number[]) => summarize(xs, 1)
       process.stderr.write(
-        `cert-manager round ${round + 1}: added p50 ${r(added).p50} p99 ${r(added).p99} ms; publish to created p50 ${r(before).p50} p99 ${r(before).p99} ms; Ready to answer p50 ${r(after).p50} p99 ${r(after).p99} ms\n`,
+        `cert-manager ${label} round (publishes over ${arrivalMs} ms): added p50 ${r(m.added).p50} p99 ${r(m.added).p99} ms; publish to created p50 ${r(halves.before).p50} p99 ${r(halves.before).p99} ms; Ready to answer p50 ${r(halves.after).p50} p99 ${r(halves.after).p99} ms; ${failed} failures\n`,
       )
       await world.next('empty', 'empty') // clean-up done: the next round starts from an empty namespace
+      return { ...m, ...halves, failed, seconds }
     }
-    const seconds = (performance.now() - started) / 1000
+    const warmUp = await round('warm-up', options.arrivalMs)
+    for (let i = 0; i < options.rounds; i++) {
+      const m = await round('measured', options.arrivalMs)
+      added.push(...m.added)
+      registration.push(...m.registration)
+      certManager.push(...m.certManager)
+      before.push(...m.before)
+      after.push(...m.after)
+      failures += m.failed
+      measuredSeconds += m.seconds
+    }
+    const burst = await round('burst', 0)
+    failures += burst.failed + warmUp.failed
+    const seconds = measuredSeconds
     const stats = await world.next('stats', 'stats')
-    const registrations = Math.max(1, added.length)
+    // the API server counted every round, the warm-up and the burst included
+    const registrations = Math.max(1, added.length + warmUp.added.length + burst.added.length)
     const bridgeWrites = ['create', 'update', 'patch', 'delete'].reduce(
       (n, verb) => n + (stats.bridgeVerbs[verb] ?? 0),
       0,
@@ -187,6 +218,12 @@ export async function certManagerBenchmark(options: {
       apiServerCreateMs: stats.createMs,
       apiServerLoopDelayMs: stats.loopDelayMs,
       failures,
+      arrivalMs: options.arrivalMs,
+      burst: {
+        added: summarize(burst.added, burst.seconds),
+        toCreated: summarize(burst.before, burst.seconds),
+      },
+      warmUp: summarize(warmUp.added, warmUp.seconds),
     }
     process.stderr.write(
       `cert-manager ${options.concurrent} concurrent: added p50 ${result.added.p50} ms p99 ${result.added.p99} ms (registration p99 ${result.registration?.p99} ms, cert-manager p99 ${result.certManager?.p99} ms), bridge ${result.writesPerRegistration} writes/registration ${JSON.stringify(result.bridgeRequestsPerRegistration)}, cert-manager ${result.controllerRequestsPerRegistration} requests/registration at 20 QPS, ${result.registrationsPerSecond}/s, watches opened ${JSON.stringify(result.watchConnections)} open ${JSON.stringify(result.watchConnectionsOpen)}, ${failures} failures, ${stats.others} API requests by others, API server thread's event-loop delay ${JSON.stringify(stats.loopDelayMs)} ms, its answer to the bridge's creates ${JSON.stringify(stats.createMs)} ms\n`,

@@ -68,8 +68,9 @@ if (bench && wanted('memory'))
 if (wanted('cert-manager'))
   mutable.certManager = await certManagerBenchmark({
     concurrent: smoke ? 10 : 100,
-    rounds: smoke ? 1 : 3,
+    rounds: smoke ? 1 : 2,
     issuanceDelayMs: 100,
+    arrivalMs: smoke ? 100 : 1000,
   })
 if (bench && wanted('sustained')) {
   mutable.sustained = await sustainedBenchmark(bench, {
