@@ -5,6 +5,9 @@ import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import { Redis } from 'ioredis'
 import mqemitterRedis from 'mqemitter-redis'
 
+/** UNHEARD_SYS are the $SYS topics Aedes announces to nobody (see redisBackend). */
+const UNHEARD_SYS = /^\$SYS\/[^/]+\/(new\/subscribes|new\/unsubscribes|disconnect\/clients)$/
+
 /** BrokerBackend is where Aedes keeps sessions and passes messages between broker instances. */
 export interface BrokerBackend {
   readonly mq: NonNullable<AedesOptions['mq']>
@@ -68,10 +71,12 @@ export function redisBackend(
     methods[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
   }
   // a request is consumed where it arrives (access-control's authorizePublish) and no client may subscribe to its
-  // topic: it never crosses Redis (one PUBLISH, and its delivery to every process, saved per registration)
+  // topic: it never crosses Redis (one PUBLISH, and its delivery to every process, saved per registration). Nor do
+  // Aedes' announcements of a subscribe, an unsubscribe and a disconnect: no client may subscribe to $SYS and
+  // Aedes listens for none of them (only for new clients, heartbeats and births, which stay): three more saved
   const emit = mq.emit.bind(mq) as (packet: { topic: string }, done?: () => void) => void
   ;(mq as unknown as { emit: typeof emit }).emit = (packet, done) =>
-    packet.topic === requestTopic ? done?.() : emit(packet, done)
+    packet.topic === requestTopic || UNHEARD_SYS.test(packet.topic) ? done?.() : emit(packet, done)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],

@@ -252,7 +252,7 @@ describe('serve --workers 2 with state.redis.url', () => {
     await session.client.endAsync()
   })
 
-  it('a request never crosses Redis; its reply does (to whichever process holds the device)', async () => {
+  it("a request (and Aedes' unheard announcements) never crosses Redis; its reply does (to whichever process holds the device)", async () => {
     bridge = await startWorkers()
     const b = bridge
     const watcher = new Redis(redis.url)
@@ -267,6 +267,9 @@ describe('serve --workers 2 with state.redis.url', () => {
       }
       expect(channels.filter((c) => c.endsWith('/reply'))).toHaveLength(2)
       expect(channels).not.toContain('registration/request')
+      // Aedes' announcements that nobody hears stay home; the one it listens for (a client id taken) crosses
+      expect(channels.filter((c) => /\/(new\/(un)?subscribes|disconnect\/clients)$/.test(c))).toEqual([])
+      expect(channels.filter((c) => c.endsWith('/new/clients'))).toHaveLength(2)
     } finally {
       watcher.disconnect()
     }
