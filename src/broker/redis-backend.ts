@@ -21,7 +21,7 @@ export interface BrokerBackend {
 export function redisBackend(
   url: string,
   ttlMs: number,
-  requestTopic: string,
+  requestTopics: readonly string[],
   onError: (err: Error) => void,
 ): BrokerBackend {
   const connection = (): Redis => {
@@ -67,11 +67,12 @@ export function redisBackend(
     if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
     methods[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
   }
-  // a request is consumed where it arrives (access-control's authorizePublish) and no client may subscribe to its
-  // topic: it never crosses Redis (one PUBLISH, and its delivery to every process, saved per registration)
+  // a request (on any format's request topic) is consumed where it arrives (access-control's authorizePublish) and
+  // no client may subscribe to its topic: it never crosses Redis (one PUBLISH, and its delivery to every process,
+  // saved per registration)
   const emit = mq.emit.bind(mq) as (packet: { topic: string }, done?: () => void) => void
   ;(mq as unknown as { emit: typeof emit }).emit = (packet, done) =>
-    packet.topic === requestTopic ? done?.() : emit(packet, done)
+    requestTopics.includes(packet.topic) ? done?.() : emit(packet, done)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],
