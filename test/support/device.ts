@@ -100,3 +100,13 @@ export async function connectDevice(
     end: () => client.endAsync(true),
   }
 }
+
+/** grantedQos subscribes and returns the QoS the SUBACK granted (128 = refused). */
+export function grantedQos(client: MqttClient, topic: string, qos: 0 | 1 | 2): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    client.subscribe(topic, { qos }, (err, granted) => {
+      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted
+      resolve(refused ? refused[0] : granted?.[0]?.qos)
+    })
+  })
+}
