@@ -1,4 +1,5 @@
 import { decode, encode } from 'cborg'
+import { pemBlocks } from '../../common/pem-blocks.js'
 import { RegistrationError } from '../errors.js'
 import { scanCbor } from './cbor-scan.js'
 import type { Codec } from './codec.js'
@@ -30,11 +31,8 @@ function plain(value: unknown): unknown {
   return Object.fromEntries(entries)
 }
 
-const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----([\s\S]*?)-----END [A-Z0-9 ]+-----/g
-
 /** derOf is the DER of every PEM block of a text, in order. */
-const derOf = (pem: string): Buffer[] =>
-  [...pem.matchAll(PEM_BLOCK)].map((m) => Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'))
+const derOf = (pem: string): Buffer[] => pemBlocks(pem).map((block) => block.der)
 
 /**
  * BINARY says how a reply field that is text in JSON travels in CBOR: certificate chains as arrays of DER byte
