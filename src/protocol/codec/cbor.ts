@@ -4,6 +4,11 @@ import { RegistrationError } from '../errors.js'
 import { scanCbor } from './cbor-scan.js'
 import type { Codec } from './codec.js'
 
+// cborg (pure JavaScript, no native module, maintained, strict options) builds the object. What it does not bound,
+// scanCbor does first: it recurses once per nesting level with no limit (5,000 nested arrays, 5 KB, overflow the
+// stack), decodes text with a non-fatal TextDecoder (invalid UTF-8 becomes U+FFFD), and reads a container's declared
+// count item by item until the payload runs out. Byte and text strings it checks against the bytes left itself.
+
 const malformed = (message: string): RegistrationError => new RegistrationError('MALFORMED_REQUEST', message)
 
 // strict: minimal heads only; no undefined, NaN, Infinity or integers past 2^53; a repeated map key is refused
