@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
+import { opensslCsr } from '../support/csr.js'
 import { connectDevice, grantedQos } from '../support/device.js'
 import { start } from '../support/process.js'
 import { startRedis } from '../support/redis.js'
@@ -208,7 +209,7 @@ describe('access control of the CBOR topics', () => {
 })
 
 describe('CBOR with Redis', () => {
-  it('a CBOR request never crosses Redis; its reply does, on the CBOR reply topic', async () => {
+  it('a CBOR request never crosses Redis; its reply does, and is kept in Redis for an offline persistent session', async () => {
     const redis = await startRedis()
     const shared = await startTestBridge([`state.redis.url=${redis.url}`])
     const watcher = new Redis(redis.url)
@@ -222,6 +223,26 @@ describe('CBOR with Redis', () => {
       await device.end()
       expect(channels).toContain('registration/device-005/reply/cbor')
       expect(channels.filter((c) => c.startsWith('registration/request'))).toEqual([])
+      // a persistent session subscribed to the CBOR reply topic, offline while another connection asks (CSR mode:
+      // kept in Redis), gets the reply when it comes back
+      const keeper = { clientId: 'cbor-keeper', clean: false }
+      await (await connectDevice(shared, 'device-004', { format: 'cbor', session: keeper })).end()
+      const asker = await connectDevice(shared, 'device-004', { format: 'cbor' })
+      const { csr } = await opensslCsr('/CN=device-004')
+      await asker.send({
+        requestId: 'kept',
+        csr: Buffer.from(csr.replace(/-----[A-Z ]+-----|\s+/g, ''), 'base64'),
+      })
+      const heard = await asker.nextReply() // published, so kept for the offline session by now
+      expect(heard).toMatchObject({ status: 'issued', requestId: 'kept' })
+      await asker.end()
+      const back = await connectDevice(shared, 'device-004', {
+        format: 'cbor',
+        session: keeper,
+        subscribe: false,
+      })
+      expect(await back.nextReply()).toEqual(heard)
+      await back.end()
     } finally {
       watcher.disconnect()
       await shared.stop()
