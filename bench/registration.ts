@@ -1,6 +1,6 @@
 import { buildCsr } from '../src/pki/csr-builder.js'
 import { generateKey } from '../src/pki/keys.js'
-import { closedLoop, type Device } from './lib/load.js'
+import { closedLoop, type Device, type LoadMode } from './lib/load.js'
 import type { BenchPki } from './lib/pki.js'
 import { startAedesEcho, startBridge, startMosquittoEcho, type Target } from './lib/servers.js'
 import { ratio, type Summary, summarize } from './lib/stats.js'
@@ -8,7 +8,7 @@ import { ratio, type Summary, summarize } from './lib/stats.js'
 /** RegistrationRow is one measured configuration. */
 export interface RegistrationRow extends Summary {
   readonly target: string
-  readonly mode: 'server-key' | 'csr' | 'echo'
+  readonly mode: LoadMode | 'echo'
   readonly concurrency: number
   readonly failures: number
 }
@@ -24,7 +24,8 @@ async function withDevicesCsrs(bench: BenchPki): Promise<Device[]> {
   return Promise.all(
     bench.devices.map(async (d) => {
       const keys = await generateKey('ECDSA-P256')
-      return { ...d, csr: buildCsr(d.id, keys.privateKey, keys.publicKey) }
+      const csr = buildCsr(d.id, keys.privateKey, keys.publicKey)
+      return { ...d, csr, csrDer: Buffer.from(csr.replace(/-----[A-Z ]+-----|\s+/g, ''), 'base64') }
     }),
   )
 }
@@ -40,7 +41,7 @@ export async function registrationBenchmark(
     try {
       for (const mode of modes) {
         for (const concurrency of options.concurrencies) {
-          const loadMode = mode === 'csr' ? 'csr' : 'server-key'
+          const loadMode = mode === 'echo' ? 'server-key' : mode
           await closedLoop(target, devices, concurrency, options.durationMs / 5, loadMode) // warm-up
           const result = await closedLoop(target, devices, concurrency, options.durationMs, loadMode)
           const row = {
@@ -60,7 +61,8 @@ export async function registrationBenchmark(
       await target.stop()
     }
   }
-  await measure(await startBridge(bench.pki.stateDir, options.bridgeSets), ['server-key', 'csr'])
+  // csr-cbor: the CSR mode in CBOR (the /cbor topics, the CSR and the certificates as DER)
+  await measure(await startBridge(bench.pki.stateDir, options.bridgeSets), ['server-key', 'csr', 'csr-cbor'])
   await measure(await startAedesEcho(bench.pki.dir), ['echo'])
   await measure(await startMosquittoEcho(bench.pki.dir), ['echo'])
   const rate = (target: string, mode: string, c: number) =>

@@ -27,6 +27,7 @@ export interface Results {
 const COLORS: Record<string, string> = {
   'bridge server-key': '#1f6feb',
   'bridge csr': '#8957e5',
+  'bridge csr-cbor': '#d2a8ff',
   aedes: '#2da44e',
   mosquitto: '#bf8700',
 }
@@ -221,7 +222,7 @@ export function markdown(results: Results): string {
     out.push(
       '## Registration throughput and latency',
       '',
-      'A fresh mutual-TLS connection per registration (TLS handshake, CONNECT, SUBSCRIBE, PUBLISH, reply, disconnect), embedded CA, ECDSA P-256. The peers are the same exchange against plain Aedes behind the same TLS listener with a trivial echo responder, and against mosquitto with an equivalent responder client; both reply with a payload the size of an issued reply.',
+      'A fresh mutual-TLS connection per registration (TLS handshake, CONNECT, SUBSCRIBE, PUBLISH, reply, disconnect), embedded CA, ECDSA P-256; `csr-cbor` is the CSR mode in CBOR (the `/cbor` topics, the CSR and the certificates as DER). The peers are the same exchange against plain Aedes behind the same TLS listener with a trivial echo responder, and against mosquitto with an equivalent responder client; both reply with a payload the size of an issued reply.',
       '',
       '![registrations per second](benchmarks/registration.svg)',
       '',

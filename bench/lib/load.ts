@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { decode, encode } from 'cborg'
 import type { MqttClient } from 'mqtt'
 import { connectTls, type DeviceTls } from '../../src/client/register.js'
 import type { Reply } from '../../src/protocol/messages.js'
@@ -8,9 +9,13 @@ import type { Target } from './servers.js'
 export interface Device {
   readonly id: string
   readonly tls: DeviceTls
-  /** A CSR for CSR mode, made before the clock starts. */
+  /** A CSR for CSR mode, made before the clock starts (PEM), and its DER for CBOR. */
   readonly csr?: string
+  readonly csrDer?: Buffer
 }
+
+/** LoadMode is how a device asks: the bridge makes its key, or it sends a CSR in JSON or in CBOR (DER bytes). */
+export type LoadMode = 'server-key' | 'csr' | 'csr-cbor'
 
 /** Outcome of one registration: its latency (connect to answer, and publish to answer) and final status. */
 export interface Outcome {
@@ -19,11 +24,11 @@ export interface Outcome {
   readonly status: string
 }
 
-function waitForFinal(client: MqttClient, topic: string, requestId: string): Promise<Reply> {
+function waitForFinal(client: MqttClient, topic: string, requestId: string, cbor = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     client.on('message', (t, payload) => {
       if (t !== topic) return
-      const reply = JSON.parse(String(payload)) as Reply
+      const reply = (cbor ? decode(payload) : JSON.parse(String(payload))) as Reply
       if (reply.status !== 'pending' && (reply.requestId === requestId || reply.requestId === undefined))
         resolve(reply)
     })
@@ -35,21 +40,23 @@ function waitForFinal(client: MqttClient, topic: string, requestId: string): Pro
  * registerOnce is one device's whole registration as a fresh device does it: a new mutual-TLS connection,
  * subscribe, publish, wait for the final answer, disconnect. The same code drives every target.
  */
-export async function registerOnce(
-  target: Target,
-  device: Device,
-  mode: 'server-key' | 'csr',
-): Promise<Outcome> {
+export async function registerOnce(target: Target, device: Device, mode: LoadMode): Promise<Outcome> {
   const started = performance.now()
   const requestId = randomUUID()
   const client = await connectTls(target.url, device.tls)
   try {
-    const topic = `registration/${device.id}/reply`
-    const answer = waitForFinal(client, topic, requestId)
+    // CBOR: the topics with a /cbor level (the bridge only), the CSR as DER bytes
+    const cbor = mode === 'csr-cbor'
+    const suffix = cbor ? '/cbor' : ''
+    const topic = `registration/${device.id}/reply${suffix}`
+    const answer = waitForFinal(client, topic, requestId, cbor)
     await client.subscribeAsync(topic, { qos: 1 })
     const body = mode === 'csr' ? { requestId, csr: device.csr } : { requestId }
+    const payload = cbor
+      ? Buffer.from(encode({ requestId, csr: device.csrDer }))
+      : target.request(device.id, body)
     const published = performance.now()
-    await client.publishAsync('registration/request', target.request(device.id, body), { qos: 1 })
+    await client.publishAsync(`registration/request${suffix}`, payload, { qos: 1 })
     const reply = await answer
     const now = performance.now()
     return { ms: now - started, replyMs: now - published, status: reply.status }
@@ -98,7 +105,7 @@ export async function closedLoop(
   devices: readonly Device[],
   concurrency: number,
   durationMs: number,
-  mode: 'server-key' | 'csr',
+  mode: LoadMode,
 ): Promise<LoadResult> {
   const latencies: number[] = []
   const statuses: Record<string, number> = {}

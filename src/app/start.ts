@@ -108,7 +108,8 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   cleanup.defer(() => state.close())
   const { broker, sharedSessions } = wireBroker(config, files, cleanup, {
     logger,
-    onRequest: (identity, payload, connection) => registration.handle(identity, payload, connection),
+    onRequest: (identity, payload, connection, format) =>
+      registration.handle(identity, payload, connection, format),
     operationalCas: () => tls.operationalCas,
     denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),

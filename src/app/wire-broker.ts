@@ -48,11 +48,12 @@ export function wireBroker(
   deps: Pick<BootstrapBrokerOptions, 'logger' | 'onRequest' | 'operationalCas' | 'denied' | 'observer'>,
 ): { broker: BootstrapBroker; sharedSessions: boolean } {
   const { registration: r, limits, state } = config
+  const topics = createTopics(config.topics.request, config.topics.replyPrefix)
   const redisErrors = new LogBudget({ burst: 5, perMinute: 5 })
   const backend =
     state.redis.url === undefined
       ? undefined
-      : redisBackend(state.redis.url, r.replyCacheSeconds * 1000, config.topics.request, (err) => {
+      : redisBackend(state.redis.url, r.replyCacheSeconds * 1000, topics.requestTopics, (err) => {
           const suppressed = redisErrors.take('redis')
           if (suppressed !== undefined)
             deps.logger.warn({ err: err.message, suppressed }, 'Redis (MQTT sessions) unavailable')
@@ -66,7 +67,7 @@ export function wireBroker(
       maxConnections: limits.maxConnections,
       maxIdleMs: limits.maxIdleSeconds * 1000,
     },
-    topics: createTopics(config.topics.request, config.topics.replyPrefix),
+    topics,
     identitySource: config.identity,
     connectTimeoutMs: limits.connectTimeoutMs,
     maxPacketBytes: limits.maxPacketBytes,

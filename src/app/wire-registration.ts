@@ -45,7 +45,8 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       state,
       logger,
       observer,
-      notify: (identity, notice) => void broker.publish(identity, notice, false).catch(() => {}),
+      notify: (identity, notice, format) =>
+        void broker.publish(identity, notice, false, format).catch(() => {}),
     },
     {
       policy: {
@@ -79,7 +80,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       // a batch's replies go to a connected gateway only, never kept for an offline session: a kept `complete`
       // would claim devices whose replies were not kept (those with keys, those past the per-identity bound); a
       // gateway that lost its connection retries the batch and gets the same answers
-      publish: (identity, payload) => broker.publishPayload(identity, payload, false),
+      publish: (identity, payload, format) => broker.publishPayload(identity, payload, false, format),
       logger,
       observer,
     },
@@ -95,7 +96,10 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     get cachedReplies() {
       return service.cachedReplies
     },
-    /** handle answers a request of the bootstrap topic: a gateway batch (the extension), else protocol v1. */
+    /**
+     * handle answers a request of a bootstrap topic, in the wire format of that topic: a gateway batch (the
+     * extension), else protocol v1.
+     */
     handle: routes.handle,
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {

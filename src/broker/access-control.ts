@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls'
 import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
+import { WIRE_FORMATS, type WireFormat } from '../protocol/codec/codecs.js'
 import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
 import { endConnection, guardHook } from './hook-guard.js'
@@ -26,10 +27,16 @@ export interface AccessControlOptions {
     | ((identity: DeviceIdentity) => string | undefined | Promise<string | undefined>)
     | undefined
   /**
-   * Called with each registration request; the payload is never forwarded to any client. `connection.open` stays
-   * true while a connection of the identity that was up when the request came is still up.
+   * Called with each registration request and the wire format of the topic it came on; the payload is never
+   * forwarded to any client. `connection.open` stays true while a connection of the identity that was up when the
+   * request came is still up.
    */
-  readonly onRequest: (identity: DeviceIdentity, payload: Buffer, connection: RequestConnection) => void
+  readonly onRequest: (
+    identity: DeviceIdentity,
+    payload: Buffer,
+    connection: RequestConnection,
+    format: WireFormat,
+  ) => void
 }
 
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3)
@@ -54,6 +61,9 @@ function refusal(returnCode: number, message: string): AuthenticateError {
  */
 export function createAccessControl(options: AccessControlOptions) {
   const { topics, logger } = options
+  /** isOwnReplyTopic: an identity's reply topics, one per wire format, and nothing else. */
+  const isOwnReplyTopic = (identity: DeviceIdentity, topic: string): boolean =>
+    WIRE_FORMATS.some((format) => topic === topics.replyTopic(identity.id, format))
   const identities = new WeakMap<Client, DeviceIdentity>()
   const refusals = new WeakMap<Client, AuthenticateError>()
   const live = new Map<string, Set<Client>>()
@@ -148,17 +158,19 @@ export function createAccessControl(options: AccessControlOptions) {
 
   const authorizePublish: Hooks['authorizePublish'] = (client, packet, done) => {
     const identity = client ? identities.get(client) : undefined
-    if (!client || !identity || packet.topic !== topics.request) {
+    const format = topics.formatOf(packet.topic)
+    if (!client || !identity || format === undefined) {
       info(identity?.id, { identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
       return done(new Error('publish not authorized'))
     }
     // the identity's connections up when the request came (the asker, and any subscriber of its replies)
     const present = [...(live.get(identity.id) ?? [client])]
-    options.onRequest(identity, packet.payload as Buffer, {
+    const connection = {
       get open() {
         return present.some((c) => !c.closed)
       },
-    })
+    }
+    options.onRequest(identity, packet.payload as Buffer, connection, format)
     // the request is consumed here: nothing is retained, and no client may subscribe to the request topic
     packet.retain = false
     done(null)
@@ -166,7 +178,7 @@ export function createAccessControl(options: AccessControlOptions) {
 
   const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, done) => {
     const identity = identities.get(client)
-    if (!identity || sub.topic !== topics.replyTopic(identity.id)) {
+    if (!identity || !isOwnReplyTopic(identity, sub.topic)) {
       info(identity?.id, { identity: identity?.id, topic: sub.topic }, 'subscription refused')
       return done(null, null) // SUBACK 0x80 for this filter; the connection stays up
     }
@@ -178,7 +190,7 @@ export function createAccessControl(options: AccessControlOptions) {
     try {
       // defence in depth: only the client's own reply topic is ever delivered, never retained
       const identity = identities.get(client)
-      if (!identity || packet.topic !== topics.replyTopic(identity.id)) return null
+      if (!identity || !isOwnReplyTopic(identity, packet.topic)) return null
       return packet.retain ? { ...packet, retain: false } : packet
     } catch (err) {
       endConnection(client, 'authorizeForward', err, logger)

@@ -2,6 +2,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { SecureContextOptions, Server } from 'node:tls'
 import { Aedes } from 'aedes'
 import { LogBudget } from '../common/log-budget.js'
+import { codecOf, type WireFormat } from '../protocol/codec/codecs.js'
 import { encodeReply, type Reply } from '../protocol/messages.js'
 import { type AccessControlOptions, createAccessControl } from './access-control.js'
 import { boundedPersistence, type OfflineQueueOptions } from './bounded-persistence.js'
@@ -133,18 +134,24 @@ export class BootstrapBroker {
   }
 
   /**
-   * publish sends a reply to the identity's reply topic, never retained: QoS 1 (kept for a persistent session
-   * that is offline), or QoS 0 when `queue` is false (delivered only to a device that is connected).
+   * publish sends a reply, in a wire format, to the identity's reply topic of that format, never retained: QoS 1
+   * (kept for a persistent session that is offline), or QoS 0 when `queue` is false (delivered only to a device
+   * that is connected).
    */
-  publish(identity: string, reply: Reply, queue = true): Promise<void> {
-    return this.publishPayload(identity, encodeReply(reply), queue)
+  publish(identity: string, reply: Reply, queue = true, format: WireFormat = 'json'): Promise<void> {
+    return this.publishPayload(identity, encodeReply(reply, codecOf(format)), queue, format)
   }
 
-  /** publishPayload sends an encoded reply (e.g. of the gateway extension) to the identity's reply topic. */
-  publishPayload(identity: string, payload: Buffer, queue = true): Promise<void> {
+  /** publishPayload sends an encoded reply (e.g. of the gateway extension) to the identity's reply topic of `format`. */
+  publishPayload(
+    identity: string,
+    payload: Buffer,
+    queue = true,
+    format: WireFormat = 'json',
+  ): Promise<void> {
     const aedes = this.#aedes
     if (!aedes || aedes.closed) return Promise.reject(new Error('broker is not running'))
-    const topic = this.#options.topics.replyTopic(identity)
+    const topic = this.#options.topics.replyTopic(identity, format)
     const packet = { cmd: 'publish', topic, payload, qos: queue ? 1 : 0, retain: false, dup: false } as const
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())))
   }

@@ -24,7 +24,7 @@ export interface BrokerBackend {
 export function redisBackend(
   url: string,
   ttlMs: number,
-  requestTopic: string,
+  requestTopics: readonly string[],
   onError: (err: Error) => void,
 ): BrokerBackend {
   const connection = (): Redis => {
@@ -70,13 +70,14 @@ export function redisBackend(
     if (typeof method !== 'function') throw new Error(`aedes-persistence-redis has no ${name}()`)
     methods[name] = (...args: unknown[]) => Readable.from(method.apply(persistence, args))
   }
-  // a request is consumed where it arrives (access-control's authorizePublish) and no client may subscribe to its
-  // topic: it never crosses Redis (one PUBLISH, and its delivery to every process, saved per registration). Nor do
-  // Aedes' announcements of a subscribe, an unsubscribe and a disconnect: no client may subscribe to $SYS and
-  // Aedes listens for none of them (only for new clients, heartbeats and births, which stay): three more saved
+  // a request (on any format's request topic) is consumed where it arrives (access-control's authorizePublish) and
+  // no client may subscribe to its topic: it never crosses Redis (one PUBLISH, and its delivery to every process,
+  // saved per registration). Nor do Aedes' announcements of a subscribe, an unsubscribe and a disconnect: no client
+  // may subscribe to $SYS and Aedes listens for none of them (only for new clients, heartbeats and births, which
+  // stay): three more saved
   const emit = mq.emit.bind(mq) as (packet: { topic: string }, done?: () => void) => void
   ;(mq as unknown as { emit: typeof emit }).emit = (packet, done) =>
-    packet.topic === requestTopic || UNHEARD_SYS.test(packet.topic) ? done?.() : emit(packet, done)
+    requestTopics.includes(packet.topic) || UNHEARD_SYS.test(packet.topic) ? done?.() : emit(packet, done)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],

@@ -1,3 +1,4 @@
+import { pemBlocks } from '../common/pem-blocks.js'
 import { malformed } from './errors.js'
 
 /** PEM encoding and decoding (RFC 7468). */
@@ -7,8 +8,6 @@ export function toPem(der: Buffer, label: string): string {
   const body = der.toString('base64').replace(/.{64}/g, '$&\n')
   return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`
 }
-
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g
 
 /** canonicalBase64 decodes base64 that is the one encoding of its bytes (no junk, no stray bits), or undefined. */
 export function canonicalBase64(text: string): Buffer | undefined {
@@ -34,7 +33,7 @@ export function fromPemStrict(text: string): { label: string; der: Buffer }[] {
 
 /** certificatesFromPem returns the DER of every CERTIFICATE block, in order (leniently: whitespace is skipped). */
 export function certificatesFromPem(text: string): Buffer[] {
-  return [...text.matchAll(PEM_BLOCK)]
-    .filter((m) => m[1] === 'CERTIFICATE')
-    .map((m) => Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'))
+  return pemBlocks(text)
+    .filter((block) => block.label === 'CERTIFICATE')
+    .map((block) => block.der)
 }

@@ -1,3 +1,4 @@
+import { type Codec, codecOf } from './codec/codecs.js'
 import { RegistrationError } from './errors.js'
 import {
   checkFields,
@@ -9,6 +10,7 @@ import {
   REQUEST_ID_PATTERN,
   type RegistrationRequest,
   type RejectedReply,
+  readCsr,
   unknownKeyAlgorithm,
 } from './messages.js'
 import { Payload } from './payload.js'
@@ -41,11 +43,11 @@ const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm'])
 
 /**
  * isGatewayPayload tells cheaply whether a request payload uses the extension: it has a top-level `extension`
- * field. The byte search keeps v1 requests on their path without a second JSON parse.
+ * field. The byte search keeps v1 requests on their path without decoding them here.
  */
 export function isGatewayPayload(payload: Buffer | Payload): boolean {
-  const bytes = payload instanceof Payload ? payload.bytes : payload
-  return bytes.includes('"extension"') && Payload.of(payload).peek()?.extension !== undefined
+  const opened = Payload.of(payload)
+  return opened.mayHaveField('extension') && opened.peek()?.extension !== undefined
 }
 
 function decodeDevice(entry: unknown, index: number): DownstreamRequest {
@@ -54,12 +56,11 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
     throw malformed(`${at} must be an object`)
   const fields = entry as Record<string, unknown>
   checkFields(fields, DEVICE_FIELDS, `${at}.`)
-  const { deviceId, csr, keyAlgorithm } = fields
+  const { deviceId, keyAlgorithm } = fields
   if (typeof deviceId !== 'string' || !isSafeIdentity(deviceId)) {
     throw malformed(`${at}.deviceId must be 1-128 of A-Z a-z 0-9 . _ - starting alphanumeric`)
   }
-  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0))
-    throw malformed(`${at}.csr must be a non-empty string`)
+  const csr = readCsr(fields.csr, `${at}.`)
   if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
     throw malformed(`${at}.keyAlgorithm must be a string`)
   if (csr !== undefined && keyAlgorithm !== undefined)
@@ -69,7 +70,7 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
   if (refused) return { deviceId, refused }
   return {
     deviceId,
-    ...(csr === undefined ? {} : { csr: csr as string }),
+    ...(csr === undefined ? {} : { csr }),
     ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
   }
 }
@@ -124,7 +125,7 @@ export function readGatewayBatch(fields: Record<string, unknown>, limits: Gatewa
 }
 
 /** decodeGatewayBatch validates a batch: openGatewayBatch, then readGatewayBatch. */
-export function decodeGatewayBatch(payload: Buffer, limits: GatewayLimits): GatewayBatch {
+export function decodeGatewayBatch(payload: Buffer | Payload, limits: GatewayLimits): GatewayBatch {
   return readGatewayBatch(openGatewayBatch(payload, limits), limits)
 }
 
@@ -146,14 +147,16 @@ export interface BatchComplete {
 /** GatewayReply is any message of the extension on the gateway's reply topic. */
 export type GatewayReply = DeviceResult | BatchComplete | Omit<RejectedReply, 'requestId'>
 
-/** encodeGatewayReply serialises a reply: version, extension and requestId first. */
-export function encodeGatewayReply(requestId: string | undefined, reply: GatewayReply): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      version: PROTOCOL_VERSION,
-      extension: GATEWAY_EXTENSION,
-      ...(requestId === undefined ? {} : { requestId }),
-      ...reply,
-    }),
-  )
+/** encodeGatewayReply serialises a reply (version, extension and requestId first) in the batch's format. */
+export function encodeGatewayReply(
+  requestId: string | undefined,
+  reply: GatewayReply,
+  codec: Codec = codecOf('json'),
+): Buffer {
+  return codec.encode({
+    version: PROTOCOL_VERSION,
+    extension: GATEWAY_EXTENSION,
+    ...(requestId === undefined ? {} : { requestId }),
+    ...reply,
+  })
 }

@@ -1,3 +1,4 @@
+import { type Codec, codecOf } from './codec/codecs.js'
 import { type ErrorCode, RegistrationError } from './errors.js'
 import { Payload } from './payload.js'
 
@@ -20,7 +21,7 @@ export const PROTOCOL_VERSION = 1
 /** RegistrationRequest is a decoded, validated request. */
 export interface RegistrationRequest {
   readonly requestId?: string
-  /** The CSR as the device sent it (PEM or base64 DER); parsed later by the issuance path. */
+  /** The CSR as the device sent it (PEM or base64 DER; CBOR DER bytes as base64); parsed later by the issuance path. */
   readonly csr?: string
   readonly keyAlgorithm?: KeyAlgorithm
 }
@@ -53,6 +54,17 @@ export const unknownKeyAlgorithm = (keyAlgorithm: unknown): RegistrationError | 
     ? undefined
     : new RegistrationError('KEY_NOT_ALLOWED', `keyAlgorithm must be one of ${KEY_ALGORITHMS.join(', ')}`)
 
+/**
+ * readCsr reads a `csr` field: a non-empty text string (PEM or base64 DER) or, in CBOR, a non-empty byte string
+ * (DER), which becomes its base64 so that a CSR is one request in either format. undefined when absent.
+ */
+export function readCsr(csr: unknown, at = ''): string | undefined {
+  if (csr instanceof Uint8Array && csr.length > 0) return Buffer.from(csr).toString('base64')
+  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0))
+    throw malformed(`${at}csr must be a non-empty string (or, in CBOR, byte string)`)
+  return csr
+}
+
 /** decodeRequest validates a request payload; every failure is a RegistrationError with a wire code. */
 export function decodeRequest(payload: Buffer | Payload, maxBytes: number): RegistrationRequest {
   const { size } = payload instanceof Payload ? payload : { size: payload.length }
@@ -61,12 +73,11 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
   }
   const fields = Payload.of(payload).object()
   checkFields(fields, REQUEST_FIELDS)
-  const { version, requestId, csr, keyAlgorithm } = fields
+  const { version, requestId, keyAlgorithm } = fields
   checkVersion(version)
   if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId)))
     throw malformed('requestId must be 1-128 printable ASCII characters')
-  if (csr !== undefined && (typeof csr !== 'string' || csr.length === 0))
-    throw malformed('csr must be a non-empty string')
+  const csr = readCsr(fields.csr)
   if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
     throw malformed('keyAlgorithm must be a string')
   const refused = unknownKeyAlgorithm(keyAlgorithm)
@@ -75,7 +86,7 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
     throw malformed('csr and keyAlgorithm are mutually exclusive')
   return {
     ...(requestId === undefined ? {} : { requestId: requestId as string }),
-    ...(csr === undefined ? {} : { csr: csr as string }),
+    ...(csr === undefined ? {} : { csr }),
     ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
   }
 }
@@ -131,9 +142,9 @@ export function rejectedReply(err: RegistrationError, requestId: string | undefi
   }
 }
 
-/** encodeReply serialises a reply with the protocol version first. */
-export function encodeReply(reply: Reply): Buffer {
-  return Buffer.from(JSON.stringify({ version: PROTOCOL_VERSION, ...reply }))
+/** encodeReply serialises a reply with the protocol version first, in the request's format (JSON by default). */
+export function encodeReply(reply: Reply, codec: Codec = codecOf('json')): Buffer {
+  return codec.encode({ version: PROTOCOL_VERSION, ...reply })
 }
 
 /** peekRequestId extracts a valid requestId from a payload that failed validation, so rejections can echo it. */

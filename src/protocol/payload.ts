@@ -1,19 +1,22 @@
-import { isUtf8 } from 'node:buffer'
+import { type Codec, codecOf } from './codec/codecs.js'
 import { RegistrationError } from './errors.js'
 
 /**
- * Payload is a request as it came off the wire, parsed (UTF-8 JSON) at most once whoever reads it: the routing
- * (a gateway batch or a v1 request), the decoder, and the requestId of a rejection all share one parse.
+ * Payload is a request as it came off the wire, decoded (by the codec of the topic it came on: JSON or CBOR) at
+ * most once whoever reads it: the routing (a gateway batch or a v1 request), the decoder, and the requestId of a
+ * rejection all share one decode. Its codec also writes the request's answers.
  */
 export class Payload {
   readonly bytes: Buffer
-  #parsed: { readonly object?: Record<string, unknown>; readonly problem?: string } | undefined
+  readonly codec: Codec
+  #decoded: { readonly object: Record<string, unknown> } | { readonly problem: RegistrationError } | undefined
 
-  constructor(bytes: Buffer) {
+  constructor(bytes: Buffer, codec: Codec = codecOf('json')) {
     this.bytes = bytes
+    this.codec = codec
   }
 
-  /** of wraps a Buffer (a Payload stays itself). */
+  /** of wraps a Buffer as JSON (a Payload stays itself). */
   static of(payload: Buffer | Payload): Payload {
     return payload instanceof Payload ? payload : new Payload(payload)
   }
@@ -22,32 +25,35 @@ export class Payload {
     return this.bytes.length
   }
 
-  /** object is the payload's JSON object; MALFORMED_REQUEST when it is not UTF-8 JSON, or not an object. */
+  /** object is the payload's object; MALFORMED_REQUEST when its format cannot read it, or it is not an object. */
   object(): Record<string, unknown> {
-    const parsed = this.#parse()
-    if (parsed.object) return parsed.object
-    throw new RegistrationError('MALFORMED_REQUEST', parsed.problem ?? 'request is not UTF-8 JSON')
+    const decoded = this.#decode()
+    if ('object' in decoded) return decoded.object
+    throw decoded.problem
   }
 
-  /** peek is the payload's JSON object, or undefined; it never throws. */
+  /** peek is the payload's object, or undefined; it never throws. */
   peek(): Record<string, unknown> | undefined {
-    return this.#parse().object
+    const decoded = this.#decode()
+    return 'object' in decoded ? decoded.object : undefined
   }
 
-  #parse(): { readonly object?: Record<string, unknown>; readonly problem?: string } {
-    if (this.#parsed) return this.#parsed
-    let body: unknown
+  /** mayHaveField tells cheaply whether the payload may have a top-level field `name`, without decoding it. */
+  mayHaveField(name: string): boolean {
+    return this.codec.mayHaveField(this.bytes, name)
+  }
+
+  #decode() {
+    if (this.#decoded) return this.#decoded
     try {
-      if (!isUtf8(this.bytes)) throw new Error('not UTF-8')
-      body = JSON.parse(this.bytes.toString('utf8'))
-    } catch {
-      this.#parsed = { problem: 'request is not UTF-8 JSON' }
-      return this.#parsed
+      this.#decoded = { object: this.codec.decode(this.bytes) }
+    } catch (err) {
+      const problem =
+        err instanceof RegistrationError
+          ? err
+          : new RegistrationError('MALFORMED_REQUEST', 'request is unreadable')
+      this.#decoded = { problem }
     }
-    this.#parsed =
-      typeof body === 'object' && body !== null && !Array.isArray(body)
-        ? { object: body as Record<string, unknown> }
-        : { problem: 'request must be a JSON object' }
-    return this.#parsed
+    return this.#decoded
   }
 }

@@ -1,3 +1,5 @@
+import { WIRE_FORMATS, type WireFormat } from './codec/codec.js'
+
 /**
  * Topic grammar of protocol v1. Identities are restricted to characters that are inert in MQTT topics,
  * so an identity can be embedded in a reply topic without creating wildcards or extra levels.
@@ -11,17 +13,32 @@ export function isSafeIdentity(identity: string): boolean {
   return IDENTITY_PATTERN.test(identity)
 }
 
-/** Topics holds the bootstrap topic and builds reply topics. */
+/**
+ * Topics holds the bootstrap topics and builds reply topics. A device chooses the wire format by topic, as AWS IoT
+ * does: JSON on the configured topics, CBOR on the same topics with a `/cbor` level after them.
+ */
 export interface Topics {
+  /** The JSON request topic (topics.request). */
   readonly request: string
-  replyTopic(identity: string): string
+  /** requestTopics are every format's request topic: consumed by the bridge, never delivered. */
+  readonly requestTopics: readonly string[]
+  /** formatOf is the wire format of a request topic, or undefined for any other topic. */
+  formatOf(topic: string): WireFormat | undefined
+  replyTopic(identity: string, format?: WireFormat): string
 }
+
+/** formatTopic is a topic of a wire format: the JSON topic itself, or it with a `/cbor` level after it. */
+const formatTopic = (topic: string, format: WireFormat): string =>
+  format === 'json' ? topic : `${topic}/${format}`
 
 /** createTopics builds the topic set from the configured request topic and reply prefix. */
 export function createTopics(request: string, replyPrefix: string): Topics {
+  const requests = new Map(WIRE_FORMATS.map((format) => [formatTopic(request, format), format]))
   return {
     request,
-    replyTopic: (identity) => `${replyPrefix}/${identity}/reply`,
+    requestTopics: [...requests.keys()],
+    formatOf: (topic) => requests.get(topic),
+    replyTopic: (identity, format = 'json') => formatTopic(`${replyPrefix}/${identity}/reply`, format),
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { IssuanceOrder } from '../issuers/issuer.js'
+import type { Codec, WireFormat } from '../protocol/codec/codecs.js'
 import { type ErrorCode, RegistrationError, toRegistrationError } from '../protocol/errors.js'
 import {
   type DeviceResult,
@@ -34,8 +35,11 @@ export interface GatewayServiceDeps {
   readonly denied: LifecycleOptions['denied']
   /** Where the gateways' quota rates live (shared across processes with Redis), as the identities' limits. */
   readonly state: SharedState
-  /** Delivers an encoded reply on the gateway's own reply topic, to a connected gateway only (never kept, never retained). */
-  readonly publish: (identity: string, payload: Buffer) => Promise<void>
+  /**
+   * Delivers an encoded reply on the gateway's own reply topic of the batch's wire format, to a connected gateway
+   * only (never kept, never retained).
+   */
+  readonly publish: (identity: string, payload: Buffer, format: WireFormat) => Promise<void>
   readonly logger: Logger
   /** Hears how each downstream device's registration ended (via: gateway), for metrics. */
   readonly observer?: RegistrationObserver | undefined
@@ -89,9 +93,11 @@ export class GatewayService {
     connection: RequestConnection,
   ): Promise<void> {
     const log = this.#deps.logger.child({ gateway })
+    const { bytes, codec } = Payload.of(payload)
+    // a batch's format is part of it: its replies go to that format's topic
     const batchKey = createHash('sha256')
-      .update(`${gateway}\n`)
-      .update(Payload.of(payload).bytes)
+      .update(`${gateway}\n${codec.format}\n`)
+      .update(bytes)
       .digest('base64')
     let requestId: string | undefined
     try {
@@ -105,7 +111,7 @@ export class GatewayService {
       if (this.#batchesInFlight.has(batchKey)) return // a redelivery of the batch in flight, which will answer
       this.#batchesInFlight.add(batchKey)
       try {
-        await this.#answer(gateway, rule, batch, connection, log)
+        await this.#answer(gateway, rule, batch, connection, log, codec)
       } finally {
         this.#batchesInFlight.delete(batchKey)
       }
@@ -116,7 +122,7 @@ export class GatewayService {
         { requestId, code: error.code, reason: reasonOf(error), ...errorFields(error) },
         'gateway batch rejected',
       )
-      await this.#send(gateway, requestId, gatewayRejection(error), log)
+      await this.#send(gateway, requestId, gatewayRejection(error), log, codec)
     }
   }
 
@@ -126,6 +132,7 @@ export class GatewayService {
     batch: GatewayBatch,
     connection: RequestConnection,
     log: Logger,
+    codec: Codec,
   ): Promise<void> {
     const { requestId, devices } = batch
     let issued = 0
@@ -135,7 +142,7 @@ export class GatewayService {
         const device = devices[i] as DownstreamRequest
         const result = await this.#device(gateway, rule, requestId, device, log)
         if (result.status === 'issued') issued++
-        await this.#send(gateway, requestId, result, log)
+        await this.#send(gateway, requestId, result, log, codec)
       }
     }
     const workers = Math.min(this.#options.concurrency, devices.length)
@@ -154,6 +161,7 @@ export class GatewayService {
       requestId,
       { status: 'complete', issued, rejected: devices.length - issued },
       log,
+      codec,
     )
   }
 
@@ -219,9 +227,15 @@ export class GatewayService {
     }
   }
 
-  #send(gateway: string, requestId: string | undefined, reply: GatewayReply, log: Logger): Promise<void> {
+  #send(
+    gateway: string,
+    requestId: string | undefined,
+    reply: GatewayReply,
+    log: Logger,
+    codec: Codec,
+  ): Promise<void> {
     const warn = (err: unknown): void => log.warn({ requestId, err }, 'gateway reply could not be published')
-    return this.#deps.publish(gateway, encodeGatewayReply(requestId, reply)).catch(warn)
+    return this.#deps.publish(gateway, encodeGatewayReply(requestId, reply, codec), codec.format).catch(warn)
   }
 
   /** close refuses new batches and waits for those in flight (the service's close aborts their issuances). */

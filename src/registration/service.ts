@@ -5,12 +5,13 @@ import type { PresentedCredential } from '../protocol/identity.js'
 import {
   decodeRequest,
   type IssuedReply,
+  type PendingReply,
   peekRequestId,
   type RegistrationRequest,
   type Reply,
   rejectedReply,
 } from '../protocol/messages.js'
-import type { Payload } from '../protocol/payload.js'
+import { Payload } from '../protocol/payload.js'
 import { MemoryState } from '../state/memory.js'
 import { InFlight } from './in-flight.js'
 import type { Outcome } from './observer.js'
@@ -99,7 +100,9 @@ export class RegistrationService {
       requestId = request.requestId
       mode = request.csr === undefined ? 'server_key' : 'csr'
       const controller = new AbortController()
-      const registration: Registration = { identity, request, credential, log, controller }
+      const { format } = Payload.of(payload).codec
+      const notify = (notice: PendingReply): void => this.#pipeline.notify(identity, notice, format)
+      const registration: Registration = { identity, request, credential, log, controller, notify }
       const done = await run(this.#pipeline, registration, this.#device, this.#steps)
       if ('silent' in done) {
         observe('coalesced')

@@ -2,7 +2,7 @@ import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Reply } from '../../src/protocol/messages.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
-import { connectDevice, tlsFor } from '../support/device.js'
+import { connectDevice, grantedQos, tlsFor } from '../support/device.js'
 import { rawConnect as rawTls } from '../support/raw-mqtt.js'
 
 let bridge: TestBridge
@@ -14,16 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await bridge?.stop()
 })
-
-/** grantedQos subscribes and returns the QoS the SUBACK granted (128 = refused). */
-function grantedQos(client: mqtt.MqttClient, topic: string, qos: 0 | 1 | 2): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    client.subscribe(topic, { qos }, (err, granted) => {
-      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted
-      resolve(refused ? refused[0] : granted?.[0]?.qos)
-    })
-  })
-}
 
 /** rawConnect connects with full control over the CONNECT packet; resolves with the CONNACK or the refusal. */
 function rawConnect(

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
-import type { MqttClient } from 'mqtt'
+import { decode, encode } from 'cborg'
+import mqtt, { type MqttClient } from 'mqtt'
 import { connectTls, type DeviceTls } from '../../src/client/register.js'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
+import type { WireFormat } from '../../src/protocol/codec/codecs.js'
 import type { Reply } from '../../src/protocol/messages.js'
 import type { TestBridge } from './bridge.js'
 
@@ -24,13 +26,37 @@ export interface TestDevice {
   end(): Promise<void>
 }
 
-/** connectDevice connects a device with its factory certificate and subscribes to its reply topic. */
+/** formatSuffix is the topic level a wire format adds to the request and reply topics. */
+export const formatSuffix = (format: WireFormat): string => (format === 'json' ? '' : `/${format}`)
+
+/** decodeReply reads a reply in a wire format (CBOR: as cborg reads it, byte strings as Uint8Array). */
+export const decodeReply = (payload: Buffer, format: WireFormat = 'json'): Reply =>
+  (format === 'json' ? JSON.parse(payload.toString('utf8')) : decode(payload)) as Reply
+
+/**
+ * connectDevice connects a device with its factory certificate (or `tls`) and subscribes to its reply topic of
+ * `format` (JSON by default), where it sends its requests too.
+ */
 export async function connectDevice(
   bridge: TestBridge,
   id: string,
-  options: { subscribe?: boolean } = {},
+  options: {
+    subscribe?: boolean
+    format?: WireFormat
+    tls?: DeviceTls
+    /** A session of this client id, persistent unless `clean` (default: a clean session, a generated id). */
+    session?: { clientId: string; clean: boolean }
+  } = {},
 ): Promise<TestDevice> {
-  const client = await connectTls(bridge.url, tlsFor(bridge, bridge.pki.device(id)))
+  const format = options.format ?? 'json'
+  const tls = options.tls ?? tlsFor(bridge, bridge.pki.device(id))
+  const { session } = options
+  const client = session
+    ? await mqtt.connectAsync(bridge.url, {
+        ...{ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, reconnectPeriod: 0, protocolVersion: 4 },
+        ...session,
+      })
+    : await connectTls(bridge.url, tls)
   const replies: Reply[] = []
   const waiters: { includePending: boolean; resolve: (r: Reply) => void }[] = []
   let cursor = 0
@@ -45,11 +71,13 @@ export async function connectDevice(
     }
   }
   client.on('message', (_topic, payload) => {
-    replies.push(JSON.parse(payload.toString('utf8')) as Reply)
+    replies.push(decodeReply(payload, format))
     pump()
   })
   if (options.subscribe !== false) {
-    const [granted] = await client.subscribeAsync(`registration/${id}/reply`, { qos: 1 })
+    const [granted] = await client.subscribeAsync(`registration/${id}/reply${formatSuffix(format)}`, {
+      qos: 1,
+    })
     if (granted?.qos === 128) throw new Error(`subscription to ${id}'s reply topic refused`)
   }
   return {
@@ -61,9 +89,24 @@ export async function connectDevice(
         pump()
       }),
     send: async (payload) => {
-      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload)
-      await client.publishAsync('registration/request', body, { qos: 1 })
+      const body =
+        typeof payload === 'string' || Buffer.isBuffer(payload)
+          ? payload
+          : format === 'json'
+            ? JSON.stringify(payload)
+            : Buffer.from(encode(payload))
+      await client.publishAsync(`registration/request${formatSuffix(format)}`, body, { qos: 1 })
     },
     end: () => client.endAsync(true),
   }
+}
+
+/** grantedQos subscribes and returns the QoS the SUBACK granted (128 = refused). */
+export function grantedQos(client: MqttClient, topic: string, qos: 0 | 1 | 2): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    client.subscribe(topic, { qos }, (err, granted) => {
+      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted
+      resolve(refused ? refused[0] : granted?.[0]?.qos)
+    })
+  })
 }

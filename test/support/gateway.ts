@@ -1,10 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { encode } from 'cborg'
 import type { MqttClient } from 'mqtt'
 import { connectTls } from '../../src/client/register.js'
+import type { WireFormat } from '../../src/protocol/codec/codecs.js'
 import type { TestBridge } from './bridge.js'
-import { tlsFor } from './device.js'
+import { decodeReply, formatSuffix, tlsFor } from './device.js'
 
 /** GatewayMessage is any reply of the gateway extension, as parsed JSON. */
 export type GatewayMessage = Record<string, unknown> & {
@@ -30,10 +32,14 @@ export interface TestGateway {
   end(): Promise<void>
 }
 
-/** connectGateway connects an identity of the test PKI as a gateway. */
-export async function connectGateway(bridge: TestBridge, id: string): Promise<TestGateway> {
+/** connectGateway connects an identity of the test PKI as a gateway, speaking `format` (JSON by default). */
+export async function connectGateway(
+  bridge: TestBridge,
+  id: string,
+  format: WireFormat = 'json',
+): Promise<TestGateway> {
   const client = await connectTls(bridge.url, tlsFor(bridge, bridge.pki.device(id)))
-  const [granted] = await client.subscribeAsync(`registration/${id}/reply`, { qos: 1 })
+  const [granted] = await client.subscribeAsync(`registration/${id}/reply${formatSuffix(format)}`, { qos: 1 })
   if (granted?.qos === 128) throw new Error(`subscription to ${id}'s reply topic refused`)
   return {
     client,
@@ -42,7 +48,7 @@ export async function connectGateway(bridge: TestBridge, id: string): Promise<Te
       const replies: GatewayMessage[] = []
       return new Promise((resolve, reject) => {
         const onMessage = (_topic: string, payload: Buffer): void => {
-          const reply = JSON.parse(payload.toString('utf8')) as GatewayMessage
+          const reply = decodeReply(payload, format) as unknown as GatewayMessage
           if (reply.requestId !== requestId) return
           replies.push(reply)
           if (reply.status === 'complete' || (reply.status === 'rejected' && reply.deviceId === undefined)) {
@@ -51,9 +57,14 @@ export async function connectGateway(bridge: TestBridge, id: string): Promise<Te
           }
         }
         client.on('message', onMessage)
+        const batch = { version: 1, extension: 'gateway/1', ...body }
         const payload =
-          typeof body === 'string' ? body : JSON.stringify({ version: 1, extension: 'gateway/1', ...body })
-        client.publishAsync('registration/request', payload, { qos: 1 }).catch(reject)
+          typeof body === 'string' || Buffer.isBuffer(body)
+            ? body
+            : format === 'json'
+              ? JSON.stringify(batch)
+              : Buffer.from(encode(batch))
+        client.publishAsync(`registration/request${formatSuffix(format)}`, payload, { qos: 1 }).catch(reject)
       })
     },
     end: () => client.endAsync(true),

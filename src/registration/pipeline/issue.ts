@@ -14,7 +14,7 @@ export const issue: Step = async (p, r, path) => {
   const { requestId } = r.request
   const pending = setTimeout(() => {
     if (path.registeredBy !== undefined || !r.lease?.held()) return
-    p.notify(r.identity, { status: 'pending', ...(requestId === undefined ? {} : { requestId }) })
+    r.notify?.({ status: 'pending', ...(requestId === undefined ? {} : { requestId }) })
   }, p.settings.pendingAfterMs)
   const timeout = setTimeout(
     () => r.controller.abort(new RegistrationError('ISSUANCE_TIMEOUT', 'issuance timed out; retry later')),

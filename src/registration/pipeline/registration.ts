@@ -2,6 +2,7 @@ import type { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { RateLimitOptions } from '../../common/rate-limiter.js'
 import type { Credentials, IssuanceOrder, Issuer } from '../../issuers/issuer.js'
+import type { WireFormat } from '../../protocol/codec/codecs.js'
 import type { PresentedCredential } from '../../protocol/identity.js'
 import type { IssuedReply, PendingReply, RegistrationRequest } from '../../protocol/messages.js'
 import type { DeviceRecord, IssuanceEvent, Registry } from '../../registry/registry.js'
@@ -43,8 +44,11 @@ export interface RegistrationServiceDeps {
   readonly registry: Registry
   /** The audit log, written from committed records. */
   readonly audit: AuditTrail
-  /** Sends a progress notice (`pending`) to a connected device; it is never kept for a later session. */
-  readonly notify: (identity: string, notice: PendingReply) => void
+  /**
+   * Sends a progress notice (`pending`) to a connected device, in the wire format of its request; it is never kept
+   * for a later session.
+   */
+  readonly notify: (identity: string, notice: PendingReply, format: WireFormat) => void
   readonly logger: Logger
   readonly observer?: RegistrationObserver | undefined
   /** In-flight leases and rate limits; one process's memory unless replicas share Redis. */
@@ -66,6 +70,8 @@ export interface Registration {
   readonly log: Logger
   /** Aborts the issuance: timeout, shutdown, or a lost lease. */
   readonly controller: AbortController
+  /** Tells the asker its request is under way (`pending`), as its request came (a device's own request only). */
+  readonly notify?: ((notice: PendingReply) => void) | undefined
   /** renewal: the operational certificate this request renews (a connection with one). */
   renewing?: RenewedCertificate | undefined
   /** requestHash: the request hash (idempotency.ts), the key of its answer everywhere. */
