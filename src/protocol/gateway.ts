@@ -12,6 +12,7 @@ import {
   unknownKeyAlgorithm,
 } from './messages.js'
 import { Payload } from './payload.js'
+import { readPkcs12 } from './pkcs12.js'
 import { isSafeIdentity } from './topics.js'
 
 /** GATEWAY_EXTENSION names the gateway batch extension of protocol v1 and its version. */
@@ -37,7 +38,7 @@ export interface GatewayLimits {
 }
 
 const BATCH_FIELDS = new Set(['version', 'extension', 'requestId', 'devices'])
-const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm'])
+const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm', 'pkcs12'])
 
 /**
  * isGatewayPayload tells cheaply whether a request payload uses the extension: it has a top-level `extension`
@@ -64,6 +65,7 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
     throw malformed(`${at}.keyAlgorithm must be a string`)
   if (csr !== undefined && keyAlgorithm !== undefined)
     throw malformed(`${at}: csr and keyAlgorithm are exclusive`)
+  const pkcs12 = readPkcs12(fields.pkcs12, csr, `${at}.`)
   // the key is the device's business: an unknown one refuses this device, not the batch
   const refused = unknownKeyAlgorithm(keyAlgorithm)
   if (refused) return { deviceId, refused }
@@ -71,6 +73,7 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
     deviceId,
     ...(csr === undefined ? {} : { csr: csr as string }),
     ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
+    ...(pkcs12 === undefined ? {} : { pkcs12 }),
   }
 }
 
