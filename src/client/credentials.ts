@@ -24,9 +24,9 @@ export const CREDENTIAL_FILES = {
 export async function writeCredentials(dir: string, credentials: DownstreamCredentials): Promise<string[]> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
   const all: [string, string | Buffer | undefined, number][] = [
+    [CREDENTIAL_FILES.certificate, credentials.certificatePem, 0o644],
     [CREDENTIAL_FILES.privateKey, credentials.privateKeyPem, 0o600],
     [CREDENTIAL_FILES.pkcs12, credentials.pkcs12, 0o600],
-    [CREDENTIAL_FILES.certificate, credentials.certificatePem, 0o644],
     [CREDENTIAL_FILES.ca, credentials.caCertificatesPem, 0o644],
   ]
   const files = all.filter((file): file is [string, string | Buffer, number] => file[1] !== undefined)
