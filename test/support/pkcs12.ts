@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { expect } from 'vitest'
+import type { Reply } from '../../src/protocol/messages.js'
+import type { TestBridge } from './bridge.js'
 import { run } from './tools.js'
 
 // Two independent PKCS#12 readers for the bridge's bundles: the openssl CLI (OpenSSL 3, no legacy provider) and
@@ -84,4 +88,56 @@ export async function pythonPkcs12(bundle: Buffer, password: string): Promise<Py
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
   if (code !== 0) throw new Error(`python3 failed (${code}): ${err}`)
   return JSON.parse(out) as PythonPkcs12
+}
+
+/** opened reads a bundle with both readers and checks it holds the key of `certificate`, with its chain. */
+export async function opened(bundle: Buffer, password: string, certificate: string) {
+  const o = await opensslPkcs12(bundle, password)
+  expect(o.code, o.info).toBe(0)
+  expect(o.info).toContain('Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256')
+  expect(o.info).toContain('MAC: sha256, Iteration 2048')
+  const keyPem = /-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/.exec(o.pem)?.[0] ?? ''
+  expect(new X509Certificate(certificate).checkPrivateKey(createPrivateKey(keyPem))).toBe(true)
+  const p = await pythonPkcs12(bundle, password)
+  expect(p).toMatchObject({ ok: true, keyMatches: true })
+  // the chain: the certificate, then the issuing CA (the bridge's own CA, from caCertificates)
+  expect(p.additional).toEqual(['CN=Development Issuing CA,O=mqtt-registration-bridge development'])
+  return { keyPem, python: p }
+}
+
+export const bundleOf = (reply: Reply): Buffer => {
+  if (reply.status !== 'issued') throw new Error(`not issued: ${JSON.stringify(reply)}`)
+  expect(reply.privateKey).toBeUndefined()
+  return Buffer.from(reply.pkcs12 ?? '', 'base64')
+}
+
+/**
+ * passwordsFound lists where a password shows: the bridge's log lines (as written, or JSON-escaped) and every file
+ * of its state directory (registry, audit log, PKI), as UTF-8 or as a BMPString.
+ */
+export async function passwordsFound(bridge: TestBridge, passwords: readonly string[]): Promise<string[]> {
+  const logs = bridge.logs.join('\n')
+  if (!logs.includes('certificate issued')) throw new Error('no issuance in the logs: nothing was searched')
+  const files: string[] = []
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      else files.push(path)
+    }
+  }
+  await walk(bridge.pki.stateDir)
+  const { registry, auditLog } = bridge.bridge.config
+  if (!files.includes(registry.file) || !files.includes(auditLog))
+    throw new Error('the registry or audit log is not in the state directory: nothing was searched')
+  const contents = await Promise.all(files.map((f) => readFile(f)))
+  const found: string[] = []
+  for (const password of passwords) {
+    if (logs.includes(password) || logs.includes(JSON.stringify(password).slice(1, -1)))
+      found.push(`logs: ${password}`)
+    for (const [i, bytes] of contents.entries())
+      for (const encoded of [Buffer.from(password, 'utf8'), Buffer.from(password, 'utf16le').swap16()])
+        if (bytes.includes(encoded)) found.push(`${files[i]}: ${password}`)
+  }
+  return found
 }
