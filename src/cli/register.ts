@@ -13,6 +13,7 @@ import {
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
+import { PKCS12_PASSWORD_ENV, pkcs12Password } from './pkcs12-password.js'
 import {
   brokerUrl,
   type Flags,
@@ -27,7 +28,7 @@ import {
 export const REGISTER_HELP = `Usage: registration-bridge register [options]
 
 The reference device client: connects with a factory certificate, registers, and writes
-${Object.values(CREDENTIAL_FILES).join(', ')} to the output directory.
+${CREDENTIAL_FILES.certificate}, ${CREDENTIAL_FILES.privateKey} (${CREDENTIAL_FILES.pkcs12} with --pkcs12) and ${CREDENTIAL_FILES.ca} to the output directory.
 
 Options:
   --url URL              the bridge (default mqtts://localhost:8883)
@@ -45,11 +46,15 @@ Options:
                          registration; a new key is made here (CSR) unless --server-key;
                          the new files replace the old ones (default --out: the directory of --cert)
   --server-key           with --renew: ask the bridge for the new key instead (if lifecycle allows)
+  --pkcs12               get the bridge's key in a PKCS#12 bundle: writes ${CREDENTIAL_FILES.pkcs12} (no ${CREDENTIAL_FILES.privateKey});
+                         not with --csr. The password: the first line of --pkcs12-password-file FILE,
+                         or $${PKCS12_PASSWORD_ENV} (8-128 characters, no control characters)
 
 Gateway mode (the gateway registers its downstream devices over its own connection):
   --gateway ID           the gateway: the development PKI's factory certificate for ID, or --cert/--key
   --device ID            a downstream device (repeatable); --csr makes its key here, else the bridge does
   --devices FILE         downstream devices, one per line: "ID", or "ID CSR-FILE" for the sensor's own CSR
+  --pkcs12               each device without a CSR gets its key in a PKCS#12 bundle (one password for all)
   --batch-size N         devices per batch message (default 100)
   --request-id ID        prefix of the batches' requestIds (<ID>-1, <ID>-2, …): the same prefix retries them
   --out DIR              one credentials folder per device under DIR (default ./credentials)
@@ -78,6 +83,8 @@ export const REGISTER_OPTIONS = {
   timeout: { type: 'string' },
   renew: { type: 'boolean' },
   'server-key': { type: 'boolean' },
+  pkcs12: { type: 'boolean' },
+  'pkcs12-password-file': { type: 'string' },
 } as const
 
 type RegisterFlags = Flags<typeof REGISTER_OPTIONS>
@@ -104,30 +111,46 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   if (flags.renew && (flags.cert === undefined || flags.key === undefined)) {
     throw new UsageError('--renew needs --cert FILE and --key FILE: the operational certificate and key')
   }
-  const registration = await (flags.renew ? renew : register)({
+  const password = await bundlePassword(flags)
+  const options = {
     url,
     certPem: await readFile(certFile, 'utf8'),
     keyPem: await readFile(keyFile, 'utf8'),
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
-    csr: flags.renew ? flags['server-key'] !== true : flags.csr === true,
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
     ...(id ? { requestId: id } : {}),
     timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
-  })
+  }
+  const ask = flags.renew ? renew : register
+  const registration =
+    password === undefined
+      ? await ask({ ...options, csr: flags.renew ? flags['server-key'] !== true : flags.csr === true })
+      : await ask({ ...options, pkcs12Password: password })
   const out = resolve(
     flags.out ??
       (flags.renew ? dirname(certFile) : join('credentials', commonNameOf(registration.certificatePem))),
   )
-  await writeCredentials(out, registration)
+  const written = await writeCredentials(out, registration)
   process.stdout.write(
     `Issued certificate ${registration.serialNumber}, valid until ${registration.notAfter}\n`,
   )
-  process.stdout.write(`Wrote ${Object.values(CREDENTIAL_FILES).join(', ')} to ${out}\n`)
+  process.stdout.write(`Wrote ${written.join(', ')} to ${out}\n`)
   if (verifyUrl) {
-    await verifyCredentials(verifyUrl, registration)
+    await verifyCredentials(verifyUrl, registration, password)
     process.stdout.write(`Connected to ${verifyUrl} with the new credentials\n`)
   }
+}
+
+/** bundlePassword is the password of --pkcs12 (checked, never shown), or undefined without the flag. */
+async function bundlePassword(flags: RegisterFlags): Promise<string | undefined> {
+  if (!flags.pkcs12) {
+    if (flags['pkcs12-password-file'] !== undefined)
+      throw new UsageError('--pkcs12-password-file goes with --pkcs12')
+    return undefined
+  }
+  if (flags.csr) throw new UsageError('--pkcs12 bundles a key the bridge makes: not with --csr')
+  return pkcs12Password(flags['pkcs12-password-file'], process.env)
 }
 
 /** registerGatewayCommand registers a gateway's devices in batches and writes one credentials folder per device. */
@@ -140,10 +163,12 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
   requestId(flags['request-id']) // and with room for the batch number, once the devices are known
   const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
+  const password = await bundlePassword(flags)
   const keyed = (deviceId: string): DownstreamDevice => ({
     deviceId,
     ...(flags.csr ? { generateKey: true } : {}),
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
+    ...(password === undefined ? {} : { pkcs12Password: password }),
   })
   const devices = [
     ...deviceIds.map(keyed),

@@ -41,7 +41,8 @@ export function parseReply(payload: Buffer): Reply {
     (r.status === 'pending' && (r.requestId === undefined || isString(r.requestId))) ||
     (r.status === 'issued' &&
       [r.certificate, r.caCertificates, r.serialNumber, r.notBefore, r.notAfter].every(isString) &&
-      (r.privateKey === undefined || isString(r.privateKey))) ||
+      (r.privateKey === undefined || isString(r.privateKey)) &&
+      (r.pkcs12 === undefined || isString(r.pkcs12))) ||
     (r.status === 'rejected' &&
       typeof e === 'object' &&
       e !== null &&

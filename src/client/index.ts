@@ -3,6 +3,9 @@
 export { MalformedReplyError, RegistrationRejectedError } from './answer.js'
 export { CREDENTIAL_FILES, verifyCredentials, writeCredentials } from './credentials.js'
 export {
+  type BundledRegistration,
+  type BundleOptions,
+  type BundleTls,
   commonNameOf,
   connectTls,
   type DeviceTls,

@@ -24,6 +24,8 @@ export interface DownstreamDevice {
   readonly generateKey?: boolean
   /** The key type: for `generateKey`, or the key the bridge generates when there is no CSR. */
   readonly keyAlgorithm?: KeyAlgorithm
+  /** The bridge's key in a PKCS#12 bundle with this password (no CSR): the outcome's credentials carry `pkcs12`. */
+  readonly pkcs12Password?: string
 }
 
 /** RegisterDevicesOptions configure a gateway's registration of its downstream devices. */
@@ -48,9 +50,14 @@ const rejection = (e: DeviceRejection): RegistrationRejectedError =>
   new RegistrationRejectedError(e.code, e.message, e.retryable, e.retryAfterSeconds, e.reason)
 
 async function wireDevice(device: DownstreamDevice, keys: Map<string, string>): Promise<object> {
-  const { deviceId, csr, keyAlgorithm } = device
+  const { deviceId, csr, keyAlgorithm, pkcs12Password } = device
   if (csr !== undefined) return { deviceId, csr }
-  if (!device.generateKey) return keyAlgorithm ? { deviceId, keyAlgorithm } : { deviceId }
+  if (!device.generateKey)
+    return {
+      deviceId,
+      ...(keyAlgorithm ? { keyAlgorithm } : {}),
+      ...(pkcs12Password === undefined ? {} : { pkcs12: { password: pkcs12Password } }),
+    }
   const pair = await generateKey(keyAlgorithm ?? 'ECDSA-P256')
   keys.set(deviceId, pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString())
   return { deviceId, csr: buildCsr(deviceId, pair.privateKey, pair.publicKey) }

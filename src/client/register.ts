@@ -33,6 +33,12 @@ export interface RegisterOptions extends DeviceTls {
   readonly onPending?: () => void
 }
 
+/**
+ * BundleOptions ask for the key in a PKCS#12 bundle protected by `pkcs12Password` (docs/protocol.md, "PKCS#12
+ * bundles"): the bridge makes the key (no `csr`), and the result carries `pkcs12` instead of `privateKeyPem`.
+ */
+export type BundleOptions = Omit<RegisterOptions, 'csr'> & { readonly pkcs12Password: string }
+
 /** Registration is what a successful registration yields; privateKeyPem is always set. */
 export interface Registration {
   readonly certificatePem: string
@@ -44,8 +50,17 @@ export interface Registration {
   readonly endpointUrl: string | undefined
 }
 
-/** DownstreamCredentials are a sensor's credentials; privateKeyPem is absent when the sensor made its own key. */
-export type DownstreamCredentials = Omit<Registration, 'privateKeyPem'> & { readonly privateKeyPem?: string }
+/** BundledRegistration is a registration whose key came in a PKCS#12 bundle (DER), never as PEM. */
+export type BundledRegistration = Omit<Registration, 'privateKeyPem'> & { readonly pkcs12: Buffer }
+
+/**
+ * DownstreamCredentials are a sensor's credentials; privateKeyPem is absent when the sensor made its own key or
+ * asked for a bundle (`pkcs12`).
+ */
+export type DownstreamCredentials = Omit<Registration, 'privateKeyPem'> & {
+  readonly privateKeyPem?: string
+  readonly pkcs12?: Buffer
+}
 
 /** commonNameOf reads the subject CN of a certificate. */
 export function commonNameOf(certPem: string): string {
@@ -54,12 +69,24 @@ export function commonNameOf(certPem: string): string {
   return cn.slice(3)
 }
 
-const contexts = new WeakMap<DeviceTls, SecureContext>()
+/** BundleTls is TLS material from a PKCS#12 bundle: its key and certificates, and the CA(s) to trust. */
+export interface BundleTls {
+  readonly pkcs12: Buffer
+  readonly password: string
+  readonly caPem: string
+}
+
+const contexts = new WeakMap<DeviceTls | BundleTls, SecureContext>()
 
 /** secureContextFor parses a device's key, certificate and CAs once, however often it connects. */
-function secureContextFor(tls: DeviceTls): SecureContext {
+function secureContextFor(tls: DeviceTls | BundleTls): SecureContext {
   const context =
-    contexts.get(tls) ?? createSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: tls.caPem })
+    contexts.get(tls) ??
+    createSecureContext(
+      'pkcs12' in tls
+        ? { pfx: tls.pkcs12, passphrase: tls.password, ca: tls.caPem }
+        : { key: tls.keyPem, cert: tls.certPem, ca: tls.caPem },
+    )
   contexts.set(tls, context)
   return context
 }
@@ -68,7 +95,7 @@ function secureContextFor(tls: DeviceTls): SecureContext {
  * connectTls opens an MQTT 3.1.1 connection over mutual TLS. It fails fast, with no reconnect: on a
  * refused CONNECT, a TLS alert, a closed connection or a timeout.
  */
-export function connectTls(url: string, tls: DeviceTls, timeoutMs = 10_000): Promise<MqttClient> {
+export function connectTls(url: string, tls: DeviceTls | BundleTls, timeoutMs = 10_000): Promise<MqttClient> {
   const { hostname, port } = new URL(url)
   const host = hostname.replace(/^\[(.*)\]$/, '$1')
   // our own stream, so that Nagle's algorithm is off from the first byte: MQTT packets are small
@@ -126,7 +153,7 @@ export async function subscribe(client: MqttClient, topic: string): Promise<void
   if (!granted[0] || granted[0].qos === 128) throw refused
 }
 
-/** credentialsOf reads an issued reply's credentials, with the key made here or else the bridge's. */
+/** credentialsOf reads an issued reply's credentials, with the key made here or else the bridge's (PEM or bundle). */
 export function credentialsOf(
   reply: Omit<IssuedReply, 'requestId'>,
   privateKeyPem: string | undefined,
@@ -135,6 +162,7 @@ export function credentialsOf(
     certificatePem: reply.certificate,
     caCertificatesPem: reply.caCertificates,
     ...(privateKeyPem === undefined ? {} : { privateKeyPem }),
+    ...(reply.pkcs12 === undefined ? {} : { pkcs12: Buffer.from(reply.pkcs12, 'base64') }),
     serialNumber: reply.serialNumber,
     notBefore: reply.notBefore,
     notAfter: reply.notAfter,
@@ -143,13 +171,25 @@ export function credentialsOf(
 }
 
 /** register trades a factory certificate for operational credentials over MQTT. */
-export async function register(options: RegisterOptions): Promise<Registration> {
+export function register(options: BundleOptions): Promise<BundledRegistration>
+export function register(options: RegisterOptions): Promise<Registration>
+export async function register(
+  options: RegisterOptions | BundleOptions,
+): Promise<Registration | BundledRegistration> {
   const identity = options.identity ?? commonNameOf(options.certPem)
   const requestId = options.requestId ?? randomUUID()
-  const keys = options.csr ? await generateKey(options.keyAlgorithm ?? 'ECDSA-P256') : undefined
+  const pkcs12Password = 'pkcs12Password' in options ? options.pkcs12Password : undefined
+  const csr = 'csr' in options && options.csr === true
+  if (pkcs12Password !== undefined && csr)
+    throw new Error('a PKCS#12 bundle holds a key the bridge makes: not with csr')
+  const keys = csr ? await generateKey(options.keyAlgorithm ?? 'ECDSA-P256') : undefined
   const request = keys
     ? { requestId, csr: buildCsr(identity, keys.privateKey, keys.publicKey) }
-    : { requestId, ...(options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}) }
+    : {
+        requestId,
+        ...(options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}),
+        ...(pkcs12Password === undefined ? {} : { pkcs12: { password: pkcs12Password } }),
+      }
   const topic = `${options.replyPrefix ?? 'registration'}/${identity}/reply`
   const timeoutMs = options.timeoutMs ?? 60_000
   const client = await connectTls(options.url, options, timeoutMs)
@@ -160,6 +200,12 @@ export async function register(options: RegisterOptions): Promise<Registration> 
       qos: 1,
     })
     const reply = await answer.promise
+    if (pkcs12Password !== undefined) {
+      if (reply.pkcs12 === undefined)
+        throw new Error('the bridge issued a certificate without a PKCS#12 bundle')
+      const { privateKeyPem: _, pkcs12, ...rest } = credentialsOf(reply, undefined)
+      return { ...rest, pkcs12: pkcs12 as Buffer }
+    }
     const privateKeyPem = keys
       ? keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
       : reply.privateKey
@@ -176,6 +222,10 @@ export async function register(options: RegisterOptions): Promise<Registration> 
  * request topic. By default it makes a new key and sends a CSR (the bridge requires a new key unless
  * lifecycle.renewal.requireNewKey is false); `csr: false` asks the bridge for the key where policy allows.
  */
-export function renew(options: RegisterOptions): Promise<Registration> {
+export function renew(options: BundleOptions): Promise<BundledRegistration>
+export function renew(options: RegisterOptions): Promise<Registration>
+export function renew(options: RegisterOptions | BundleOptions): Promise<Registration | BundledRegistration> {
+  // a bundle holds a key the bridge makes: no CSR then
+  if ('pkcs12Password' in options) return register(options)
   return register({ ...options, csr: options.csr ?? true })
 }

@@ -14,6 +14,7 @@ import {
   unknownKeyAlgorithm,
 } from './messages.js'
 import { Payload } from './payload.js'
+import { readPkcs12 } from './pkcs12.js'
 import { isSafeIdentity } from './topics.js'
 
 /** GATEWAY_EXTENSION names the gateway batch extension of protocol v1 and its version. */
@@ -39,7 +40,7 @@ export interface GatewayLimits {
 }
 
 const BATCH_FIELDS = new Set(['version', 'extension', 'requestId', 'devices'])
-const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm'])
+const DEVICE_FIELDS = new Set(['deviceId', 'csr', 'keyAlgorithm', 'pkcs12'])
 
 /**
  * isGatewayPayload tells cheaply whether a request payload uses the extension: it has a top-level `extension`
@@ -65,6 +66,7 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
     throw malformed(`${at}.keyAlgorithm must be a string`)
   if (csr !== undefined && keyAlgorithm !== undefined)
     throw malformed(`${at}: csr and keyAlgorithm are exclusive`)
+  const pkcs12 = readPkcs12(fields.pkcs12, csr, `${at}.`)
   // the key is the device's business: an unknown one refuses this device, not the batch
   const refused = unknownKeyAlgorithm(keyAlgorithm)
   if (refused) return { deviceId, refused }
@@ -72,6 +74,7 @@ function decodeDevice(entry: unknown, index: number): DownstreamRequest {
     deviceId,
     ...(csr === undefined ? {} : { csr }),
     ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
+    ...(pkcs12 === undefined ? {} : { pkcs12 }),
   }
 }
 

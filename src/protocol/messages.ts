@@ -1,6 +1,7 @@
 import { type Codec, codecOf } from './codec/codecs.js'
 import { type ErrorCode, RegistrationError } from './errors.js'
 import { Payload } from './payload.js'
+import { type Pkcs12Request, readPkcs12 } from './pkcs12.js'
 
 /** KEY_ALGORITHMS are the key types the bridge can generate (and accept in CSRs). */
 export const KEY_ALGORITHMS = [
@@ -24,9 +25,11 @@ export interface RegistrationRequest {
   /** The CSR as the device sent it (PEM or base64 DER; CBOR DER bytes as base64); parsed later by the issuance path. */
   readonly csr?: string
   readonly keyAlgorithm?: KeyAlgorithm
+  /** Answer with a PKCS#12 bundle instead of a PEM key (server-key mode); its password never shows. */
+  readonly pkcs12?: Pkcs12Request
 }
 
-const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm'])
+const REQUEST_FIELDS = new Set(['version', 'requestId', 'csr', 'keyAlgorithm', 'pkcs12'])
 /** REQUEST_ID_PATTERN is a requestId: 1-128 printable ASCII characters. */
 export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
 
@@ -78,6 +81,7 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
   if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId)))
     throw malformed('requestId must be 1-128 printable ASCII characters')
   const csr = readCsr(fields.csr)
+  const pkcs12 = readPkcs12(fields.pkcs12, csr)
   if (keyAlgorithm !== undefined && typeof keyAlgorithm !== 'string')
     throw malformed('keyAlgorithm must be a string')
   const refused = unknownKeyAlgorithm(keyAlgorithm)
@@ -88,6 +92,7 @@ export function decodeRequest(payload: Buffer | Payload, maxBytes: number): Regi
     ...(requestId === undefined ? {} : { requestId: requestId as string }),
     ...(csr === undefined ? {} : { csr }),
     ...(keyAlgorithm === undefined ? {} : { keyAlgorithm: keyAlgorithm as KeyAlgorithm }),
+    ...(pkcs12 === undefined ? {} : { pkcs12 }),
   }
 }
 
@@ -99,8 +104,10 @@ export interface IssuedReply {
   readonly certificate: string
   /** PEM: the CA certificates the device should trust (issuing CA, production broker CA). */
   readonly caCertificates: string
-  /** PEM PKCS#8: present only when the bridge generated the key. */
+  /** PEM PKCS#8: present only when the bridge generated the key and no bundle was asked for. */
   readonly privateKey?: string
+  /** Base64 DER of a PKCS#12 bundle (key, certificate, chain): instead of `privateKey`, when the request asked. */
+  readonly pkcs12?: string
   readonly serialNumber: string
   readonly notBefore: string
   readonly notAfter: string

@@ -13,6 +13,7 @@ import {
 } from '../protocol/messages.js'
 import { Payload } from '../protocol/payload.js'
 import { MemoryState } from '../state/memory.js'
+import { answerAs, holdsKey } from './bundle.js'
 import { InFlight } from './in-flight.js'
 import type { Outcome } from './observer.js'
 import { type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
@@ -108,9 +109,11 @@ export class RegistrationService {
         observe('coalesced')
         return undefined
       }
+      const reply = await answerAs(done.reply, request, identity)
       observe(done.outcome)
-      const queue = settings.queueGeneratedKeys !== false || done.reply.privateKey === undefined
-      return { reply: done.reply, queue }
+      // a reply with a key (PEM or bundle) is kept for an offline session only where sessions are this process's
+      const queue = settings.queueGeneratedKeys !== false || !holdsKey(reply)
+      return { reply, queue }
     } catch (err) {
       const error = toRegistrationError(err)
       observe('rejected', error.code)
@@ -146,7 +149,7 @@ export class RegistrationService {
     const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()
-    return done.reply
+    return this.#track(answerAs(done.reply, request, identity))
   }
 
   #track<T>(handler: Promise<T>): Promise<T> {

@@ -12,6 +12,7 @@ import { connectDevice, tlsFor } from '../support/device.js'
 import type { WatchEvent } from '../support/kube/store.js'
 import { type KubeWorld, NAMESPACE, RESOURCE, startKubeWorld } from '../support/kube-bridge.js'
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.js'
+import { opensslPkcs12, pythonPkcs12 } from '../support/pkcs12.js'
 import { openssl } from '../support/tools.js'
 
 let world: KubeWorld
@@ -103,6 +104,29 @@ describe('server-side key mode: a Certificate', () => {
     await expect(
       connectTls(production.url, tlsFor(bridge, bridge.pki.device('device-001')), 5_000),
     ).rejects.toThrow()
+  })
+})
+
+describe('server-side key mode: a PKCS#12 bundle', () => {
+  it('the key cert-manager made comes in a bundle that openssl and Python open and that connects to production', async () => {
+    const password = 'cert-manager bundle password'
+    const registration = await register({
+      url: bridge.url,
+      ...tlsFor(bridge, bridge.pki.device('device-003')),
+      keyAlgorithm: 'ECDSA-P384',
+      pkcs12Password: password,
+    })
+    const o = await opensslPkcs12(registration.pkcs12, password)
+    expect(o.code, o.info).toBe(0)
+    expect(o.info).toContain('PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256')
+    expect(await pythonPkcs12(registration.pkcs12, password)).toMatchObject({
+      ok: true,
+      keyType: 'EllipticCurvePrivateKey',
+      keyMatches: true,
+      subject: 'CN=device-003',
+    })
+    await verifyCredentials(production.url, registration, password)
+    expect(bridge.logs.join('\n')).not.toContain(password)
   })
 })
 

@@ -18,7 +18,7 @@ import {
 import { writePolicy } from '../support/gateway.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { startPostgres, type TestPostgres } from '../support/postgres.js'
-import { startRedis, type TestRedis } from '../support/redis.js'
+import { redisContents, startRedis, type TestRedis } from '../support/redis.js'
 import { run } from '../support/tools.js'
 
 /**
@@ -360,24 +360,3 @@ describe('serve --workers 2 with state.redis.url', () => {
     expect(everything).toContain(keyPrefix) // the bridge's own keys were scanned too
   })
 })
-
-/** redisContents reads every key and value in Redis (strings, lists, hashes, sets) as one text. */
-async function redisContents(url: string): Promise<string> {
-  const client = new Redis(url)
-  try {
-    const parts: string[] = []
-    for (const key of await client.keys('*')) {
-      const type = await client.type(key)
-      parts.push(key)
-      if (type === 'string') parts.push((await client.getBuffer(key))?.toString('latin1') ?? '')
-      if (type === 'list')
-        parts.push(...(await client.lrangeBuffer(key, 0, -1)).map((b) => b.toString('latin1')))
-      if (type === 'hash')
-        parts.push(...Object.values(await client.hgetallBuffer(key)).map((b) => b.toString('latin1')))
-      if (type === 'set') parts.push(...(await client.smembers(key)))
-    }
-    return parts.join('\n')
-  } finally {
-    client.disconnect()
-  }
-}

@@ -62,3 +62,24 @@ export function clientCounter(url: string): { count(): Promise<number>; close():
     close: () => admin.disconnect(),
   }
 }
+
+/** redisContents reads every key and value in Redis (strings, lists, hashes, sets) as one text. */
+export async function redisContents(url: string): Promise<string> {
+  const client = new Redis(url)
+  try {
+    const parts: string[] = []
+    for (const key of await client.keys('*')) {
+      const type = await client.type(key)
+      parts.push(key)
+      if (type === 'string') parts.push((await client.getBuffer(key))?.toString('latin1') ?? '')
+      if (type === 'list')
+        parts.push(...(await client.lrangeBuffer(key, 0, -1)).map((b) => b.toString('latin1')))
+      if (type === 'hash')
+        parts.push(...Object.values(await client.hgetallBuffer(key)).map((b) => b.toString('latin1')))
+      if (type === 'set') parts.push(...(await client.smembers(key)))
+    }
+    return parts.join('\n')
+  } finally {
+    client.disconnect()
+  }
+}

@@ -14,11 +14,12 @@ export interface RunResult {
 export async function run(
   command: string,
   args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
   try {
     const { stdout, stderr } = await execFileAsync(command, args, {
       cwd: options.cwd,
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
       timeout: options.timeoutMs ?? 20_000,
       maxBuffer: 16 * 1024 * 1024,
     })

@@ -41,12 +41,14 @@ const derOf = (pem: string): Buffer[] => pemBlocks(pem).map((block) => block.der
 
 /**
  * BINARY says how a reply field that is text in JSON travels in CBOR: certificate chains as arrays of DER byte
- * strings, the key as one DER byte string (PKCS#8), times as integer seconds since the epoch.
+ * strings, the key as one DER byte string (PKCS#8), a PKCS#12 bundle as its DER bytes, times as integer seconds
+ * since the epoch.
  */
 const BINARY: Readonly<Record<string, (value: string) => unknown>> = {
   certificate: derOf,
   caCertificates: derOf,
   privateKey: (pem) => derOf(pem)[0],
+  pkcs12: (base64) => Buffer.from(base64, 'base64'),
   notBefore: (iso) => Math.floor(Date.parse(iso) / 1000),
   notAfter: (iso) => Math.floor(Date.parse(iso) / 1000),
 }

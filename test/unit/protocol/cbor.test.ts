@@ -183,6 +183,14 @@ describe('CBOR replies', () => {
     })
   })
 
+  it('carry a PKCS#12 bundle as its DER bytes (base64 text in JSON)', () => {
+    const { privateKey: _key, ...rest } = issued
+    const bundle = Buffer.from('3082010302010330', 'hex')
+    const reply = decode(encodeReply({ ...rest, pkcs12: bundle.toString('base64') }, CBOR))
+    expect((reply as Record<string, unknown>).pkcs12).toEqual(new Uint8Array(bundle))
+    expect(reply).not.toHaveProperty('privateKey')
+  })
+
   it('carry error codes as JSON does, and gateway replies with their extension fields', () => {
     const rejected = {
       status: 'rejected',
