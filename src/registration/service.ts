@@ -109,6 +109,8 @@ export class RegistrationService {
         observe('coalesced')
         return undefined
       }
+      // a bundle costs milliseconds of CPU: a replay wrapped in a new one spends a token like a new request
+      if (done.outcome === 'replayed' && request.pkcs12) await this.#device.spend(identity)
       const reply = await answerAs(done.reply, request, identity)
       observe(done.outcome)
       // a reply with a key (PEM or bundle) is kept for an offline session only where sessions are this process's
@@ -149,6 +151,7 @@ export class RegistrationService {
     const done = await this.#track(run(this.#pipeline, registration, gatewayPath(context), this.#steps))
     if ('silent' in done) throw new Error('unreachable: a gateway path is never silent')
     if (done.outcome === 'replayed') context.replayed?.()
+    if (done.outcome === 'replayed' && request.pkcs12) await context.spend(identity)
     return this.#track(answerAs(done.reply, request, identity))
   }
 

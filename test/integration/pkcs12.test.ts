@@ -25,7 +25,7 @@ const pw = (tag: string): string => {
 
 beforeAll(async () => {
   bridge = await startTestBridge()
-  for (const id of ['device-006', 'device-007', 'device-008']) await bridge.pki.makeDevice(id)
+  for (const id of ['device-006', 'device-007', 'device-008', 'spender-1']) await bridge.pki.makeDevice(id)
   // one identity per bad request: an invalid request spends a rate-limit token like any other
   for (let i = 0; i < 9; i++) await bridge.pki.makeDevice(`bad-${i}`)
 })
@@ -79,6 +79,21 @@ describe('a device asks for a PKCS#12 bundle (MQTT.js)', () => {
       )
     },
   )
+
+  it('a replay in a bundle spends a rate-limit token (each is a new bundle); a plain replay still spends none', async () => {
+    const device = await connectDevice(bridge, 'spender-1')
+    const codes: string[] = []
+    // the default limit: a burst of 5 (the request itself spends one, each bundle replay one more)
+    for (let i = 0; i < 7; i++) {
+      await device.send({ requestId: 'spender', pkcs12: { password: pw('spend') } })
+      const reply = await device.nextReply()
+      codes.push(reply.status === 'rejected' ? reply.error.code : reply.status)
+    }
+    expect(codes).toEqual(['issued', 'issued', 'issued', 'issued', 'issued', 'RATE_LIMITED', 'RATE_LIMITED'])
+    await device.send({ requestId: 'spender' })
+    expect((await device.nextReply()).status).toBe('issued')
+    await device.end()
+  })
 
   it('a renewal asks for a bundle: the new key comes in it', async () => {
     const b = await startTestBridge(['lifecycle.renewal.windowFraction=1'])
