@@ -42,6 +42,8 @@ export interface RunningHook {
   readonly url: string
   readonly port: number
   readonly calls: HookCallBody[]
+  /** TLS connections accepted so far. */
+  readonly connections: number
   close(): Promise<void>
 }
 

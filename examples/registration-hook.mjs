@@ -108,6 +108,8 @@ export async function startHook(options) {
       })
     },
   )
+  let connections = 0
+  server.on('secureConnection', () => connections++)
   server.keepAliveTimeout = 60_000
   await new Promise((resolve, reject) => {
     server.once('error', reject)
@@ -118,6 +120,10 @@ export async function startHook(options) {
     url: `https://${host === '127.0.0.1' ? 'localhost' : host}:${bound}/registrations`,
     port: bound,
     calls,
+    /** TLS connections accepted so far (a client that keeps them alive opens few). */
+    get connections() {
+      return connections
+    },
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve())

@@ -174,6 +174,52 @@ describe('a hook that fails, fail-closed (the default)', () => {
 })
 
 describe('a slow hook under load', () => {
+  it('hook.maxConcurrent bounds the calls on the wire: the others wait for a connection', async () => {
+    const bounded = await started(hookSettings(hook, pki, ['hook.maxConcurrent=2', 'hook.timeoutMs=60000']))
+    const ids = ['queue-1', 'queue-2', 'queue-3', 'queue-4']
+    const answers: (() => void)[] = []
+    const arrived: (() => void)[] = []
+    let onHook = 0
+    let most = 0
+    for (const id of ids) {
+      behaviours.set(id, async () => {
+        most = Math.max(most, ++onHook)
+        const h = held()
+        answers.push(() => h.answer(ALLOW))
+        for (const a of arrived.splice(0)) a()
+        const response = await h.promise
+        onHook--
+        return response
+      })
+      await pki.makeDevice(id)
+    }
+    const heldCalls = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => (answers.length >= n ? resolve() : void arrived.push(check))
+        check()
+      })
+    const asking = (): number => bounded.logs.filter((l) => l.includes('asking the registration hook')).length
+    const options = (id: string) => ({
+      url: bounded.url,
+      ...tlsFor(bounded, pki.device(id)),
+      timeoutMs: 60_000,
+    })
+    const connectionsBefore = hook.connections
+    const first = ids.slice(0, 2).map((id) => register(options(id)))
+    await heldCalls(2)
+    const queued = ids.slice(2).map((id) => register(options(id)))
+    // both queued registrations have handed their call to the client (a socket, or the wait for one)
+    while (asking() < 4) await bounded.waitForLog('asking the registration hook')
+    for (const answer of answers.splice(0)) answer()
+    await Promise.all(first)
+    await heldCalls(2)
+    for (const answer of answers.splice(0)) answer()
+    await Promise.all(queued)
+    expect(most).toBe(2)
+    // the queued calls waited for the two kept-alive connections instead of opening their own
+    expect(hook.connections - connectionsBefore).toBe(2)
+  })
+
   it('slow for some identities only: the others are answered meanwhile; the slow ones once it answers', async () => {
     const slow = await started(hookSettings(hook, pki, ['hook.timeoutMs=60000']))
     const answers: (() => void)[] = []

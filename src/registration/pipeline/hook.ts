@@ -15,7 +15,9 @@ export const hook: Step = async (p, r, path) => {
   const { order } = r
   if (!p.hook || !order) return
   const offered = expandTemplate(p.settings.policy.template, r.identity, path.registeredBy)
-  const decision = await p.hook.ask(callOf(r, offered, path.registeredBy), offered, r.controller.signal)
+  const call = callOf(r, offered, path.registeredBy)
+  r.log.debug({ callId: call.callId }, 'asking the registration hook')
+  const decision = await p.hook.ask(call, offered, r.controller.signal)
   if (!decision.allow) throw new RegistrationError('REGISTRATION_DENIED', decision.reason)
   if (decision.failedOpen !== undefined)
     r.log.warn({ detail: decision.failedOpen }, 'registration hook unavailable: allowed (hook.failOpen)')
