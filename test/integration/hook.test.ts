@@ -136,11 +136,18 @@ describe('a registration hook (embedded CA)', () => {
 
   it('a gateway batch: each device asks the hook (with its gateway); each gets its own answer', async () => {
     const gateway = await connectGateway(bridge, 'gateway-001')
-    const replies = await gateway.batch({
+    const batch = {
       requestId: 'batch-hook',
       devices: [{ deviceId: 'gateway-001-sensor-1' }, { deviceId: 'gateway-001-sensor-2' }],
-    })
+    }
+    const replies = await gateway.batch(batch)
+    // the same batch again: the issued device is answered from the reply cache, with its endpoint, not asked again
+    const again = byDevice(await gateway.batch(batch))
     await gateway.end()
+    expect(again.get('gateway-001-sensor-1')).toMatchObject({
+      status: 'issued',
+      endpoint: { url: 'mqtts://gateways.production.example:8883' },
+    })
     const results = byDevice(replies)
     expect(results.get('gateway-001-sensor-1')).toMatchObject({
       status: 'issued',
@@ -150,10 +157,14 @@ describe('a registration hook (embedded CA)', () => {
       status: 'rejected',
       error: { code: 'REGISTRATION_DENIED', message: 'gateway-001-sensor-2 is not in the inventory' },
     })
-    for (const id of ['gateway-001-sensor-1', 'gateway-001-sensor-2'])
-      expect(callsFor(id)).toEqual([
-        expect.objectContaining({ gateway: 'gateway-001', kind: 'registration' }),
-      ])
+    expect(again.get('gateway-001-sensor-1')?.serialNumber).toBe(
+      results.get('gateway-001-sensor-1')?.serialNumber,
+    )
+    expect(callsFor('gateway-001-sensor-1')).toEqual([
+      expect.objectContaining({ gateway: 'gateway-001', kind: 'registration' }),
+    ])
+    // a denied device is asked again on a retry: nothing was issued, the answer may change
+    expect(callsFor('gateway-001-sensor-2')).toHaveLength(2)
   })
 
   it('a renewal asks the hook as a renewal, naming the certificate it renews', async () => {

@@ -217,6 +217,49 @@ describe('the registration pipeline', () => {
     }
   })
 
+  it('hook after replay, on every path: a renewal and a gateway device retried get the same endpoint, asked once', async () => {
+    const s = await store()
+    let n = 0
+    const hook = new FakeHook(() => ({ allow: true, endpoint: `mqtts://assigned-${++n}.example:8883` }))
+    const service = start(s, new FakeIssuer(), { hook })
+    const first = issuedSerial(await answer(service, 'dev-1', payload('r1'))) as string
+    const credential = {
+      kind: 'operational' as const,
+      serialNumber: first,
+      sha256Fingerprint: '',
+      spki: Buffer.alloc(1),
+    }
+    const renewals = [
+      (await service.handle('dev-1', payload('renew-1'), credential))?.reply,
+      (await service.handle('dev-1', payload('renew-1'), credential))?.reply,
+    ]
+    const context = {
+      registeredBy: 'gw-1',
+      requestId: 'batch-1',
+      log: pino({ level: 'silent' }),
+      vet: async () => ({ takeOver: false }),
+      spend: async () => {},
+    }
+    const items = [
+      await service.issueFor('sensor-1', { keyAlgorithm: 'ECDSA-P256' }, context),
+      await service.issueFor('sensor-1', { keyAlgorithm: 'ECDSA-P256' }, context),
+    ]
+    const endpoints = [...renewals, ...items].map((r) =>
+      r?.status === 'issued' ? r.endpoint?.url : r?.status,
+    )
+    expect(endpoints).toEqual([
+      'mqtts://assigned-2.example:8883',
+      'mqtts://assigned-2.example:8883',
+      'mqtts://assigned-3.example:8883',
+      'mqtts://assigned-3.example:8883',
+    ])
+    expect(hook.calls.map((c) => [c.identity, c.kind, c.gateway])).toEqual([
+      ['dev-1', 'registration', null],
+      ['dev-1', 'renewal', null],
+      ['sensor-1', 'registration', 'gw-1'],
+    ])
+  })
+
   it('hook after rateLimit: a request over the limit never reaches the hook', async () => {
     const hook = new FakeHook()
     const service = start(await store(), new FakeIssuer(), {
