@@ -72,6 +72,8 @@ export async function startHook(options) {
   const server = https.createServer(
     { key, cert, ...(clientCa ? { ca: clientCa, requestCert: true, rejectUnauthorized: true } : {}) },
     (req, res) => {
+      // with mutual TLS, who called (the bridge's client certificate), for the log
+      const client = clientCa ? req.socket.getPeerCertificate().subject?.CN : undefined
       const send = (status, body) => {
         const text = typeof body === 'string' ? body : JSON.stringify(body)
         res.writeHead(status, { 'content-type': 'application/json' }).end(text)
@@ -99,7 +101,14 @@ export async function startHook(options) {
         calls.push(call)
         try {
           const { status = 200, body } = await decide(call)
-          log({ identity: call.identity, gateway: call.gateway, kind: call.kind, status, answer: body })
+          log({
+            client,
+            identity: call.identity,
+            gateway: call.gateway,
+            kind: call.kind,
+            status,
+            answer: body,
+          })
           if (!res.destroyed) send(status, body)
         } catch (err) {
           log({ identity: call.identity, err: String(err) })

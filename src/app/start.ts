@@ -116,12 +116,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   })
   const observer = metrics && registrationMetrics(metrics, issuer.name)
   const hookObserver = metrics && hookMetrics(metrics)
-  const hook = wireHook(
-    config,
-    files,
-    { logger, observer: hookObserver, reloaded: reloaded('hook_token') },
-    cleanup,
-  )
+  const hook = wireHook(config, { logger, observer: hookObserver, reloaded }, cleanup)
   const parts = {
     issuer,
     registry,

@@ -27,9 +27,6 @@ export function readConfiguredFiles(config: Config) {
     issuerKeyPem: read('issuer.localCa.keyFile', localCa?.keyFile),
     issuerChainPem: read('issuer.localCa.chainFile', localCa?.chainFile),
     productionCaPem: read('production.caFile', config.production.caFile),
-    hookCaPem: read('hook.caFile', config.hook.caFile),
-    hookClientCertPem: read('hook.clientCertFile', config.hook.clientCertFile),
-    hookClientKeyPem: read('hook.clientKeyFile', config.hook.clientKeyFile),
     /** The operational CA bundle the listener trusts as well ('' when renewal is off: operationalCaFileOf). */
     operationalCaPem: read('lifecycle.operationalCaFile', operationalCaFileOf(config)),
   }

@@ -138,7 +138,7 @@ export function createMetrics(sources: MetricsSources) {
     }),
     fileReloads: counter({
       name: 'file_reloads_total',
-      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists, hook_token) and result (ok, refused: the file in force stays).',
+      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists, hook_token, hook_tls) and result (ok, refused: the file in force stays).',
       labelNames: ['file', 'result'],
     }),
     hookCalls: counter({
@@ -181,7 +181,7 @@ export function createMetrics(sources: MetricsSources) {
 }
 
 /** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
-export const RELOADED_FILES = ['deny_list', 'gateway_policy', 'hook_token'] as const
+export const RELOADED_FILES = ['deny_list', 'gateway_policy', 'hook_token', 'hook_tls'] as const
 
 /** metricsExposition renders the metrics for the health server's /metrics (the whole group's, in a worker). */
 export const metricsExposition = (metrics: BridgeMetrics): MetricsExposition =>

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { copyFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RegistrationRejectedError } from '../../src/client/answer.js'
@@ -74,23 +74,36 @@ describe('authentication to the hook', () => {
     expect(bridge.logs.join('\n')).not.toContain('s3cret')
   })
 
-  it('mutual TLS: the bridge presents hook.clientCertFile; without it the hook refuses the handshake', async () => {
+  it('mutual TLS: the bridge presents hook.clientCertFile, re-read when rotated; without it the hook refuses the handshake', async () => {
     const clientCa = await readFile(pki.file(DEV_PKI_FILES.factoryCaCert), 'utf8')
-    const hook = await startTestHook(pki, { clientCa, inventory: ANYONE })
+    const lines: Record<string, unknown>[] = []
+    const hook = await startTestHook(pki, { clientCa, inventory: ANYONE, log: (l) => lines.push(l) })
     hooks.push(hook)
-    const client = await pki.makeDevice('bridge-hook-client') // a clientAuth certificate the hook's CA signed
+    // clientAuth certificates the hook's CA signed; the bridge reads them from files it watches
+    const [one, two] = [await pki.makeDevice('bridge-client-1'), await pki.makeDevice('bridge-client-2')]
+    const certFile = join(pki.stateDir, 'hook-client.crt')
+    const keyFile = join(pki.stateDir, 'hook-client.key')
+    await copyFile(one.certFile, certFile)
+    await copyFile(one.keyFile, keyFile)
     const withCert = await started(
-      hookSettings(hook, pki, [
-        `hook.clientCertFile=${client.certFile}`,
-        `hook.clientKeyFile=${client.keyFile}`,
-      ]),
+      hookSettings(hook, pki, [`hook.clientCertFile=${certFile}`, `hook.clientKeyFile=${keyFile}`]),
     )
     expect((await registerAs(withCert, 'mtls-1')).serialNumber).toBeDefined()
-    expect(hook.calls.map((c) => c.identity)).toEqual(['mtls-1'])
+
+    // rotated: the next call presents the new certificate (a key that does not match yet is refused meanwhile)
+    const reloaded = withCert.waitForLog('hook TLS material reloaded')
+    await copyFile(two.keyFile, keyFile)
+    await copyFile(two.certFile, certFile)
+    await reloaded
+    expect((await registerAs(withCert, 'mtls-rotated')).serialNumber).toBeDefined()
+    expect(lines.map((l) => [l.identity, l.client])).toEqual([
+      ['mtls-1', 'bridge-client-1'],
+      ['mtls-rotated', 'bridge-client-2'],
+    ])
 
     const without = await started(hookSettings(hook, pki))
     expect(await codeOf(registerAs(without, 'mtls-2'))).toBe('HOOK_UNAVAILABLE')
-    expect(hook.calls.map((c) => c.identity)).toEqual(['mtls-1'])
+    expect(hook.calls.map((c) => c.identity)).toEqual(['mtls-1', 'mtls-rotated'])
     expect(without.logs.join('\n')).not.toContain('PRIVATE KEY')
   })
 })

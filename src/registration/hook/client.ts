@@ -24,6 +24,13 @@ export interface RegistrationHook {
   ): Promise<HookDecision & { failedOpen?: string }>
 }
 
+/** HookTls is PEM: the CAs that sign the hook's certificate, and the bridge's client certificate and key (mTLS). */
+export interface HookTls {
+  readonly ca?: string | undefined
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
+}
+
 /** HookClientOptions are the validated `hook` settings, with the files they name already read. */
 export interface HookClientOptions {
   readonly url: string
@@ -38,10 +45,8 @@ export interface HookClientOptions {
   readonly failOpen: boolean
   /** What HOOK_UNAVAILABLE tells the device to wait. */
   readonly retryAfterSeconds: number
-  /** PEM: the CA that signs the hook's certificate, and the bridge's client certificate and key (mutual TLS). */
-  readonly tls?:
-    | { readonly ca?: string | undefined; readonly cert?: string; readonly key?: string }
-    | undefined
+  /** The TLS material in force (re-read when its files change): a new value is used from the next attempt. */
+  readonly tls?: (() => HookTls) | undefined
   /** The bearer token in force (re-read when its file changes), or undefined for none. */
   readonly token?: (() => string | undefined) | undefined
 }
@@ -66,7 +71,8 @@ class AttemptFailure extends Error {
  */
 export class HookClient implements RegistrationHook {
   readonly #options: HookClientOptions
-  readonly #agent: http.Agent
+  #agent: http.Agent
+  #agentTls: HookTls | undefined
   readonly #observer: HookObserver | undefined
   #failuresInARow = 0
   #lastFailureAt = 0
@@ -74,10 +80,32 @@ export class HookClient implements RegistrationHook {
   constructor(options: HookClientOptions, observer?: HookObserver) {
     this.#options = options
     this.#observer = observer
-    const pool = { keepAlive: true, maxSockets: options.maxConcurrent, maxFreeSockets: options.maxConcurrent }
-    this.#agent = options.url.startsWith('https:')
-      ? new https.Agent({ ...pool, ...options.tls })
-      : new http.Agent(pool)
+    this.#agent = this.#newAgent()
+  }
+
+  #newAgent(): http.Agent {
+    const { maxConcurrent, url } = this.#options
+    const pool = { keepAlive: true, maxSockets: maxConcurrent, maxFreeSockets: maxConcurrent }
+    if (!url.startsWith('https:')) return new http.Agent(pool)
+    this.#agentTls = this.#options.tls?.()
+    const { ca, cert, key } = this.#agentTls ?? {}
+    return new https.Agent({
+      ...pool,
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined || key === undefined ? {} : { cert, key }),
+    })
+  }
+
+  /**
+   * #currentAgent is the agent of the TLS material in force: reloaded material makes a new one; the old one is
+   * closed once every attempt it carries has ended (each within timeoutMs).
+   */
+  #currentAgent(): http.Agent {
+    if (this.#agentTls === undefined || this.#options.tls?.() === this.#agentTls) return this.#agent
+    const old = this.#agent
+    this.#agent = this.#newAgent()
+    setTimeout(() => old.destroy(), this.#options.timeoutMs).unref()
+    return this.#agent
   }
 
   /** failing is true after `calls` failed calls in a row, the last within `withinMs` (readiness). */
@@ -132,7 +160,7 @@ export class HookClient implements RegistrationHook {
     return new Promise<string>((resolve, reject) => {
       const req = send(this.#options.url, {
         method: 'POST',
-        agent: this.#agent,
+        agent: this.#currentAgent(),
         signal: AbortSignal.any([signal, timeout]),
         headers: {
           'content-type': 'application/json',
