@@ -124,6 +124,13 @@ describe('a registration hook (embedded CA)', () => {
       csr: true,
     })
     expect(registration.endpointUrl).toBe('mqtts://eu-3.production.example:8883')
+    const audited = (await bridge.auditLines())
+      .map((l) => JSON.parse(l))
+      .find((l) => l.identity === 'device-003')
+    expect(audited).toMatchObject({
+      serialNumber: registration.serialNumber,
+      endpoint: 'mqtts://eu-3.production.example:8883',
+    })
     const file = join(pki.stateDir, 'device-003-issued.crt')
     await writeFile(file, registration.certificatePem)
     const text = await openssl(['x509', '-in', file, '-noout', '-text'])
