@@ -41,8 +41,9 @@ function loadHookTls(h: Config['hook'], read: ReadText): HookTls {
 
 /**
  * wireHook makes the registration hook's client (hook.url set), its bearer token and TLS material (re-read when
- * their files change: a refused version keeps the one in force) and its readiness condition: a fail-closed hook that failed `hook.unreadyAfterFailures` calls in a row, the last
- * within 30 s, makes the bridge not ready (a load balancer sends devices elsewhere; 30 s later it is tried again).
+ * their files change: a refused version keeps the one in force) and its readiness condition: a fail-closed hook
+ * that failed `hook.unreadyAfterFailures` calls in a row, the last within 30 s, makes the bridge not ready (a load
+ * balancer sends devices elsewhere; 30 s later it is tried again).
  */
 export function wireHook(
   config: Config,

@@ -68,7 +68,8 @@ export function wireHealth(
 
 /**
  * readinessOf says whether the bridge is ready: listening, able to issue, its certificates current, its stores
- * reachable, its registration hook answering. Made once listening, so that its first word is not a "not ready" it is about to take back.
+ * reachable, its registration hook answering. Made once listening, so that its first word is not a "not ready"
+ * it is about to take back.
  */
 export function readinessOf(
   parts: {

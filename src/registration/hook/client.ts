@@ -9,7 +9,7 @@ import { type HookCall, type HookDecision, MalformedAnswer, parseAnswer } from '
 /** HookResult is how one call ended, for metrics: after its retries, the last attempt's failure. */
 export type HookResult = 'allow' | 'deny' | 'error' | 'timeout'
 
-/** HookObserver hears each call's result and duration (metrics), and each failed call's reason (the log). */
+/** HookObserver hears each call's result (after its retries) and duration: the metrics. */
 export interface HookObserver {
   called(result: HookResult, seconds: number): void
 }
