@@ -114,6 +114,11 @@ describe('a registration hook (embedded CA)', () => {
     expect(message).toMatch(/^no such \[31mdevice x+$/)
     expect([...message].length).toBe(200)
     expect(bridge.logs.join('\n')).not.toMatch(/\\u0000|\\u001b/)
+    const denied = bridge.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'registration hook denied')
+    expect(denied.map((l) => [l.identity, l.reason.slice(0, 20)])).toEqual([
+      ['device-002', 'device-002 is not in'],
+      ['device-002', 'no such [31mdevice x'],
+    ])
     expect(bridge.logs.some((l) => l.includes('certificate issued') && l.includes('device-002'))).toBe(false)
   })
 

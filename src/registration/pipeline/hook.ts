@@ -18,7 +18,11 @@ export const hook: Step = async (p, r, path) => {
   const call = callOf(r, offered, path.registeredBy)
   r.log.debug({ callId: call.callId }, 'asking the registration hook')
   const decision = await p.hook.ask(call, offered, r.controller.signal)
-  if (!decision.allow) throw new RegistrationError('REGISTRATION_DENIED', decision.reason)
+  if (!decision.allow) {
+    // the reason is sanitised (contract.ts); the rate limit before this step bounds these lines
+    r.log.info({ callId: call.callId, reason: decision.reason }, 'registration hook denied')
+    throw new RegistrationError('REGISTRATION_DENIED', decision.reason)
+  }
   if (decision.failedOpen !== undefined)
     r.log.warn({ detail: decision.failedOpen }, 'registration hook unavailable: allowed (hook.failOpen)')
   const { narrowing, endpoint } = decision
