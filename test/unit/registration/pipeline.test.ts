@@ -260,6 +260,27 @@ describe('the registration pipeline', () => {
     ])
   })
 
+  it('hook after replay: a gateway device in CSR mode, replayed from the registry after a restart, keeps its endpoint', async () => {
+    const s = await store()
+    const hook = new FakeHook(() => ({ allow: true, endpoint: 'mqtts://gw-assigned.example:8883' }))
+    const context = {
+      registeredBy: 'gw-1',
+      requestId: 'batch-1',
+      log: pino({ level: 'silent' }),
+      vet: async () => ({ takeOver: false }),
+      spend: async () => {},
+    }
+    const item = { csr: (await opensslCsr('/CN=sensor-1')).csr }
+    const first = await start(s, new FakeIssuer(), { hook }).issueFor('sensor-1', item, context)
+    const replayed = await start(s, new FakeIssuer(), { hook }).issueFor('sensor-1', item, context)
+    expect(replayed.serialNumber).toBe(first.serialNumber)
+    expect([first.endpoint?.url, replayed.endpoint?.url]).toEqual([
+      'mqtts://gw-assigned.example:8883',
+      'mqtts://gw-assigned.example:8883',
+    ])
+    expect(hook.calls).toHaveLength(1)
+  })
+
   it('hook after rateLimit: a request over the limit never reaches the hook', async () => {
     const hook = new FakeHook()
     const service = start(await store(), new FakeIssuer(), {
