@@ -159,6 +159,8 @@ export function startProcess(
     state?: SharedState
     steps?: Steps
     notices?: string[]
+    /** told of each notice as it is sent */
+    onNotice?: (notice: string) => void
     hook?: RegistrationHook
   } = {},
 ): RegistrationService {
@@ -168,7 +170,10 @@ export function startProcess(
       issuer,
       registry: store.registry,
       audit: new AuditTrail(join(store.dir, 'audit.log'), 'writer', logger),
-      notify: (identity, notice) => extra.notices?.push(`${identity} ${notice.status}`),
+      notify: (identity, notice) => {
+        extra.notices?.push(`${identity} ${notice.status}`)
+        extra.onNotice?.(`${identity} ${notice.status}`)
+      },
       logger,
       state: extra.state,
       steps: extra.steps,

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { type ExpandedTemplate, expandTemplate } from '../../issuers/template.js'
 import { RegistrationError } from '../../protocol/errors.js'
 import type { HookCall } from '../hook/contract.js'
+import { pendingNotice } from './pending.js'
 import type { Registration, Step } from './registration.js'
 
 /**
  * hook: the operator's registration hook (docs/hook.md) is asked about this new issuance, once: after `replay`
  * (a retry answered from the reply cache or the registry never asks again) and `rateLimit` (a device cannot make
- * the bridge call it faster than its limit), under the lease (a second request waits), before `issue`. It allows,
+ * the bridge call it faster than its limit), under the lease (a second request waits), before `issue`. A device
+ * that waits long for it is told `pending`, as it is while issuing. It allows,
  * maybe narrowing the certificate and assigning a production endpoint, or denies: REGISTRATION_DENIED with its
  * reason. A hook that cannot be asked fails closed (HOOK_UNAVAILABLE, retryable) unless `failOpen`.
  */
@@ -17,7 +19,8 @@ export const hook: Step = async (p, r, path) => {
   const offered = expandTemplate(p.settings.policy.template, r.identity, path.registeredBy)
   const call = callOf(r, offered, path.registeredBy)
   r.log.debug({ callId: call.callId }, 'asking the registration hook')
-  const decision = await p.hook.ask(call, offered, r.controller.signal)
+  const stopPending = pendingNotice(p, r, path)
+  const decision = await p.hook.ask(call, offered, r.controller.signal).finally(stopPending)
   if (!decision.allow) {
     // the reason is sanitised (contract.ts); the rate limit before this step bounds these lines
     r.log.info({ callId: call.callId, reason: decision.reason }, 'registration hook denied')

@@ -83,6 +83,8 @@ export interface Registration {
   takeOver?: boolean
   /** lifecycle: the event and what the new certificate supersedes. */
   lifecycle?: { readonly event: IssuanceEvent; readonly supersedes?: string | undefined }
+  /** hook or issue: the device was told `pending` (once per request). */
+  pendingSent?: boolean
   /** hook: the production endpoint the registration hook assigned to this issuance (else productionUrl). */
   endpoint?: string | undefined
   /** issue: what the issuer returned (a generated key too: it lives in memory only, until the reply). */

@@ -135,4 +135,25 @@ describe('the hook step', () => {
     expect(errorCode(other?.reply)).toBe('REGISTRATION_IN_PROGRESS')
     expect([hook.calls.length, issuer.issued]).toEqual([1, 1])
   })
+
+  it('a device waiting for a slow hook is told pending, once (not again while issuing)', async () => {
+    const hook = new FakeHook()
+    const notices: string[] = []
+    let told: () => void = () => {}
+    const pending = new Promise<void>((resolve) => {
+      told = resolve
+    })
+    const service = start(await store(), new FakeIssuer(), {
+      hook,
+      notices,
+      onNotice: () => told(),
+      options: { pendingAfterMs: 1 },
+    })
+    hook.hold()
+    const answered = answer(service, 'dev-1', payload('r1'))
+    await pending
+    hook.release()
+    expect((await answered)?.status).toBe('issued')
+    expect(notices).toEqual(['dev-1 pending'])
+  })
 })
