@@ -16,7 +16,8 @@ const dns1123Label = z
 /** hookUrl: https://, or http:// to a loopback address only (a token or a decision must not cross a network in clear). */
 const hookUrl = (u: string): boolean => {
   if (!URL.canParse(u)) return false
-  const { protocol, hostname } = new URL(u)
+  const { protocol, hostname, username, password } = new URL(u)
+  if (username !== '' || password !== '') return false // a secret in a setting is logged and listed: use a file
   if (protocol === 'https:') return true
   return protocol === 'http:' && /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(hostname)
 }
@@ -168,7 +169,10 @@ export const configSchema = z.strictObject({
   }),
   hook: section({
     /** The registration hook (docs/hook.md); unset: none. */
-    url: z.string().refine(hookUrl, 'must be an https:// URL, or http:// on a loopback address').optional(),
+    url: z
+      .string()
+      .refine(hookUrl, 'must be an https:// URL (or http:// on a loopback address) without user or password')
+      .optional(),
     timeoutMs: positiveInt.default(5_000),
     retries: z.number().int().min(0).max(5).default(2),
     /** Dangerous: a hook that cannot be asked allows every registration. */

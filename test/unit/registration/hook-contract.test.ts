@@ -82,6 +82,9 @@ describe('hook settings are checked at start', () => {
     expect(problems(['hook.url=http://[::1]:9000/hook'])).toBe('')
     expect(problems(['hook.url=http://hook.example.com/registrations'])).toContain('hook.url')
     expect(problems(['hook.url=ftp://hook.example.com/'])).toContain('hook.url')
+    expect(problems(['hook.url=https://bridge:s3cret@hook.example.com/'])).toContain(
+      'without user or password',
+    )
   })
 
   it('a client certificate goes with its key', () => {
