@@ -70,7 +70,7 @@ beforeAll(async () => {
       return behaviour ? behaviour(call, attempts(call.identity).length) : ALLOW
     },
   })
-  bridge = await started(hookSettings(hook, pki, ['hook.timeoutMs=300']))
+  bridge = await started(hookSettings(hook, pki, ['hook.timeoutMs=1000']))
 })
 
 afterAll(async () => {
@@ -94,7 +94,7 @@ describe('a hook that fails, fail-closed (the default)', () => {
     const scrape = await scrapeMetrics(bridge.bridge.healthPort as number)
     expect(scrape.sample('mqtt_registration_bridge_hook_calls_total', { result: 'timeout' })).toBe(1)
     expect(
-      bridge.logs.some((l) => l.includes('HOOK_UNAVAILABLE') && l.includes('no answer within 300 ms')),
+      bridge.logs.some((l) => l.includes('HOOK_UNAVAILABLE') && l.includes('no answer within 1000 ms')),
     ).toBe(true)
   })
 
