@@ -10,13 +10,14 @@ import type { Config } from '../config/load.js'
 import { healthPort } from '../health.js'
 import { createIssuer } from '../issuers/create-issuer.js'
 import { createLogger } from '../logger.js'
-import { brokerMetrics, kubeMetrics, registrationMetrics } from '../observability/observers.js'
+import { brokerMetrics, hookMetrics, kubeMetrics, registrationMetrics } from '../observability/observers.js'
 import { createDevPki, devPkiExists } from '../pki/dev-pki.js'
 import { AuditTrail, writerId } from '../registration/audit-trail.js'
 import { openConfiguredRegistry } from '../registry/open.js'
 import { openSharedState } from '../state/open.js'
 import { issuerOf, tlsFilesOf } from './options.js'
 import { wireBroker, wireTls } from './wire-broker.js'
+import { wireHook } from './wire-hook.js'
 import { wireLifecycle } from './wire-lifecycle.js'
 import { readinessOf, wireHealth, wireMetrics } from './wire-observability.js'
 import { wireRegistration } from './wire-registration.js'
@@ -115,16 +116,30 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
   })
   const observer = metrics && registrationMetrics(metrics, issuer.name)
-  const parts = { issuer, registry, audit, state, broker, sharedSessions, tls, logger, observer }
+  const hookObserver = metrics && hookMetrics(metrics)
+  const hook = wireHook(config, { logger, observer: hookObserver, reloaded }, cleanup)
+  const parts = {
+    issuer,
+    registry,
+    audit,
+    state,
+    broker,
+    sharedSessions,
+    tls,
+    logger,
+    observer,
+    hook: hook.hook,
+  }
   const registration = wireRegistration(config, { ...parts, lifecycle: lifecycle.options }, cleanup)
   const crlFile = lifecycle.crl && config.lifecycle.crl.file
   const health = wireHealth(config, { ready: () => readiness.check(), metrics, crlFile }, cleanup)
   const address = await broker.start()
   if (health) await listen(health, config.health.port, config.health.host, 'health.port')
-  const readiness = readinessOf({ broker, issuer, tls, state, registry }, logger)
+  const readiness = readinessOf({ broker, issuer, tls, state, registry, hook: hook.readiness }, logger)
   tls.start()
   counts.start()
   registration.gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
+  hook.watch()
   lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()
   const healthAt = health && healthPort(health)

@@ -13,7 +13,13 @@ import {
   metricsExposition,
   type RELOADED_FILES,
 } from '../observability/metrics.js'
-import { expiryConditions, type Reachable, Readiness, storeConditions } from '../observability/readiness.js'
+import {
+  expiryConditions,
+  type Reachable,
+  Readiness,
+  type ReadinessCondition,
+  storeConditions,
+} from '../observability/readiness.js'
 import { EXPIRING_WITHIN_MS } from '../registry/expiry.js'
 import type { Registry } from '../registry/registry.js'
 
@@ -62,7 +68,8 @@ export function wireHealth(
 
 /**
  * readinessOf says whether the bridge is ready: listening, able to issue, its certificates current, its stores
- * reachable. Made once listening, so that its first word is not a "not ready" it is about to take back.
+ * reachable, its registration hook answering. Made once listening, so that its first word is not a "not ready"
+ * it is about to take back.
  */
 export function readinessOf(
   parts: {
@@ -71,6 +78,8 @@ export function readinessOf(
     tls: TlsReloader
     state: Reachable
     registry: Reachable
+    /** The registration hook's condition, when there is a fail-closed hook. */
+    hook?: readonly ReadinessCondition[]
   },
   logger: Logger,
 ): Readiness {
@@ -85,6 +94,7 @@ export function readinessOf(
         issuingCa: () => tls.issuingCa?.ca.certificate,
       }),
       ...storeConditions(parts.state, parts.registry),
+      ...(parts.hook ?? []),
     ],
     logger,
   )

@@ -16,7 +16,7 @@ import type { SharedState } from '../state/shared-state.js'
 
 /** RegistrationDeps are the registration pipeline's collaborators. */
 export interface RegistrationDeps
-  extends Pick<RegistrationServiceDeps, 'issuer' | 'registry' | 'audit' | 'logger' | 'observer'> {
+  extends Pick<RegistrationServiceDeps, 'issuer' | 'registry' | 'audit' | 'logger' | 'observer' | 'hook'> {
   readonly state: SharedState
   readonly lifecycle: RegistrationServiceOptions['lifecycle']
   readonly broker: Pick<BootstrapBroker, 'publish' | 'publishPayload'>
@@ -45,6 +45,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       state,
       logger,
       observer,
+      hook: deps.hook,
       notify: (identity, notice, format) =>
         void broker.publish(identity, notice, false, format).catch(() => {}),
     },

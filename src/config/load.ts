@@ -126,6 +126,13 @@ function resolvePaths(raw: RawConfig, cwd: string) {
     /** True when every PKI file is left at its default: the bridge may create a development PKI. */
     usesDevPki: pkiSettings.every((v) => v === undefined),
     gateways: { ...raw.gateways, ...optional('policyFile', raw.gateways.policyFile) },
+    hook: {
+      ...raw.hook,
+      ...optional('caFile', raw.hook.caFile),
+      ...optional('clientCertFile', raw.hook.clientCertFile),
+      ...optional('clientKeyFile', raw.hook.clientKeyFile),
+      ...optional('bearerTokenFile', raw.hook.bearerTokenFile),
+    },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
     lifecycle: {
       ...raw.lifecycle,

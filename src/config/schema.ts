@@ -13,6 +13,14 @@ const dnsNamePattern = z
 const dns1123Label = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label (lower case, digits, -)')
+/** hookUrl: https://, or http:// to a loopback address only (a token or a decision must not cross a network in clear). */
+const hookUrl = (u: string): boolean => {
+  if (!URL.canParse(u)) return false
+  const { protocol, hostname, username, password } = new URL(u)
+  if (username !== '' || password !== '') return false // a secret in a setting is logged and listed: use a file
+  if (protocol === 'https:') return true
+  return protocol === 'http:' && /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(hostname)
+}
 /** section is a group of settings: unknown keys are refused, and one left out is all its defaults. */
 const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).prefault({} as never)
 /** A file path; unset paths default to files in the development PKI under stateDir. */
@@ -157,6 +165,30 @@ export const configSchema = z.strictObject({
   }).refine((s) => s.workers <= 1 || s.redis.url !== undefined, {
     path: ['workers'],
     message: 'more than 1 worker needs state.redis.url (workers share state through Redis)',
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null,
+  }),
+  hook: section({
+    /** The registration hook (docs/hook.md); unset: none. */
+    url: z
+      .string()
+      .refine(hookUrl, 'must be an https:// URL (or http:// on a loopback address) without user or password')
+      .optional(),
+    timeoutMs: positiveInt.default(5_000),
+    retries: z.number().int().min(0).max(5).default(2),
+    /** Dangerous: a hook that cannot be asked allows every registration. */
+    failOpen: z.boolean().default(false),
+    maxConcurrent: positiveInt.max(1024).default(64),
+    retryAfterSeconds: positiveInt.default(30),
+    /** Not ready after this many failed calls in a row (fail-closed only); 0: never. */
+    unreadyAfterFailures: z.number().int().min(0).default(5),
+    caFile: filePath,
+    clientCertFile: filePath,
+    clientKeyFile: filePath,
+    /** The bearer token (the file's content, trimmed), re-read when the file changes. */
+    bearerTokenFile: filePath,
+  }).refine((h) => (h.clientCertFile === undefined) === (h.clientKeyFile === undefined), {
+    path: ['clientKeyFile'],
+    message: 'hook.clientCertFile and hook.clientKeyFile go together',
     when: (payload) => typeof payload.value === 'object' && payload.value !== null,
   }),
   lifecycle: section({

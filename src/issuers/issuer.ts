@@ -1,8 +1,10 @@
 import type { ParsedCsr } from '../pki/csr.js'
 import type { KeyAlgorithm } from '../protocol/messages.js'
+import type { Narrowing } from './template.js'
 
 /** VerifiedCsr is a device CSR whose signature, key and subject the policy has checked. */
-export type VerifiedCsr = Pick<ParsedCsr, 'der' | 'publicKey' | 'spki'>
+export type VerifiedCsr = Pick<ParsedCsr, 'der' | 'publicKey' | 'spki'> &
+  Partial<Pick<ParsedCsr, 'subjectAltNames'>>
 
 /** IssuanceOrder is what the policy allows: one identity, and either the device's CSR or a key to generate. */
 export interface IssuanceOrder {
@@ -12,6 +14,8 @@ export interface IssuanceOrder {
   readonly csr?: VerifiedCsr
   /** The gateway that registers this downstream device (for the template's gatewayUris). */
   readonly registeredBy?: string
+  /** What the registration hook took away from the template (fewer names, a shorter validity). */
+  readonly narrowing?: Narrowing | undefined
 }
 
 /** Credentials are what an issuer returns; the registration service turns them into a reply. */

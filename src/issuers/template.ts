@@ -18,6 +18,16 @@ export type ExpandedTemplate = Required<Pick<CertificateProfile, 'commonName' | 
   Pick<CertificateProfile, 'organization'> &
   Pick<CertificateTemplate, 'validityHours'>
 
+/**
+ * Narrowing is what a registration hook took away from a device's expanded template: the names it keeps (a subset)
+ * and a shorter validity. It can only take away: expandTemplate keeps no name the template does not make.
+ */
+export interface Narrowing {
+  readonly dnsNames?: readonly string[] | undefined
+  readonly uris?: readonly string[] | undefined
+  readonly validityHours?: number | undefined
+}
+
 const expand = (pattern: string, identity: string): string => pattern.replaceAll('{deviceId}', identity)
 
 /**
@@ -46,9 +56,27 @@ export function dnsNameProblem(
 
 /**
  * expandTemplate fills in the identity (and, for a downstream device, its gateway). DNS names are lower-cased,
- * as DNS is case-insensitive.
+ * as DNS is case-insensitive. A hook's `narrowing` keeps only names the template makes, and never a longer validity.
  */
 export function expandTemplate(
+  template: CertificateTemplate,
+  identity: string,
+  registeredBy?: string,
+  narrowing?: Narrowing,
+): ExpandedTemplate {
+  const full = expandFull(template, identity, registeredBy)
+  if (!narrowing) return full
+  const keep = (all: readonly string[], kept: readonly string[] | undefined): string[] =>
+    kept === undefined ? [...all] : all.filter((name) => kept.includes(name))
+  return {
+    ...full,
+    dnsNames: keep(full.dnsNames, narrowing.dnsNames),
+    uris: keep(full.uris, narrowing.uris),
+    validityHours: Math.min(full.validityHours, narrowing.validityHours ?? full.validityHours),
+  }
+}
+
+function expandFull(
   template: CertificateTemplate,
   identity: string,
   registeredBy?: string,

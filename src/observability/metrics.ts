@@ -138,8 +138,19 @@ export function createMetrics(sources: MetricsSources) {
     }),
     fileReloads: counter({
       name: 'file_reloads_total',
-      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists) and result (ok, refused: the file in force stays).',
+      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists, hook_token, hook_tls) and result (ok, refused: the file in force stays).',
       labelNames: ['file', 'result'],
+    }),
+    hookCalls: counter({
+      name: 'hook_calls_total',
+      help: 'Calls to the registration hook, by result after retries (allow, deny, error, timeout).',
+      labelNames: ['result'],
+    }),
+    hookDuration: histogram({
+      name: 'hook_duration_seconds',
+      help: 'Time a call to the registration hook took, retries included, by result.',
+      labelNames: ['result'],
+      buckets: LATENCY_BUCKETS,
     }),
     devices: gauge({
       name: 'devices',
@@ -170,7 +181,7 @@ export function createMetrics(sources: MetricsSources) {
 }
 
 /** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
-export const RELOADED_FILES = ['deny_list', 'gateway_policy'] as const
+export const RELOADED_FILES = ['deny_list', 'gateway_policy', 'hook_token', 'hook_tls'] as const
 
 /** metricsExposition renders the metrics for the health server's /metrics (the whole group's, in a worker). */
 export const metricsExposition = (metrics: BridgeMetrics): MetricsExposition =>

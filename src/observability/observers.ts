@@ -1,6 +1,7 @@
 import { type BrokerObserver, REFUSAL_REASONS } from '../broker/broker.js'
 import type { KubeObserver } from '../issuers/cert-manager/kube-api.js'
 import { ERROR_CODES } from '../protocol/errors.js'
+import type { HookObserver, HookResult } from '../registration/hook/client.js'
 import type { Outcome, RegistrationObserver } from '../registration/observer.js'
 import type { BridgeMetrics } from './metrics.js'
 
@@ -54,5 +55,18 @@ export function kubeMetrics(metrics: BridgeMetrics): KubeObserver {
   return {
     apiRequest: (verb, status) => metrics.kubeRequests.inc({ verb, status }),
     watchRestarted: (resource) => metrics.kubeWatchRestarts.inc({ resource }),
+  }
+}
+
+const HOOK_RESULTS: Record<HookResult, true> = { allow: true, deny: true, error: true, timeout: true }
+
+/** hookMetrics feeds the registration hook's calls into the metrics (every result from 0). */
+export function hookMetrics(metrics: BridgeMetrics): HookObserver {
+  for (const result of Object.keys(HOOK_RESULTS)) metrics.hookCalls.inc({ result }, 0)
+  return {
+    called(result, seconds) {
+      metrics.hookCalls.inc({ result })
+      metrics.hookDuration.observe({ result }, seconds)
+    },
   }
 }

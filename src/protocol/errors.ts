@@ -37,6 +37,15 @@ export const ERROR_CODES = {
   ISSUANCE_TIMEOUT: { retryable: true, summary: 'Issuance took longer than the configured timeout.' },
   ISSUER_UNAVAILABLE: { retryable: true, summary: 'The issuer cannot be reached right now.' },
   INTERNAL_ERROR: { retryable: true, summary: 'An unexpected error in the bridge; details are in its log.' },
+  REGISTRATION_DENIED: {
+    retryable: false,
+    summary: "The operator's registration hook denied this registration; the message is the hook's reason.",
+  },
+  HOOK_UNAVAILABLE: {
+    retryable: true,
+    summary:
+      'The registration hook could not be asked (timeout, error, bad answer); retry after the given delay.',
+  },
   RENEWAL_NOT_DUE: {
     retryable: true,
     summary: 'A renewal came before the renewal window opened; retry after the given delay.',

@@ -19,6 +19,7 @@ export type AuditRecord = Pick<
   | 'requestHash'
   | 'supersedes'
   | 'event'
+  | 'endpoint'
 > & { readonly time: string; readonly notAfter: string }
 
 /** auditRecordOf is the audit line of a committed issuance (undefined fields are left out of the JSON line). */
@@ -31,6 +32,7 @@ export function auditRecordOf(i: NewIssuance): AuditRecord {
     requestHash: i.requestHash,
     supersedes: i.supersedes,
     event: i.event,
+    endpoint: i.endpoint,
     serialNumber: i.serialNumber,
     notAfter: i.notAfter.toISOString(),
     sha256Fingerprint: i.sha256Fingerprint,

@@ -71,5 +71,9 @@ export function authorize(
   if (foreign) {
     throw new RegistrationError('CSR_IDENTITY_MISMATCH', "the CSR asks for names that are not this device's")
   }
-  return { identity, keyAlgorithm, csr: { der: csr.der, publicKey: csr.publicKey, spki: csr.spki } }
+  return {
+    identity,
+    keyAlgorithm,
+    csr: { der: csr.der, publicKey: csr.publicKey, spki: csr.spki, subjectAltNames: csr.subjectAltNames },
+  }
 }

@@ -20,12 +20,14 @@ export function fingerprintOf(certificatePem: string): string {
 
 /**
  * issuedReply builds the wire reply for issued credentials, with the trust anchors (`extraTrustPem`, read now: a
- * re-read production CA file applies at once) and where to connect.
+ * re-read production CA file applies at once) and where to connect: the endpoint the registration hook assigned
+ * to this issuance (recorded with it), else `productionUrl`.
  */
 export function issuedReply(
   credentials: Credentials,
   requestId: string | undefined,
   settings: Pipeline['settings'],
+  endpoint: string | undefined = settings.productionUrl,
 ): IssuedReply {
   return {
     status: 'issued',
@@ -36,7 +38,7 @@ export function issuedReply(
     serialNumber: credentials.serialNumber,
     notBefore: credentials.notBefore.toISOString(),
     notAfter: credentials.notAfter.toISOString(),
-    ...(settings.productionUrl === undefined ? {} : { endpoint: { url: settings.productionUrl } }),
+    ...(endpoint === undefined ? {} : { endpoint: { url: endpoint } }),
   }
 }
 
@@ -59,5 +61,6 @@ export function recordedAnswer(
     { ...newest, certificatePem: newest.certificatePem, caCertificatesPem },
     r.request.requestId,
     p.settings,
+    newest.endpoint ?? p.settings.productionUrl,
   )
 }

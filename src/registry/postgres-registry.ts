@@ -27,6 +27,7 @@ ALTER TABLE certificates ADD COLUMN IF NOT EXISTS certificate_pem TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS ca_pem TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS writer TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS supersedes TEXT;
+ALTER TABLE certificates ADD COLUMN IF NOT EXISTS endpoint_url TEXT;
 CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
 `
 

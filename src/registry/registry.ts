@@ -45,6 +45,8 @@ export interface NewIssuance {
   readonly certificatePem?: string | undefined
   /** The issuer's CA certificates as issued (PEM, public). */
   readonly caCertificatesPem?: string | undefined
+  /** The production endpoint the registration hook assigned to this issuance: every answer of it carries it. */
+  readonly endpoint?: string | undefined
   /** Which bridge state directory committed it (its audit log is completed from its own records). */
   readonly writer?: string | undefined
   /** A retried request's new certificate: the serial of the one it replaces (its key died with a process). */

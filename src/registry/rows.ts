@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS certificates (${id}
   event TEXT,
   certificate_pem TEXT,
   ca_pem TEXT,
+  endpoint_url TEXT,
   writer TEXT,
   supersedes TEXT,
   state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
@@ -73,6 +74,7 @@ export interface CertificateRow {
   event?: string | null
   certificate_pem?: string | null
   ca_pem?: string | null
+  endpoint_url?: string | null
   writer?: string | null
   supersedes?: string | null
   state: CertificateState
@@ -120,8 +122,9 @@ export function recordSteps(i: NewIssuance): [Step, Step, Step] {
     ],
     [
       `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint, issued_at,
-         registered_by, request_id, request_hash, event, certificate_pem, ca_pem, writer, supersedes, state)
-       VALUES (${'?, '.repeat(16)}'active')`,
+         registered_by, request_id, request_hash, event, certificate_pem, ca_pem, endpoint_url, writer, supersedes,
+         state)
+       VALUES (${'?, '.repeat(17)}'active')`,
       [
         i.serialNumber,
         i.identity,
@@ -137,6 +140,7 @@ export function recordSteps(i: NewIssuance): [Step, Step, Step] {
         i.event ?? null,
         i.certificatePem ?? null,
         i.caCertificatesPem ?? null,
+        i.endpoint ?? null,
         i.writer ?? null,
         i.supersedes ?? null,
       ],
@@ -166,6 +170,7 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     event: optional(row.event) as IssuanceEvent | undefined,
     certificatePem: optional(row.certificate_pem),
     caCertificatesPem: optional(row.ca_pem),
+    endpoint: optional(row.endpoint_url),
     writer: optional(row.writer),
     supersedes: optional(row.supersedes),
     state: row.state,

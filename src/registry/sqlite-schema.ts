@@ -4,7 +4,7 @@ import Database from 'better-sqlite3'
 import { tables } from './rows.js'
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
-const SCHEMA_VERSION = 3
+const SCHEMA_VERSION = 4
 
 const SCHEMA = `${tables('INTEGER')}
 CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);`
@@ -21,6 +21,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE certificates ADD COLUMN ca_pem TEXT;
    ALTER TABLE certificates ADD COLUMN writer TEXT;
    ALTER TABLE certificates ADD COLUMN supersedes TEXT;`,
+  'ALTER TABLE certificates ADD COLUMN endpoint_url TEXT;',
 ]
 
 /**

@@ -151,6 +151,35 @@ const CASES: Case[] = [
     expect: [{ at: '30m', alert: 'RegistrationBridgeErrorRate', firing: [] }],
   },
   {
+    name: 'a registration hook that cannot be asked counts among the bridge’s failures',
+    input: [
+      series(`${P}registrations_total`, reg('issued', ''), '0+10x40'),
+      series(`${P}registrations_total`, reg('rejected', 'HOOK_UNAVAILABLE'), '0+1x40'),
+      series(`${P}registrations_total`, reg('rejected', 'REGISTRATION_DENIED'), '0+5x40'),
+    ],
+    expect: [{ at: '30m', alert: 'RegistrationBridgeErrorRate', firing: [{}] }],
+  },
+  {
+    name: 'hook calls timing out for 10 minutes warn, not before',
+    input: [
+      series(`${P}hook_calls_total`, { ...A, result: 'allow' }, '0+10x40'),
+      series(`${P}hook_calls_total`, { ...A, result: 'timeout' }, '0x10 0+2x30'),
+    ],
+    expect: [
+      { at: '15m', alert: 'RegistrationBridgeHookFailing', firing: [] },
+      { at: '30m', alert: 'RegistrationBridgeHookFailing', firing: [{}] },
+    ],
+  },
+  {
+    name: 'denies and a stray hook failure do not',
+    input: [
+      series(`${P}hook_calls_total`, { ...A, result: 'allow' }, '0+10x40'),
+      series(`${P}hook_calls_total`, { ...A, result: 'deny' }, '0+10x40'),
+      series(`${P}hook_calls_total`, { ...A, result: 'error' }, '0x20 1x20'),
+    ],
+    expect: [{ at: '35m', alert: 'RegistrationBridgeHookFailing', firing: [] }],
+  },
+  {
     name: 'a handshake spike on a new install (no day of history) fires after 15 minutes',
     input: [series(HANDSHAKES, A, '0x30 0+30x40')],
     expect: [

@@ -6,6 +6,8 @@ import pino from 'pino'
 import type { Credentials, IssuanceOrder, Issuer } from '../../src/issuers/issuer.js'
 import { toPem } from '../../src/pki/pem.js'
 import { AuditTrail } from '../../src/registration/audit-trail.js'
+import type { RegistrationHook } from '../../src/registration/hook/client.js'
+import type { HookCall, HookDecision } from '../../src/registration/hook/contract.js'
 import type { Steps } from '../../src/registration/pipeline/registration.js'
 import { RegistrationService, type RegistrationServiceOptions } from '../../src/registration/service.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
@@ -72,6 +74,48 @@ export class FakeIssuer implements Issuer {
   }
 }
 
+/**
+ * FakeHook answers the pipeline's hook calls with `decide` (allow by default), at once or when `release`d while
+ * `hold` is on; it keeps every call. The real client (HTTP, retries) is tested against a real server elsewhere.
+ */
+export class FakeHook implements RegistrationHook {
+  readonly calls: HookCall[] = []
+  #held: (() => void)[] = []
+  #holding = false
+  #waiting: (() => void)[] = []
+
+  constructor(public decide: (call: HookCall) => HookDecision = () => ({ allow: true })) {}
+
+  hold(): void {
+    this.#holding = true
+  }
+
+  release(): void {
+    this.#holding = false
+    for (const go of this.#held.splice(0)) go()
+  }
+
+  /** waiting resolves once `n` calls are held. */
+  waiting(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => (this.#held.length >= n ? resolve() : void this.#waiting.push(check))
+      check()
+    })
+  }
+
+  async ask(call: HookCall, _offered: unknown, signal: AbortSignal): Promise<HookDecision> {
+    this.calls.push(call)
+    if (this.#holding) {
+      await new Promise<void>((resolve) => {
+        this.#held.push(resolve)
+        for (const w of this.#waiting.splice(0)) w()
+      })
+    }
+    signal.throwIfAborted()
+    return this.decide(call)
+  }
+}
+
 /** OPTIONS are the product's defaults that matter to the pipeline (re-registration refused, 5-minute retries). */
 export const pipelineOptions = (): RegistrationServiceOptions => ({
   policy: {
@@ -115,6 +159,9 @@ export function startProcess(
     state?: SharedState
     steps?: Steps
     notices?: string[]
+    /** told of each notice as it is sent */
+    onNotice?: (notice: string) => void
+    hook?: RegistrationHook
   } = {},
 ): RegistrationService {
   const logger = pino({ level: 'silent' })
@@ -123,10 +170,14 @@ export function startProcess(
       issuer,
       registry: store.registry,
       audit: new AuditTrail(join(store.dir, 'audit.log'), 'writer', logger),
-      notify: (identity, notice) => extra.notices?.push(`${identity} ${notice.status}`),
+      notify: (identity, notice) => {
+        extra.notices?.push(`${identity} ${notice.status}`)
+        extra.onNotice?.(`${identity} ${notice.status}`)
+      },
       logger,
       state: extra.state,
       steps: extra.steps,
+      hook: extra.hook,
     },
     { ...pipelineOptions(), ...extra.options },
   )

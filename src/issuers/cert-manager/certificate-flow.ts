@@ -82,7 +82,7 @@ export async function issueWithCertificate(
 ): Promise<Credentials> {
   const { api, watchers, options } = ctx
   const name = resourceName(order.identity)
-  const template = expandTemplate(options.template, order.identity, order.registeredBy)
+  const template = expandTemplate(options.template, order.identity, order.registeredBy, order.narrowing)
   const body = certificateFor(template, order.keyAlgorithm, options.issuerRef, options.namespace) as never
   const secret = secretName(order.identity)
   const deleteSecret = (s: AbortSignal) => api.delete('secrets', secret, s)

@@ -147,7 +147,7 @@ export function certificateRequestFor(
       isCA: false,
       // the CSR's own usages, when it declares any (cert-manager's webhook requires them to match)
       usages: csrUsages(order.csr.der) ?? usagesFor(order.keyAlgorithm),
-      duration: `${template.validityHours}h`,
+      duration: `${Math.min(template.validityHours, order.narrowing?.validityHours ?? Number.POSITIVE_INFINITY)}h`,
       issuerRef: { ...issuerRef },
     },
   }

@@ -71,7 +71,7 @@ export class LocalCaIssuer implements Issuer {
       ? { spki: order.csr.spki, privateKeyPem: undefined }
       : await generateKeyMaterial(order.keyAlgorithm, signal)
     signal.throwIfAborted()
-    const expanded = expandTemplate(template, order.identity, order.registeredBy)
+    const expanded = expandTemplate(template, order.identity, order.registeredBy, order.narrowing)
     const wanted = now + expanded.validityHours * 3600_000
     this.#warnIfShort(wanted)
     const profile: CertificateProfile = {

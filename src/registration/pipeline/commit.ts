@@ -32,6 +32,7 @@ export const commit: Step = async (p, r, path) => {
     // public: a retry of the same CSR-mode request is answered from them; a key is never recorded
     certificatePem: credentials.certificatePem,
     caCertificatesPem: credentials.caCertificatesPem,
+    endpoint: r.endpoint,
     writer: p.audit.writer,
   }
   try {

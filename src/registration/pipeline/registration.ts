@@ -9,6 +9,7 @@ import type { DeviceRecord, IssuanceEvent, Registry } from '../../registry/regis
 import type { LeaseKeeper } from '../../state/lease-keeper.js'
 import type { SharedState } from '../../state/shared-state.js'
 import type { AuditTrail } from '../audit-trail.js'
+import type { RegistrationHook } from '../hook/client.js'
 import type { InFlight } from '../in-flight.js'
 import type { LifecycleOptions, RenewedCertificate } from '../lifecycle-policy.js'
 import type { RegistrationObserver } from '../observer.js'
@@ -53,6 +54,8 @@ export interface RegistrationServiceDeps {
   readonly observer?: RegistrationObserver | undefined
   /** In-flight leases and rate limits; one process's memory unless replicas share Redis. */
   readonly state?: SharedState | undefined
+  /** The operator's registration hook (docs/hook.md), asked once per new issuance; absent: none. */
+  readonly hook?: RegistrationHook | undefined
   /** The pipeline's steps (STEPS; a test runs others, e.g. with a crash between two of them). */
   readonly steps?: Steps | undefined
 }
@@ -86,6 +89,10 @@ export interface Registration {
   takeOver?: boolean
   /** lifecycle: the event and what the new certificate supersedes. */
   lifecycle?: { readonly event: IssuanceEvent; readonly supersedes?: string | undefined }
+  /** hook or issue: the device was told `pending` (once per request). */
+  pendingSent?: boolean
+  /** hook: the production endpoint the registration hook assigned to this issuance (else productionUrl). */
+  endpoint?: string | undefined
   /** issue: what the issuer returned (a generated key too: it lives in memory only, until the reply). */
   credentials?: Credentials
 }

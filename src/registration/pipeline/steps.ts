@@ -11,6 +11,7 @@ import {
 import { authorize as authorizeOrder } from '../policy.js'
 import { fingerprintOf, issuedReply, recordedAnswer } from '../replies.js'
 import { commit } from './commit.js'
+import { hook } from './hook.js'
 import { issue } from './issue.js'
 import { spendToken } from './paths.js'
 import type { Done, Step } from './registration.js'
@@ -132,7 +133,12 @@ const lifecycle: Step = (p, r, path) => {
 /** answer: the committed certificate becomes the reply, kept in the reply cache for a retry of the request. */
 const answer: Step = (p, r) => {
   if (!r.credentials) throw new Error('answer before issue')
-  const reply = issuedReply(r.credentials, r.request.requestId, p.settings)
+  const reply = issuedReply(
+    r.credentials,
+    r.request.requestId,
+    p.settings,
+    r.endpoint ?? p.settings.productionUrl,
+  )
   p.cache?.set(r.key as string, reply)
   return { reply, outcome: 'issued' } satisfies Done
 }
@@ -153,6 +159,7 @@ export const STEPS = {
   replay,
   rateLimit,
   lifecycle,
+  hook,
   issue,
   commit,
   answer,

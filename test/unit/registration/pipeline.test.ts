@@ -9,6 +9,7 @@ import type { RegistrationService } from '../../../src/registration/service.js'
 import { MemoryState } from '../../../src/state/memory.js'
 import { opensslCsr } from '../../support/csr.js'
 import {
+  FakeHook,
   FakeIssuer,
   openStore,
   payload,
@@ -70,7 +71,7 @@ describe('the registration pipeline', () => {
     const table = docs.slice(docs.indexOf('### One pipeline'), docs.indexOf('### Only the holder commits'))
     const drawn = [...table.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1])
     expect(NAMES).toEqual(drawn)
-    expect(NAMES).toHaveLength(14)
+    expect(NAMES).toHaveLength(15)
   })
 
   describe.each(['server-key', 'csr'] as const)('a crash between two steps, then a retry (%s)', (mode) => {
@@ -79,13 +80,20 @@ describe('the registration pipeline', () => {
       async (_name, n) => {
         const s = await store()
         const issuer = new FakeIssuer()
+        // the hook assigns a production endpoint: it is recorded with the certificate, so a replay carries it
+        const hook = new FakeHook(() => ({ allow: true, endpoint: 'mqtts://production-7.example:8883' }))
         const body =
           mode === 'csr' ? payload('r1', { csr: (await opensslCsr('/CN=dev-1')).csr }) : payload('r1')
-        const first = await answer(start(s, issuer, { steps: crashAfter(n) }), 'dev-1', body)
+        const first = await answer(start(s, issuer, { steps: crashAfter(n), hook }), 'dev-1', body)
         expect(first?.status).toBe('rejected') // a dead process answers nothing; here: not `issued`
         const committed = (await s.registry.device('dev-1'))?.certificates ?? []
         expect(committed.length).toBe(n > NAMES.indexOf('commit') ? 1 : 0)
-        const retry = await answer(start(s, issuer), 'dev-1', body)
+        const asked = hook.calls.length
+        const retry = await answer(start(s, issuer, { hook }), 'dev-1', body)
+        expect(retry?.status === 'issued' && retry.endpoint?.url).toBe('mqtts://production-7.example:8883')
+        // once per issuance: a replay of the recorded answer (CSR mode) asks no more
+        const replayed = committed[0] !== undefined && mode === 'csr'
+        expect(hook.calls.length).toBe(asked + (replayed ? 0 : 1))
         const certificates = (await s.registry.device('dev-1'))?.certificates ?? []
         const active = certificates.filter((c) => c.state === 'active')
         expect(active.map((c) => c.serialNumber)).toEqual([issuedSerial(retry)])
@@ -193,6 +201,32 @@ describe('the registration pipeline', () => {
     const service = start(await store(), new FakeIssuer())
     expect((await answer(service, 'dev-1', payload('r1')))?.status).toBe('issued')
     expect(errorCode(await answer(service, 'dev-1', payload('r2')))).toBe('NOT_AUTHORIZED')
+  })
+
+  it('hook after replay: a retry answered from the reply cache or the registry never asks the hook again', async () => {
+    const s = await store()
+    const hook = new FakeHook(() => ({ allow: true, endpoint: 'mqtts://eu-2.example:8883' }))
+    const body = payload('r1', { csr: (await opensslCsr('/CN=dev-1')).csr })
+    const first = await answer(start(s, new FakeIssuer(), { hook }), 'dev-1', body)
+    const cached = await answer(processes[0] as RegistrationService, 'dev-1', body)
+    const restarted = await answer(start(s, new FakeIssuer(), { hook }), 'dev-1', body) // from the registry
+    expect(hook.calls).toHaveLength(1)
+    for (const reply of [first, cached, restarted]) {
+      expect(issuedSerial(reply)).toBe(issuedSerial(first))
+      expect(reply?.status === 'issued' && reply.endpoint?.url).toBe('mqtts://eu-2.example:8883')
+    }
+  })
+
+  it('hook after rateLimit: a request over the limit never reaches the hook', async () => {
+    const hook = new FakeHook()
+    const service = start(await store(), new FakeIssuer(), {
+      hook,
+      options: { rateLimit: { burst: 1, perMinute: 1 } },
+    })
+    expect((await answer(service, 'dev-1', payload('r1')))?.status).toBe('issued')
+    expect(errorCode(await answer(service, 'dev-2', payload('r1')))).toBe(undefined)
+    expect(errorCode(await answer(service, 'dev-1', payload('r2')))).toBe('RATE_LIMITED')
+    expect(hook.calls.map((c) => c.identity)).toEqual(['dev-1', 'dev-2'])
   })
 
   it('issue: a failed issuance records nothing; the retry is issued', async () => {
