@@ -3,8 +3,10 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
+import { afterEach } from 'vitest'
 import type { Credentials, IssuanceOrder, Issuer } from '../../src/issuers/issuer.js'
 import { toPem } from '../../src/pki/pem.js'
+import type { Reply } from '../../src/protocol/messages.js'
 import { AuditTrail } from '../../src/registration/audit-trail.js'
 import type { RegistrationHook } from '../../src/registration/hook/client.js'
 import type { HookCall, HookDecision } from '../../src/registration/hook/contract.js'
@@ -186,3 +188,43 @@ export function startProcess(
 /** payload is a server-key request (or a CSR-mode one) as a device publishes it. */
 export const payload = (requestId: string, extra: Record<string, unknown> = {}): Buffer =>
   Buffer.from(JSON.stringify({ requestId, ...extra }))
+
+/**
+ * pipelineHarness, called at a test file's top level, gives it registries and processes (services) that are closed
+ * after each test.
+ */
+export function pipelineHarness() {
+  const stores: Store[] = []
+  const processes: RegistrationService[] = []
+  afterEach(async () => {
+    await Promise.all(processes.splice(0).map((s) => s.close()))
+    await Promise.all(stores.splice(0).map((s) => s.registry.close()))
+  })
+  return {
+    processes,
+    async store(): Promise<Store> {
+      const s = await openStore()
+      stores.push(s)
+      return s
+    },
+    start(...args: Parameters<typeof startProcess>): RegistrationService {
+      const service = startProcess(...args)
+      processes.push(service)
+      return service
+    },
+  }
+}
+
+/** answer is a service's reply to one payload of `identity`. */
+export async function answer(
+  service: RegistrationService,
+  identity: string,
+  body: Buffer,
+): Promise<Reply | undefined> {
+  return (await service.handle(identity, body))?.reply
+}
+
+export const issuedSerial = (reply: Reply | undefined): string | undefined =>
+  reply?.status === 'issued' ? reply.serialNumber : undefined
+export const errorCode = (reply: Reply | undefined): string | undefined =>
+  reply?.status === 'rejected' ? reply.error.code : undefined

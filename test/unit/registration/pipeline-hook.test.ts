@@ -1,46 +1,22 @@
 import pino from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { Reply } from '../../../src/protocol/messages.js'
-import type { RegistrationService } from '../../../src/registration/service.js'
+import { describe, expect, it } from 'vitest'
 import { opensslCsr } from '../../support/csr.js'
-import { FakeHook, FakeIssuer, openStore, payload, type Store, startProcess } from '../../support/pipeline.js'
+import {
+  answer,
+  errorCode,
+  FakeHook,
+  FakeIssuer,
+  issuedSerial,
+  payload,
+  pipelineHarness,
+} from '../../support/pipeline.js'
 
 /**
  * The hook step (pipeline/hook.ts) on every path, with a fake hook and issuer and the real SQLite registry: asked
  * once per issuance (a renewal's and a gateway device's retries are replays), under the lease, before issue. The
  * step's place is pinned in pipeline.test.ts with the others.
  */
-const stores: Store[] = []
-const processes: RegistrationService[] = []
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((s) => s.close()))
-  await Promise.all(stores.splice(0).map((s) => s.registry.close()))
-})
-
-async function store(): Promise<Store> {
-  const s = await openStore()
-  stores.push(s)
-  return s
-}
-
-function start(...args: Parameters<typeof startProcess>): RegistrationService {
-  const service = startProcess(...args)
-  processes.push(service)
-  return service
-}
-
-async function answer(
-  service: RegistrationService,
-  identity: string,
-  body: Buffer,
-): Promise<Reply | undefined> {
-  return (await service.handle(identity, body))?.reply
-}
-
-const issuedSerial = (reply: Reply | undefined): string | undefined =>
-  reply?.status === 'issued' ? reply.serialNumber : undefined
-const errorCode = (reply: Reply | undefined): string | undefined =>
-  reply?.status === 'rejected' ? reply.error.code : undefined
+const { store, start } = pipelineHarness()
 
 describe('the hook step', () => {
   it('hook after replay, on every path: a renewal and a gateway device retried get the same endpoint, asked once', async () => {

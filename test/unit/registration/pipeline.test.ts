@@ -1,58 +1,28 @@
 import { readFile } from 'node:fs/promises'
 import pino from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { RegistrationError } from '../../../src/protocol/errors.js'
-import type { Reply } from '../../../src/protocol/messages.js'
 import type { Step } from '../../../src/registration/pipeline/registration.js'
 import { STEPS } from '../../../src/registration/pipeline/steps.js'
 import type { RegistrationService } from '../../../src/registration/service.js'
 import { MemoryState } from '../../../src/state/memory.js'
 import { opensslCsr } from '../../support/csr.js'
 import {
+  answer,
+  errorCode,
   FakeHook,
   FakeIssuer,
-  openStore,
+  issuedSerial,
   payload,
+  pipelineHarness,
   pipelineOptions,
-  type Store,
-  startProcess,
 } from '../../support/pipeline.js'
 
 /**
  * The one pipeline, with a fake issuer (held, failed, counted) and the real SQLite registry: every step in its
  * place. Each test names the step it pins; removing or moving that step fails it.
  */
-const stores: Store[] = []
-const processes: RegistrationService[] = []
-afterEach(async () => {
-  await Promise.all(processes.splice(0).map((s) => s.close()))
-  await Promise.all(stores.splice(0).map((s) => s.registry.close()))
-})
-
-async function store(): Promise<Store> {
-  const s = await openStore()
-  stores.push(s)
-  return s
-}
-
-function start(...args: Parameters<typeof startProcess>): RegistrationService {
-  const service = startProcess(...args)
-  processes.push(service)
-  return service
-}
-
-async function answer(
-  service: RegistrationService,
-  identity: string,
-  body: Buffer,
-): Promise<Reply | undefined> {
-  return (await service.handle(identity, body))?.reply
-}
-
-const issuedSerial = (reply: Reply | undefined): string | undefined =>
-  reply?.status === 'issued' ? reply.serialNumber : undefined
-const errorCode = (reply: Reply | undefined): string | undefined =>
-  reply?.status === 'rejected' ? reply.error.code : undefined
+const { store, start, processes } = pipelineHarness()
 
 /** crashAfter is STEPS cut after its `n` first steps, where the process dies (nothing after runs). */
 function crashAfter(n: number): Record<string, Step> {
