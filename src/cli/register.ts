@@ -11,6 +11,7 @@ import {
   writeCredentials,
 } from '../client/index.js'
 import { DEV_PKI_FILES } from '../pki/dev-pki.js'
+import { WIRE_FORMATS, type WireFormat } from '../protocol/codec/codecs.js'
 import { KEY_ALGORITHMS, type KeyAlgorithm } from '../protocol/messages.js'
 import { isSafeIdentity } from '../protocol/topics.js'
 import { PKCS12_PASSWORD_ENV, pkcs12Password } from './pkcs12-password.js'
@@ -42,6 +43,7 @@ Options:
   --out DIR              where to write credentials (default ./credentials/<identity>)
   --verify URL           then connect to this production broker with the new credentials
   --timeout SECONDS      give up after this long (default 60)
+  --format FORMAT        json (default) | cbor: the wire format, and its topics (docs/protocol.md, "CBOR")
   --renew                renew: --cert/--key are the operational certificate and key of an earlier
                          registration; a new key is made here (CSR) unless --server-key;
                          the new files replace the old ones (default --out: the directory of --cert)
@@ -56,6 +58,7 @@ Gateway mode (the gateway registers its downstream devices over its own connecti
   --devices FILE         downstream devices, one per line: "ID", or "ID CSR-FILE" for the sensor's own CSR
   --pkcs12               each device without a CSR gets its key in a PKCS#12 bundle (one password for all)
   --batch-size N         devices per batch message (default 100)
+  --format FORMAT        json (default) | cbor
   --request-id ID        prefix of the batches' requestIds (<ID>-1, <ID>-2, …): the same prefix retries them
   --out DIR              one credentials folder per device under DIR (default ./credentials)
   Every device id is checked first: one that is not a valid identity is a usage error and nothing is sent.
@@ -81,6 +84,7 @@ export const REGISTER_OPTIONS = {
   out: { type: 'string' },
   verify: { type: 'string' },
   timeout: { type: 'string' },
+  format: { type: 'string' },
   renew: { type: 'boolean' },
   'server-key': { type: 'boolean' },
   pkcs12: { type: 'boolean' },
@@ -88,6 +92,10 @@ export const REGISTER_OPTIONS = {
 } as const
 
 type RegisterFlags = Flags<typeof REGISTER_OPTIONS>
+
+function parseFormat(value: string | undefined): { format: WireFormat } | Record<string, never> {
+  return value === undefined ? {} : { format: oneOf('format', value, WIRE_FORMATS) }
+}
 
 function parseKeyAlgorithm(value: string | undefined): KeyAlgorithm | undefined {
   return value === undefined ? undefined : oneOf('key-algorithm', value, KEY_ALGORITHMS)
@@ -104,6 +112,7 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
   const keyFile = flags.key ?? (device && join(pki, DEV_PKI_FILES.devicesDir, `${device}.key`))
   if (!certFile || !keyFile) throw new UsageError('give --device ID, or --cert FILE and --key FILE')
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  const format = parseFormat(flags.format)
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const id = requestId(flags['request-id'])
   const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
@@ -119,6 +128,7 @@ export async function registerCommand(flags: RegisterFlags): Promise<void> {
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
     ...(keyAlgorithm ? { keyAlgorithm } : {}),
     ...(id ? { requestId: id } : {}),
+    ...format,
     timeoutMs: timeoutSeconds * 1000,
     onPending: () => process.stderr.write('issuance pending…\n'),
   }
@@ -161,6 +171,7 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
   const batchSize = positiveInteger('batch-size', flags['batch-size'])
   const timeoutSeconds = positiveNumber('timeout', flags.timeout, 60)
   const keyAlgorithm = parseKeyAlgorithm(flags['key-algorithm'])
+  const format = parseFormat(flags.format)
   requestId(flags['request-id']) // and with room for the batch number, once the devices are known
   const url = brokerUrl('url', flags.url) ?? 'mqtts://localhost:8883'
   const password = await bundlePassword(flags)
@@ -186,6 +197,7 @@ async function registerGatewayCommand(flags: RegisterFlags, pki: string): Promis
     caPem: await readFile(flags.ca ?? join(pki, DEV_PKI_FILES.issuingCaCert), 'utf8'),
     identity: gateway,
     devices,
+    ...format,
     timeoutMs: timeoutSeconds * 1000,
     ...(flags['request-id'] ? { requestId: flags['request-id'] } : {}),
     ...(batchSize ? { batchSize } : {}),

@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt'
+import { type Codec, codecOf } from '../protocol/codec/codecs.js'
 import type { ErrorCode } from '../protocol/errors.js'
 import type { IssuedReply, Reply } from '../protocol/messages.js'
 
@@ -24,17 +25,18 @@ export class MalformedReplyError extends Error {
 
 const isString = (v: unknown): v is string => typeof v === 'string'
 
-/** parseReply reads a reply, or throws MalformedReplyError naming what is wrong with it. */
-export function parseReply(payload: Buffer): Reply {
+/** parseReply reads a reply (JSON, or CBOR read back into JSON's shape), or throws MalformedReplyError naming what is wrong with it. */
+export function parseReply(payload: Buffer, codec: Codec = codecOf('json')): Reply {
+  const format = codec.format.toUpperCase()
   let body: unknown
   try {
-    body = JSON.parse(payload.toString('utf8'))
+    body = codec.decodeReply(payload)
   } catch {
-    throw new MalformedReplyError('the bridge sent a reply that is not JSON')
+    throw new MalformedReplyError(`the bridge sent a reply that is not ${format}`)
   }
   const r = body as Record<string, unknown> | null
   if (typeof r !== 'object' || r === null || Array.isArray(r)) {
-    throw new MalformedReplyError('the bridge sent a reply that is not a JSON object')
+    throw new MalformedReplyError(`the bridge sent a reply that is not a ${format} object`)
   }
   const e = r.error as Record<string, unknown> | undefined
   const ok =
@@ -67,7 +69,7 @@ export function awaitAnswer(
   client: MqttClient,
   topic: string,
   requestId: string,
-  options: { timeoutMs: number; onPending?: (() => void) | undefined },
+  options: { timeoutMs: number; onPending?: (() => void) | undefined; codec?: Codec },
 ): Answer {
   let settle: (err: Error | undefined, reply?: IssuedReply) => void = () => {}
   const promise = new Promise<IssuedReply>((resolve, reject) => {
@@ -77,7 +79,7 @@ export function awaitAnswer(
       if (t !== topic) return
       let reply: Reply
       try {
-        reply = parseReply(payload)
+        reply = parseReply(payload, options.codec)
       } catch (err) {
         settle(err as Error)
         return

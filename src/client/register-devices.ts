@@ -13,6 +13,7 @@ import {
   type RegisterOptions,
   RegistrationRejectedError,
   subscribe,
+  wireOf,
 } from './register.js'
 
 /** DownstreamDevice is one sensor a gateway registers: with the sensor's own CSR, a key made here, or a server key. */
@@ -30,7 +31,7 @@ export interface DownstreamDevice {
 
 /** RegisterDevicesOptions configure a gateway's registration of its downstream devices. */
 export interface RegisterDevicesOptions
-  extends Pick<RegisterOptions, 'url' | 'identity' | 'requestTopic' | 'replyPrefix' | 'timeoutMs'>,
+  extends Pick<RegisterOptions, 'url' | 'identity' | 'requestTopic' | 'replyPrefix' | 'timeoutMs' | 'format'>,
     DeviceTls {
   readonly devices: readonly DownstreamDevice[]
   /** Devices per batch message (default 100, the bridge's default gateways.maxDevicesPerBatch). */
@@ -78,14 +79,19 @@ export async function registerDevices(options: RegisterDevicesOptions): Promise<
   const identity = options.identity ?? commonNameOf(options.certPem)
   const prefix = options.requestId ?? randomUUID()
   const size = options.batchSize ?? 100
-  const topic = `${options.replyPrefix ?? 'registration'}/${identity}/reply`
+  const { codec, requestTopic, replyTopic: topic } = wireOf(options, identity)
   const client = options.client ?? (await connectTls(options.url, options))
   const keys = new Map<string, string>()
   const results = new Map<string, DeviceOutcome>()
   const batches = new Map<string, { resolve: () => void; reject: (err: Error) => void }>()
   const onMessage = (t: string, payload: Buffer): void => {
     if (t !== topic) return
-    const reply = JSON.parse(payload.toString('utf8')) as GatewayReply & { requestId?: string }
+    let reply: GatewayReply & { requestId?: string }
+    try {
+      reply = codec.decodeReply(payload) as GatewayReply & { requestId?: string }
+    } catch {
+      return // not a reply of ours: the batches time out rather than the gateway crash
+    }
     const batch = reply.requestId === undefined ? undefined : batches.get(reply.requestId)
     if (!batch) return
     if ('deviceId' in reply) results.set(reply.deviceId, outcomeOf(reply, keys))
@@ -107,9 +113,7 @@ export async function registerDevices(options: RegisterDevicesOptions): Promise<
       answered.catch(() => {}) // observed by Promise.all below; a rejection meanwhile must not be "unhandled"
       sent.push(answered)
       const body = { version: 1, extension: 'gateway/1', requestId, devices }
-      await client.publishAsync(options.requestTopic ?? 'registration/request', JSON.stringify(body), {
-        qos: 1,
-      })
+      await client.publishAsync(requestTopic, codec.encodeRequest(body), { qos: 1 })
     }
     await Promise.all(sent)
     const unanswered = {

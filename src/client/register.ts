@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContext, connect as tlsConnect } from '
 import { MqttClient } from 'mqtt'
 import { buildCsr } from '../pki/csr-builder.js'
 import { generateKey } from '../pki/keys.js'
+import { codecOf, type WireFormat } from '../protocol/codec/codecs.js'
 import type { IssuedReply, KeyAlgorithm } from '../protocol/messages.js'
 import { awaitAnswer } from './answer.js'
 
@@ -31,6 +32,21 @@ export interface RegisterOptions extends DeviceTls {
   readonly replyPrefix?: string
   readonly timeoutMs?: number
   readonly onPending?: () => void
+  /** The wire format (default JSON): CBOR uses the `/cbor` topics, binary fields as DER (docs/protocol.md, "CBOR"). */
+  readonly format?: WireFormat
+}
+
+/** wireOf is a client's codec and topics for its format: `<request>/cbor` and `<prefix>/<identity>/reply/cbor` for CBOR. */
+export function wireOf(
+  options: Pick<RegisterOptions, 'format' | 'requestTopic' | 'replyPrefix'>,
+  identity: string,
+) {
+  const suffix = options.format === 'cbor' ? '/cbor' : ''
+  return {
+    codec: codecOf(options.format ?? 'json'),
+    requestTopic: `${options.requestTopic ?? 'registration/request'}${suffix}`,
+    replyTopic: `${options.replyPrefix ?? 'registration'}/${identity}/reply${suffix}`,
+  }
 }
 
 /**
@@ -190,15 +206,13 @@ export async function register(
         ...(options.keyAlgorithm ? { keyAlgorithm: options.keyAlgorithm } : {}),
         ...(pkcs12Password === undefined ? {} : { pkcs12: { password: pkcs12Password } }),
       }
-  const topic = `${options.replyPrefix ?? 'registration'}/${identity}/reply`
+  const { codec, requestTopic, replyTopic: topic } = wireOf(options, identity)
   const timeoutMs = options.timeoutMs ?? 60_000
   const client = await connectTls(options.url, options, timeoutMs)
-  const answer = awaitAnswer(client, topic, requestId, { timeoutMs, onPending: options.onPending })
+  const answer = awaitAnswer(client, topic, requestId, { timeoutMs, onPending: options.onPending, codec })
   try {
     await subscribe(client, topic)
-    await client.publishAsync(options.requestTopic ?? 'registration/request', JSON.stringify(request), {
-      qos: 1,
-    })
+    await client.publishAsync(requestTopic, codec.encodeRequest(request), { qos: 1 })
     const reply = await answer.promise
     if (pkcs12Password !== undefined) {
       if (reply.pkcs12 === undefined)

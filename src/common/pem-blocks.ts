@@ -10,3 +10,9 @@ export function pemBlocks(text: string): { label: string; der: Buffer }[] {
     der: Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'),
   }))
 }
+
+/** toPem wraps DER in a PEM block with 64-character lines. */
+export function toPem(der: Buffer, label: string): string {
+  const body = der.toString('base64').replace(/.{64}/g, '$&\n')
+  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`
+}

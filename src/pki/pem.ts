@@ -3,11 +3,7 @@ import { malformed } from './errors.js'
 
 /** PEM encoding and decoding (RFC 7468). */
 
-/** toPem wraps DER in a PEM block with 64-character lines. */
-export function toPem(der: Buffer, label: string): string {
-  const body = der.toString('base64').replace(/.{64}/g, '$&\n')
-  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`
-}
+export { toPem } from '../common/pem-blocks.js'
 
 /** canonicalBase64 decodes base64 that is the one encoding of its bytes (no junk, no stray bits), or undefined. */
 export function canonicalBase64(text: string): Buffer | undefined {

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -127,6 +128,24 @@ describe('server-side key mode: a PKCS#12 bundle', () => {
     })
     await verifyCredentials(production.url, registration, password)
     expect(bridge.logs.join('\n')).not.toContain(password)
+  })
+})
+
+describe('CBOR (the /cbor topics), through cert-manager', () => {
+  it('a server key and a CSR: the reference client reads the DER replies, and the certificates reach production', async () => {
+    for (const [device, csr] of [
+      ['device-004', false],
+      ['device-005', true],
+    ] as const) {
+      const registration = await register({
+        url: bridge.url,
+        ...tlsFor(bridge, bridge.pki.device(device)),
+        format: 'cbor',
+        csr,
+      })
+      expect(new X509Certificate(registration.certificatePem).subject).toBe(`CN=${device}`)
+      await verifyCredentials(production.url, registration)
+    }
   })
 })
 

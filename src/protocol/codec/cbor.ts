@@ -1,5 +1,5 @@
 import { decode, encode } from 'cborg'
-import { pemBlocks } from '../../common/pem-blocks.js'
+import { pemBlocks, toPem } from '../../common/pem-blocks.js'
 import { RegistrationError } from '../errors.js'
 import { scanCbor } from './cbor-scan.js'
 import type { Codec } from './codec.js'
@@ -39,18 +39,58 @@ function plain(value: unknown): unknown {
 /** derOf is the DER of every PEM block of a text, in order. */
 const derOf = (pem: string): Buffer[] => pemBlocks(pem).map((block) => block.der)
 
+const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array
+/** pemOf is the PEM of DER byte strings (one or an array), or undefined when the value is not that. */
+const pemOf = (label: string) => (value: unknown) => {
+  const ders = Array.isArray(value) ? value : [value]
+  return ders.every(isBytes) ? ders.map((der) => toPem(Buffer.from(der), label)).join('') : undefined
+}
+const seconds = {
+  cbor: (iso: string) => Math.floor(Date.parse(iso) / 1000),
+  text: (value: unknown) =>
+    typeof value === 'number' && Number.isSafeInteger(value)
+      ? new Date(value * 1000).toISOString()
+      : undefined,
+}
+
 /**
- * BINARY says how a reply field that is text in JSON travels in CBOR: certificate chains as arrays of DER byte
- * strings, the key as one DER byte string (PKCS#8), a PKCS#12 bundle as its DER bytes, times as integer seconds
- * since the epoch.
+ * BINARY says how a field that is text in JSON travels in CBOR (`cbor`) and back (`text`, a device's side):
+ * certificate chains as arrays of DER byte strings, the key as one DER byte string (PKCS#8), a PKCS#12 bundle as
+ * its DER bytes, times as integer seconds since the epoch; in a request, a PEM csr as its DER.
  */
-const BINARY: Readonly<Record<string, (value: string) => unknown>> = {
-  certificate: derOf,
-  caCertificates: derOf,
-  privateKey: (pem) => derOf(pem)[0],
-  pkcs12: (base64) => Buffer.from(base64, 'base64'),
-  notBefore: (iso) => Math.floor(Date.parse(iso) / 1000),
-  notAfter: (iso) => Math.floor(Date.parse(iso) / 1000),
+const BINARY: Readonly<
+  Record<string, { cbor(value: string): unknown; text(value: unknown): string | undefined }>
+> = {
+  certificate: { cbor: derOf, text: pemOf('CERTIFICATE') },
+  caCertificates: { cbor: derOf, text: pemOf('CERTIFICATE') },
+  privateKey: {
+    cbor: (pem) => derOf(pem)[0],
+    text: (v) => (isBytes(v) ? pemOf('PRIVATE KEY')(v) : undefined),
+  },
+  pkcs12: {
+    cbor: (base64) => Buffer.from(base64, 'base64'),
+    text: (v) => (isBytes(v) ? Buffer.from(v).toString('base64') : undefined),
+  },
+  notBefore: seconds,
+  notAfter: seconds,
+}
+const REQUEST_BINARY: typeof BINARY = {
+  csr: {
+    cbor: (pem) => derOf(pem)[0] ?? pem,
+    text: (v) => (isBytes(v) ? Buffer.from(v).toString('base64') : undefined),
+  },
+}
+
+/** convert writes each field of `message` the table names through `way`, keeping the others as they are. */
+function convert(message: Readonly<Record<string, unknown>>, table: typeof BINARY, way: 'cbor' | 'text') {
+  return Object.fromEntries(
+    Object.entries(message).map(([key, value]) => {
+      const field = table[key]
+      if (!field) return [key, value]
+      if (way === 'cbor') return [key, typeof value === 'string' ? field.cbor(value) : value]
+      return [key, field.text(value) ?? value]
+    }),
+  )
 }
 
 /** CBOR_CODEC is CBOR (RFC 8949), the format of the `/cbor` topics. */
@@ -72,13 +112,13 @@ export const CBOR_CODEC: Codec = {
       throw malformed('request must be a CBOR map')
     return body as Record<string, unknown>
   },
-  encode(message) {
-    const fields = Object.entries(message).map(([key, value]) => {
-      const convert = BINARY[key]
-      return [key, convert && typeof value === 'string' ? convert(value) : value] as const
-    })
-    return Buffer.from(encode(Object.fromEntries(fields)))
-  },
+  encode: (message) => Buffer.from(encode(convert(message, BINARY, 'cbor'))),
   // a text key of up to 23 bytes is its length byte (0x60 + n), then the name
   mayHaveField: (bytes, name) => bytes.includes(Buffer.from(name)),
+  encodeRequest: (request) => Buffer.from(encode(convert(request, REQUEST_BINARY, 'cbor'))),
+  decodeReply(bytes) {
+    const body = plain(decode(bytes, DECODE_OPTIONS))
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || isBytes(body)) return body
+    return convert(body as Record<string, unknown>, BINARY, 'text')
+  },
 }

@@ -22,4 +22,11 @@ export interface Codec {
   encode(message: Readonly<Record<string, unknown>>): Buffer
   /** mayHaveField tells cheaply (a byte search) whether a payload may have a top-level field of this name. */
   mayHaveField(bytes: Buffer, name: string): boolean
+  /** encodeRequest is a device's side: a request written as the bridge reads it (a PEM csr as DER in CBOR). */
+  encodeRequest(request: Readonly<Record<string, unknown>>): Buffer
+  /**
+   * decodeReply is a device's side: a reply read back into JSON's shape (PEM text, base64, ISO times), for one
+   * reader of replies whatever the format; what is not a reply's shape is left for the reader to refuse.
+   */
+  decodeReply(bytes: Buffer): unknown
 }

@@ -21,4 +21,6 @@ export const JSON_CODEC: Codec = {
   },
   encode: (message) => Buffer.from(JSON.stringify(message)),
   mayHaveField: (bytes, name) => bytes.includes(`"${name}"`),
+  encodeRequest: (request) => Buffer.from(JSON.stringify(request)),
+  decodeReply: (bytes) => JSON.parse(bytes.toString('utf8')),
 }
