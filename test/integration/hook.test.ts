@@ -1,7 +1,9 @@
-import { writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { register, renew } from '../../src/client/register.js'
+import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
 import { connectDevice, tlsFor } from '../support/device.js'
@@ -14,7 +16,8 @@ import {
   startTestHook,
 } from '../support/hook.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
-import { openssl } from '../support/tools.js'
+import { start } from '../support/process.js'
+import { openssl, run } from '../support/tools.js'
 
 /**
  * The registration hook through the embedded CA, against the example hook (examples/registration-hook.mjs) on a
@@ -28,6 +31,7 @@ const INVENTORY = {
     'gateway-001': {},
     'gateway-001/gateway-001-sensor-1': { endpoint: 'mqtts://gateways.production.example:8883' },
     'renewer-1': { endpoint: 'mqtts://renewals.production.example:8883' },
+    'cli-1': {},
   },
 }
 
@@ -46,6 +50,7 @@ beforeAll(async () => {
   const inventory = inventoryDecision(INVENTORY)
   hook = await startTestHook(pki, { decide: (call) => (decide ?? inventory)(call) })
   await pki.makeDevice('renewer-1')
+  await pki.makeDevice('cli-1')
   const policy = await writePolicy(`
 gateways:
   - match: gateway-001
@@ -193,6 +198,54 @@ describe('a registration hook (embedded CA)', () => {
       ['registration', 'registered', null],
       ['renewal', 'renewed', first.serialNumber],
     ])
+  })
+
+  it('foreign clients: the CLI is issued or refused as the hook says; mosquitto_sub sees the denial', async () => {
+    const cli = new URL('../../dist/cli.js', import.meta.url).pathname
+    const cwd = await mkdtemp(join(tmpdir(), 'mrb-hook-cli-'))
+    const registerCli = (device: string) =>
+      run('node', [cli, 'register', '--url', bridge.url, '--state-dir', pki.stateDir, '--device', device], {
+        timeoutMs: 30_000,
+        cwd,
+      })
+    const allowed = await registerCli('cli-1')
+    expect(allowed.code, allowed.stderr).toBe(0)
+    const denied = await registerCli('device-004')
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toContain('REGISTRATION_DENIED')
+    expect(denied.stderr).toContain('device-004 is not in the inventory')
+
+    const { certFile, keyFile } = pki.device('device-005')
+    const auth = [
+      '-h',
+      'localhost',
+      '-p',
+      String(bridge.port),
+      '--cafile',
+      pki.file(DEV_PKI_FILES.issuingCaCert),
+    ]
+    auth.push('--cert', certFile, '--key', keyFile)
+    const sub = start('stdbuf', [
+      ...['-oL', 'mosquitto_sub', ...auth, '-d', '-q', '1', '-t', 'registration/device-005/reply'],
+      ...['-C', '1', '-W', '20'],
+    ])
+    await sub.waitFor(/received SUBACK/)
+    const body = JSON.stringify({ requestId: 'hook-m-1' })
+    expect(
+      (await run('mosquitto_pub', [...auth, '-q', '1', '-t', 'registration/request', '-m', body])).code,
+    ).toBe(0)
+    expect(await sub.exited).toBe(0)
+    const reply = JSON.parse(
+      sub
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith('{')) ?? '{}',
+    )
+    expect(reply).toMatchObject({
+      status: 'rejected',
+      requestId: 'hook-m-1',
+      error: { code: 'REGISTRATION_DENIED', message: 'device-005 is not in the inventory', retryable: false },
+    })
   })
 
   it('the assigned endpoint is replayed after a restart (CSR mode), without asking the hook again', async () => {
