@@ -228,7 +228,7 @@ describe('serve --workers 2 with state.redis.url', () => {
       return !!m && (m[2] ?? '').split(',').includes(m[1] ?? '')
     }
     expect(problems.filter((p) => !/not linked/.test(p) && !issuedAgain(p))).toEqual([])
-  })
+  }, 60_000) // the devices' own deadlines are 20 s from their first try, and Redis restarts in between
 
   it('a worker that dies is replaced; a device connected to the other keeps its connection and is answered', async () => {
     bridge = await startWorkers()
