@@ -111,6 +111,10 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     logger,
     onRequest: (identity, payload, connection, format) =>
       registration.handle(identity, payload, connection, format),
+    // everything under $aws stays refused unless aws.enabled
+    onAwsRequest: config.aws.enabled
+      ? (identity, topic, payload, reply) => registration.handleAws(identity, topic, payload, reply)
+      : undefined,
     operationalCas: () => tls.operationalCas,
     denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
@@ -130,7 +134,12 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     observer,
     hook: hook.hook,
   }
-  const registration = wireRegistration(config, { ...parts, lifecycle: lifecycle.options }, cleanup)
+  const pendingChanged = (): void => void lifecycle.crl?.publish()
+  const registration = wireRegistration(
+    config,
+    { ...parts, lifecycle: lifecycle.options, pendingChanged },
+    cleanup,
+  )
   const crlFile = lifecycle.crl && config.lifecycle.crl.file
   const health = wireHealth(config, { ready: () => readiness.check(), metrics, crlFile }, cleanup)
   const address = await broker.start()

@@ -2,6 +2,8 @@ import type { BootstrapBroker } from '../broker/broker.js'
 import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
+import { AwsError } from '../protocol/aws/messages.js'
+import { awsFrontDoor } from '../registration/aws/front-door.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
 import { routeRequests } from '../registration/route.js'
@@ -24,6 +26,8 @@ export interface RegistrationDeps
   readonly sharedSessions: boolean
   /** The TLS material in force: its production CA bundle goes with every reply. */
   readonly tls: Pick<TlsReloader, 'productionCaPem'>
+  /** Told when the set of pending certificates changed (the CRL holds them). */
+  readonly pendingChanged: () => void
 }
 
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
@@ -91,6 +95,17 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     },
   )
   const routes = routeRequests(service, gateways, broker, logger)
+  const aws = awsFrontDoor({
+    service,
+    registry,
+    logger,
+    requestMaxBytes: limits.maxRequestBytes,
+    tokenLifetimeSeconds: config.aws.tokenLifetimeSeconds,
+    registerThing: async () => {
+      throw new AwsError(404, 'TemplateNotFound', 'no provisioning template of this name')
+    },
+    pendingChanged: deps.pendingChanged,
+  })
   return {
     gatewayPolicy,
     /** Replies in the service's reply cache (a metric). */
@@ -102,10 +117,12 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
      * extension), else protocol v1.
      */
     handle: routes.handle,
+    /** handleAws answers a request of the AWS fleet-provisioning topics (aws.enabled). */
+    handleAws: aws.handle,
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
-      await routes.settled()
+      await Promise.all([routes.settled(), aws.settled()])
     },
   }
 }

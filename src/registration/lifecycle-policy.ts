@@ -61,6 +61,8 @@ export async function checkRevokedCredential(
     throw refuse('this certificate is not one the bridge issued; register with the factory certificate')
   if (record.identity !== identity) throw refuse('this certificate was issued to another identity')
   if (record.state === 'revoked') throw refuse('this certificate is revoked')
+  // an AWS create call's certificate is no credential until RegisterThing activates it
+  if (record.state === 'pending') throw refuse('this certificate is pending activation (RegisterThing)')
   return record
 }
 
