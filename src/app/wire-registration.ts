@@ -2,8 +2,9 @@ import type { BootstrapBroker } from '../broker/broker.js'
 import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
-import { AwsError } from '../protocol/aws/messages.js'
 import { awsFrontDoor } from '../registration/aws/front-door.js'
+import { registerThingWith } from '../registration/aws/register-thing.js'
+import { TemplatesSource } from '../registration/aws/templates.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
 import { routeRequests } from '../registration/route.js'
@@ -41,6 +42,13 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
   }
   cleanup.defer(() => gatewayPolicy.close())
+  let templates: TemplatesSource
+  try {
+    templates = new TemplatesSource(config.aws.templatesFile, logger) // a bad file stops the bridge; watched later
+  } catch (err) {
+    throw new ConfigError([`aws.templatesFile: ${(err as Error).message}`])
+  }
+  cleanup.defer(() => templates.close())
   const service = new RegistrationService(
     {
       issuer,
@@ -101,13 +109,20 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     logger,
     requestMaxBytes: limits.maxRequestBytes,
     tokenLifetimeSeconds: config.aws.tokenLifetimeSeconds,
-    registerThing: async () => {
-      throw new AwsError(404, 'TemplateNotFound', 'no provisioning template of this name')
-    },
+    registerThing: registerThingWith({
+      registry,
+      templates: () => templates.current,
+      denied: deps.lifecycle?.denied,
+      pendingChanged: deps.pendingChanged,
+      tokenLifetimeMs: config.aws.tokenLifetimeSeconds * 1000,
+      logger,
+      observe: observer?.registerThing?.bind(observer),
+    }),
     pendingChanged: deps.pendingChanged,
   })
   return {
     gatewayPolicy,
+    templates,
     /** Replies in the service's reply cache (a metric). */
     get cachedReplies() {
       return service.cachedReplies

@@ -95,7 +95,7 @@ export class RegistrationService {
     const started = performance.now()
     let mode: 'csr' | 'server_key' | undefined
     const observe = (outcome: Outcome, code?: ErrorCode): void =>
-      observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000 })
+      observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000, via: 'aws' })
     try {
       const request = await this.#decode(identity, decode)
       mode = request.csr === undefined ? 'server_key' : 'csr'

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
+import { certificatesOf } from '../support/aws-fleet.js'
 import { connectAwsDevice, modeledErrorOf } from '../support/aws-sdk.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
@@ -14,18 +14,11 @@ beforeAll(async () => {
 })
 afterAll(() => bridge.stop())
 
-/** stateOf reads a certificate's state from the bridge's registry file (SQLite, shared with the running bridge). */
-async function stateOf(serial: string): Promise<string | undefined> {
-  const registry = new SqliteRegistry(bridge.bridge.config.registry.file, { readonly: true })
-  try {
-    return (await registry.certificate(serial))?.state
-  } finally {
-    await registry.close()
-  }
+/** stateOf is the state of the identity's certificate with this fingerprint, in the bridge's registry. */
+async function stateOf(identity: string, certificateId: string | undefined): Promise<string | undefined> {
+  const all = await certificatesOf(bridge, identity)
+  return all.find((c) => c.sha256Fingerprint === certificateId)?.state
 }
-
-const serialOf = (pem: string): string =>
-  new X509Certificate(pem).serialNumber.toLowerCase().replace(/^0+/, '')
 
 describe('AWS fleet provisioning: the create calls, with the official SDK', () => {
   it('CreateKeysAndCertificate: a key and a certificate for the claim identity, pending, with an ownership token', async () => {
@@ -38,7 +31,7 @@ describe('AWS fleet provisioning: the create calls, with the official SDK', () =
       expect(cert.checkPrivateKey(createPrivateKey(created.privateKey as string))).toBe(true)
       expect(created.certificateId).toBe(createHash('sha256').update(cert.raw).digest('hex'))
       expect(created.certificateOwnershipToken).toMatch(/^[A-Za-z0-9_-]{43}$/)
-      expect(await stateOf(serialOf(created.certificatePem as string))).toBe('pending')
+      expect(await stateOf('device-001', created.certificateId)).toBe('pending')
     } finally {
       await device.close()
     }
@@ -52,7 +45,7 @@ describe('AWS fleet provisioning: the create calls, with the official SDK', () =
       expect(new X509Certificate(created.certificatePem as string).subject).toContain('CN=device-002')
       expect(created).not.toHaveProperty('privateKey')
       expect(created.certificateOwnershipToken).toMatch(/^[A-Za-z0-9_-]{43}$/)
-      expect(await stateOf(serialOf(created.certificatePem as string))).toBe('pending')
+      expect(await stateOf('device-002', created.certificateId)).toBe('pending')
     } finally {
       await device.close()
     }
