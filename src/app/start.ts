@@ -134,7 +134,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     observer,
     hook: hook.hook,
   }
-  const pendingChanged = (): void => void lifecycle.crl?.publish()
+  const pendingChanged = async (): Promise<void> => lifecycle.crl?.publish()
   const registration = wireRegistration(
     config,
     { ...parts, lifecycle: lifecycle.options, pendingChanged },

@@ -27,8 +27,8 @@ export interface RegistrationDeps
   readonly sharedSessions: boolean
   /** The TLS material in force: its production CA bundle goes with every reply. */
   readonly tls: Pick<TlsReloader, 'productionCaPem'>
-  /** Told when the set of pending certificates changed (the CRL holds them). */
-  readonly pendingChanged: () => void
+  /** Told when the set of pending certificates changed; resolves once the CRL says so (embedded CA). */
+  readonly pendingChanged: () => Promise<void>
 }
 
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */

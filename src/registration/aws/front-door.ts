@@ -32,8 +32,11 @@ export interface AwsFrontDoorDeps {
     topic: AwsRequestTopic,
     body: Record<string, unknown>,
   ) => Promise<Record<string, unknown>>
-  /** Told when a certificate became pending (the CRL must hold it). */
-  readonly pendingChanged: () => void
+  /**
+   * Told when a certificate became pending; resolves once the CRL holds it (embedded CA), so that no device ever
+   * holds a pending certificate the CRL does not.
+   */
+  readonly pendingChanged: () => Promise<void>
 }
 
 /**
@@ -75,7 +78,7 @@ export function awsFrontDoor(deps: AwsFrontDoorDeps) {
     const expiresAt = new Date(Date.now() + deps.tokenLifetimeSeconds * 1000)
     if (!(await deps.registry.setOwnershipToken(reply.serialNumber, sha256, expiresAt)))
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'the certificate is no longer pending; retry')
-    deps.pendingChanged()
+    await deps.pendingChanged()
     const body: CreateAccepted = {
       certificateId: fingerprintOf(reply.certificate),
       certificatePem: reply.certificate,

@@ -21,8 +21,11 @@ export interface RegisterThingDeps {
   readonly registry: Registry
   readonly templates: () => Templates
   readonly denied?: LifecycleOptions['denied']
-  /** The pending certificates changed (one activated, or one revoked because its token expired). */
-  readonly pendingChanged: () => void
+  /**
+   * The pending certificates changed (one activated, or one revoked because its token expired); resolves once the
+   * CRL says so (embedded CA): an activated certificate's answer goes out when the CRL no longer holds it.
+   */
+  readonly pendingChanged: () => Promise<void>
   readonly tokenLifetimeMs: number
   readonly logger: Logger
   readonly observe?: ((outcome: RegisterThingOutcome) => void) | undefined
@@ -74,7 +77,7 @@ async function register(
   const now = new Date()
   if (!record.tokenExpiresAt || record.tokenExpiresAt <= now) {
     if (record.state === 'pending' && (await deps.registry.expirePending(now, deps.tokenLifetimeMs)) > 0)
-      deps.pendingChanged()
+      await deps.pendingChanged()
     throw invalidToken('the certificate ownership token expired; call the create API again')
   }
   let filled: ReturnType<typeof fill>
@@ -93,7 +96,7 @@ async function register(
     record.state === 'pending' &&
     (await deps.registry.activate(record.serialNumber, sha256, now, provisioning))
   ) {
-    deps.pendingChanged()
+    await deps.pendingChanged()
     deps.logger.info(
       { identity, serialNumber: record.serialNumber, template: templateName, thingName: filled.thingName },
       'certificate activated (RegisterThing)',
