@@ -134,7 +134,12 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     observer,
     hook: hook.hook,
   }
-  const pendingChanged = async (): Promise<void> => lifecycle.crl?.publish()
+  // the embedded CA's CRL write sweeps expired tokens first; with cert-manager (no CRL) the sweep runs alone
+  const lifetimeMs = config.aws.tokenLifetimeSeconds * 1000
+  const pendingChanged = async (): Promise<void> => {
+    if (lifecycle.crl) return lifecycle.crl.publish()
+    await registry.expirePending(new Date(), lifetimeMs)
+  }
   const registration = wireRegistration(
     config,
     { ...parts, lifecycle: lifecycle.options, pendingChanged },
