@@ -41,7 +41,7 @@ describe('the registration hook and the deny list on the AWS topics', () => {
     try {
       const created = await allowed.identity.createKeysAndCertificate({})
       const asked = hook.calls.length
-      expect(hook.calls.at(-1)).toMatchObject({ identity: 'device-001', kind: 'registration' })
+      expect(hook.calls.at(-1)).toMatchObject({ identity: 'device-001', kind: 'registration', api: 'aws' })
       await allowed.identity.registerThing({
         templateName: 'FleetTemplate',
         certificateOwnershipToken: created.certificateOwnershipToken as string,
