@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
@@ -13,7 +14,8 @@ import { startRedis, type TestRedis } from '../support/redis.js'
 
 // AWS fleet provisioning across processes: `serve --workers 2` sharing Redis and PostgreSQL. A create call on one
 // worker, its RegisterThing on the other (the token is in the registry), the same RegisterThing on both at once
-// (one activation, the same answer twice) and again on the first (its answer lost).
+// (one activation, the same answer twice) and again on the first (its answer lost). Nothing of it crosses Redis:
+// requests are consumed where they arrive, answers written to the asking connection (keys and tokens!).
 
 let redis: TestRedis
 let postgres: TestPostgres
@@ -91,6 +93,10 @@ async function connectElsewhere(
 
 describe('AWS fleet provisioning with two workers (Redis, PostgreSQL)', () => {
   it('RegisterThing on the other worker; at once on both: one activation, the same answer; again: the same', async () => {
+    const watcher = new Redis(redis.url)
+    const channels: string[] = []
+    watcher.on('pmessage', (_pattern: string, channel: string) => channels.push(channel))
+    await watcher.psubscribe('*')
     const files = await pki.makeDevice('device-cluster')
     const { csr } = await opensslCsr('/CN=device-cluster')
     const first = await connect(files)
@@ -120,7 +126,9 @@ describe('AWS fleet provisioning with two workers (Redis, PostgreSQL)', () => {
       } finally {
         await registry.close()
       }
+      expect(channels.filter((c) => c.includes('$aws'))).toEqual([])
     } finally {
+      watcher.disconnect()
       await Promise.all([first.client.endAsync(true), second.client.endAsync(true)])
     }
   })
