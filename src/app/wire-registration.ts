@@ -111,6 +111,7 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     tokenLifetimeSeconds: config.aws.tokenLifetimeSeconds,
     registerThing: registerThingWith({
       registry,
+      audit,
       templates: () => templates.current,
       denied: deps.lifecycle?.denied,
       pendingChanged: deps.pendingChanged,

@@ -56,6 +56,19 @@ describe('AWS fleet provisioning: RegisterThing with the official SDK', () => {
       expect((await newest('device-001'))?.provisioning?.deviceConfiguration).toEqual(
         registered.deviceConfiguration,
       )
+      // the audit log: the create call's issuance, then its activation (written after the registry's update;
+      // two round trips later it is on disk)
+      const audit = (await bridge.auditLines()).map((l) => JSON.parse(l) as Record<string, unknown>)
+      const serialNumber = record?.serialNumber
+      expect(audit.filter((a) => a.serialNumber === serialNumber).map((a) => a.event)).toEqual([
+        'registered',
+        'activated',
+      ])
+      expect(audit.find((a) => a.event === 'activated')).toMatchObject({
+        identity: 'device-001',
+        template: 'FleetTemplate',
+        thingName: 'device-001',
+      })
     })
   })
 

@@ -9,6 +9,7 @@ import {
 import { type AwsRequestTopic, TEMPLATE_NAME } from '../../protocol/aws/topics.js'
 import type { DeviceIdentity } from '../../protocol/identity.js'
 import type { IssuanceRecord, Provisioning, Registry } from '../../registry/registry.js'
+import type { AuditTrail } from '../audit-trail.js'
 import { denialOf, type LifecycleOptions } from '../lifecycle-policy.js'
 import { tokenSha256 } from './ownership-token.js'
 import { fill, mayUse, type Templates } from './templates.js'
@@ -19,6 +20,7 @@ export type RegisterThingOutcome = 'activated' | 'replayed' | 'rejected'
 /** RegisterThingDeps are what RegisterThing reads and changes. */
 export interface RegisterThingDeps {
   readonly registry: Registry
+  readonly audit: Pick<AuditTrail, 'activated'>
   readonly templates: () => Templates
   readonly denied?: LifecycleOptions['denied']
   /**
@@ -97,10 +99,14 @@ async function register(
     (await deps.registry.activate(record.serialNumber, sha256, now, provisioning))
   ) {
     await deps.pendingChanged()
-    deps.logger.info(
-      { identity, serialNumber: record.serialNumber, template: templateName, thingName: filled.thingName },
-      'certificate activated (RegisterThing)',
-    )
+    const activated = {
+      identity,
+      serialNumber: record.serialNumber,
+      template: templateName,
+      thingName: filled.thingName,
+    }
+    deps.audit.activated(activated)
+    deps.logger.info(activated, 'certificate activated (RegisterThing)')
     return ['activated', accepted(provisioning)]
   }
   // not pending (any more): the same RegisterThing again gets its answer; anything else is refused
