@@ -145,14 +145,22 @@ export class PostgresRegistry extends SqlRegistry implements Registry {
   async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
     const { rows } = await this.#db.query<Row>(
       `SELECT count(*) FILTER (WHERE c.state = 'revoked') AS revoked,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after <= $1) AS expired,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $1 AND c.not_after <= $2) AS expiring,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $2) AS active
+         count(*) FILTER (WHERE c.state = 'pending') AS pending,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after <= $1) AS expired,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after > $1
+           AND c.not_after <= $2) AS expiring,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after > $2) AS active
        FROM (SELECT DISTINCT ON (identity) state, not_after FROM certificates
          ORDER BY identity, issued_at DESC, id DESC) c`,
       [now.getTime(), now.getTime() + withinMs],
     )
     const n = (state: ExpiryState): number => Number(rows[0]?.[state] ?? 0)
-    return { active: n('active'), expiring: n('expiring'), expired: n('expired'), revoked: n('revoked') }
+    return {
+      active: n('active'),
+      expiring: n('expiring'),
+      expired: n('expired'),
+      pending: n('pending'),
+      revoked: n('revoked'),
+    }
   }
 }

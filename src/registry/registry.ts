@@ -5,7 +5,7 @@
 export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
 
 /** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
-export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
+export type ExpiryState = 'active' | 'expiring' | 'expired' | 'pending' | 'revoked'
 
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
