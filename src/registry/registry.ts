@@ -203,9 +203,9 @@ export interface Registry {
   committedSince(writer: string, since: Date): Promise<IssuanceRecord[]>
   /**
    * setOwnershipToken gives a pending certificate a new ownership token (its SHA-256) and expiry, replacing the one
-   * it had; false when the certificate is not pending.
+   * it had; false when the certificate is not pending, or its token expired before `now` (it is not revived).
    */
-  setOwnershipToken(serialNumber: string, tokenSha256: string, expiresAt: Date): Promise<boolean>
+  setOwnershipToken(serialNumber: string, tokenSha256: string, expiresAt: Date, now: Date): Promise<boolean>
   /** byOwnershipToken is the certificate whose ownership token has this SHA-256. */
   byOwnershipToken(tokenSha256: string): Promise<IssuanceRecord | undefined>
   /**

@@ -72,9 +72,10 @@ export abstract class SqlRegistry {
     return rows.map(toIssuance)
   }
 
-  async setOwnershipToken(serialNumber: string, tokenSha256: string, expiresAt: Date): Promise<boolean> {
-    const sql = `UPDATE certificates SET token_sha256 = ?, token_expires_at = ? WHERE serial = ? AND state = 'pending'`
-    return (await this.changes(sql, [tokenSha256, expiresAt.getTime(), serialNumber])) > 0
+  async setOwnershipToken(serial: string, tokenSha256: string, expiresAt: Date, now: Date): Promise<boolean> {
+    const sql = `UPDATE certificates SET token_sha256 = ?, token_expires_at = ?
+      WHERE serial = ? AND state = 'pending' AND (token_expires_at IS NULL OR token_expires_at > ?)`
+    return (await this.changes(sql, [tokenSha256, expiresAt.getTime(), serial, now.getTime()])) > 0
   }
 
   async byOwnershipToken(tokenSha256: string): Promise<IssuanceRecord | undefined> {

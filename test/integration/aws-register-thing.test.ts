@@ -192,4 +192,27 @@ describe('AWS fleet provisioning: RegisterThing with the official SDK', () => {
       await device.close()
     }
   })
+
+  it('a create retry (a replay) after its token expired does not revive it: 409 once, then a new certificate', async () => {
+    const files = await bridge.pki.makeDevice('device-lapsed')
+    const device = await connectAwsDevice(bridge, 'device-lapsed', { files })
+    try {
+      const created = await device.identity.createKeysAndCertificate({})
+      ageTokens(bridge, 'device-lapsed')
+      expect(await modeledErrorOf(device.identity.createKeysAndCertificate({}))).toMatchObject({
+        statusCode: 409,
+        errorCode: 'ConflictingRequest',
+      })
+      const fresh = await device.identity.createKeysAndCertificate({})
+      expect(fresh.certificateId).not.toBe(created.certificateId)
+      expect(
+        (await certificatesOf(bridge, 'device-lapsed')).map((c) => [c.state, c.revocationReason]),
+      ).toEqual([
+        ['pending', undefined],
+        ['revoked', 'cessationOfOperation'],
+      ])
+    } finally {
+      await device.close()
+    }
+  })
 })

@@ -75,9 +75,13 @@ export function awsFrontDoor(deps: AwsFrontDoorDeps) {
   /** accepted gives the pending certificate a fresh ownership token (a replay too: the old one stops working). */
   async function accepted(reply: IssuedReply): Promise<Record<string, unknown>> {
     const { token, sha256 } = newOwnershipToken()
-    const expiresAt = new Date(Date.now() + deps.tokenLifetimeSeconds * 1000)
-    if (!(await deps.registry.setOwnershipToken(reply.serialNumber, sha256, expiresAt)))
+    const now = new Date()
+    const expiresAt = new Date(now.getTime() + deps.tokenLifetimeSeconds * 1000)
+    if (!(await deps.registry.setOwnershipToken(reply.serialNumber, sha256, expiresAt, now))) {
+      // a replay of a certificate no longer pending, or whose token expired (never revived: it is revoked now)
+      await deps.pendingChanged()
       throw new RegistrationError('REGISTRATION_IN_PROGRESS', 'the certificate is no longer pending; retry')
+    }
     await deps.pendingChanged()
     const body: CreateAccepted = {
       certificateId: fingerprintOf(reply.certificate),

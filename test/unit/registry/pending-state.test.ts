@@ -41,15 +41,19 @@ async function behaves(registry: Registry): Promise<void> {
   await registry.record({ ...issuance('d-1', 'p-1', now), pending: true })
   expect((await registry.certificate('p-1'))?.state).toBe('pending')
   expect((await registry.held()).map((c) => c.serialNumber)).toEqual(['p-1'])
-  expect(await registry.setOwnershipToken('p-1', 'tok-1', new Date(now + hour))).toBe(true)
-  expect(await registry.setOwnershipToken('old-1', 'tok-x', new Date(now + hour))).toBe(false) // not pending
+  expect(await registry.setOwnershipToken('p-1', 'tok-1', new Date(now + hour), new Date(now))).toBe(true)
+  expect(await registry.setOwnershipToken('old-1', 'tok-x', new Date(now + hour), new Date(now))).toBe(false) // not pending
   expect((await registry.byOwnershipToken('tok-1'))?.serialNumber).toBe('p-1')
   // a fresh token replaces the old one
-  expect(await registry.setOwnershipToken('p-1', 'tok-2', new Date(now + hour))).toBe(true)
+  expect(await registry.setOwnershipToken('p-1', 'tok-2', new Date(now + hour), new Date(now))).toBe(true)
   expect(await registry.byOwnershipToken('tok-1')).toBeUndefined()
   // only with its token, unexpired, once
   expect(await registry.activate('p-1', 'tok-1', new Date(now), PROVISIONING)).toBe(false)
   expect(await registry.activate('p-1', 'tok-2', new Date(now + 2 * hour), PROVISIONING)).toBe(false)
+  // an expired token is never revived by a new one
+  expect(
+    await registry.setOwnershipToken('p-1', 'tok-3', new Date(now + 3 * hour), new Date(now + 2 * hour)),
+  ).toBe(false)
   expect(await registry.activate('p-1', 'tok-2', new Date(now), PROVISIONING)).toBe(true)
   expect(await registry.activate('p-1', 'tok-2', new Date(now), PROVISIONING)).toBe(false)
   expect(await registry.certificate('p-1')).toMatchObject({ state: 'active', provisioning: PROVISIONING })
@@ -64,7 +68,7 @@ async function behaves(registry: Registry): Promise<void> {
   await registry.record(issuance('d-1', 'a-1', now + 1))
   expect((await registry.certificate('p-1'))?.state).toBe('superseded')
   // expiry: a token past its time, or none for the lifetime since issuance
-  await registry.setOwnershipToken('p-3', 'tok-3', new Date(now - 1))
+  await registry.setOwnershipToken('p-3', 'tok-3', new Date(now - 1), new Date(now - 2))
   await registry.record({ ...issuance('d-3', 'p-4', now - 2 * hour), pending: true })
   await registry.record({ ...issuance('d-4', 'p-5', now), pending: true })
   expect(await registry.expirePending(new Date(now), hour)).toBe(2)
