@@ -1,5 +1,8 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { buildCsr } from '../src/pki/csr-builder.js'
 import { generateKey } from '../src/pki/keys.js'
+import { AWS_TEMPLATES } from './lib/aws-load.js'
 import { closedLoop, type Device, type LoadMode } from './lib/load.js'
 import type { BenchPki } from './lib/pki.js'
 import { startAedesEcho, startBridge, startMosquittoEcho, type Target } from './lib/servers.js'
@@ -61,8 +64,12 @@ export async function registrationBenchmark(
       await target.stop()
     }
   }
-  // csr-cbor: the CSR mode in CBOR (the /cbor topics, the CSR and the certificates as DER)
-  await measure(await startBridge(bench.pki.stateDir, options.bridgeSets), ['server-key', 'csr', 'csr-cbor'])
+  // csr-cbor: the CSR mode in CBOR (the /cbor topics, the CSR and the certificates as DER); aws-csr: the AWS
+  // fleet-provisioning CSR flow (CreateCertificateFromCsr then RegisterThing, each answer waiting for the CRL)
+  const templates = join(bench.pki.stateDir, 'aws-templates.yaml')
+  await writeFile(templates, AWS_TEMPLATES)
+  const sets = ['aws.enabled=true', `aws.templatesFile=${templates}`, ...(options.bridgeSets ?? [])]
+  await measure(await startBridge(bench.pki.stateDir, sets), ['server-key', 'csr', 'csr-cbor', 'aws-csr'])
   await measure(await startAedesEcho(bench.pki.dir), ['echo'])
   await measure(await startMosquittoEcho(bench.pki.dir), ['echo'])
   const rate = (target: string, mode: string, c: number) =>

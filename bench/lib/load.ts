@@ -3,6 +3,7 @@ import { decode, encode } from 'cborg'
 import type { MqttClient } from 'mqtt'
 import { connectTls, type DeviceTls } from '../../src/client/register.js'
 import type { Reply } from '../../src/protocol/messages.js'
+import { provisionOnce } from './aws-load.js'
 import type { Target } from './servers.js'
 
 /** Device is one identity the load generator registers as. */
@@ -14,8 +15,11 @@ export interface Device {
   readonly csrDer?: Buffer
 }
 
-/** LoadMode is how a device asks: the bridge makes its key, or it sends a CSR in JSON or in CBOR (DER bytes). */
-export type LoadMode = 'server-key' | 'csr' | 'csr-cbor'
+/**
+ * LoadMode is how a device asks: the bridge makes its key, or it sends a CSR in JSON or in CBOR (DER bytes), or it
+ * runs the AWS fleet-provisioning CSR flow (CreateCertificateFromCsr, then RegisterThing: the bridge only).
+ */
+export type LoadMode = 'server-key' | 'csr' | 'csr-cbor' | 'aws-csr'
 
 /** Outcome of one registration: its latency (connect to answer, and publish to answer) and final status. */
 export interface Outcome {
@@ -41,6 +45,7 @@ function waitForFinal(client: MqttClient, topic: string, requestId: string, cbor
  * subscribe, publish, wait for the final answer, disconnect. The same code drives every target.
  */
 export async function registerOnce(target: Target, device: Device, mode: LoadMode): Promise<Outcome> {
+  if (mode === 'aws-csr') return provisionOnce(target, device)
   const started = performance.now()
   const requestId = randomUUID()
   const client = await connectTls(target.url, device.tls)

@@ -111,6 +111,10 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     logger,
     onRequest: (identity, payload, connection, format) =>
       registration.handle(identity, payload, connection, format),
+    // everything under $aws stays refused unless aws.enabled
+    onAwsRequest: config.aws.enabled
+      ? (identity, topic, payload, reply) => registration.handleAws(identity, topic, payload, reply)
+      : undefined,
     operationalCas: () => tls.operationalCas,
     denied: (identity) => lifecycle.denied(identity),
     ...(metrics ? { observer: brokerMetrics(metrics) } : {}),
@@ -130,7 +134,17 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
     observer,
     hook: hook.hook,
   }
-  const registration = wireRegistration(config, { ...parts, lifecycle: lifecycle.options }, cleanup)
+  // the embedded CA's CRL write sweeps expired tokens first; with cert-manager (no CRL) the sweep runs alone
+  const lifetimeMs = config.aws.tokenLifetimeSeconds * 1000
+  const pendingChanged = async (): Promise<void> => {
+    if (lifecycle.crl) return lifecycle.crl.publish()
+    await registry.expirePending(new Date(), lifetimeMs)
+  }
+  const registration = wireRegistration(
+    config,
+    { ...parts, lifecycle: lifecycle.options, pendingChanged },
+    cleanup,
+  )
   const crlFile = lifecycle.crl && config.lifecycle.crl.file
   const health = wireHealth(config, { ready: () => readiness.check(), metrics, crlFile }, cleanup)
   const address = await broker.start()
@@ -139,6 +153,7 @@ async function wireBridge(config: Config, logger: Logger, cleanup: CleanupStack)
   tls.start()
   counts.start()
   registration.gatewayPolicy.watch({ onChange: config.gateways.watch, onResult: reloaded('gateway_policy') })
+  registration.templates.watch({ onChange: config.aws.watchTemplates, onResult: reloaded('aws_templates') })
   hook.watch()
   lifecycle.denyList.watch({ onChange: config.lifecycle.watchDenyList, onResult: reloaded('deny_list') })
   await lifecycle.crl?.publish()

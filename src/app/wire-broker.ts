@@ -45,7 +45,10 @@ export function wireBroker(
   config: Config,
   files: ConfiguredFiles,
   cleanup: CleanupStack,
-  deps: Pick<BootstrapBrokerOptions, 'logger' | 'onRequest' | 'operationalCas' | 'denied' | 'observer'>,
+  deps: Pick<
+    BootstrapBrokerOptions,
+    'logger' | 'onRequest' | 'onAwsRequest' | 'operationalCas' | 'denied' | 'observer'
+  >,
 ): { broker: BootstrapBroker; sharedSessions: boolean } {
   const { registration: r, limits, state } = config
   const topics = createTopics(config.topics.request, config.topics.replyPrefix)

@@ -32,7 +32,12 @@ export function wireLifecycle(
   }
   const crl =
     config.issuer.type === 'local-ca'
-      ? new CrlPublisher(deps.registry, deps.issuingCa, l.crl, deps.logger)
+      ? new CrlPublisher(
+          deps.registry,
+          deps.issuingCa,
+          { ...l.crl, pendingLifetimeMs: config.aws.tokenLifetimeSeconds * 1000 },
+          deps.logger,
+        )
       : undefined
   return {
     denyList: list,

@@ -2,6 +2,9 @@ import type { BootstrapBroker } from '../broker/broker.js'
 import type { TlsReloader } from '../broker/tls-reloader.js'
 import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
+import { awsFrontDoor } from '../registration/aws/front-door.js'
+import { registerThingWith } from '../registration/aws/register-thing.js'
+import { TemplatesSource } from '../registration/aws/templates.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
 import { routeRequests } from '../registration/route.js'
@@ -24,6 +27,8 @@ export interface RegistrationDeps
   readonly sharedSessions: boolean
   /** The TLS material in force: its production CA bundle goes with every reply. */
   readonly tls: Pick<TlsReloader, 'productionCaPem'>
+  /** Told when the set of pending certificates changed; resolves once the CRL says so (embedded CA). */
+  readonly pendingChanged: () => Promise<void>
 }
 
 /** wireRegistration makes the registration service and the gateway path over it, and delivers their answers. */
@@ -37,6 +42,13 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     throw new ConfigError([`gateways.policyFile: ${(err as Error).message}`])
   }
   cleanup.defer(() => gatewayPolicy.close())
+  let templates: TemplatesSource
+  try {
+    templates = new TemplatesSource(config.aws.templatesFile, logger) // a bad file stops the bridge; watched later
+  } catch (err) {
+    throw new ConfigError([`aws.templatesFile: ${(err as Error).message}`])
+  }
+  cleanup.defer(() => templates.close())
   const service = new RegistrationService(
     {
       issuer,
@@ -91,8 +103,27 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
     },
   )
   const routes = routeRequests(service, gateways, broker, logger)
+  const aws = awsFrontDoor({
+    service,
+    registry,
+    logger,
+    requestMaxBytes: limits.maxRequestBytes,
+    tokenLifetimeSeconds: config.aws.tokenLifetimeSeconds,
+    registerThing: registerThingWith({
+      registry,
+      audit,
+      templates: () => templates.current,
+      denied: deps.lifecycle?.denied,
+      pendingChanged: deps.pendingChanged,
+      tokenLifetimeMs: config.aws.tokenLifetimeSeconds * 1000,
+      logger,
+      observe: observer?.registerThing?.bind(observer),
+    }),
+    pendingChanged: deps.pendingChanged,
+  })
   return {
     gatewayPolicy,
+    templates,
     /** Replies in the service's reply cache (a metric). */
     get cachedReplies() {
       return service.cachedReplies
@@ -102,10 +133,12 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
      * extension), else protocol v1.
      */
     handle: routes.handle,
+    /** handleAws answers a request of the AWS fleet-provisioning topics (aws.enabled). */
+    handleAws: aws.handle,
     /** close answers what is in flight within shutdown.gracePeriodMs, and waits until it is published. */
     async close(): Promise<void> {
       await Promise.all([service.close(config.shutdown.gracePeriodMs), gateways.close()])
-      await routes.settled()
+      await Promise.all([routes.settled(), aws.settled()])
     },
   }
 }

@@ -3,9 +3,17 @@ import type { TLSSocket } from 'node:tls'
 import type { AedesOptions, AedesPublishPacket, AuthenticateError, Client } from 'aedes'
 import type { Logger } from 'pino'
 import { LogBudget } from '../common/log-budget.js'
+import type { DirectReply } from '../protocol/aws/direct-reply.js'
+import {
+  AWS_TOPIC_PREFIX,
+  type AwsRequestTopic,
+  isAwsReplyTopic,
+  parseAwsRequestTopic,
+} from '../protocol/aws/topics.js'
 import { WIRE_FORMATS, type WireFormat } from '../protocol/codec/codecs.js'
 import type { DeviceIdentity, RequestConnection } from '../protocol/identity.js'
 import type { Topics } from '../protocol/topics.js'
+import { DirectReplies } from './direct-reply.js'
 import { endConnection, guardHook } from './hook-guard.js'
 import { type IdentityResult, type IdentitySource, identityOf } from './identity.js'
 
@@ -37,6 +45,13 @@ export interface AccessControlOptions {
     connection: RequestConnection,
     format: WireFormat,
   ) => void
+  /**
+   * With aws.enabled: called with each request on an AWS fleet-provisioning topic (docs/aws-fleet-provisioning.md)
+   * and the connection to answer on; devices may then also subscribe to the exact reply topics of that set.
+   */
+  readonly onAwsRequest?:
+    | ((identity: DeviceIdentity, topic: AwsRequestTopic, payload: Buffer, reply: DirectReply) => void)
+    | undefined
 }
 
 // CONNACK return codes of MQTT 3.1.1 (3.2.2.3)
@@ -65,6 +80,8 @@ export function createAccessControl(options: AccessControlOptions) {
   const isOwnReplyTopic = (identity: DeviceIdentity, topic: string): boolean =>
     WIRE_FORMATS.some((format) => topic === topics.replyTopic(identity.id, format))
   const identities = new WeakMap<Client, DeviceIdentity>()
+  const direct = new DirectReplies()
+  const aws = options.onAwsRequest
   const refusals = new WeakMap<Client, AuthenticateError>()
   const live = new Map<string, Set<Client>>()
   // refusal log lines per identity: 10 at once, then 10 a minute, each with a count of those suppressed
@@ -158,6 +175,15 @@ export function createAccessControl(options: AccessControlOptions) {
 
   const authorizePublish: Hooks['authorizePublish'] = (client, packet, done) => {
     const identity = client ? identities.get(client) : undefined
+    const awsTopic =
+      aws && packet.topic.startsWith(AWS_TOPIC_PREFIX) ? parseAwsRequestTopic(packet.topic) : undefined
+    if (client && identity && aws && awsTopic) {
+      // answered on /accepted or /rejected, never refused here: a refused QoS 1 publish ends the connection, and
+      // the AWS SDK (a persistent session) reconnects and sends it again, forever
+      aws(identity, awsTopic, packet.payload as Buffer, direct.of(client))
+      packet.retain = false
+      return done(null)
+    }
     const format = topics.formatOf(packet.topic)
     if (!client || !identity || format === undefined) {
       info(identity?.id, { identity: identity?.id, topic: packet.topic }, 'publish refused; disconnecting')
@@ -178,6 +204,8 @@ export function createAccessControl(options: AccessControlOptions) {
 
   const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, done) => {
     const identity = identities.get(client)
+    if (identity && aws && isAwsReplyTopic(sub.topic))
+      return done(null, { ...sub, qos: sub.qos === 0 ? 0 : 1 })
     if (!identity || !isOwnReplyTopic(identity, sub.topic)) {
       info(identity?.id, { identity: identity?.id, topic: sub.topic }, 'subscription refused')
       return done(null, null) // SUBACK 0x80 for this filter; the connection stays up
@@ -190,6 +218,8 @@ export function createAccessControl(options: AccessControlOptions) {
     try {
       // defence in depth: only the client's own reply topic is ever delivered, never retained
       const identity = identities.get(client)
+      // an AWS answer reaches only the connection it is written to (DirectReplies), never by routing
+      if (identity && direct.forwards(client, packet)) return packet
       if (!identity || !isOwnReplyTopic(identity, packet.topic)) return null
       return packet.retain ? { ...packet, retain: false } : packet
     } catch (err) {

@@ -74,10 +74,13 @@ export function redisBackend(
   // no client may subscribe to its topic: it never crosses Redis (one PUBLISH, and its delivery to every process,
   // saved per registration). Nor do Aedes' announcements of a subscribe, an unsubscribe and a disconnect: no client
   // may subscribe to $SYS and Aedes listens for none of them (only for new clients, heartbeats and births, which
-  // stay): three more saved
+  // stay): three more saved. Nothing under $aws/ travels by routing either: its requests are consumed where they
+  // arrive and its answers are written to the asking connection only (direct-reply.ts)
   const emit = mq.emit.bind(mq) as (packet: { topic: string }, done?: () => void) => void
   ;(mq as unknown as { emit: typeof emit }).emit = (packet, done) =>
-    requestTopics.includes(packet.topic) || UNHEARD_SYS.test(packet.topic) ? done?.() : emit(packet, done)
+    requestTopics.includes(packet.topic) || packet.topic.startsWith('$aws/') || UNHEARD_SYS.test(packet.topic)
+      ? done?.()
+      : emit(packet, done)
   return {
     mq: mq as unknown as BrokerBackend['mq'],
     persistence: persistence as unknown as BrokerBackend['persistence'],

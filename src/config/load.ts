@@ -134,6 +134,7 @@ function resolvePaths(raw: RawConfig, cwd: string) {
       ...optional('bearerTokenFile', raw.hook.bearerTokenFile),
     },
     registry: { file: file(raw.registry.file, resolve(state, 'registry.sqlite')) },
+    aws: { ...raw.aws, ...optional('templatesFile', raw.aws.templatesFile) },
     lifecycle: {
       ...raw.lifecycle,
       ...optional('operationalCaFile', raw.lifecycle.operationalCaFile),

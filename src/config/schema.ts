@@ -191,6 +191,16 @@ export const configSchema = z.strictObject({
     message: 'hook.clientCertFile and hook.clientKeyFile go together',
     when: (payload) => typeof payload.value === 'object' && payload.value !== null,
   }),
+  aws: section({
+    /** Speak AWS IoT fleet provisioning on the $aws/... topics too (docs/aws-fleet-provisioning.md). */
+    enabled: z.boolean().default(false),
+    /** Provisioning templates (YAML) RegisterThing may name; unset: none (every RegisterThing: TemplateNotFound). */
+    templatesFile: filePath,
+    /** Reload the templates file when it changes (SIGHUP reloads it in any case). */
+    watchTemplates: z.boolean().default(true),
+    /** How long a create call's ownership token (and its pending certificate) waits for RegisterThing. */
+    tokenLifetimeSeconds: positiveInt.max(86_400).default(3_600),
+  }),
   lifecycle: section({
     /** The listener also trusts the CA of operational certificates, so that devices renew with them. */
     trustOperationalCa: z.boolean().default(true),

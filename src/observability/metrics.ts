@@ -65,8 +65,13 @@ export function createMetrics(sources: MetricsSources) {
     registry,
     registrations: counter({
       name: 'registrations_total',
-      help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode, issuer and via (device, gateway).',
+      help: 'Registration requests answered, by outcome (issued, replayed, coalesced, rejected), error code, mode, issuer and via (device, gateway, aws: a fleet-provisioning create call).',
       labelNames: ['outcome', 'code', 'mode', 'issuer', 'via'],
+    }),
+    awsRegisterThing: counter({
+      name: 'aws_register_thing_total',
+      help: 'AWS fleet-provisioning RegisterThing requests answered, by outcome (activated, replayed, rejected).',
+      labelNames: ['outcome'],
     }),
     registrationDuration: histogram({
       name: 'registration_duration_seconds',
@@ -138,7 +143,7 @@ export function createMetrics(sources: MetricsSources) {
     }),
     fileReloads: counter({
       name: 'file_reloads_total',
-      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists, hook_token, hook_tls) and result (ok, refused: the file in force stays).',
+      help: 'Operator files re-read while running (file change or SIGHUP), by file (deny_list, gateway_policy: with its allow-lists, hook_token, hook_tls, aws_templates) and result (ok, refused: the file in force stays).',
       labelNames: ['file', 'result'],
     }),
     hookCalls: counter({
@@ -181,7 +186,13 @@ export function createMetrics(sources: MetricsSources) {
 }
 
 /** RELOADED_FILES are the operator files reloaded while the bridge runs (the `file` label of file_reloads_total). */
-export const RELOADED_FILES = ['deny_list', 'gateway_policy', 'hook_token', 'hook_tls'] as const
+export const RELOADED_FILES = [
+  'deny_list',
+  'gateway_policy',
+  'hook_token',
+  'hook_tls',
+  'aws_templates',
+] as const
 
 /** metricsExposition renders the metrics for the health server's /metrics (the whole group's, in a worker). */
 export const metricsExposition = (metrics: BridgeMetrics): MetricsExposition =>

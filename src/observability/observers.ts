@@ -8,7 +8,7 @@ import type { BridgeMetrics } from './metrics.js'
 // Each counter series starts at 0 (see metrics.ts); a Record, so the compiler says when an outcome is added.
 const OUTCOMES: Record<Outcome, true> = { issued: true, replayed: true, coalesced: true, rejected: true }
 const MODES = ['', 'csr', 'server_key'] as const
-const VIA = ['device', 'gateway'] as const
+const VIA = ['device', 'gateway', 'aws'] as const
 
 /**
  * registrationMetrics feeds the registration service's reports into the metrics. Its series start at 0 for this
@@ -23,7 +23,9 @@ export function registrationMetrics(metrics: BridgeMetrics, issuer: string): Reg
       for (const code of Object.keys(ERROR_CODES))
         metrics.registrations.inc({ outcome: 'rejected', code, mode, issuer, via }, 0)
     }
+  for (const outcome of ['activated', 'replayed', 'rejected']) metrics.awsRegisterThing.inc({ outcome }, 0)
   return {
+    registerThing: (outcome) => metrics.awsRegisterThing.inc({ outcome }),
     answered({ outcome, code, mode, seconds, via }) {
       metrics.registrations.inc({ outcome, code: code ?? '', mode: mode ?? '', issuer, via: via ?? 'device' })
       metrics.registrationDuration.observe({ outcome }, seconds)

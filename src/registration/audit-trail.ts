@@ -8,6 +8,16 @@ import { AuditLog, type AuditRecord, auditRecordOf } from './audit-log.js'
 
 const TAIL_BYTES = 64 * 1024
 
+/** ActivationRecord is the audit line of an AWS RegisterThing that activated a pending certificate. */
+export interface ActivationRecord {
+  readonly time: string
+  readonly event: 'activated'
+  readonly identity: string
+  readonly serialNumber: string
+  readonly template: string
+  readonly thingName: string
+}
+
 /**
  * AuditTrail writes the audit log (JSON lines for SIEMs) from committed issuances: the registry is the durable
  * record, the audit line follows its commit without a sync of its own. The guarantee: every issuance this state
@@ -18,13 +28,13 @@ export class AuditTrail {
   /** This state directory's writer id, stored with each record it commits (see writerId). */
   readonly writer: string
   readonly #path: string
-  readonly #log: AuditLog
+  readonly #log: AuditLog<AuditRecord | ActivationRecord>
   readonly #logger: Logger
 
   constructor(path: string, writer: string, logger: Logger) {
     this.#path = path
     this.writer = writer
-    this.#log = new AuditLog(path, { durable: false })
+    this.#log = new AuditLog<AuditRecord | ActivationRecord>(path, { durable: false })
     this.#logger = logger
   }
 
@@ -35,6 +45,21 @@ export class AuditTrail {
       .catch((err: unknown) =>
         this.#logger.error(
           { err, serialNumber: entry.serialNumber },
+          'audit line not written (the registry holds it)',
+        ),
+      )
+  }
+
+  /**
+   * activated writes the line of a pending certificate RegisterThing activated (AWS fleet provisioning), after the
+   * registry's update; a line a crash loses is not written again (the registry holds the activation).
+   */
+  activated(record: Omit<ActivationRecord, 'time' | 'event'>): void {
+    this.#log
+      .append({ time: new Date().toISOString(), event: 'activated', ...record })
+      .catch((err: unknown) =>
+        this.#logger.error(
+          { err, serialNumber: record.serialNumber },
           'audit line not written (the registry holds it)',
         ),
       )

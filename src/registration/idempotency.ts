@@ -8,6 +8,7 @@ import type { KeyAlgorithm, RegistrationRequest } from '../protocol/messages.js'
 export type RequestScope =
   | { readonly registeredBy: string }
   | { readonly renewing: string }
+  | { readonly aws: true }
   | Record<string, never>
 
 /**
@@ -21,7 +22,7 @@ function canonicalCsr(csr: string): string {
 /**
  * idempotencyKey is the request hash: the same identity sending the same requestId and content after defaults
  * (`{"requestId":"r"}` is `{"requestId":"r","keyAlgorithm":<the default>}`), through the same gateway or renewing
- * the same certificate, is the same registration, and nothing else is.
+ * the same certificate, or by the same AWS create call, is the same registration, and nothing else is.
  */
 export function idempotencyKey(
   identity: string,
@@ -39,6 +40,8 @@ export function idempotencyKey(
     content,
     'registeredBy' in scope ? { registeredBy: scope.registeredBy } : null,
     'renewing' in scope ? { renewing: scope.renewing } : null,
+    // an AWS create call is never the same request as a v1 one (its certificate is pending until RegisterThing)
+    ...('aws' in scope ? [{ aws: true }] : []),
   ]
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex')
 }

@@ -61,6 +61,8 @@ export async function checkRevokedCredential(
     throw refuse('this certificate is not one the bridge issued; register with the factory certificate')
   if (record.identity !== identity) throw refuse('this certificate was issued to another identity')
   if (record.state === 'revoked') throw refuse('this certificate is revoked')
+  // an AWS create call's certificate is no credential until RegisterThing activates it
+  if (record.state === 'pending') throw refuse('this certificate is pending activation (RegisterThing)')
   return record
 }
 
@@ -138,7 +140,7 @@ export function checkReRegistration(
   const newest = device.certificates[0]
   const resetSince =
     device.resetAt !== undefined && device.resetAt >= (newest?.revokedAt ?? newest?.issuedAt ?? 0)
-  if (newest?.state === 'revoked' && !resetSince) {
+  if (newest?.state === 'revoked' && !resetSince && !lapsed(newest)) {
     throw refuse('this identity is revoked; an operator must reset it (registration-bridge devices reset)')
   }
   // a certificate the device can still use: active (not superseded nor revoked), unexpired
@@ -155,6 +157,15 @@ export function checkReRegistration(
       : 'this identity already holds a valid operational certificate: renew with it, or ask an operator to reset it',
   )
 }
+
+/**
+ * lapsed tells whether a revoked certificate is an AWS create call's that never got its RegisterThing (its token
+ * expired: cessationOfOperation, nothing recorded): the identity is not revoked, and may call the create API again.
+ */
+const lapsed = (record: IssuanceRecord): boolean =>
+  record.revocationReason === 'cessationOfOperation' &&
+  record.ownershipTokenSha256 !== undefined &&
+  record.provisioning === undefined
 
 /**
  * connectDenial says why a connection is refused at CONNECT: its identity or certificate is on the deny list in

@@ -14,7 +14,12 @@ export interface RegistrationObserver {
     /** Known once the request decoded. */
     mode?: 'csr' | 'server_key' | undefined
     seconds: number
-    /** How the request came: a device's own (the default) or a gateway's for a downstream device. */
-    via?: 'device' | 'gateway' | undefined
+    /**
+     * How the request came: a device's own (the default), a gateway's for a downstream device, or an AWS
+     * fleet-provisioning create call.
+     */
+    via?: 'device' | 'gateway' | 'aws' | undefined
   }): void
+  /** How an AWS fleet-provisioning RegisterThing ended. */
+  registerThing?(outcome: 'activated' | 'replayed' | 'rejected'): void
 }

@@ -44,7 +44,7 @@ export function issuedReply(
 
 /**
  * recordedAnswer is the answer the registry holds for this very request: the identity's newest certificate carries
- * its request hash, was issued within the retry window, and is still active — rebuilt from the recorded chain when
+ * its request hash, was issued within the retry window, and is still as issued (`state`: active, or pending) — rebuilt from the recorded chain when
  * the device made the key (CSR mode). A server-key answer is not rebuilt: its key was never recorded, and the
  * retry gets a new certificate that supersedes it (the lifecycle step finds it as the retry's earlier issuance).
  */
@@ -52,9 +52,10 @@ export function recordedAnswer(
   p: Pipeline,
   device: DeviceRecord | undefined,
   r: Pick<Registration, 'key' | 'request'>,
+  state: 'active' | 'pending' = 'active',
 ): IssuedReply | undefined {
   const newest = recordedIssuance(device, r.key as string, p.retryWindowMs)
-  if (newest?.state !== 'active' || newest.keySource !== 'device' || newest.certificatePem === undefined)
+  if (newest?.state !== state || newest.keySource !== 'device' || newest.certificatePem === undefined)
     return undefined
   const caCertificatesPem = newest.caCertificatesPem ?? ''
   return issuedReply(

@@ -16,7 +16,7 @@ import { MemoryState } from '../state/memory.js'
 import { answerAs, holdsKey } from './bundle.js'
 import { InFlight } from './in-flight.js'
 import type { Outcome } from './observer.js'
-import { type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
+import { awsPath, type DownstreamContext, devicePath, gatewayPath } from './pipeline/paths.js'
 import type {
   Path,
   Pipeline,
@@ -48,6 +48,7 @@ export type { RegistrationServiceDeps, RegistrationServiceOptions } from './pipe
 export class RegistrationService {
   readonly #pipeline: Pipeline
   readonly #device: Path
+  readonly #aws: Path
   readonly #steps: Steps
   readonly #handlers = new Set<Promise<unknown>>()
   readonly #rejections = new RejectionLog()
@@ -70,6 +71,50 @@ export class RegistrationService {
     }
     this.#steps = deps.steps ?? STEPS
     this.#device = devicePath(state, options.rateLimit)
+    this.#aws = awsPath(this.#device)
+  }
+
+  /**
+   * provision runs an AWS fleet-provisioning create call (docs/aws-fleet-provisioning.md) through the same pipeline
+   * as a device's own request, on the AWS path (its certificate is `pending` until RegisterThing). `decode` reads the
+   * request; a failure to read it spends a rate-limit token like a v1 request. No `pending` notice is sent (AWS has
+   * none). Resolves with the issued reply, the error, or undefined when another process answers (the same request in
+   * flight there).
+   */
+  provision(
+    identity: string,
+    decode: () => RegistrationRequest,
+    credential?: PresentedCredential,
+  ): Promise<{ reply: IssuedReply } | { error: RegistrationError } | undefined> {
+    return this.#track(this.#provision(identity, decode, credential))
+  }
+
+  async #provision(identity: string, decode: () => RegistrationRequest, credential?: PresentedCredential) {
+    const { observer } = this.#pipeline
+    const log = this.#pipeline.logger.child({ identity, api: 'aws' })
+    const started = performance.now()
+    let mode: 'csr' | 'server_key' | undefined
+    const observe = (outcome: Outcome, code?: ErrorCode): void =>
+      observer?.answered({ outcome, code, mode, seconds: (performance.now() - started) / 1000, via: 'aws' })
+    try {
+      const request = await this.#decode(identity, decode)
+      mode = request.csr === undefined ? 'server_key' : 'csr'
+      const registration: Registration = {
+        identity,
+        request,
+        credential,
+        log,
+        controller: new AbortController(),
+      }
+      const done = await run(this.#pipeline, registration, this.#aws, this.#steps)
+      observe('silent' in done ? 'coalesced' : done.outcome)
+      return 'silent' in done ? undefined : { reply: done.reply }
+    } catch (err) {
+      const error = toRegistrationError(err)
+      observe('rejected', error.code)
+      this.#rejections.log(identity, error, undefined, log, Math.round(performance.now() - started))
+      return { error }
+    }
   }
 
   /**
@@ -126,8 +171,12 @@ export class RegistrationService {
   }
 
   /** #decode validates the payload; an invalid request spends a rate-limit token like a valid one. */
-  async #decode(identity: string, payload: Buffer | Payload): Promise<RegistrationRequest> {
+  async #decode(
+    identity: string,
+    payload: Buffer | Payload | (() => RegistrationRequest),
+  ): Promise<RegistrationRequest> {
     try {
+      if (typeof payload === 'function') return payload()
       return decodeRequest(payload, this.#pipeline.settings.requestMaxBytes)
     } catch (err) {
       await this.#device.spend(identity)

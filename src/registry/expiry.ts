@@ -4,14 +4,16 @@ import type { DeviceSummary, ExpiryState } from './registry.js'
 export const EXPIRING_WITHIN_MS = 7 * 86_400_000
 
 /** EXPIRY_STATES lists every ExpiryState (bounded metric label values, table rows). */
-export const EXPIRY_STATES: readonly ExpiryState[] = ['active', 'expiring', 'expired', 'revoked']
+export const EXPIRY_STATES: readonly ExpiryState[] = ['active', 'expiring', 'expired', 'pending', 'revoked']
 
 /**
- * expiryStateOf classifies an identity by its newest certificate: `revoked` if revoked, `expired` once past
+ * expiryStateOf classifies an identity by its newest certificate: `revoked` if revoked, `pending` while an AWS
+ * create call's certificate waits for RegisterThing (no working credential yet), `expired` once past
  * notAfter, `expiring` when notAfter falls within `withinMs` of `now`, else `active`.
  */
 export function expiryStateOf(device: DeviceSummary, now: Date, withinMs: number): ExpiryState {
   if (device.state === 'revoked') return 'revoked'
+  if (device.state === 'pending') return 'pending'
   const left = device.notAfter.getTime() - now.getTime()
   if (left <= 0) return 'expired'
   return left <= withinMs ? 'expiring' : 'active'
@@ -23,7 +25,7 @@ export function expiryCounts(
   now: Date,
   withinMs: number,
 ): Record<ExpiryState, number> {
-  const counts: Record<ExpiryState, number> = { active: 0, expiring: 0, expired: 0, revoked: 0 }
+  const counts: Record<ExpiryState, number> = { active: 0, expiring: 0, expired: 0, pending: 0, revoked: 0 }
   for (const d of devices) counts[expiryStateOf(d, now, withinMs)]++
   return counts
 }

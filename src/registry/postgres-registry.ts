@@ -9,7 +9,16 @@ import {
   type RecordExpectation,
   type Registry,
 } from './registry.js'
-import { newestFirst, optional, recordSteps, type SummaryRow, tables, toSummary } from './rows.js'
+import {
+  newestFirst,
+  optional,
+  recordSteps,
+  SCHEMA_5_COLUMNS,
+  SCHEMA_5_INDEXES,
+  type SummaryRow,
+  tables,
+  toSummary,
+} from './rows.js'
 import { SqlRegistry } from './sql-registry.js'
 
 type Row = Record<string, string | null>
@@ -29,7 +38,17 @@ ALTER TABLE certificates ADD COLUMN IF NOT EXISTS writer TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS supersedes TEXT;
 ALTER TABLE certificates ADD COLUMN IF NOT EXISTS endpoint_url TEXT;
 CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
-`
+${SCHEMA_5_COLUMNS.map((c) => `ALTER TABLE certificates ADD COLUMN IF NOT EXISTS ${c} ${c.endsWith('_at') ? 'BIGINT' : 'TEXT'};`).join('\n')}
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'certificates_state_check'
+      AND pg_get_constraintdef(oid) LIKE '%pending%') THEN
+    ALTER TABLE certificates DROP CONSTRAINT IF EXISTS certificates_state_check;
+    ALTER TABLE certificates ADD CONSTRAINT certificates_state_check
+      CHECK (state IN ('active', 'superseded', 'revoked', 'pending'));
+  END IF;
+END $$;
+DROP INDEX IF EXISTS certificates_active;
+${SCHEMA_5_INDEXES}`
 
 /** SCHEMA_LOCK serializes schema creation when replicas start together (pg_advisory_xact_lock). */
 const SCHEMA_LOCK = 0x6d7262
@@ -126,14 +145,22 @@ export class PostgresRegistry extends SqlRegistry implements Registry {
   async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
     const { rows } = await this.#db.query<Row>(
       `SELECT count(*) FILTER (WHERE c.state = 'revoked') AS revoked,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after <= $1) AS expired,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $1 AND c.not_after <= $2) AS expiring,
-         count(*) FILTER (WHERE c.state <> 'revoked' AND c.not_after > $2) AS active
+         count(*) FILTER (WHERE c.state = 'pending') AS pending,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after <= $1) AS expired,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after > $1
+           AND c.not_after <= $2) AS expiring,
+         count(*) FILTER (WHERE c.state NOT IN ('revoked', 'pending') AND c.not_after > $2) AS active
        FROM (SELECT DISTINCT ON (identity) state, not_after FROM certificates
          ORDER BY identity, issued_at DESC, id DESC) c`,
       [now.getTime(), now.getTime() + withinMs],
     )
     const n = (state: ExpiryState): number => Number(rows[0]?.[state] ?? 0)
-    return { active: n('active'), expiring: n('expiring'), expired: n('expired'), revoked: n('revoked') }
+    return {
+      active: n('active'),
+      expiring: n('expiring'),
+      expired: n('expired'),
+      pending: n('pending'),
+      revoked: n('revoked'),
+    }
   }
 }

@@ -5,7 +5,7 @@
 export type IssuanceEvent = 'registered' | 're-registered' | 'renewed'
 
 /** ExpiryState is where an identity's newest certificate stands: the four counts an operator looks at. */
-export type ExpiryState = 'active' | 'expiring' | 'expired' | 'revoked'
+export type ExpiryState = 'active' | 'expiring' | 'expired' | 'pending' | 'revoked'
 
 /** KeySource says who made the certified key: the device (CSR) or the bridge (server-side key). */
 export type KeySource = 'device' | 'bridge'
@@ -13,8 +13,10 @@ export type KeySource = 'device' | 'bridge'
 /**
  * CertificateState is the life of one issued certificate. `active` on issuance; a later issuance for the same
  * identity makes the earlier ones `superseded` (with `supersededBy`); `revoked` is for renewal and revocation.
+ * `pending` is a certificate of an AWS create call until RegisterThing activates it (AWS's PENDING_ACTIVATION): not
+ * a working credential (the CRL holds it); a later issuance or its token's expiry revokes it.
  */
-export type CertificateState = 'active' | 'superseded' | 'revoked'
+export type CertificateState = 'active' | 'superseded' | 'revoked' | 'pending'
 
 /** NewIssuance is what the registration path records for every certificate it hands out. */
 export interface NewIssuance {
@@ -51,6 +53,17 @@ export interface NewIssuance {
   readonly writer?: string | undefined
   /** A retried request's new certificate: the serial of the one it replaces (its key died with a process). */
   readonly supersedes?: string | undefined
+  /** Recorded `pending`: an AWS create call's certificate (RegisterThing activates it); absent: `active`. */
+  readonly pending?: boolean | undefined
+}
+
+/** Provisioning is what RegisterThing recorded when it activated a pending certificate (schema 5). */
+export interface Provisioning {
+  readonly templateName: string
+  readonly thingName: string
+  /** The hash of the template name and parameters: the same RegisterThing again gets the same answer. */
+  readonly provisionHash: string
+  readonly deviceConfiguration: Readonly<Record<string, string>>
 }
 
 /** IssuanceRecord is one recorded certificate. */
@@ -62,6 +75,12 @@ export interface IssuanceRecord extends NewIssuance {
   readonly revokedAt?: Date | undefined
   /** Why it was revoked: an RFC 5280 CRLReason name (e.g. `keyCompromise`); see Revocation. */
   readonly revocationReason?: RevocationReason | undefined
+  /** The SHA-256 (hex) of its AWS ownership token, never the token itself. */
+  readonly ownershipTokenSha256?: string | undefined
+  /** When that token stops working (a pending certificate is then revoked). */
+  readonly tokenExpiresAt?: Date | undefined
+  /** What RegisterThing recorded when it activated it. */
+  readonly provisioning?: Provisioning | undefined
 }
 
 /** REVOCATION_REASONS are the RFC 5280 (5.3.1) CRLReason names the bridge records, with their codes. */
@@ -182,6 +201,25 @@ export interface Registry {
   reset(identity: string, at: Date): Promise<boolean>
   /** committedSince lists the certificates `writer` committed at or after `since`, in commit order. */
   committedSince(writer: string, since: Date): Promise<IssuanceRecord[]>
+  /**
+   * setOwnershipToken gives a pending certificate a new ownership token (its SHA-256) and expiry, replacing the one
+   * it had; false when the certificate is not pending, or its token expired before `now` (it is not revived).
+   */
+  setOwnershipToken(serialNumber: string, tokenSha256: string, expiresAt: Date, now: Date): Promise<boolean>
+  /** byOwnershipToken is the certificate whose ownership token has this SHA-256. */
+  byOwnershipToken(tokenSha256: string): Promise<IssuanceRecord | undefined>
+  /**
+   * activate makes a pending certificate active with what RegisterThing recorded, only if it is still pending with
+   * this token unexpired at `now` (the conditional update is the "only once" across processes); false otherwise.
+   */
+  activate(serialNumber: string, tokenSha256: string, now: Date, provisioning: Provisioning): Promise<boolean>
+  /**
+   * expirePending revokes (cessationOfOperation) every pending certificate whose token expired before `now`, or that
+   * has had none for `lifetimeMs` since its issuance; returns how many.
+   */
+  expirePending(now: Date, lifetimeMs: number): Promise<number>
+  /** held lists the pending certificates (a CRL lists them on hold: certificateHold, reversible). */
+  held(): Promise<IssuanceRecord[]>
   /** available, where the registry is a server (PostgreSQL), is false while it cannot be reached. */
   available?(): boolean
   close(): Promise<void>

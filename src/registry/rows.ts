@@ -5,6 +5,7 @@ import type {
   IssuanceEvent,
   IssuanceRecord,
   NewIssuance,
+  Provisioning,
   RevocationReason,
 } from './registry.js'
 
@@ -42,15 +43,37 @@ CREATE TABLE IF NOT EXISTS certificates (${id}
   endpoint_url TEXT,
   writer TEXT,
   supersedes TEXT,
-  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked')),
+  state TEXT NOT NULL CHECK (state IN ('active', 'superseded', 'revoked', 'pending')),
   superseded_by TEXT,
   revoked_at ${time},
-  revocation_reason TEXT
+  revocation_reason TEXT,
+  token_sha256 TEXT,
+  token_expires_at ${time},
+  template_name TEXT,
+  thing_name TEXT,
+  provision_hash TEXT,
+  device_configuration TEXT
 );
 CREATE INDEX IF NOT EXISTS certificates_identity ON certificates(identity, issued_at);
--- an issuance supersedes the identity's active certificate: found without reading its history
-CREATE INDEX IF NOT EXISTS certificates_active ON certificates(identity) WHERE state = 'active';
 `
+
+/** SCHEMA_5_INDEXES follow each store's migrations to schema 5 (an older table lacks their columns). */
+export const SCHEMA_5_INDEXES = `
+-- an issuance supersedes the identity's active or pending certificate: found without reading its history
+CREATE INDEX IF NOT EXISTS certificates_live ON certificates(identity) WHERE state IN ('active', 'pending');
+CREATE INDEX IF NOT EXISTS certificates_pending ON certificates(state) WHERE state = 'pending';
+CREATE UNIQUE INDEX IF NOT EXISTS certificates_token ON certificates(token_sha256);
+`
+
+/** SCHEMA_5_COLUMNS are the columns schema 5 added to certificates (AWS fleet provisioning). */
+export const SCHEMA_5_COLUMNS = [
+  'token_sha256',
+  'token_expires_at',
+  'template_name',
+  'thing_name',
+  'provision_hash',
+  'device_configuration',
+] as const
 
 /** newestFirst orders an identity's certificates as `device` reads them (the record's precondition too). */
 export const newestFirst = (order: 'rowid' | 'id'): string => `ORDER BY issued_at DESC, ${order} DESC`
@@ -81,6 +104,12 @@ export interface CertificateRow {
   superseded_by: string | null
   revoked_at?: Ms | null
   revocation_reason?: string | null
+  token_sha256?: string | null
+  token_expires_at?: Ms | null
+  template_name?: string | null
+  thing_name?: string | null
+  provision_hash?: string | null
+  device_configuration?: string | null
 }
 
 /** DeviceRow is a row of `devices`. */
@@ -102,7 +131,8 @@ type Step = [sql: string, values: unknown[]]
 /**
  * recordSteps are a record's statements (`?` placeholders) with their values, in order, in one transaction: the
  * identity upserted (in PostgreSQL the row lock that orders concurrent records of it), its active certificate
- * superseded, the new one inserted, active. The owner stays on a device's renewal with its own operational
+ * superseded (a pending one revoked: it never worked, and its token dies with it), the new one inserted, active or
+ * pending. The owner stays on a device's renewal with its own operational
  * certificate; an issuance for a gateway makes that gateway the owner, and a device's registration with its
  * factory certificate leaves it with none (see NewIssuance.event).
  */
@@ -117,14 +147,18 @@ export function recordSteps(i: NewIssuance): [Step, Step, Step] {
       [i.identity, i.registeredBy ?? null, at, at, keepsOwner ? 1 : 0],
     ],
     [
-      `UPDATE certificates SET state = 'superseded', superseded_by = ? WHERE identity = ? AND state = 'active'`,
-      [i.serialNumber, i.identity],
+      `UPDATE certificates SET superseded_by = ?,
+         state = CASE WHEN state = 'pending' THEN 'revoked' ELSE 'superseded' END,
+         revoked_at = CASE WHEN state = 'pending' THEN ? ELSE revoked_at END,
+         revocation_reason = CASE WHEN state = 'pending' THEN 'superseded' ELSE revocation_reason END
+       WHERE identity = ? AND state IN ('active', 'pending')`,
+      [i.serialNumber, at, i.identity],
     ],
     [
       `INSERT INTO certificates (serial, identity, not_before, not_after, key_source, issuer, fingerprint, issued_at,
          registered_by, request_id, request_hash, event, certificate_pem, ca_pem, endpoint_url, writer, supersedes,
          state)
-       VALUES (${'?, '.repeat(17)}'active')`,
+       VALUES (${'?, '.repeat(17)}?)`,
       [
         i.serialNumber,
         i.identity,
@@ -143,6 +177,7 @@ export function recordSteps(i: NewIssuance): [Step, Step, Step] {
         i.endpoint ?? null,
         i.writer ?? null,
         i.supersedes ?? null,
+        i.pending ? 'pending' : 'active',
       ],
     ],
   ]
@@ -177,6 +212,20 @@ export function toIssuance(row: CertificateRow): IssuanceRecord {
     supersededBy: optional(row.superseded_by),
     revokedAt: row.revoked_at == null ? undefined : date(row.revoked_at),
     revocationReason: optional(row.revocation_reason) as RevocationReason | undefined,
+    ownershipTokenSha256: optional(row.token_sha256),
+    tokenExpiresAt: row.token_expires_at == null ? undefined : date(row.token_expires_at),
+    provisioning: provisioningOf(row),
+  }
+}
+
+/** provisioningOf reads what RegisterThing recorded, or undefined. */
+function provisioningOf(row: CertificateRow): Provisioning | undefined {
+  if (row.template_name == null || row.thing_name == null) return undefined
+  return {
+    templateName: row.template_name,
+    thingName: row.thing_name,
+    provisionHash: row.provision_hash ?? '',
+    deviceConfiguration: JSON.parse(row.device_configuration ?? '{}') as Record<string, string>,
   }
 }
 

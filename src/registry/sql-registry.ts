@@ -1,4 +1,4 @@
-import type { CertificateState, DeviceRecord, IssuanceRecord, Revocation } from './registry.js'
+import type { CertificateState, DeviceRecord, IssuanceRecord, Provisioning, Revocation } from './registry.js'
 import { type CertificateRow, type DeviceRow, newestFirst, optional, toDevice, toIssuance } from './rows.js'
 
 /**
@@ -67,6 +67,52 @@ export abstract class SqlRegistry {
   async revoked(): Promise<IssuanceRecord[]> {
     const rows = await this.rows<CertificateRow>(
       `SELECT * FROM certificates WHERE state = 'revoked' ORDER BY revoked_at NULLS FIRST, ${this.order}`,
+      [],
+    )
+    return rows.map(toIssuance)
+  }
+
+  async setOwnershipToken(serial: string, tokenSha256: string, expiresAt: Date, now: Date): Promise<boolean> {
+    const sql = `UPDATE certificates SET token_sha256 = ?, token_expires_at = ?
+      WHERE serial = ? AND state = 'pending' AND (token_expires_at IS NULL OR token_expires_at > ?)`
+    return (await this.changes(sql, [tokenSha256, expiresAt.getTime(), serial, now.getTime()])) > 0
+  }
+
+  async byOwnershipToken(tokenSha256: string): Promise<IssuanceRecord | undefined> {
+    const sql = 'SELECT * FROM certificates WHERE token_sha256 = ?'
+    const [row] = await this.rows<CertificateRow>(sql, [tokenSha256])
+    return row ? toIssuance(row) : undefined
+  }
+
+  async activate(serial: string, tokenSha256: string, now: Date, p: Provisioning): Promise<boolean> {
+    const changed = await this.changes(
+      `UPDATE certificates SET state = 'active', template_name = ?, thing_name = ?, provision_hash = ?,
+         device_configuration = ?
+       WHERE serial = ? AND state = 'pending' AND token_sha256 = ? AND token_expires_at > ?`,
+      [
+        p.templateName,
+        p.thingName,
+        p.provisionHash,
+        JSON.stringify(p.deviceConfiguration),
+        serial,
+        tokenSha256,
+        now.getTime(),
+      ],
+    )
+    return changed > 0
+  }
+
+  async expirePending(now: Date, lifetimeMs: number): Promise<number> {
+    return this.changes(
+      `UPDATE certificates SET state = 'revoked', revoked_at = ?, revocation_reason = 'cessationOfOperation'
+       WHERE state = 'pending' AND (token_expires_at <= ? OR (token_expires_at IS NULL AND issued_at <= ?))`,
+      [now.getTime(), now.getTime(), now.getTime() - lifetimeMs],
+    )
+  }
+
+  async held(): Promise<IssuanceRecord[]> {
+    const rows = await this.rows<CertificateRow>(
+      `SELECT * FROM certificates WHERE state = 'pending' ORDER BY ${this.order}`,
       [],
     )
     return rows.map(toIssuance)

@@ -112,14 +112,17 @@ export class SqliteRegistry extends SqlRegistry implements Registry {
   async expiryCounts(now: Date, withinMs: number): Promise<Record<ExpiryState, number>> {
     const row = this.#prepared(`
         SELECT coalesce(sum(c.state = 'revoked'), 0) AS revoked,
-          coalesce(sum(c.state <> 'revoked' AND c.not_after <= @now), 0) AS expired,
-          coalesce(sum(c.state <> 'revoked' AND c.not_after > @now AND c.not_after <= @soon), 0) AS expiring,
-          coalesce(sum(c.state <> 'revoked' AND c.not_after > @soon), 0) AS active
+          coalesce(sum(c.state = 'pending'), 0) AS pending,
+          coalesce(sum(c.state NOT IN ('revoked', 'pending') AND c.not_after <= @now), 0) AS expired,
+          coalesce(sum(c.state NOT IN ('revoked', 'pending') AND c.not_after > @now AND c.not_after <= @soon), 0)
+            AS expiring,
+          coalesce(sum(c.state NOT IN ('revoked', 'pending') AND c.not_after > @soon), 0) AS active
         FROM devices d JOIN certificates c ON c.rowid = (
           SELECT rowid FROM certificates WHERE identity = d.identity ${newestFirst('rowid')} LIMIT 1)`).get({
       now: now.getTime(),
       soon: now.getTime() + withinMs,
     }) as Record<ExpiryState, number>
-    return { active: row.active, expiring: row.expiring, expired: row.expired, revoked: row.revoked }
+    const { active, expiring, expired, pending, revoked } = row
+    return { active, expiring, expired, pending, revoked }
   }
 }

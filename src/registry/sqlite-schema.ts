@@ -1,13 +1,20 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { tables } from './rows.js'
+import { SCHEMA_5_INDEXES, tables } from './rows.js'
+
+/** V4_COLUMNS are the certificates columns of schema 4, copied as they are into schema 5's table. */
+const V4_COLUMNS = `serial, identity, not_before, not_after, key_source, issuer, fingerprint, issued_at, registered_by,
+  request_id, request_hash, event, certificate_pem, ca_pem, endpoint_url, writer, supersedes, state, superseded_by,
+  revoked_at, revocation_reason`
 
 /** SCHEMA_VERSION is the registry schema this bridge writes (PRAGMA user_version). */
-const SCHEMA_VERSION = 4
+const SCHEMA_VERSION = 5
 
 const SCHEMA = `${tables('INTEGER')}
-CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);`
+CREATE INDEX IF NOT EXISTS certificates_writer ON certificates(writer, issued_at);
+DROP INDEX IF EXISTS certificates_active;
+${SCHEMA_5_INDEXES}`
 
 /** MIGRATIONS bring a registry of an older schema version (the index) to SCHEMA_VERSION, in order. */
 const MIGRATIONS: readonly string[] = [
@@ -22,6 +29,15 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE certificates ADD COLUMN writer TEXT;
    ALTER TABLE certificates ADD COLUMN supersedes TEXT;`,
   'ALTER TABLE certificates ADD COLUMN endpoint_url TEXT;',
+  // schema 5 (AWS fleet provisioning): the state `pending` and the token's columns. SQLite cannot change a CHECK
+  // constraint in place: the table is rebuilt, its rows copied in commit order (rowid: the order of `device`)
+  `ALTER TABLE certificates RENAME TO certificates_v4;
+   DROP INDEX IF EXISTS certificates_identity;
+   DROP INDEX IF EXISTS certificates_active;
+   DROP INDEX IF EXISTS certificates_writer;
+   ${tables('INTEGER')}
+   INSERT INTO certificates (${V4_COLUMNS}) SELECT ${V4_COLUMNS} FROM certificates_v4 ORDER BY rowid;
+   DROP TABLE certificates_v4;`,
 ]
 
 /**

@@ -11,7 +11,7 @@ import { startPostgres, type TestPostgres } from '../support/postgres.js'
  * the registry. Shown on a real PostgreSQL that logs every statement it runs, shared by two bridges (replicas).
  */
 const DEVICES = 'mqtt_registration_bridge_devices'
-const STATES = ['active', 'expiring', 'expired', 'revoked'] as const
+const STATES = ['active', 'expiring', 'expired', 'pending', 'revoked'] as const
 let postgres: TestPostgres
 let a: TestBridge
 let b: TestBridge | undefined
@@ -52,6 +52,7 @@ describe('the devices gauge', () => {
         active: 0,
         expiring: 0,
         expired: 0,
+        pending: 0,
         revoked: 0,
       })
     const { size: offset } = await stat(postgres.logFile)
@@ -80,6 +81,6 @@ describe('the devices gauge', () => {
     await cli.close()
     await expect
       .poll(() => devices(b as TestBridge), { timeout: 5_000 })
-      .toEqual({ active: 0, expiring: 0, expired: 0, revoked: 1 })
+      .toEqual({ active: 0, expiring: 0, expired: 0, pending: 0, revoked: 1 })
   })
 })

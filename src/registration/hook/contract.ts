@@ -25,6 +25,11 @@ export interface HookCall {
   readonly keyAlgorithm: string
   /** The serial of the operational certificate being renewed, for a renewal. */
   readonly renewing: string | null
+  /**
+   * `aws`: an AWS fleet-provisioning create call (docs/aws-fleet-provisioning.md), whose certificate stays pending
+   * until RegisterThing; absent for protocol v1.
+   */
+  readonly api?: 'aws'
   /** The certificate the bridge would issue: an answer may narrow it, never widen it. */
   readonly certificate: {
     readonly commonName: string

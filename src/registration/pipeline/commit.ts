@@ -34,11 +34,12 @@ export const commit: Step = async (p, r, path) => {
     caCertificatesPem: credentials.caCertificatesPem,
     endpoint: r.endpoint,
     writer: p.audit.writer,
+    ...(path.issuedState === 'pending' ? { pending: true } : {}),
   }
   try {
     await p.registry.record(entry, { newest: r.device?.certificates[0]?.serialNumber })
   } catch (err) {
-    if (err instanceof RecordConflict) return conflicted(p, r)
+    if (err instanceof RecordConflict) return conflicted(p, r, path.issuedState)
     throw err
   }
   p.observer?.auditAppended((performance.now() - started) / 1000)
@@ -54,9 +55,9 @@ export const commit: Step = async (p, r, path) => {
  * lost it). This request's own record is its answer: replayed in CSR mode, answered by its committer in server-key
  * mode (the key is there); any other record makes this a request to retry.
  */
-async function conflicted(p: Pipeline, r: Registration): Promise<Done> {
+async function conflicted(p: Pipeline, r: Registration, state?: 'pending'): Promise<Done> {
   const device = await p.registry.device(r.identity, { certificates: 1 })
-  const recorded = recordedAnswer(p, device, r)
+  const recorded = recordedAnswer(p, device, r, state)
   if (recorded) return { reply: recorded, outcome: 'replayed' }
   if (recordedIssuance(device, r.key as string, p.retryWindowMs))
     return { silent: 'another process committed this request' }

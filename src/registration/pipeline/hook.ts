@@ -17,7 +17,10 @@ export const hook: Step = async (p, r, path) => {
   const { order } = r
   if (!p.hook || !order) return
   const offered = expandTemplate(p.settings.policy.template, r.identity, path.registeredBy)
-  const call = callOf(r, offered, path.registeredBy)
+  const call = {
+    ...callOf(r, offered, path.registeredBy),
+    ...(path.issuedState ? { api: 'aws' as const } : {}),
+  }
   r.log.debug({ callId: call.callId }, 'asking the registration hook')
   const stopPending = pendingNotice(p, r, path)
   const decision = await p.hook.ask(call, offered, r.controller.signal).finally(stopPending)

@@ -15,6 +15,12 @@ export const devicePath = (state: SharedState, rateLimit: RateLimit): Path => ({
   spend: (identity) => spendToken(state, identity, rateLimit, 'too many requests'),
 })
 
+/**
+ * awsPath: a device's create call of AWS fleet provisioning: the device path (its rate limit), whose certificate is
+ * recorded `pending` until RegisterThing activates it (docs/aws-fleet-provisioning.md).
+ */
+export const awsPath = (device: Path): Path => ({ ...device, issuedState: 'pending' })
+
 /** DownstreamContext is a gateway's request for one downstream device: its path (vet, the quota rate), batch and log. */
 export interface DownstreamContext extends Required<Pick<Path, 'vet' | 'spend'>> {
   readonly registeredBy: string

@@ -113,6 +113,11 @@ export interface Path {
   vet?(order: IssuanceOrder, device: DeviceRecord | undefined): Promise<{ readonly takeOver: boolean }>
   /** spend takes one token of this path's rate limit (a new issuance only, never a replay); throws RATE_LIMITED. */
   spend(identity: string): Promise<void>
+  /**
+   * The state the certificate is recorded in: `active` (the default), or `pending` (an AWS create call: active once
+   * RegisterThing comes). A replay or retry of the request is of a certificate still in this state.
+   */
+  readonly issuedState?: 'pending' | undefined
   /** quiet turns a silent end into what this path answers instead (a gateway's device always gets a result). */
   quiet?(reason: string): Done
 }

@@ -37,9 +37,11 @@ const renewal: Step = async (p, r) => {
 const requestHash: Step = (p, r, path) => {
   const scope = r.renewing
     ? { renewing: r.renewing.credential.serialNumber }
-    : path.registeredBy === undefined
-      ? {}
-      : { registeredBy: path.registeredBy }
+    : path.registeredBy !== undefined
+      ? { registeredBy: path.registeredBy }
+      : path.issuedState === 'pending'
+        ? ({ aws: true } as const)
+        : {}
   r.key = idempotencyKey(r.identity, r.request, p.settings.policy.defaultKeyAlgorithm, scope)
 }
 
@@ -75,17 +77,19 @@ const vet: Step = async (_p, r, path) => {
 }
 
 /**
- * replay: the answer already given to this request, while its certificate is the identity's newest and active:
+ * replay: the answer already given to this request, while its certificate is the identity's newest and as issued
+ * (active; pending on the AWS path):
  * the reply cache (with a generated key) or the registry's record (CSR mode: the recorded chain). One the deny list
  * names is refused (NOT_AUTHORIZED), never issued again.
  */
-const replay: Step = (p, r) => {
+const replay: Step = (p, r, path) => {
   const newest = r.device?.certificates[0]
   const cached = p.cache?.get(r.key as string)
+  const state = path.issuedState ?? 'active'
   const earlier =
-    cached && newest?.serialNumber === cached.serialNumber && newest.state === 'active'
+    cached && newest?.serialNumber === cached.serialNumber && newest.state === state
       ? cached
-      : recordedAnswer(p, r.device, r)
+      : recordedAnswer(p, r.device, r, state)
   if (!earlier) return
   const cert = { serialNumber: earlier.serialNumber, sha256Fingerprint: fingerprintOf(earlier.certificate) }
   const denied = denialOf(p.settings.lifecycle?.denied, r.identity, cert)
@@ -112,7 +116,9 @@ const lifecycle: Step = (p, r, path) => {
   const options = p.settings.lifecycle
   if (!options || !r.order) return
   const { device, renewing } = r
-  const retryOf = recordedIssuance(device, r.key as string, p.retryWindowMs)?.serialNumber
+  // a retry is of a certificate still as issued: one RegisterThing activated is no create call's retry
+  const recorded = recordedIssuance(device, r.key as string, p.retryWindowMs)
+  const retryOf = recorded?.state === (path.issuedState ?? 'active') ? recorded.serialNumber : undefined
   if (renewing) {
     r.lifecycle = {
       event: 'renewed',

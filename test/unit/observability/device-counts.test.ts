@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type Counts, DeviceCounts } from '../../../src/observability/device-counts.js'
 import { createMetrics } from '../../../src/observability/metrics.js'
 
-const ZERO: Counts = { active: 0, expiring: 0, expired: 0, revoked: 0 }
+const ZERO: Counts = { active: 0, expiring: 0, expired: 0, pending: 0, revoked: 0 }
 
 /** counter is a count() whose answers the test releases one by one. */
 function counter() {

@@ -46,7 +46,7 @@ describe('the endpoint a registration hook assigned is recorded with its certifi
     await migrated(registry)
     await registry.close()
     const reopened = new Database(file, { readonly: true })
-    expect(reopened.pragma('user_version', { simple: true })).toBe(4)
+    expect(reopened.pragma('user_version', { simple: true })).toBe(5) // and on to schema 5
     reopened.close()
   })
 

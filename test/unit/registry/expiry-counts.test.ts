@@ -39,13 +39,15 @@ async function script(r: Registry): Promise<void> {
   // a newest certificate set to superseded by hand: counted by its time, not as revoked
   await r.record(cert('superseded', 's1', 1_000, 20 * DAY))
   await r.setState('s1', 'superseded')
+  // an AWS create call's certificate waiting for RegisterThing (even one past its time): pending
+  await r.record({ ...cert('pending', 'p1', 1_000, -DAY), pending: true })
 }
 
 describe('Registry.expiryCounts: one aggregate query, the same rule as expiryStateOf', () => {
   it('SQLite and PostgreSQL count what listing every device and classifying it in the process counts', async () => {
     const sqlite = new SqliteRegistry(join(await mkdtemp(join(tmpdir(), 'mrb-counts-')), 'registry.sqlite'))
     const pg = await PostgresRegistry.open(postgres.url)
-    const expected = { active: 4, expiring: 2, expired: 2, revoked: 1 }
+    const expected = { active: 4, expiring: 2, expired: 2, pending: 1, revoked: 1 }
     for (const r of [sqlite, pg]) {
       await script(r)
       expect(expiryCounts(await r.list(), new Date(NOW), WITHIN)).toEqual(expected)
@@ -57,6 +59,7 @@ describe('Registry.expiryCounts: one aggregate query, the same rule as expirySta
       active: 0,
       expiring: 0,
       expired: 0,
+      pending: 0,
       revoked: 0,
     })
     await Promise.all([sqlite.close(), pg.close(), empty.close()])
