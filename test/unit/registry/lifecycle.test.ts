@@ -85,7 +85,7 @@ describe('registry lifecycle', () => {
     await registry.record(issuance('bad', 'd1', now, 30))
     await registry.revoke('d1', { at: new Date(now), reason: 'keyCompromise' })
     const counts = expiryCounts(await registry.list(), new Date(now), parseDuration('7d') ?? 0)
-    expect(counts).toEqual({ active: 1, expiring: 1, expired: 1, revoked: 1 })
+    expect(counts).toEqual({ active: 1, expiring: 1, expired: 1, revoked: 1, pending: 0 })
     expect(parseDuration('12h')).toBe(43_200_000)
     expect(parseDuration('7 days')).toBeUndefined()
     await registry.close()
