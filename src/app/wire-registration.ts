@@ -4,6 +4,7 @@ import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { awsFrontDoor } from '../registration/aws/front-door.js'
 import { registerThingWith } from '../registration/aws/register-thing.js'
+import { devicePath } from '../registration/pipeline/paths.js'
 import { TemplatesSource } from '../registration/aws/templates.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
@@ -118,6 +119,8 @@ export function wireRegistration(config: Config, deps: RegistrationDeps, cleanup
       tokenLifetimeMs: config.aws.tokenLifetimeSeconds * 1000,
       logger,
       observe: observer?.registerThing?.bind(observer),
+      // a RegisterThing spends a token of the identity's rate limit, as every request of the device does
+      spend: devicePath(state, r.rateLimit).spend,
     }),
     pendingChanged: deps.pendingChanged,
   })

@@ -9,7 +9,13 @@ import { opensslCsr } from '../support/csr.js'
 
 let bridge: TestBridge
 beforeAll(async () => {
-  bridge = await startTestBridge(['aws.enabled=true', `aws.templatesFile=${await writeTemplates()}`])
+  bridge = await startTestBridge([
+    'aws.enabled=true',
+    `aws.templatesFile=${await writeTemplates()}`,
+    // one device walks through every rejection of RegisterThing, each spending a token of its rate limit (5 by
+    // default; aws-wire.test.ts shows the default limit at work)
+    'registration.rateLimit.burst=20',
+  ])
 })
 afterAll(() => bridge.stop())
 

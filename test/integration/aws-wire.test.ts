@@ -108,7 +108,9 @@ describe('AWS topics: bad input is answered on /rejected in AWS shape, in the re
   })
 
   it('CBOR: unreadable, and a CSR as a number; the rejection is a CBOR map with an integer statusCode', async () => {
-    await withClient('device-005', async (c) => {
+    const files = await bridge.pki.makeDevice('device-cbor-bad')
+    const c = await connectAwsClient(bridge, 'device-cbor-bad', files)
+    await (async () => {
       await c.subscribe(CSR_CBOR)
       for (const payload of [
         Buffer.from('{"json":1}'),
@@ -119,7 +121,26 @@ describe('AWS topics: bad input is answered on /rejected in AWS shape, in the re
         expect(cbor(m)).toMatchObject({ statusCode: 400, errorCode: 'InvalidPayload' })
         expect(JSON.parse(await cbor2('decode', m.payload.toString('hex'))).statusCode).toEqual(['int', 400])
       }
-    })
+    })().finally(() => c.end())
+  })
+
+  it("RegisterThing spends the identity's rate limit too: past it, 429 Throttling", async () => {
+    const files = await bridge.pki.makeDevice('device-register-throttled')
+    const c = await connectAwsClient(bridge, 'device-register-throttled', files)
+    const provision = '$aws/provisioning-templates/FleetTemplate/provision/json'
+    try {
+      await c.subscribe(provision)
+      const answers: Record<string, unknown>[] = []
+      const body = JSON.stringify({
+        certificateOwnershipToken: 'not-a-token',
+        parameters: { SerialNumber: 'SN-9' },
+      })
+      for (let i = 0; i < 6; i++) answers.push(json(await c.request(provision, body)))
+      expect(answers.slice(0, 5).every((a) => a.errorCode === 'InvalidCertificateOwnershipToken')).toBe(true)
+      expect(answers[5]).toMatchObject({ statusCode: 429, errorCode: 'Throttling' })
+    } finally {
+      await c.end()
+    }
   })
 
   it('too many requests: 429 Throttling (bad ones spend the rate limit like good ones)', async () => {

@@ -31,6 +31,8 @@ export interface RegisterThingDeps {
   readonly tokenLifetimeMs: number
   readonly logger: Logger
   readonly observe?: ((outcome: RegisterThingOutcome) => void) | undefined
+  /** spend takes a token of the identity's rate limit (RATE_LIMITED, 429, past it): a request costs registry reads. */
+  readonly spend?: ((identity: string) => Promise<void>) | undefined
 }
 
 /** UNKNOWN_TOKEN is said of a token that is not one, or not this identity's: the two are never told apart. */
@@ -49,6 +51,7 @@ export function registerThingWith(deps: RegisterThingDeps) {
     body: Record<string, unknown>,
   ): Promise<Record<string, unknown>> => {
     try {
+      await deps.spend?.(identity.id)
       const [outcome, answer] = await register(deps, identity.id, topic.templateName ?? '', body)
       deps.observe?.(outcome)
       return { ...answer }
