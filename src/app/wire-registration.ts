@@ -4,10 +4,10 @@ import type { CleanupStack } from '../common/cleanup-stack.js'
 import { type Config, ConfigError } from '../config/load.js'
 import { awsFrontDoor } from '../registration/aws/front-door.js'
 import { registerThingWith } from '../registration/aws/register-thing.js'
-import { devicePath } from '../registration/pipeline/paths.js'
 import { TemplatesSource } from '../registration/aws/templates.js'
 import { GatewayService } from '../registration/gateway-batch.js'
 import { GatewayPolicySource } from '../registration/gateway-policy.js'
+import { devicePath } from '../registration/pipeline/paths.js'
 import { routeRequests } from '../registration/route.js'
 import {
   RegistrationService,
