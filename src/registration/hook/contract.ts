@@ -67,11 +67,26 @@ export function sanitizeReason(reason: string | undefined): string {
   return bounded === '' ? DEFAULT_REASON : bounded
 }
 
+/** ENDPOINT_SCHEMES are the schemes of a production broker a hook may assign (MQTT over TCP, TLS or WebSockets). */
+const ENDPOINT_SCHEMES = ['mqtts:', 'mqtt:', 'ssl:', 'tls:', 'wss:', 'ws:']
+
+/** brokerUrl tells whether a URL names a broker: an MQTT scheme, a host, and no user name or password in it. */
+function brokerUrl(text: string): boolean {
+  const url = URL.parse(text)
+  return (
+    url !== null &&
+    ENDPOINT_SCHEMES.includes(url.protocol) &&
+    url.hostname !== '' &&
+    url.username === '' &&
+    url.password === ''
+  )
+}
+
 const endpointUrl = z
   .string()
   .max(MAX_URL_LENGTH)
-  .regex(/^[a-z][a-z0-9+.-]*:\/\/[\x21-\x7e]+$/i, 'must be an absolute URL of printable ASCII')
-  .refine((u) => URL.canParse(u), 'must be an absolute URL')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII')
+  .refine(brokerUrl, `must be a broker URL (${ENDPOINT_SCHEMES.join(' ')}) with a host and no user or password`)
 
 const answerSchema = z.discriminatedUnion('allow', [
   z.strictObject({
@@ -89,7 +104,7 @@ const answerSchema = z.discriminatedUnion('allow', [
   z.strictObject({
     version: z.literal(HOOK_CONTRACT_VERSION).optional(),
     allow: z.literal(false),
-    reason: z.string().max(4096).optional(),
+    reason: z.string().optional(),
   }),
 ])
 
@@ -113,6 +128,11 @@ export function parseAnswer(body: string, offered: ExpandedTemplate): HookDecisi
   } catch {
     throw new MalformedAnswer('the answer is not JSON')
   }
+  // a deny is always a deny: whatever else is wrong with it (a reason of another type, another field, another
+  // version), it never becomes "unavailable", which hook.failOpen would turn into an issuance
+  const deny = json as { allow?: unknown; reason?: unknown } | null
+  if (typeof deny === 'object' && deny !== null && !Array.isArray(deny) && deny.allow === false)
+    return { allow: false, reason: sanitizeReason(typeof deny.reason === 'string' ? deny.reason : undefined) }
   const parsed = answerSchema.safeParse(json)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

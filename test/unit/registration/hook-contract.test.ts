@@ -41,10 +41,37 @@ describe('the hook contract (docs/hook.md)', () => {
     ['a reason on an allow', { allow: true, reason: 'x' }],
     ['an endpoint that is not a URL', { allow: true, endpoint: { url: 'eu.example:8883' } }],
     ['an endpoint with a space', { allow: true, endpoint: { url: 'mqtts://eu example' } }],
+    ['an endpoint that is a file', { allow: true, endpoint: { url: 'file:///etc/passwd' } }],
+    ['an endpoint with a password', { allow: true, endpoint: { url: 'mqtts://user:pass@eu.example:8883' } }],
+    ['an endpoint with a user', { allow: true, endpoint: { url: 'mqtts://user@eu.example:8883' } }],
+    ['an endpoint of another scheme', { allow: true, endpoint: { url: 'javascript:alert(1)' } }],
+    ['an endpoint without a host', { allow: true, endpoint: { url: 'mqtts:///path' } }],
     ['no allow', { reason: 'x' }],
     ['an array', [true]],
   ])('refuses %s as malformed', (_what, body) => {
     expect(() => answer(body)).toThrow(MalformedAnswer)
+  })
+
+  it.each([
+    ['a reason longer than any limit', { allow: false, reason: 'r'.repeat(60_000) }, 'r'.repeat(200)],
+    ['a reason that is not text', { allow: false, reason: 7 }, 'denied by the registration hook'],
+    ['an unknown field', { allow: false, reason: 'no', endpoint: { url: 'x' } }, 'no'],
+    ['another version', { version: 2, allow: false, reason: 'no' }, 'no'],
+  ])('a deny is a deny whatever else is wrong with it: %s', (_what, body, reason) => {
+    // never "malformed", which hook.failOpen would turn into an issuance
+    expect(answer(body)).toEqual({ allow: false, reason })
+  })
+
+  it('an assigned endpoint may be any MQTT broker URL: mqtts, mqtt, ssl, tls, wss, ws', () => {
+    for (const url of [
+      'mqtts://a.example:8883',
+      'mqtt://a.example',
+      'ssl://a:1',
+      'tls://a:1',
+      'wss://a/mqtt',
+      'ws://a',
+    ])
+      expect(answer({ allow: true, endpoint: { url } })).toEqual({ allow: true, endpoint: url })
   })
 
   it('refuses what is not JSON', () => {
