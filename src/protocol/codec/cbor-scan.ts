@@ -8,7 +8,7 @@ export const CBOR_MAX_DEPTH = 8
  * without recursion, and says what is wrong with it, or undefined: a head or string that runs past the end, a
  * declared length or count larger than the bytes left (every item takes at least one byte), an indefinite
  * length, a reserved additional-information value, a tag, nesting deeper than CBOR_MAX_DEPTH, a text string
- * that is not UTF-8, or bytes after the one top-level item. So the decoder that builds the object (cborg) only
+ * that is not UTF-8 or that begins with U+FEFF, or bytes after the one top-level item. So the decoder that builds the object (cborg) only
  * ever sees input whose every declared size fits in the payload, which the size limits already bound.
  */
 export function scanCbor(bytes: Uint8Array): string | undefined {
@@ -41,6 +41,15 @@ export function scanCbor(bytes: Uint8Array): string | undefined {
     if (major === 2 || major === 3) {
       if (arg > rest) return `a string declares ${arg} bytes where ${rest} are left`
       if (major === 3 && !isUtf8(bytes.subarray(pos, pos + arg))) return 'a text string is not UTF-8'
+      // TextDecoder (cborg's) drops a leading byte order mark: the text would silently not be what was sent
+      if (
+        major === 3 &&
+        arg >= 3 &&
+        bytes[pos] === 0xef &&
+        bytes[pos + 1] === 0xbb &&
+        bytes[pos + 2] === 0xbf
+      )
+        return 'a text string begins with U+FEFF (a byte order mark)'
       pos += arg
     } else if (major === 4 || major === 5) {
       const items = major === 5 ? arg * 2 : arg
