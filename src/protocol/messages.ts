@@ -45,10 +45,17 @@ export function checkVersion(version: unknown): void {
   }
 }
 
+/** printableName is a field name as a reply may echo it: printable ASCII (others become ?), at most 64 characters. */
+const printableName = (name: string): string => {
+  const shown = [...name].slice(0, 64).map((c) => (/^[\x20-\x7e]$/.test(c) ? c : '?'))
+  return shown.join('') + (name.length > 64 ? '…' : '')
+}
+
 /** checkFields refuses a field the protocol does not define (UNKNOWN_FIELD); `at` says where, in a batch. */
 export function checkFields(fields: Record<string, unknown>, known: ReadonlySet<string>, at = ''): void {
   const unknown = Object.keys(fields).find((key) => !known.has(key))
-  if (unknown !== undefined) throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${at}${unknown}"`)
+  if (unknown !== undefined)
+    throw new RegistrationError('UNKNOWN_FIELD', `unknown field "${at}${printableName(unknown)}"`)
 }
 
 /** unknownKeyAlgorithm is the refusal (KEY_NOT_ALLOWED) of a keyAlgorithm the protocol does not name. */

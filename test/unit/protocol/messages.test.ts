@@ -45,6 +45,19 @@ describe('decodeRequest', () => {
     expect(codeOf(() => decode(text))).toBe(code)
   })
 
+  it('an unknown field is named in the refusal as printable ASCII, at most 64 characters', () => {
+    const messageOf = (text: string): string => {
+      try {
+        decode(text)
+        return ''
+      } catch (err) {
+        return (err as Error).message
+      }
+    }
+    expect(messageOf('{"a\\u001b[31mb\\u202ec":1}')).toBe('unknown field "a?[31mb?c"')
+    expect(messageOf(`{"${'k'.repeat(500)}":1}`)).toBe(`unknown field "${'k'.repeat(64)}…"`)
+  })
+
   it('takes the last of duplicate keys, as JSON.parse does (documented)', () => {
     expect(decode('{"requestId":"first","requestId":"last"}')).toEqual({ requestId: 'last' })
     expect(codeOf(() => decode('{"keyAlgorithm":"Ed25519","keyAlgorithm":"RSA-1024"}'))).toBe(
