@@ -16,6 +16,7 @@ import type { Topics } from '../protocol/topics.js'
 import { DirectReplies } from './direct-reply.js'
 import { endConnection, guardHook } from './hook-guard.js'
 import { type IdentityResult, type IdentitySource, identityOf } from './identity.js'
+import type { Granted } from './subscription-store.js'
 
 /** AccessControlOptions configure who may do what on the bootstrap broker. */
 export interface AccessControlOptions {
@@ -202,16 +203,22 @@ export function createAccessControl(options: AccessControlOptions) {
     done(null)
   }
 
-  const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, done) => {
+  /** grantedSubscription is a filter as granted to the client (its QoS may change), or null: refused. */
+  const grantedSubscription: Granted = (client, sub) => {
     const identity = identities.get(client)
-    if (identity && aws && isAwsReplyTopic(sub.topic))
-      return done(null, { ...sub, qos: sub.qos === 0 ? 0 : 1 })
-    if (!identity || !isOwnReplyTopic(identity, sub.topic)) {
+    if (identity && aws && isAwsReplyTopic(sub.topic)) return { ...sub, qos: sub.qos === 0 ? 0 : 1 }
+    // a QoS 2 subscription is granted as asked; replies are published at QoS 1, so they arrive at QoS 1
+    return identity && isOwnReplyTopic(identity, sub.topic) ? sub : null
+  }
+
+  const authorizeSubscribe: Hooks['authorizeSubscribe'] = (client, sub, done) => {
+    const granted = grantedSubscription(client, sub)
+    if (!granted) {
+      const identity = identities.get(client)
       info(identity?.id, { identity: identity?.id, topic: sub.topic }, 'subscription refused')
       return done(null, null) // SUBACK 0x80 for this filter; the connection stays up
     }
-    // a QoS 2 subscription is granted as asked; replies are published at QoS 1, so they arrive at QoS 1
-    done(null, sub)
+    done(null, granted)
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
@@ -229,6 +236,8 @@ export function createAccessControl(options: AccessControlOptions) {
   }
 
   return {
+    /** grantedSubscription is what a persistent session may keep of a SUBSCRIBE (subscription-store.ts). */
+    grantedSubscription,
     preConnect: guardHook('preConnect', preConnect, logger),
     authenticate: guardHook('authenticate', authenticate, logger),
     authorizePublish: guardHook('authorizePublish', authorizePublish, logger),

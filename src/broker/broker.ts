@@ -8,6 +8,7 @@ import { type AccessControlOptions, createAccessControl } from './access-control
 import { boundedPersistence, type OfflineQueueOptions } from './bounded-persistence.js'
 import { limitPacketSize } from './packet-size-limit.js'
 import type { BrokerBackend } from './redis-backend.js'
+import { storeGrantedSubscriptions } from './subscription-store.js'
 import { createTlsListener, type TlsListenerOptions } from './tls-listener.js'
 
 /**
@@ -81,10 +82,13 @@ export class BootstrapBroker {
   async start(): Promise<AddressInfo> {
     const o = this.#options
     const budget = new LogBudget({ burst: 10, perMinute: 10 })
+    const { grantedSubscription, ...hooks } = createAccessControl(o)
+    const persistence = o.backend?.persistence ?? boundedPersistence(o)
+    storeGrantedSubscriptions(persistence, grantedSubscription)
     const aedes = await Aedes.createBroker({
       ...(o.backend ? { mq: o.backend.mq } : {}),
-      persistence: o.backend?.persistence ?? boundedPersistence(o),
-      ...createAccessControl(o),
+      persistence,
+      ...hooks,
       connectTimeout: o.connectTimeoutMs,
     })
     aedes.on('client', (client) => o.logger.debug({ clientId: client.id }, 'client connected'))
