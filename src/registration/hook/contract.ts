@@ -86,7 +86,10 @@ const endpointUrl = z
   .string()
   .max(MAX_URL_LENGTH)
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII')
-  .refine(brokerUrl, `must be a broker URL (${ENDPOINT_SCHEMES.join(' ')}) with a host and no user or password`)
+  .refine(
+    brokerUrl,
+    `must be a broker URL (${ENDPOINT_SCHEMES.join(' ')}) with a host and no user or password`,
+  )
 
 const answerSchema = z.discriminatedUnion('allow', [
   z.strictObject({
