@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { register, renew } from '../../src/client/register.js'
-import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
-import { connectDevice, tlsFor } from '../support/device.js'
+import { connectDevice, mosquittoArgs, tlsFor } from '../support/device.js'
 import { byDevice, connectGateway, writePolicy } from '../support/gateway.js'
 import {
   type HookCallBody,
@@ -215,16 +214,7 @@ describe('a registration hook (embedded CA)', () => {
     expect(denied.stderr).toContain('REGISTRATION_DENIED')
     expect(denied.stderr).toContain('device-004 is not in the inventory')
 
-    const { certFile, keyFile } = pki.device('device-005')
-    const auth = [
-      '-h',
-      'localhost',
-      '-p',
-      String(bridge.port),
-      '--cafile',
-      pki.file(DEV_PKI_FILES.issuingCaCert),
-    ]
-    auth.push('--cert', certFile, '--key', keyFile)
+    const auth = mosquittoArgs(bridge, 'device-005')
     const sub = start('stdbuf', [
       ...['-oL', 'mosquitto_sub', ...auth, '-d', '-q', '1', '-t', 'registration/device-005/reply'],
       ...['-C', '1', '-W', '20'],

@@ -1,11 +1,10 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type BundledRegistration, register, renew } from '../../src/client/index.js'
-import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { IssuedReply } from '../../src/protocol/messages.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
-import { connectDevice, tlsFor } from '../support/device.js'
+import { connectDevice, mosquittoArgs, tlsFor } from '../support/device.js'
 import { bundleOf, opened, opensslPkcs12, passwordsFound } from '../support/pkcs12.js'
 import { start } from '../support/process.js'
 import { run } from '../support/tools.js'
@@ -167,16 +166,7 @@ describe('bad requests for a bundle', () => {
 
 describe('foreign clients: mosquitto_pub and mosquitto_sub', () => {
   it('a bundle asked for with mosquitto_pub arrives on mosquitto_sub and opens with openssl and Python', async () => {
-    const { certFile, keyFile } = bridge.pki.device('device-004')
-    const tls = [
-      '-h',
-      'localhost',
-      '-p',
-      String(bridge.port),
-      '--cafile',
-      bridge.pki.file(DEV_PKI_FILES.issuingCaCert),
-    ]
-    const auth = [...tls, '--cert', certFile, '--key', keyFile]
+    const auth = mosquittoArgs(bridge, 'device-004')
     const sub = start('stdbuf', [
       '-oL',
       'mosquitto_sub',

@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_PKI_FILES } from '../../src/pki/dev-pki.js'
 import type { Reply } from '../../src/protocol/messages.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
-import { connectDevice, tlsFor } from '../support/device.js'
+import { connectDevice, mosquittoArgs, tlsFor } from '../support/device.js'
 import { start } from '../support/process.js'
 import { startRedis, type TestRedis } from '../support/redis.js'
 import { run } from '../support/tools.js'
@@ -115,20 +114,7 @@ describe('one SUBSCRIBE of several filters, persistent session, Redis', () => {
   })
 
   it('mosquitto_sub -c with both reply topics gets its SUBACK and the reply', async () => {
-    const { certFile, keyFile } = bridge.pki.device('device-004')
-    const ca = bridge.pki.file(DEV_PKI_FILES.issuingCaCert)
-    const tls = [
-      '-h',
-      'localhost',
-      '-p',
-      String(bridge.port),
-      '--cafile',
-      ca,
-      '--cert',
-      certFile,
-      '--key',
-      keyFile,
-    ]
+    const tls = mosquittoArgs(bridge, 'device-004')
     const subscribed = bridge.waitForLog('subscribed')
     const sub = start('mosquitto_sub', [
       ...tls,

@@ -6,7 +6,7 @@ import type { IssuedReply, Reply } from '../../src/protocol/messages.js'
 import { SqliteRegistry } from '../../src/registry/sqlite-registry.js'
 import { startTestBridge, type TestBridge } from '../support/bridge.js'
 import { opensslCsr } from '../support/csr.js'
-import { connectDevice } from '../support/device.js'
+import { connectDevice, mosquittoArgs } from '../support/device.js'
 import { byDevice, connectGateway, writePolicy } from '../support/gateway.js'
 import { createTestPki, type TestPki } from '../support/pki.js'
 import { start } from '../support/process.js'
@@ -66,16 +66,7 @@ describe('a reused requestId with other content is a new request', () => {
     expect(first.status).toBe('issued')
 
     // the report's reproduction: a tester with a copy of the factory key, the same requestId, their own key
-    const { certFile, keyFile } = pki.device(id)
-    const tls = [
-      '-h',
-      'localhost',
-      '-p',
-      String(bridge.port),
-      '--cafile',
-      pki.file(DEV_PKI_FILES.issuingCaCert),
-    ]
-    const creds = [...tls, '--cert', certFile, '--key', keyFile]
+    const creds = mosquittoArgs({ port: bridge.port, pki }, id)
     const sub = start('stdbuf', [
       '-oL',
       'mosquitto_sub',

@@ -110,3 +110,10 @@ export function grantedQos(client: MqttClient, topic: string, qos: 0 | 1 | 2): P
     })
   })
 }
+
+/** mosquittoArgs are mosquitto_pub/mosquitto_sub's connection flags for a device of the bridge's test PKI. */
+export function mosquittoArgs(bridge: Pick<TestBridge, 'port' | 'pki'>, id: string): string[] {
+  const { certFile, keyFile } = bridge.pki.device(id)
+  const ca = bridge.pki.file(DEV_PKI_FILES.issuingCaCert)
+  return ['-h', 'localhost', '-p', String(bridge.port), '--cafile', ca, '--cert', certFile, '--key', keyFile]
+}
